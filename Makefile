@@ -1,0 +1,93 @@
+# Postback delivery: build, test, run.
+#
+#   make            build the daemons into build/
+#   make test       install what is missing, build, run every single-machine test
+#   make run        install what is missing, build, start the local cluster
+#   make stop       stop the local cluster
+#   make install    install binaries (PREFIX, DESTDIR)
+#   make clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+
+CC      ?= cc
+CSTD    := -std=c11 -D_GNU_SOURCE
+# -Wno-format-truncation: snprintf cutting a message at its buffer is the
+# bounded behaviour we want, not a bug.
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+           -Wno-format-truncation
+OPT     ?= -O2 -g
+CFLAGS  ?=
+LIBS_INGEST := -lfcgi -lhiredis -ljansson -lpthread
+LIBS_AGENT  := -lcurl -lhiredis -ljansson -lpthread
+
+B := build
+COMMON_SRC := $(wildcard apps/common/*.c)
+INGEST_SRC := $(wildcard apps/ingest/*.c)
+AGENT_SRC  := $(wildcard apps/agent/*.c)
+INC := -Iapps/common -Iapps/ingest -Iapps/agent
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+san = $(patsubst %.c,$(B)/san/%.o,$(1))
+
+BINS := $(B)/pb-ingest $(B)/pb-agent
+
+.PHONY: all deps test unit integration run stop install clean
+all: $(BINS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
+
+$(B)/pb-ingest: $(call obj,$(COMMON_SRC) $(INGEST_SRC))
+	$(CC) $(OPT) -o $@ $^ $(LIBS_INGEST)
+
+$(B)/pb-agent: $(call obj,$(COMMON_SRC) $(AGENT_SRC))
+	$(CC) $(OPT) -o $@ $^ $(LIBS_AGENT)
+
+# Unit tests: pure modules, built with AddressSanitizer and UBSan.
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
+UNIT_LIB := $(filter-out apps/common/redis.c,$(COMMON_SRC)) \
+            apps/ingest/validate.c $(filter-out apps/agent/main.c,$(AGENT_SRC))
+
+$(B)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(INC) -Itests/unit -MMD -MP -c $< -o $@
+
+$(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNIT_LIB))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ -ljansson -lcurl -lhiredis -lpthread
+
+deps:
+	@scripts/deps.sh
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+integration: all
+	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/pbcluster up
+
+stop:
+	@scripts/pbcluster down
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

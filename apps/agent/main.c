@@ -1,0 +1,769 @@
+/*
+ * pb-agent - the delivery agent.
+ *
+ * Three threads, each with one job:
+ *   - the fetcher takes postbacks from Redis into this agent's processing
+ *     list (BLMOVE, then pipelined LMOVEs for a batch), never holding more
+ *     than cfg.concurrency, and keeps the heartbeat, the reaper of dead
+ *     agents and the mover of due retries going;
+ *   - the deliverer (the main thread) runs every HTTP request on one curl
+ *     multi handle, so connections are reused, writes one log line per
+ *     attempt, and records each outcome in Redis in pipelined batches;
+ *   - the signal thread turns SIGTERM/SIGINT into a graceful stop and
+ *     SIGHUP into reopening the delivery log (for logrotate).
+ * The two Redis users have their own connections (pb_redis is per thread).
+ *
+ * A postback stays in Redis, in the processing list, until its outcome is
+ * recorded there; this process only ever holds copies.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "job.h"
+#include "log.h"
+#include "netpolicy.h"
+#include "pb.h"
+#include "queue.h"
+#include "redis.h"
+#include "retry.h"
+#include "template.h"
+
+#define TICK_MS 250          /* fetcher's longest block; promote period */
+#define HEARTBEAT_MS 1000
+#define OUTCOME_RETRY_MS 200 /* pause before resending outcomes after a failure */
+
+typedef struct job {
+	struct job *next;   /* in the handoff or outcome list */
+	struct job *run_prev, *run_next; /* in the running list */
+	char *raw;          /* the job exactly as it is in Redis */
+	size_t raw_len;
+	pb_job j;           /* decoded; points into raw */
+	CURL *easy;
+	struct curl_slist *headers;
+	pb_buf url;
+	pb_buf resp;        /* the first log_body_bytes of the answer */
+	int64_t started_ms;
+	int refused;        /* the destination address was not allowed */
+	long status;
+	int transport_ok;
+	char error[CURL_ERROR_SIZE];
+	/* The outcome, once known, waiting to be recorded in Redis. */
+	enum pb_outcome outcome;
+	pb_buf retry_job;   /* PB_RETRY: the job with attempts + 1 */
+	long long delay_ms;
+	int handback;       /* stopping: give it back untried */
+} job;
+
+static pb_config cfg;
+static pb_queue_keys keys;
+static pb_netpolicy policy;
+static CURLM *multi;
+static FILE *dlog;
+
+/* Shared between the threads, under mu. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slots_cv = PTHREAD_COND_INITIALIZER;
+static job *handoff;        /* taken by the fetcher, not yet started */
+static long held;           /* taken and not yet recorded */
+static volatile int stopping;
+static volatile int reopen_log;
+static int fetcher_done;
+
+/* Deliverer only. */
+static job *outcomes;       /* finished, outcome not yet recorded */
+static job *run_head;       /* HTTP requests under way */
+static long running;
+
+static struct {
+	unsigned long long delivered, retried, dead, handed_back;
+} stats;
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static job *job_new(const char *raw, size_t len)
+{
+	job *jb = calloc(1, sizeof(*jb));
+
+	if (jb == NULL || (jb->raw = malloc(len + 1)) == NULL) {
+		free(jb);
+		return NULL;
+	}
+	memcpy(jb->raw, raw, len);
+	jb->raw[len] = '\0';
+	jb->raw_len = len;
+	pb_buf_init(&jb->url, 65536);
+	pb_buf_init(&jb->resp, (size_t)cfg.log_body_bytes);
+	pb_buf_init(&jb->retry_job, 0);
+	return jb;
+}
+
+static void job_free(job *jb)
+{
+	if (jb->easy) {
+		curl_multi_remove_handle(multi, jb->easy);
+		curl_easy_cleanup(jb->easy);
+	}
+	curl_slist_free_all(jb->headers);
+	pb_buf_free(&jb->url);
+	pb_buf_free(&jb->resp);
+	pb_buf_free(&jb->retry_job);
+	free(jb->raw);
+	free(jb);
+}
+
+/* ---- the delivery log -------------------------------------------------- */
+
+static int open_log(void)
+{
+	FILE *f;
+
+	if (strcmp(cfg.delivery_log, "-") == 0) {
+		dlog = stdout;
+		return 0;
+	}
+	if ((f = fopen(cfg.delivery_log, "a")) == NULL) {
+		pb_error("delivery log %s: %s", cfg.delivery_log, strerror(errno));
+		return -1;
+	}
+	if (dlog && dlog != stdout)
+		fclose(dlog);
+	dlog = f;
+	return 0;
+}
+
+/*
+ * One line per attempt, logfmt, so both people and grep can read it:
+ * time id attempt method url status time_ms outcome [retry_in_ms] [error] body
+ */
+static void log_attempt(const job *jb, int64_t elapsed_ms)
+{
+	static const char *names[] = { "delivered", "retry", "dead" };
+	char ts[32];
+	pb_buf line;
+
+	pb_buf_init(&line, 0);
+	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
+	pb_buf_printf(&line, "%s id=%s attempt=%u method=%s url=\"", ts, jb->j.id,
+		      jb->j.attempts + 1, pb_method_name(jb->j.method));
+	pb_log_escape(&line, jb->url.data, jb->url.len, jb->url.len);
+	pb_buf_printf(&line, "\" status=%ld time_ms=%lld outcome=%s", jb->status,
+		      (long long)elapsed_ms, names[jb->outcome]);
+	if (jb->outcome == PB_RETRY)
+		pb_buf_printf(&line, " retry_in_ms=%lld", jb->delay_ms);
+	if (jb->error[0]) {
+		pb_buf_puts(&line, " error=\"");
+		pb_log_escape(&line, jb->error, strlen(jb->error), 512);
+		pb_buf_putc(&line, '"');
+	}
+	pb_buf_puts(&line, " body=\"");
+	pb_log_escape(&line, pb_buf_str(&jb->resp), jb->resp.len, jb->resp.len);
+	pb_buf_puts(&line, "\"\n");
+	fwrite(line.data, 1, line.len, dlog);
+	pb_buf_free(&line);
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	job *jb = arg;
+	size_t len = size * n, room = jb->resp.limit - jb->resp.len;
+
+	/* Keep what the log shows; read (and drop) the rest. */
+	pb_buf_append(&jb->resp, p, len < room ? len : room);
+	return len;
+}
+
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
+				    struct curl_sockaddr *a)
+{
+	job *jb = arg;
+
+	(void)purpose;
+	if (!pb_netpolicy_allows(&policy, &a->addr)) {
+		jb->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+static int setup_easy(job *jb)
+{
+	CURL *e = curl_easy_init();
+	char hdr[PB_ID_MAX + 32];
+
+	if (e == NULL)
+		return PB_ERR_NOMEM;
+	jb->easy = e;
+	snprintf(hdr, sizeof(hdr), "X-Postback-Id: %s", jb->j.id);
+	jb->headers = curl_slist_append(NULL, hdr);
+	if (jb->j.method == 'P')
+		jb->headers = curl_slist_append(jb->headers,
+						"Content-Type: application/json");
+	/* No "Expect: 100-continue" round trip for small bodies. */
+	jb->headers = curl_slist_append(jb->headers, "Expect:");
+	curl_easy_setopt(e, CURLOPT_URL, jb->url.data);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, jb);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, jb->headers);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, cfg.user_agent);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, jb);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, jb);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, jb->error);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg.http_connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg.http_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* Redirects are not followed: a 3xx is a final answer. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (jb->j.method == 'P') {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, jb->j.data);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)jb->j.data_len);
+	}
+	return PB_OK;
+}
+
+/* Decide what happens next; the outcome waits in jb for Redis. */
+static void decide(job *jb, int64_t retry_after_ms)
+{
+	unsigned attempts = jb->j.attempts + 1;
+
+	jb->outcome = pb_classify(jb->status, jb->transport_ok, jb->refused);
+	if (jb->outcome == PB_RETRY && attempts >= (unsigned)cfg.max_attempts)
+		jb->outcome = PB_DEAD;
+	if (jb->outcome == PB_RETRY) {
+		jb->delay_ms = pb_retry_delay_ms(attempts, cfg.backoff_base_ms,
+						 cfg.backoff_cap_ms, retry_after_ms,
+						 pb_random_below(UINT64_MAX));
+		if (pb_job_reencode(&jb->retry_job, &jb->j, attempts) != PB_OK)
+			jb->outcome = PB_DEAD;
+	}
+}
+
+static void queue_outcome(job *jb)
+{
+	jb->next = outcomes;
+	outcomes = jb;
+}
+
+/* A job that cannot even be tried (bad encoding, bad template). */
+static void fail_untried(job *jb, const char *why)
+{
+	pb_strlcpy(jb->error, why, sizeof(jb->error));
+	jb->outcome = PB_DEAD;
+	if (jb->j.id[0] == '\0')
+		pb_strlcpy(jb->j.id, "?", sizeof(jb->j.id));
+	log_attempt(jb, 0);
+	queue_outcome(jb);
+}
+
+static void start(job *jb)
+{
+	json_t *data;
+
+	if (pb_job_decode(&jb->j, jb->raw, jb->raw_len) != PB_OK) {
+		pb_error("malformed job in Redis, dead-lettered: %.80s", jb->raw);
+		fail_untried(jb, "malformed job");
+		return;
+	}
+	data = json_loadb(jb->j.data, jb->j.data_len, 0, NULL);
+	if (data == NULL ||
+	    pb_template_fill(&jb->url, jb->j.url, jb->j.url_len, data,
+			     cfg.unmatched_default) != PB_OK) {
+		json_decref(data);
+		fail_untried(jb, "cannot fill the URL template");
+		return;
+	}
+	json_decref(data);
+	if (setup_easy(jb) != PB_OK ||
+	    curl_multi_add_handle(multi, jb->easy) != CURLM_OK) {
+		fail_untried(jb, "cannot start the HTTP request");
+		return;
+	}
+	jb->started_ms = pb_now_ms();
+	jb->run_prev = NULL;
+	jb->run_next = run_head;
+	if (run_head)
+		run_head->run_prev = jb;
+	run_head = jb;
+	running++;
+}
+
+static void unlink_running(job *jb)
+{
+	if (jb->run_prev)
+		jb->run_prev->run_next = jb->run_next;
+	else
+		run_head = jb->run_next;
+	if (jb->run_next)
+		jb->run_next->run_prev = jb->run_prev;
+	jb->run_prev = jb->run_next = NULL;
+	running--;
+}
+
+static void finish(job *jb, CURLcode result)
+{
+	curl_off_t retry_after = 0;
+	int64_t elapsed = pb_now_ms() - jb->started_ms;
+
+	jb->transport_ok = result == CURLE_OK;
+	if (jb->transport_ok)
+		curl_easy_getinfo(jb->easy, CURLINFO_RESPONSE_CODE, &jb->status);
+	else if (jb->refused)
+		snprintf(jb->error, sizeof(jb->error),
+			 "destination address refused (allow_private is off)");
+	else if (jb->error[0] == '\0')
+		pb_strlcpy(jb->error, curl_easy_strerror(result), sizeof(jb->error));
+	curl_easy_getinfo(jb->easy, CURLINFO_RETRY_AFTER, &retry_after);
+	if (retry_after > cfg.retry_after_max_s)
+		retry_after = cfg.retry_after_max_s;
+	curl_multi_remove_handle(multi, jb->easy);
+	curl_easy_cleanup(jb->easy);
+	jb->easy = NULL;
+	unlink_running(jb);
+	decide(jb, (int64_t)retry_after * 1000);
+	log_attempt(jb, elapsed);
+	queue_outcome(jb);
+}
+
+static void collect_finished(void)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+		job *jb = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&jb);
+		finish(jb, m->data.result);
+	}
+}
+
+/* ---- recording outcomes in Redis --------------------------------------- */
+
+static int append_outcome(pb_redis *r, job *jb)
+{
+	json_t *entry;
+	char *s;
+	int rc;
+
+	if (jb->handback)
+		return pb_queue_append_handback(r, &keys, jb->raw, jb->raw_len);
+	switch (jb->outcome) {
+	case PB_DELIVERED:
+		return pb_queue_append_ack(r, &keys, jb->raw, jb->raw_len);
+	case PB_RETRY:
+		return pb_queue_append_retry(r, &keys, jb->raw, jb->raw_len,
+					     jb->retry_job.data, jb->retry_job.len,
+					     jb->delay_ms);
+	case PB_DEAD:
+		break;
+	}
+	entry = json_pack("{s:s%, s:s, s:i, s:i, s:s, s:I, s:s}", "job", jb->raw,
+			  jb->raw_len, "id", jb->j.id, "attempts",
+			  (int)jb->j.attempts + 1, "status", (int)jb->status,
+			  "error", jb->error, "failed_at", (json_int_t)pb_wall_ms(),
+			  "agent", keys.agent_id);
+	s = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
+	json_decref(entry);
+	if (s == NULL)
+		return PB_ERR_NOMEM;
+	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+static void count(const job *jb)
+{
+	if (jb->handback)
+		stats.handed_back++;
+	else if (jb->outcome == PB_DELIVERED)
+		stats.delivered++;
+	else if (jb->outcome == PB_RETRY)
+		stats.retried++;
+	else
+		stats.dead++;
+}
+
+/*
+ * Send every waiting outcome in one pipeline. On any failure all of them
+ * stay waiting and go again later: the scripts remove from the processing
+ * list first, so repeating one that already landed changes nothing.
+ */
+static int record_outcomes(pb_redis *r)
+{
+	redisReply *reply;
+	long n = 0;
+	job *jb, *nx;
+
+	if (outcomes == NULL)
+		return PB_OK;
+	for (jb = outcomes; jb; jb = jb->next, n++)
+		if (append_outcome(r, jb) != PB_OK)
+			goto fail;
+	for (jb = outcomes; jb; jb = jb->next) {
+		if (pb_redis_get_reply(r, &reply) != PB_OK)
+			goto fail;
+		if (reply->type == REDIS_REPLY_ERROR) {
+			pb_error("recording the outcome of %s: %s", jb->j.id, reply->str);
+			freeReplyObject(reply);
+			pb_redis_drop(r); /* unread replies: start clean */
+			goto fail;
+		}
+		freeReplyObject(reply);
+	}
+	for (jb = outcomes; jb; jb = nx) {
+		nx = jb->next;
+		count(jb);
+		job_free(jb);
+	}
+	outcomes = NULL;
+	pthread_mutex_lock(&mu);
+	held -= n;
+	pthread_cond_broadcast(&slots_cv);
+	pthread_mutex_unlock(&mu);
+	return PB_OK;
+fail:
+	pb_warn("cannot record %ld outcome(s) yet, will retry: %s", n, r->errstr);
+	pb_redis_drop(r);
+	return PB_ERR_IO;
+}
+
+/* ---- the fetcher thread ------------------------------------------------ */
+
+static void heartbeat(pb_redis *r)
+{
+	char info[160];
+	long h;
+
+	pthread_mutex_lock(&mu);
+	h = held;
+	pthread_mutex_unlock(&mu);
+	snprintf(info, sizeof(info), "{\"pid\":%d,\"held\":%ld,\"at\":%lld}",
+		 (int)getpid(), h, (long long)pb_wall_ms());
+	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK)
+		pb_warn("heartbeat: %s", r->errstr);
+}
+
+static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
+{
+	int64_t now = pb_now_ms();
+	long long moved = 0;
+
+	if (now >= *next_beat) {
+		heartbeat(r);
+		*next_beat = now + HEARTBEAT_MS;
+	}
+	if (now >= *next_reap) {
+		if (pb_queue_reap(r, &keys, &moved) == PB_OK && moved > 0)
+			pb_warn("reclaimed %lld postback(s) from agents whose heartbeat "
+				"expired", moved);
+		*next_reap = now + cfg.heartbeat_ttl_ms / 3;
+	}
+	if (pb_queue_promote(r, &keys, 1000, &moved) == PB_OK && moved > 0)
+		pb_debug("moved %lld due retries to the queue", moved);
+}
+
+/* Wait for free slots; returns how many may be taken (0: stopping). */
+static int wait_for_slots(void)
+{
+	int free_slots = 0;
+	struct timespec ts;
+
+	pthread_mutex_lock(&mu);
+	while (!stopping && (free_slots = (int)(cfg.concurrency - held)) <= 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		pthread_cond_timedwait(&slots_cv, &mu, &ts);
+		if ((free_slots = (int)(cfg.concurrency - held)) <= 0)
+			break; /* time for housekeeping */
+	}
+	pthread_mutex_unlock(&mu);
+	if (stopping || free_slots < 0)
+		return 0;
+	return free_slots < cfg.fetch_batch ? free_slots : (int)cfg.fetch_batch;
+}
+
+static void hand_over(redisReply **got, int n)
+{
+	job *list = NULL;
+	int i, taken = 0;
+
+	for (i = 0; i < n; i++) {
+		job *jb = job_new(got[i]->str, got[i]->len);
+		freeReplyObject(got[i]);
+		if (jb == NULL) {
+			/* Still in our processing list: reclaimed at restart. */
+			pb_error("out of memory: a postback stays in %s", keys.processing);
+			continue;
+		}
+		jb->next = list;
+		list = jb;
+		taken++;
+	}
+	pthread_mutex_lock(&mu);
+	while (list) {
+		job *nx = list->next;
+		list->next = handoff;
+		handoff = list;
+		list = nx;
+	}
+	held += taken;
+	pthread_mutex_unlock(&mu);
+	curl_multi_wakeup(multi);
+}
+
+static void *fetcher_main(void *arg)
+{
+	pb_redis *r = arg;
+	int64_t next_beat = 0, next_reap = 0;
+	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got));
+
+	while (!stopping && got) {
+		int n = 0, want;
+
+		housekeeping(r, &next_beat, &next_reap);
+		if ((want = wait_for_slots()) == 0)
+			continue;
+		if (pb_queue_take(r, &keys, want, TICK_MS, got, &n) != PB_OK) {
+			pb_warn("taking postbacks: %s", r->errstr);
+			pb_sleep_ms(TICK_MS, &stopping);
+		}
+		if (n > 0)
+			hand_over(got, n);
+	}
+	free(got);
+	pthread_mutex_lock(&mu);
+	fetcher_done = 1;
+	pthread_mutex_unlock(&mu);
+	curl_multi_wakeup(multi);
+	return NULL;
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static sigset_t sigs;
+
+static void *signal_main(void *arg)
+{
+	int sig;
+
+	(void)arg;
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reopen_log = 1;
+		} else {
+			pb_info("%s: no new postbacks; finishing those in flight "
+				"(grace %ld ms)", strsignal(sig), cfg.shutdown_grace_ms);
+			stopping = 1;
+			pthread_cond_broadcast(&slots_cv);
+		}
+		curl_multi_wakeup(multi);
+	}
+	return NULL;
+}
+
+/* ---- the delivery loop --------------------------------------------------- */
+
+static void start_handed_over(void)
+{
+	job *list;
+
+	pthread_mutex_lock(&mu);
+	list = handoff;
+	handoff = NULL;
+	pthread_mutex_unlock(&mu);
+	while (list) {
+		job *nx = list->next;
+		start(list);
+		list = nx;
+	}
+}
+
+/* Grace is over: stop what is still running and give it back. */
+static void abandon_running(void)
+{
+	while (run_head) {
+		job *jb = run_head;
+
+		unlink_running(jb);
+		curl_multi_remove_handle(multi, jb->easy);
+		curl_easy_cleanup(jb->easy);
+		jb->easy = NULL;
+		jb->handback = 1;
+		queue_outcome(jb);
+	}
+}
+
+/* Everything taken is recorded and the fetcher has stopped. */
+static int all_done(void)
+{
+	int done;
+
+	pthread_mutex_lock(&mu);
+	done = fetcher_done && handoff == NULL && held == 0;
+	pthread_mutex_unlock(&mu);
+	return done;
+}
+
+static void deliver_loop(pb_redis *r)
+{
+	int64_t deadline = 0, next_record = 0, now;
+	int still;
+
+	for (;;) {
+		if (reopen_log) {
+			reopen_log = 0;
+			open_log();
+		}
+		start_handed_over();
+		curl_multi_perform(multi, &still);
+		collect_finished();
+		fflush(dlog);
+		now = pb_now_ms();
+		if (outcomes && now >= next_record &&
+		    record_outcomes(r) != PB_OK)
+			next_record = now + OUTCOME_RETRY_MS;
+		if (stopping) {
+			if (deadline == 0)
+				deadline = now + cfg.shutdown_grace_ms;
+			if (running > 0 && now >= deadline) {
+				pb_warn("grace period over: handing back %ld postback(s) "
+					"in flight", running);
+				abandon_running();
+				continue;
+			}
+			if (all_done())
+				return;
+			/* Redis gone at shutdown: what is left stays in our
+			 * processing list, reclaimed when we (or a reaper) return. */
+			if (outcomes && now >= deadline + cfg.failover_wait_ms) {
+				pb_error("cannot record %s: left in %s for reclaiming",
+					 "outcomes", keys.processing);
+				return;
+			}
+		}
+		curl_multi_poll(multi, NULL, 0, outcomes ? OUTCOME_RETRY_MS : 1000,
+				NULL);
+	}
+}
+
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	if (pthread_create(t, NULL, fn, arg) != 0) {
+		pb_error("cannot start a thread: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int setup(void)
+{
+	char host[128];
+
+	if (cfg.agent_id[0] == '\0') {
+		if (gethostname(host, sizeof(host)) != 0)
+			pb_strlcpy(host, "agent", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		pb_strlcpy(cfg.agent_id, host, sizeof(cfg.agent_id));
+	}
+	if (strpbrk(cfg.agent_id, " \t:{}") != NULL) {
+		pb_error("agent_id '%s': no spaces, ':' or braces", cfg.agent_id);
+		return -1;
+	}
+	if (pb_netpolicy_init(&policy, cfg.allow_private,
+			      cfg.allow_destinations) != 0) {
+		pb_error("allow_destinations '%s': not a list of addresses or CIDR "
+			 "ranges", cfg.allow_destinations);
+		return -1;
+	}
+	pb_queue_keys_init(&keys, cfg.key_prefix, cfg.agent_id);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (multi = curl_multi_init()) == NULL) {
+		pb_error("cannot initialise libcurl");
+		return -1;
+	}
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, cfg.concurrency);
+	return open_log();
+}
+
+int main(int argc, char **argv)
+{
+	pb_redis fetch_redis, record_redis;
+	pthread_t fetcher, sigthread;
+	long long moved = 0;
+	int pos;
+
+	switch (pb_config_load(&cfg, PB_FOR_AGENT, "pb-agent",
+			       "Delivery agent: takes postbacks from Redis and "
+			       "delivers them over HTTP.",
+			       argc, argv, &pos)) {
+	case PB_CONFIG_EXIT: return 0;
+	case PB_CONFIG_ERR: return 2;
+	}
+	if (pos < argc) {
+		fprintf(stderr, "pb-agent: unexpected argument '%s'\n", argv[pos]);
+		return 2;
+	}
+	pb_log_init("pb-agent", cfg.log_level);
+	json_object_seed(0);
+	if (setup() != 0)
+		return 1;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pb_redis_init(&fetch_redis, &cfg, "agent-fetch");
+	pb_redis_init(&record_redis, &cfg, "agent-record");
+	fetch_redis.stop = &stopping;
+	/* What a previous run of this agent held goes back to the queue. */
+	while (pb_queue_reclaim_own(&fetch_redis, &keys, &moved) != PB_OK) {
+		pb_warn("reclaiming %s: %s; trying again", keys.processing,
+			fetch_redis.errstr);
+		pb_sleep_ms(1000, NULL);
+	}
+	if (moved > 0)
+		pb_warn("took back %lld postback(s) held by the previous run of %s",
+			moved, cfg.agent_id);
+	pb_info("agent %s: master '%s' via %s, %ld in flight, %ld attempts, "
+		"log %s", cfg.agent_id, cfg.master_name, cfg.sentinels,
+		cfg.concurrency, cfg.max_attempts, cfg.delivery_log);
+
+	if (start_thread(&sigthread, signal_main, NULL) != 0 ||
+	    start_thread(&fetcher, fetcher_main, &fetch_redis) != 0)
+		return 1;
+	deliver_loop(&record_redis);
+	pthread_join(fetcher, NULL);
+	pb_queue_leave(&record_redis, &keys);
+	pb_info("stopped: %llu delivered, %llu retries scheduled, %llu dead, "
+		"%llu handed back", stats.delivered, stats.retried, stats.dead,
+		stats.handed_back);
+	fflush(dlog);
+	pb_redis_close(&fetch_redis);
+	pb_redis_close(&record_redis);
+	curl_multi_cleanup(multi);
+	curl_global_cleanup();
+	return 0;
+}

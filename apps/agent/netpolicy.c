@@ -1,0 +1,145 @@
+#include "netpolicy.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pb.h"
+
+/* The address bytes of sa (4 or 16) and its family; IPv4-mapped IPv6
+ * addresses count as the IPv4 address they carry. */
+static const unsigned char *addr_bytes(const struct sockaddr *sa, int *family)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+						  0xff, 0xff };
+
+	if (sa->sa_family == AF_INET) {
+		*family = AF_INET;
+		return (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const unsigned char *a =
+			((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			*family = AF_INET;
+			return a + 12;
+		}
+		*family = AF_INET6;
+		return a;
+	}
+	*family = 0;
+	return NULL;
+}
+
+static int prefix_match(const unsigned char *a, const unsigned char *net,
+			int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, net, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((a[full] ^ net[full]) & (0xff << (8 - rest))) == 0;
+}
+
+/* Special-use ranges that must not be reachable from client data. */
+static const struct {
+	int family;
+	const char *net;
+	int bits;
+} special[] = {
+	{ AF_INET, "0.0.0.0", 8 },      { AF_INET, "10.0.0.0", 8 },
+	{ AF_INET, "100.64.0.0", 10 },  { AF_INET, "127.0.0.0", 8 },
+	{ AF_INET, "169.254.0.0", 16 }, { AF_INET, "172.16.0.0", 12 },
+	{ AF_INET, "192.0.0.0", 24 },   { AF_INET, "192.168.0.0", 16 },
+	{ AF_INET, "198.18.0.0", 15 },  { AF_INET, "224.0.0.0", 4 },
+	{ AF_INET, "240.0.0.0", 4 },    { AF_INET6, "::", 127 },
+	{ AF_INET6, "fc00::", 7 },      { AF_INET6, "fe80::", 10 },
+	{ AF_INET6, "ff00::", 8 },
+};
+
+int pb_addr_is_private(const struct sockaddr *sa)
+{
+	unsigned char net[16];
+	const unsigned char *a;
+	int family;
+	size_t i;
+
+	if ((a = addr_bytes(sa, &family)) == NULL)
+		return 1; /* not IP at all: refuse */
+	for (i = 0; i < PB_ARRAY_LEN(special); i++) {
+		if (special[i].family != family)
+			continue;
+		inet_pton(family, special[i].net, net);
+		if (prefix_match(a, net, special[i].bits))
+			return 1;
+	}
+	return 0;
+}
+
+static int parse_cidr(const char *s, size_t len, pb_cidr *c)
+{
+	char tmp[64];
+	char *slash, *end;
+	long bits;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	slash = strchr(tmp, '/');
+	if (slash)
+		*slash = '\0';
+	c->family = strchr(tmp, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(c->family, tmp, c->addr) != 1)
+		return -1;
+	bits = c->family == AF_INET ? 32 : 128;
+	if (slash) {
+		long b = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || slash[1] == '\0' || b < 0 || b > bits)
+			return -1;
+		bits = b;
+	}
+	c->bits = (int)bits;
+	return 0;
+}
+
+int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow)
+{
+	const char *s = allow;
+
+	memset(p, 0, sizeof(*p));
+	p->allow_private = allow_private;
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		while (len > 0 && *s == ' ')
+			s++, len--;
+		while (len > 0 && s[len - 1] == ' ')
+			len--;
+		if (p->nallow == PB_POLICY_MAX_RANGES ||
+		    parse_cidr(s, len, &p->allow[p->nallow]) != 0)
+			return -1;
+		p->nallow++;
+		s = comma ? comma + 1 : s + strlen(s);
+	}
+	return 0;
+}
+
+int pb_netpolicy_allows(const pb_netpolicy *p, const struct sockaddr *sa)
+{
+	const unsigned char *a;
+	int family, i;
+
+	if (p->allow_private || !pb_addr_is_private(sa))
+		return 1;
+	if ((a = addr_bytes(sa, &family)) == NULL)
+		return 0;
+	for (i = 0; i < p->nallow; i++)
+		if (p->allow[i].family == family &&
+		    prefix_match(a, p->allow[i].addr, p->allow[i].bits))
+			return 1;
+	return 0;
+}

@@ -1,0 +1,218 @@
+#include "queue.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pb.h"
+
+/* The master's clock in ms, so every agent schedules on one clock. */
+#define NOW_MS "local t = redis.call('TIME')\n" \
+	       "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+
+static const char retry_lua[] =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	NOW_MS
+	"redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])\n"
+	"return 1\n";
+
+static const char dead_lua[] =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	"redis.call('LPUSH', KEYS[2], ARGV[2])\n"
+	"return 1\n";
+
+static const char handback_lua[] =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	"redis.call('RPUSH', KEYS[2], ARGV[1])\n"
+	"return 1\n";
+
+static const char promote_lua[] =
+	NOW_MS
+	"local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])\n"
+	"for _, job in ipairs(due) do\n"
+	"  redis.call('ZREM', KEYS[1], job)\n"
+	"  redis.call('RPUSH', KEYS[2], job)\n"
+	"end\n"
+	"return #due\n";
+
+/*
+ * KEYS[1] agents set, KEYS[2] queue; ARGV[1] key prefix; ARGV[2] an agent
+ * id to reclaim unconditionally (or ""). The per-agent keys are derived
+ * inside the script: fine on a single master (no Redis Cluster here).
+ */
+static const char reap_lua[] =
+	"local moved = 0\n"
+	"local function reclaim(id)\n"
+	"  local p = ARGV[1] .. ':processing:' .. id\n"
+	"  while redis.call('LMOVE', p, KEYS[2], 'RIGHT', 'RIGHT') do\n"
+	"    moved = moved + 1\n"
+	"  end\n"
+	"end\n"
+	"if ARGV[2] ~= '' then reclaim(ARGV[2]) return moved end\n"
+	"for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+	"  if redis.call('EXISTS', ARGV[1] .. ':agent:' .. id) == 0 then\n"
+	"    reclaim(id)\n"
+	"    redis.call('SREM', KEYS[1], id)\n"
+	"  end\n"
+	"end\n"
+	"return moved\n";
+
+void pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
+			const char *agent_id)
+{
+	pb_strlcpy(k->prefix, prefix, sizeof(k->prefix));
+	pb_strlcpy(k->agent_id, agent_id, sizeof(k->agent_id));
+	snprintf(k->queue, sizeof(k->queue), "%s:queue", prefix);
+	snprintf(k->processing, sizeof(k->processing), "%s:processing:%s", prefix,
+		 agent_id);
+	snprintf(k->scheduled, sizeof(k->scheduled), "%s:scheduled", prefix);
+	snprintf(k->dead, sizeof(k->dead), "%s:dead", prefix);
+	snprintf(k->heartbeat, sizeof(k->heartbeat), "%s:agent:%s", prefix,
+		 agent_id);
+	snprintf(k->agents, sizeof(k->agents), "%s:agents", prefix);
+}
+
+/* An integer reply, or the error that came instead. */
+static int int_reply(pb_redis *r, redisReply *reply, long long *out)
+{
+	int rc = PB_OK;
+
+	if (reply == NULL)
+		return r->err;
+	if (reply->type == REDIS_REPLY_INTEGER) {
+		if (out)
+			*out = reply->integer;
+	} else {
+		snprintf(r->errstr, sizeof(r->errstr), "redis: %s",
+			 reply->type == REDIS_REPLY_ERROR ? reply->str
+							  : "unexpected reply");
+		rc = r->err = PB_ERR_REPLY;
+	}
+	freeReplyObject(reply);
+	return rc;
+}
+
+int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
+		  redisReply **out, int *n)
+{
+	redisReply *reply;
+	int i, rc = PB_OK;
+
+	*n = 0;
+	for (i = 0; i < max; i++)
+		if ((rc = pb_redis_append(r, "LMOVE %s %s RIGHT LEFT", k->queue,
+					  k->processing)) != PB_OK)
+			return rc;
+	for (i = 0; i < max; i++) {
+		if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
+			return rc; /* the connection is gone, and with it the rest */
+		if (reply->type == REDIS_REPLY_STRING)
+			out[(*n)++] = reply;
+		else
+			freeReplyObject(reply);
+	}
+	if (*n > 0 || block_ms <= 0)
+		return PB_OK;
+	/* Nothing waiting: block for one, with a reply timeout to match. */
+	pb_redis_set_timeout(r, block_ms + r->cfg->command_timeout_ms);
+	reply = pb_redis_cmd(r, "BLMOVE %s %s RIGHT LEFT %.3f", k->queue,
+			     k->processing, (double)block_ms / 1000.0);
+	pb_redis_set_timeout(r, r->cfg->command_timeout_ms);
+	if (reply == NULL)
+		return r->err;
+	if (reply->type == REDIS_REPLY_STRING) {
+		out[(*n)++] = reply;
+		return PB_OK;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		snprintf(r->errstr, sizeof(r->errstr), "BLMOVE: %s", reply->str);
+		rc = r->err = PB_ERR_REPLY;
+	}
+	freeReplyObject(reply);
+	return rc;
+}
+
+int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
+		       const char *info)
+{
+	redisReply *reply;
+	int rc;
+
+	if ((rc = pb_redis_append(r, "SET %s %s PX %ld", k->heartbeat, info,
+				  ttl_ms)) != PB_OK ||
+	    (rc = pb_redis_append(r, "SADD %s %s", k->agents, k->agent_id)) != PB_OK)
+		return rc;
+	if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
+		return rc;
+	freeReplyObject(reply);
+	if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
+		return rc;
+	return int_reply(r, reply, NULL);
+}
+
+int pb_queue_reap(pb_redis *r, const pb_queue_keys *k, long long *moved)
+{
+	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %s %s", reap_lua,
+					 k->agents, k->queue, k->prefix, ""),
+			 moved);
+}
+
+int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved)
+{
+	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %s %s", reap_lua,
+					 k->agents, k->queue, k->prefix,
+					 k->agent_id),
+			 moved);
+}
+
+int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
+		     long long *moved)
+{
+	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %ld", promote_lua,
+					 k->scheduled, k->queue, limit),
+			 moved);
+}
+
+int pb_queue_leave(pb_redis *r, const pb_queue_keys *k)
+{
+	long long left = 0;
+	int rc = int_reply(r, pb_redis_cmd(r, "LLEN %s", k->processing), &left);
+
+	/* Still holding something (Redis was down for a hand back): keep the
+	 * registration so that a reaper returns it once the heartbeat expires. */
+	if (rc != PB_OK || left > 0)
+		return rc;
+	rc = int_reply(r, pb_redis_cmd(r, "SREM %s %s", k->agents, k->agent_id),
+		       NULL);
+	if (rc == PB_OK)
+		rc = int_reply(r, pb_redis_cmd(r, "DEL %s", k->heartbeat), NULL);
+	return rc;
+}
+
+int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *job,
+			size_t len)
+{
+	return pb_redis_append(r, "LREM %s 1 %b", k->processing, job, len);
+}
+
+int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *job,
+			  size_t len, const char *next, size_t next_len,
+			  long long delay_ms)
+{
+	return pb_redis_append(r, "EVAL %s 2 %s %s %b %b %lld", retry_lua,
+			       k->processing, k->scheduled, job, len, next,
+			       next_len, delay_ms);
+}
+
+int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *job,
+			 size_t len, const char *entry, size_t entry_len)
+{
+	return pb_redis_append(r, "EVAL %s 2 %s %s %b %b", dead_lua, k->processing,
+			       k->dead, job, len, entry, entry_len);
+}
+
+int pb_queue_append_handback(pb_redis *r, const pb_queue_keys *k,
+			     const char *job, size_t len)
+{
+	return pb_redis_append(r, "EVAL %s 2 %s %s %b", handback_lua,
+			       k->processing, k->queue, job, len);
+}

@@ -1,0 +1,71 @@
+/*
+ * queue.h - the agent's side of the Redis queue (the reliable-queue
+ * pattern, as Sidekiq's super_fetch and BullMQ run it):
+ *
+ *   <p>:queue                 list; ingest LPUSHes, agents take from the right
+ *   <p>:processing:<agent>    list; what one agent holds, moved there
+ *                             atomically by LMOVE/BLMOVE as it is taken
+ *   <p>:scheduled             zset; retries, scored by due time (ms, the
+ *                             master's clock), moved back to the queue when due
+ *   <p>:dead                  list; dead letters (JSON), newest first
+ *   <p>:agent:<agent>         heartbeat, expires after heartbeat_ttl_ms
+ *   <p>:agents                set of agent ids that may hold postbacks
+ *
+ * A postback leaves an agent's processing list only in the same atomic step
+ * that records its outcome (ack, retry, dead letter, hand back), so a crash
+ * at any point leaves it in Redis. Each outcome script first removes the job
+ * from the processing list and does nothing more if it was not there: after
+ * a failover that lost the LMOVE, the job is back in the queue and must not
+ * be scheduled twice.
+ */
+#ifndef PB_QUEUE_H
+#define PB_QUEUE_H
+
+#include "redis.h"
+
+typedef struct pb_queue_keys {
+	char prefix[64];
+	char agent_id[128];
+	char queue[96];
+	char processing[256];
+	char scheduled[96];
+	char dead[96];
+	char heartbeat[256];
+	char agents[96];
+} pb_queue_keys;
+
+void pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
+			const char *agent_id);
+
+/*
+ * Take up to max jobs into this agent's processing list: one pipelined
+ * LMOVE per slot, and if the queue was empty and block_ms > 0, one BLMOVE
+ * that waits up to block_ms. Replies with a job go to out[0..*n).
+ */
+int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
+		  redisReply **out, int *n);
+
+int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
+		       const char *info);
+/* Move back the postbacks of agents whose heartbeat expired. */
+int pb_queue_reap(pb_redis *r, const pb_queue_keys *k, long long *moved);
+/* Move back everything in this agent's own processing list (at start). */
+int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved);
+/* Move due retries to the queue. */
+int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
+		     long long *moved);
+/* This agent stops: forget its heartbeat and registration. */
+int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
+
+/* Outcome commands, for a pipeline; each reply is an integer 1 or 0. */
+int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *job,
+			size_t len);
+int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *job,
+			  size_t len, const char *next, size_t next_len,
+			  long long delay_ms);
+int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *job,
+			 size_t len, const char *entry, size_t entry_len);
+int pb_queue_append_handback(pb_redis *r, const pb_queue_keys *k,
+			     const char *job, size_t len);
+
+#endif

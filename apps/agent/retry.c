@@ -1,0 +1,33 @@
+#include "retry.h"
+
+enum pb_outcome pb_classify(long status, int transport_ok, int refused)
+{
+	if (refused)
+		return PB_DEAD; /* the destination is not allowed: no retry helps */
+	if (!transport_ok)
+		return PB_RETRY; /* connect error, timeout, reset */
+	if (status >= 200 && status < 300)
+		return PB_DELIVERED;
+	if (status == 408 || status == 429 || (status >= 500 && status < 600))
+		return PB_RETRY;
+	return PB_DEAD;
+}
+
+int64_t pb_backoff_ceiling_ms(unsigned n, int64_t base_ms, int64_t cap_ms)
+{
+	int64_t d = base_ms;
+	unsigned i;
+
+	for (i = 1; i < n && d < cap_ms; i++)
+		d *= 2; /* stops doubling at the cap: no overflow */
+	return d < cap_ms ? d : cap_ms;
+}
+
+int64_t pb_retry_delay_ms(unsigned n, int64_t base_ms, int64_t cap_ms,
+			  int64_t retry_after_ms, uint64_t draw)
+{
+	int64_t ceiling = pb_backoff_ceiling_ms(n, base_ms, cap_ms);
+	int64_t d = (int64_t)(draw % (uint64_t)(ceiling + 1));
+
+	return d < retry_after_ms ? retry_after_ms : d;
+}

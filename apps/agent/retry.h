@@ -1,0 +1,34 @@
+/*
+ * retry.h - what an attempt's result means, and when to try again.
+ *
+ * Success is any 2xx. Connection errors, timeouts, 408, 429 and 5xx are
+ * worth another attempt; every other answer (3xx, other 4xx) is final and
+ * the postback becomes a dead letter at once. Delays use exponential backoff
+ * with full jitter: a uniform draw from [0, min(cap, base * 2^(n-1))] for
+ * the n-th retry, never below what a Retry-After asked for.
+ */
+#ifndef PB_RETRY_H
+#define PB_RETRY_H
+
+#include <stdint.h>
+
+enum pb_outcome {
+	PB_DELIVERED, /* 2xx: done */
+	PB_RETRY,     /* try again later, if attempts remain */
+	PB_DEAD,      /* final failure: dead letter */
+};
+
+/* status: the HTTP code, or 0 when no answer came (transport_ok false). */
+enum pb_outcome pb_classify(long status, int transport_ok, int refused);
+
+/* Upper bound of the n-th retry's delay (n >= 1), ms. */
+int64_t pb_backoff_ceiling_ms(unsigned n, int64_t base_ms, int64_t cap_ms);
+
+/*
+ * The delay before retry n: draw (in [0, 2^64)) picks the point in
+ * [0, ceiling], and retry_after_ms (0 when absent) is a floor.
+ */
+int64_t pb_retry_delay_ms(unsigned n, int64_t base_ms, int64_t cap_ms,
+			  int64_t retry_after_ms, uint64_t draw);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * config.h - one configuration for every postback program.
+ *
+ * All settings live in one table (config.c): name, type, default, bounds,
+ * which programs use it, and a line of help. The same table drives the
+ * config file parser, the command-line overrides, --help and --check, so a
+ * setting is declared once. A file holds "name = value" lines ('#' starts a
+ * comment); the command line takes --name=value or --name value, with '-'
+ * and '_' alike in names. Later sources win: defaults, file, command line.
+ */
+#ifndef PB_CONFIG_H
+#define PB_CONFIG_H
+
+#include <stdio.h>
+
+#define PB_STR_MAX 1024
+
+/* Which programs a setting applies to. */
+#define PB_FOR_INGEST 1u
+#define PB_FOR_AGENT 2u
+#define PB_FOR_CTL 4u
+#define PB_FOR_ALL (PB_FOR_INGEST | PB_FOR_AGENT | PB_FOR_CTL)
+
+typedef struct pb_config {
+	/* Redis through Sentinel (every program) */
+	char sentinels[PB_STR_MAX];
+	char master_name[128];
+	char redis_user[128];
+	char redis_password_file[PB_STR_MAX];
+	char sentinel_password_file[PB_STR_MAX];
+	long connect_timeout_ms;
+	long command_timeout_ms;
+	long failover_wait_ms;
+	char key_prefix[64];
+	char log_level[16];
+	/* ingest node */
+	char listen[256];
+	long threads;
+	long backlog;
+	long max_queue_size;
+	long max_body_bytes;
+	long max_url_bytes;
+	long wait_replicas;
+	long wait_timeout_ms;
+	long retry_after_s;
+	long idempotency_window_s;
+	/* delivery agent */
+	char agent_id[128];
+	long concurrency;
+	long fetch_batch;
+	long http_connect_timeout_ms;
+	long http_timeout_ms;
+	long max_attempts;
+	long backoff_base_ms;
+	long backoff_cap_ms;
+	long retry_after_max_s;
+	char unmatched_default[PB_STR_MAX];
+	long log_body_bytes;
+	char delivery_log[PB_STR_MAX];
+	long shutdown_grace_ms;
+	long heartbeat_ttl_ms;
+	int allow_private;
+	char allow_destinations[PB_STR_MAX];
+	char user_agent[128];
+
+	/* Filled from the *_file settings after loading; never printed. */
+	char redis_password[256];
+	char sentinel_password[256];
+	/* Set by the command line. */
+	const char *config_file;
+} pb_config;
+
+enum pb_config_result {
+	PB_CONFIG_RUN = 0,  /* go on */
+	PB_CONFIG_EXIT = 1, /* --help, --version or --check done: exit 0 */
+	PB_CONFIG_ERR = 2,  /* the message is printed: exit 2 */
+};
+
+/*
+ * Fill cfg from defaults, the config file (-c FILE) and the command line.
+ * prog names the program for --help and messages; usage is one line that
+ * says what the program does, printed by --help above the settings;
+ * positional receives the first non-option argument index (or argc).
+ */
+int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
+		   const char *usage, int argc, char **argv, int *positional);
+/* Apply one "name", "value" pair; returns PB_OK or writes why into err. */
+int pb_config_set(pb_config *cfg, unsigned who, const char *name,
+		  const char *value, char *err, size_t errlen);
+int pb_config_defaults(pb_config *cfg, unsigned who);
+int pb_config_read_file(pb_config *cfg, unsigned who, const char *path,
+			char *err, size_t errlen);
+/* Write the effective settings, one "name = value" a line. */
+void pb_config_print(const pb_config *cfg, unsigned who, FILE *out);
+void pb_config_help(unsigned who, const char *prog, const char *usage,
+		    FILE *out);
+
+#endif

@@ -1,0 +1,89 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pb.h"
+
+static const char *log_prog = "pb";
+static enum pb_log_level log_min = PB_LOG_INFO;
+static const char *level_names[] = { "debug", "info", "warn", "error" };
+
+int pb_log_init(const char *prog, const char *level)
+{
+	size_t i;
+
+	log_prog = prog;
+	for (i = 0; i < PB_ARRAY_LEN(level_names); i++) {
+		if (strcmp(level, level_names[i]) == 0) {
+			log_min = (enum pb_log_level)i;
+			return PB_OK;
+		}
+	}
+	return PB_ERR_FORMAT;
+}
+
+void pb_format_utc_ms(char *out, size_t outsize, long long wall_ms)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	char day[24];
+
+	gmtime_r(&secs, &tm);
+	if (strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		day[0] = '\0';
+	snprintf(out, outsize, "%.20s.%03uZ", day, (unsigned)(wall_ms % 1000));
+}
+
+void pb_log(enum pb_log_level level, const char *fmt, ...)
+{
+	char ts[32], msg[2048];
+	va_list ap;
+
+	if (level < log_min)
+		return;
+	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* One fprintf a line: stdio locks the stream, so threads don't mix. */
+	fprintf(stderr, "%s %s[%d] %s: %s\n", ts, log_prog, (int)getpid(),
+		level_names[level], msg);
+}
+
+int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, take = n < max ? n : max;
+	int rc = PB_OK;
+
+	for (i = 0; i < take && rc == PB_OK; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[4] = { '\\', 0, 0, 0 };
+		size_t elen = 2;
+
+		switch (c) {
+		case '\\': esc[1] = '\\'; break;
+		case '"': esc[1] = '"'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			if (c >= 0x20 && c < 0x7f) {
+				rc = pb_buf_putc(out, (char)c);
+				continue;
+			}
+			esc[1] = 'x';
+			esc[2] = hex[c >> 4];
+			esc[3] = hex[c & 15];
+			elen = 4;
+		}
+		rc = pb_buf_append(out, esc, elen);
+	}
+	if (rc == PB_OK && take < n)
+		rc = pb_buf_puts(out, "...");
+	return rc;
+}

@@ -1,0 +1,73 @@
+#include "pb.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t pb_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t pb_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void pb_sleep_ms(int64_t ms, volatile const int *stop)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		if (stop && *stop)
+			return;
+}
+
+int pb_random_bytes(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return PB_ERR_IO;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return PB_OK;
+}
+
+uint64_t pb_random_below(uint64_t bound)
+{
+	uint64_t x, limit = UINT64_MAX - UINT64_MAX % bound;
+
+	/* Rejection sampling: no modulo bias. Falls back to time on failure. */
+	do {
+		if (pb_random_bytes(&x, sizeof(x)) != PB_OK)
+			x = (uint64_t)pb_now_ms() * 6364136223846793005ULL;
+	} while (x >= limit);
+	return x % bound;
+}
+
+int pb_strlcpy(char *dst, const char *src, size_t dstsize)
+{
+	size_t n = strlen(src);
+
+	if (n >= dstsize) {
+		memcpy(dst, src, dstsize - 1);
+		dst[dstsize - 1] = '\0';
+		return PB_ERR_LIMIT;
+	}
+	memcpy(dst, src, n + 1);
+	return PB_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * pb.h - error codes and small helpers shared by every postback program.
+ *
+ * Functions return PB_OK (0) or a negative PB_ERR_* code; contexts that can
+ * fail in more interesting ways also carry an errstr naming what failed.
+ */
+#ifndef PB_H
+#define PB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PB_VERSION "0.1.0"
+
+enum pb_err {
+	PB_OK = 0,
+	PB_ERR_NOMEM = -1,   /* allocation failed */
+	PB_ERR_LIMIT = -2,   /* a configured or built-in size bound was hit */
+	PB_ERR_FORMAT = -3,  /* input is not in the expected format */
+	PB_ERR_IO = -4,      /* connection or file I/O failed */
+	PB_ERR_REPLY = -5,   /* the peer answered with an error */
+	PB_ERR_TIMEOUT = -6, /* a deadline passed */
+	PB_ERR_FULL = -7,    /* the queue is at MAX_QUEUE_SIZE */
+	PB_ERR_NOTFOUND = -8,
+};
+
+#define PB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Milliseconds on the monotonic clock: for timeouts and durations. */
+int64_t pb_now_ms(void);
+/* Milliseconds since the epoch: for timestamps and retry due times. */
+int64_t pb_wall_ms(void);
+/* Sleep for ms milliseconds (restarts on EINTR unless *stop becomes set). */
+void pb_sleep_ms(int64_t ms, volatile const int *stop);
+/* Fill buf with n random bytes from the kernel. */
+int pb_random_bytes(void *buf, size_t n);
+/* A uniformly distributed random number in [0, bound). bound > 0. */
+uint64_t pb_random_below(uint64_t bound);
+/* Bounded copy that always terminates dst (dstsize > 0); PB_ERR_LIMIT if cut. */
+int pb_strlcpy(char *dst, const char *src, size_t dstsize);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * redis.h - a connection to the Redis master, found through Sentinel.
+ *
+ * hiredis 0.14 has no Sentinel support, so this module follows the Sentinel
+ * client rules itself:
+ *   1. ask the configured sentinels in order, with a short connect timeout,
+ *      and move the first that answers to the front;
+ *   2. SENTINEL get-master-addr-by-name; a null reply means "ask the next";
+ *   3. connect, AUTH, and confirm with ROLE that it is a master; if not,
+ *      wait a little and start over (until failover_wait_ms has passed);
+ *   4. never cache the address across a failure: after an I/O error, EOF,
+ *      a timeout, -READONLY, -UNBLOCKED, -LOADING or -MASTERDOWN the
+ *      connection is dropped and the next command resolves the master again.
+ *
+ * A pb_redis belongs to one thread. Errors land in err/errstr.
+ */
+#ifndef PB_REDIS_H
+#define PB_REDIS_H
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+
+#define PB_MAX_SENTINELS 16
+
+typedef struct pb_hostport {
+	char host[256];
+	int port;
+} pb_hostport;
+
+typedef struct pb_redis {
+	const pb_config *cfg;
+	pb_hostport sentinels[PB_MAX_SENTINELS];
+	int nsentinels;
+	redisContext *c;      /* NULL while not connected */
+	pb_hostport master;   /* the master c is connected to */
+	char client_name[64]; /* CLIENT SETNAME, for CLIENT LIST */
+	volatile const int *stop; /* when set, waits for a master give up */
+	int err;              /* PB_ERR_* of the last failure */
+	char errstr[256];
+} pb_redis;
+
+/* Parse "host:port,host:port" into out; returns how many, or -1. */
+int pb_parse_hostports(const char *list, pb_hostport *out, int max);
+
+int pb_redis_init(pb_redis *r, const pb_config *cfg, const char *client_name);
+void pb_redis_close(pb_redis *r);
+/* Make sure c is connected to a confirmed master. */
+int pb_redis_connect(pb_redis *r);
+/* Forget the connection; the next command resolves the master again. */
+void pb_redis_drop(pb_redis *r);
+/* Reply timeout for the next commands (e.g. longer around BLMOVE). */
+void pb_redis_set_timeout(pb_redis *r, long ms);
+
+/*
+ * Run one command, connecting first if needed. Returns the reply (the
+ * caller frees it; error replies included) or NULL when the connection
+ * failed or the server is no longer the master; the connection is then
+ * dropped. No command is sent twice by this layer: whether a failed
+ * command may be repeated is the caller's call.
+ */
+redisReply *pb_redis_argv(pb_redis *r, int argc, const char **argv,
+			  const size_t *lens);
+redisReply *pb_redis_cmd(pb_redis *r, const char *fmt, ...);
+
+/* Pipelining: queue commands, then read one reply per command. */
+int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,
+			 const size_t *lens);
+int pb_redis_append(pb_redis *r, const char *fmt, ...);
+/* Returns PB_OK and a reply (possibly an error reply), or fails as above. */
+int pb_redis_get_reply(pb_redis *r, redisReply **reply);
+
+/* 1 if an error reply means the server is not (or no longer) the master. */
+int pb_redis_reply_means_moved(const redisReply *reply);
+
+/* Ask one sentinel for the master's address (for status tools). */
+int pb_sentinel_get_master(pb_redis *r, const pb_hostport *sentinel,
+			   pb_hostport *master);
+
+#endif

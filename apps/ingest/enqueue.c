@@ -1,0 +1,244 @@
+#include "enqueue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "pb.h"
+
+/*
+ * KEYS[1] queue, KEYS[2] idempotency key (optional)
+ * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] idempotency value, ARGV[3] window (s),
+ * ARGV[4..] jobs.
+ * Returns {1, size} enqueued, {0, size} full, {2, size, first} replay.
+ * unpack() is bounded by Lua's C stack, so LPUSH goes in slices.
+ */
+static const char enqueue_lua[] =
+	"local n = #ARGV - 3\n"
+	"if KEYS[2] then\n"
+	"  local first = redis.call('GET', KEYS[2])\n"
+	"  if first then return {2, redis.call('LLEN', KEYS[1]), first} end\n"
+	"end\n"
+	"local size = redis.call('LLEN', KEYS[1])\n"
+	"if size + n > tonumber(ARGV[1]) then return {0, size} end\n"
+	"for i = 4, #ARGV, 1000 do\n"
+	"  redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+	"end\n"
+	"if KEYS[2] then\n"
+	"  redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. (size + n), 'EX', ARGV[3])\n"
+	"end\n"
+	"return {1, size + n}\n";
+
+/* The script's SHA1 as the master answered SCRIPT LOAD; per thread, so
+ * no locking, and reloaded when a new master answers NOSCRIPT. */
+static _Thread_local char enqueue_sha[41];
+
+static int load_script(pb_redis *r)
+{
+	redisReply *reply = pb_redis_cmd(r, "SCRIPT LOAD %s", enqueue_lua);
+	int rc = PB_OK;
+
+	if (reply == NULL)
+		return r->err;
+	if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
+		memcpy(enqueue_sha, reply->str, 41);
+	else {
+		snprintf(r->errstr, sizeof(r->errstr), "SCRIPT LOAD: %s",
+			 reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+		rc = r->err = PB_ERR_REPLY;
+	}
+	freeReplyObject(reply);
+	return rc;
+}
+
+/* Per-thread argument vectors, grown as needed, never shrunk. */
+typedef struct argvec {
+	const char **argv;
+	size_t *lens;
+	size_t cap;
+} argvec;
+
+static _Thread_local argvec tl_args;
+
+static int args_reserve(argvec *a, size_t n)
+{
+	const char **argv;
+	size_t *lens;
+
+	if (n <= a->cap)
+		return PB_OK;
+	argv = realloc(a->argv, n * sizeof(*argv));
+	if (argv == NULL)
+		return PB_ERR_NOMEM;
+	a->argv = argv;
+	lens = realloc(a->lens, n * sizeof(*lens));
+	if (lens == NULL)
+		return PB_ERR_NOMEM;
+	a->lens = lens;
+	a->cap = n;
+	return PB_OK;
+}
+
+static void arg(argvec *a, size_t i, const char *s, size_t n)
+{
+	a->argv[i] = s;
+	a->lens[i] = n;
+}
+
+static long long int_at(const redisReply *r, size_t i)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements <= i ||
+	    r->element[i]->type != REDIS_REPLY_INTEGER)
+		return -1;
+	return r->element[i]->integer;
+}
+
+/* Read the three pipelined replies: PING, the script, WAIT. */
+static int read_replies(pb_redis *r, pb_enqueue_res *res, int *noscript)
+{
+	redisReply *ping = NULL, *script = NULL, *wait = NULL;
+	int rc;
+
+	if ((rc = pb_redis_get_reply(r, &ping)) != PB_OK)
+		goto out;
+	res->pinged = ping->type == REDIS_REPLY_STATUS &&
+		      strcmp(ping->str, "PONG") == 0;
+	if ((rc = pb_redis_get_reply(r, &script)) != PB_OK)
+		goto out;
+	if ((rc = pb_redis_get_reply(r, &wait)) != PB_OK)
+		goto out;
+	if (script->type == REDIS_REPLY_ERROR) {
+		*noscript = strncmp(script->str, "NOSCRIPT", 8) == 0;
+		snprintf(r->errstr, sizeof(r->errstr), "redis %s:%d: %s",
+			 r->master.host, r->master.port, script->str);
+		rc = r->err = PB_ERR_REPLY;
+		goto out;
+	}
+	res->queue_size = int_at(script, 1);
+	switch (int_at(script, 0)) {
+	case 1: res->status = PB_ENQ_OK; break;
+	case 0: res->status = PB_ENQ_FULL; break;
+	case 2:
+		res->status = PB_ENQ_REPLAY;
+		if (script->elements > 2 &&
+		    script->element[2]->type == REDIS_REPLY_STRING)
+			sscanf(script->element[2]->str, "%63s %lld",
+			       res->first_request_id, &res->first_count);
+		break;
+	default:
+		snprintf(r->errstr, sizeof(r->errstr), "enqueue script: bad reply");
+		rc = r->err = PB_ERR_REPLY;
+		goto out;
+	}
+	res->replicas = wait->type == REDIS_REPLY_INTEGER ? wait->integer : -1;
+out:
+	if (ping)
+		freeReplyObject(ping);
+	if (script)
+		freeReplyObject(script);
+	if (wait)
+		freeReplyObject(wait);
+	return rc;
+}
+
+static int send_pipeline(pb_redis *r, argvec *a, size_t argc)
+{
+	int rc;
+
+	if (enqueue_sha[0] == '\0' && (rc = load_script(r)) != PB_OK)
+		return rc;
+	arg(a, 0, "EVALSHA", 7);
+	arg(a, 1, enqueue_sha, 40);
+	if ((rc = pb_redis_append(r, "PING")) != PB_OK)
+		return rc;
+	if ((rc = pb_redis_append_argv(r, (int)argc, a->argv, a->lens)) != PB_OK)
+		return rc;
+	/* WAIT 0 0 would block forever: with no replicas asked, ask nothing. */
+	if (r->cfg->wait_replicas > 0)
+		return pb_redis_append(r, "WAIT %ld %ld", r->cfg->wait_replicas,
+				       r->cfg->wait_timeout_ms);
+	return pb_redis_append(r, "ECHO 0");
+}
+
+int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
+{
+	char keybuf[2][192], window[24], idem_val[96], maxq[24];
+	size_t i, argc = 0;
+	argvec *a = &tl_args;
+	int rc, tries, reloaded = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->queue_size = -1;
+	if (args_reserve(a, req->count + 8) != PB_OK)
+		return PB_ERR_NOMEM;
+	snprintf(keybuf[0], sizeof(keybuf[0]), "%s:queue", r->cfg->key_prefix);
+	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
+	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
+	snprintf(idem_val, sizeof(idem_val), "%s %zu", req->request_id, req->count);
+	argc = 2; /* EVALSHA and the SHA1 go in send_pipeline */
+	if (req->idem_key) {
+		snprintf(keybuf[1], sizeof(keybuf[1]), "%s:idem:%s",
+			 r->cfg->key_prefix, req->idem_key);
+		arg(a, argc++, "2", 1);
+		arg(a, argc++, keybuf[0], strlen(keybuf[0]));
+		arg(a, argc++, keybuf[1], strlen(keybuf[1]));
+	} else {
+		arg(a, argc++, "1", 1);
+		arg(a, argc++, keybuf[0], strlen(keybuf[0]));
+	}
+	arg(a, argc++, maxq, strlen(maxq));
+	arg(a, argc++, idem_val, strlen(idem_val));
+	arg(a, argc++, window, strlen(window));
+	for (i = 0; i < req->count; i++)
+		arg(a, argc++, req->jobs[i], req->job_lens[i]);
+
+	/*
+	 * Two tries: the first may meet a connection that went stale in a
+	 * failover (EOF, READONLY) and the second then finds the new master.
+	 * A repeat sends the same job ids, so at worst a receiver sees an id
+	 * twice; with an Idempotency-Key not even that.
+	 */
+	for (tries = 0;;) {
+		int noscript = 0;
+
+		rc = send_pipeline(r, a, argc);
+		if (rc == PB_OK)
+			rc = read_replies(r, res, &noscript);
+		if (rc == PB_OK)
+			break;
+		if (noscript && !reloaded) { /* a new master: load it there */
+			enqueue_sha[0] = '\0';
+			reloaded = 1;
+			continue;
+		}
+		if (rc == PB_ERR_REPLY) /* e.g. NOREPLICAS, OOM: an answer, final */
+			break;
+		pb_warn("enqueue of request %s (%zu postbacks), try %d: %s",
+			req->request_id, req->count, tries + 1, r->errstr);
+		if (++tries == 2)
+			break;
+	}
+	if (rc != PB_OK) {
+		res->status = PB_ENQ_REDIS_DOWN;
+		return rc;
+	}
+	if ((res->status == PB_ENQ_OK || res->status == PB_ENQ_REPLAY) &&
+	    r->cfg->wait_replicas > 0 && res->replicas < r->cfg->wait_replicas)
+		res->status = PB_ENQ_NOT_DURABLE;
+	return PB_OK;
+}
+
+int pb_queue_size(pb_redis *r, long long *size)
+{
+	redisReply *reply = pb_redis_cmd(r, "LLEN %s:queue", r->cfg->key_prefix);
+
+	*size = -1;
+	if (reply == NULL)
+		return r->err;
+	if (reply->type == REDIS_REPLY_INTEGER)
+		*size = reply->integer;
+	freeReplyObject(reply);
+	return *size >= 0 ? PB_OK : PB_ERR_REPLY;
+}

@@ -1,0 +1,511 @@
+/*
+ * pb-ingest - the FastCGI ingest node.
+ *
+ * HAProxy speaks FastCGI to this process. Each of cfg.threads threads takes
+ * requests with FCGX_Accept_r and owns one Redis connection, so threads
+ * share nothing but the listening socket. A request is checked (405, 415,
+ * 413, 400), turned into one job per data object, and enqueued all or
+ * nothing (enqueue.c); the answer is the seed's JSON.
+ *
+ * Shutdown: libfcgi's own SIGTERM handler only sets a flag, and a thread
+ * blocked in accept() or in read() on a kept-alive connection never sees
+ * it. So signals are blocked in every thread and the main thread waits for
+ * them with sigwait(); each worker polls its socket together with a wake-up
+ * pipe before it calls into libfcgi. On SIGTERM the pipe is made readable
+ * and the listening socket shut down: idle workers return at once, busy
+ * ones finish their request, close their connection, and return.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "enqueue.h"
+#include "job.h"
+#include "log.h"
+#include "pb.h"
+#include "redis.h"
+#include "validate.h"
+
+#define IDEM_KEY_MAX 128
+
+static pb_config cfg;
+static int listen_fd = -1;
+static int wake_pipe[2] = { -1, -1 };
+static volatile int stopping;
+
+/* Request ids: a random prefix per process and a counter, so ids stay
+ * unique across nodes and restarts without asking Redis for anything. */
+static char id_prefix[13];
+static atomic_uint_fast64_t id_counter;
+
+typedef struct worker {
+	pthread_t tid;
+	int index;
+	pb_redis redis;
+	FCGX_Request req;
+	pb_buf body;    /* the request body */
+	pb_buf jobs;    /* encoded jobs, back to back */
+	pb_buf out;     /* the answer */
+	size_t *offs;   /* where each job starts in jobs */
+	size_t *lens;
+	const char **ptrs;
+	size_t jobs_cap;
+} worker;
+
+/* ---- answers ---------------------------------------------------------- */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "";
+	}
+}
+
+/* Write status, headers and the JSON body in w->out. */
+static void respond(worker *w, int status, const char *extra_headers)
+{
+	FCGX_FPrintF(w->req.out,
+		     "Status: %d %s\r\nContent-Type: application/json\r\n"
+		     "Cache-Control: no-store\r\n%s\r\n",
+		     status, reason(status), extra_headers ? extra_headers : "");
+	FCGX_PutStr(pb_buf_str(&w->out), (int)w->out.len, w->req.out);
+}
+
+/* Append "key":"value" with the value JSON-escaped. */
+static void put_json_string(pb_buf *b, const char *key, const char *value)
+{
+	json_t *s = json_string(value);
+	char *enc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+
+	pb_buf_printf(b, "\"%s\":%s", key, enc ? enc : "\"\"");
+	free(enc);
+	json_decref(s);
+}
+
+static void respond_error(worker *w, int status, const char *msg)
+{
+	pb_buf_reset(&w->out);
+	pb_buf_putc(&w->out, '{');
+	put_json_string(&w->out, "error", msg);
+	pb_buf_puts(&w->out, "}\n");
+	respond(w, status, status == 405 ? "Allow: POST\r\n" : NULL);
+}
+
+/* 503 with the seed's keys, an error, and Retry-After. */
+static void respond_unavailable(worker *w, int pinged, long long size,
+				const char *msg)
+{
+	char hdr[64];
+
+	pb_buf_reset(&w->out);
+	pb_buf_printf(&w->out, "{\"redis_is_connected\":\"%s\",",
+		      pinged ? "+PONG" : "");
+	if (size >= 0)
+		pb_buf_printf(&w->out, "\"postback_queue_size\":%lld,", size);
+	put_json_string(&w->out, "error", msg);
+	pb_buf_puts(&w->out, "}\n");
+	snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", cfg.retry_after_s);
+	respond(w, 503, hdr);
+}
+
+static void respond_accepted(worker *w, const char *request_id, size_t count,
+			     long long size)
+{
+	size_t i;
+
+	pb_buf_reset(&w->out);
+	pb_buf_printf(&w->out,
+		      "{\"redis_is_connected\":\"+PONG\",\"postback_queue_size\":%lld,"
+		      "\"accepted\":%zu,\"request_id\":\"%s\",\"ids\":[",
+		      size, count, request_id);
+	for (i = 0; i < count; i++)
+		pb_buf_printf(&w->out, "%s\"%s-%zu\"", i ? "," : "", request_id, i);
+	pb_buf_puts(&w->out, "]}\n");
+	respond(w, 200, NULL);
+}
+
+/* ---- the ingest request ----------------------------------------------- */
+
+/* Read the body into w->body; PB_ERR_LIMIT past max_body_bytes. */
+static int read_body(worker *w)
+{
+	char chunk[16384];
+	int n;
+
+	pb_buf_reset(&w->body);
+	while ((n = FCGX_GetStr(chunk, sizeof(chunk), w->req.in)) > 0)
+		if (pb_buf_append(&w->body, chunk, (size_t)n) != PB_OK)
+			return PB_ERR_LIMIT;
+	return PB_OK;
+}
+
+static int jobs_reserve(worker *w, size_t n)
+{
+	void *p;
+
+	if (n <= w->jobs_cap)
+		return PB_OK;
+	if ((p = realloc(w->offs, n * sizeof(*w->offs))) == NULL)
+		return PB_ERR_NOMEM;
+	w->offs = p;
+	if ((p = realloc(w->lens, n * sizeof(*w->lens))) == NULL)
+		return PB_ERR_NOMEM;
+	w->lens = p;
+	if ((p = realloc(w->ptrs, n * sizeof(*w->ptrs))) == NULL)
+		return PB_ERR_NOMEM;
+	w->ptrs = p;
+	w->jobs_cap = n;
+	return PB_OK;
+}
+
+/* One encoded job per data object, back to back in w->jobs. */
+static int build_jobs(worker *w, const pb_ingest_req *r, const char *request_id)
+{
+	char id[PB_ID_MAX + 1];
+	pb_buf data;
+	json_t *obj;
+	size_t i;
+	int rc = jobs_reserve(w, r->count);
+
+	if (rc != PB_OK)
+		return rc;
+	pb_buf_reset(&w->jobs);
+	pb_buf_init(&data, 0);
+	json_array_foreach(r->data, i, obj) {
+		size_t need = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+		if ((rc = pb_buf_reserve(&data, need)) != PB_OK)
+			break;
+		data.len = json_dumpb(obj, data.data, need, JSON_COMPACT);
+		snprintf(id, sizeof(id), "%s-%zu", request_id, i);
+		w->offs[i] = w->jobs.len;
+		rc = pb_job_encode(&w->jobs, id, 0, r->method, r->url, r->url_len,
+				   data.data, data.len);
+		if (rc != PB_OK)
+			break;
+		w->lens[i] = w->jobs.len - w->offs[i];
+	}
+	pb_buf_free(&data);
+	/* Pointers only now: appending may have moved w->jobs.data. */
+	for (i = 0; rc == PB_OK && i < r->count; i++)
+		w->ptrs[i] = w->jobs.data + w->offs[i];
+	return rc;
+}
+
+/* NULL if absent; "" (refused) if not 1..128 printable ASCII characters. */
+static const char *idempotency_key(worker *w)
+{
+	const char *k = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", w->req.envp);
+	size_t i, n;
+
+	if (k == NULL)
+		return NULL;
+	n = strlen(k);
+	if (n == 0 || n > IDEM_KEY_MAX)
+		return "";
+	for (i = 0; i < n; i++)
+		if (k[i] <= 0x20 || k[i] >= 0x7f)
+			return "";
+	return k;
+}
+
+static void answer_enqueue(worker *w, const pb_enqueue_res *res,
+			   const char *request_id, size_t count)
+{
+	char msg[320];
+
+	switch (res->status) {
+	case PB_ENQ_OK:
+		respond_accepted(w, request_id, count, res->queue_size);
+		return;
+	case PB_ENQ_REPLAY:
+		respond_accepted(w, res->first_request_id, (size_t)res->first_count,
+				 res->queue_size);
+		return;
+	case PB_ENQ_FULL:
+		snprintf(msg, sizeof(msg), "MAX_QUEUE_SIZE %ld reached",
+			 cfg.max_queue_size);
+		respond_unavailable(w, res->pinged, res->queue_size, msg);
+		return;
+	case PB_ENQ_NOT_DURABLE:
+		snprintf(msg, sizeof(msg),
+			 "write confirmed by %lld of %ld replicas within %ld ms; "
+			 "retry with the same Idempotency-Key",
+			 res->replicas < 0 ? 0 : res->replicas, cfg.wait_replicas,
+			 cfg.wait_timeout_ms);
+		pb_warn("request %s: %s", request_id, msg);
+		respond_unavailable(w, res->pinged, res->queue_size, msg);
+		return;
+	case PB_ENQ_REDIS_DOWN:
+		snprintf(msg, sizeof(msg), "redis unavailable: %s", w->redis.errstr);
+		pb_warn("request %s: %s", request_id, msg);
+		respond_unavailable(w, res->pinged, -1, msg);
+		return;
+	}
+}
+
+static void handle_ingest(worker *w)
+{
+	char err[256], request_id[32];
+	char **env = w->req.envp;
+	const char *idem;
+	pb_ingest_req r;
+	pb_enqueue_req eq;
+	pb_enqueue_res res;
+	int status;
+
+	status = pb_check_http(FCGX_GetParam("REQUEST_METHOD", env),
+			       FCGX_GetParam("CONTENT_TYPE", env),
+			       FCGX_GetParam("CONTENT_LENGTH", env),
+			       (size_t)cfg.max_body_bytes, err, sizeof(err));
+	if (status) {
+		respond_error(w, status, err);
+		return;
+	}
+	if ((idem = idempotency_key(w)) != NULL && idem[0] == '\0') {
+		respond_error(w, 400, "Idempotency-Key must be 1 to 128 printable "
+				      "ASCII characters");
+		return;
+	}
+	if (read_body(w) != PB_OK) {
+		snprintf(err, sizeof(err), "body is over the limit of %ld bytes",
+			 cfg.max_body_bytes);
+		respond_error(w, 413, err);
+		return;
+	}
+	status = pb_parse_ingest(&r, w->body.data, w->body.len,
+				 (size_t)cfg.max_url_bytes, err, sizeof(err));
+	if (status) {
+		respond_error(w, status, err);
+		pb_ingest_req_free(&r);
+		return;
+	}
+	snprintf(request_id, sizeof(request_id), "%s%" PRIxFAST64, id_prefix,
+		 atomic_fetch_add(&id_counter, 1));
+	if (build_jobs(w, &r, request_id) != PB_OK) {
+		respond_error(w, 500, "out of memory building the postbacks");
+		pb_ingest_req_free(&r);
+		return;
+	}
+	eq = (pb_enqueue_req){ w->ptrs, w->lens, r.count, request_id, idem };
+	pb_enqueue(&w->redis, &eq, &res);
+	answer_enqueue(w, &res, request_id, r.count);
+	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
+		 (int)res.status);
+	pb_ingest_req_free(&r);
+}
+
+/* The path without the query string, for routing. */
+static int path_is(const char *uri, const char *path)
+{
+	size_t n = strlen(path);
+
+	return strncmp(uri, path, n) == 0 && (uri[n] == '\0' || uri[n] == '?');
+}
+
+static void handle(worker *w)
+{
+	const char *uri = FCGX_GetParam("DOCUMENT_URI", w->req.envp);
+
+	if (uri == NULL)
+		uri = FCGX_GetParam("REQUEST_URI", w->req.envp);
+	if (uri == NULL)
+		uri = "";
+	if (path_is(uri, "/ingest") || path_is(uri, "/ingest.php") ||
+	    path_is(uri, "/i")) {
+		handle_ingest(w);
+	} else if (path_is(uri, "/health")) {
+		pb_buf_reset(&w->out);
+		pb_buf_puts(&w->out, "{\"status\":\"ok\"}\n");
+		respond(w, 200, NULL);
+	} else {
+		respond_error(w, 404, "no such path; POST to /ingest");
+	}
+}
+
+/* ---- threads and shutdown ----------------------------------------------- */
+
+/* Wait until fd has input or shutdown begins; 1 means go on. */
+static int wait_readable(int fd)
+{
+	struct pollfd p[2] = { { fd, POLLIN, 0 }, { wake_pipe[0], POLLIN, 0 } };
+
+	for (;;) {
+		if (stopping)
+			return 0;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 0;
+		}
+		if (p[1].revents)
+			return 0;
+		if (p[0].revents)
+			return 1;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	char name[64];
+
+	snprintf(name, sizeof(name), "ingest-%s-%d", id_prefix, w->index);
+	pb_redis_init(&w->redis, &cfg, name);
+	w->redis.stop = &stopping;
+	FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	for (;;) {
+		/* A kept-alive connection brings the next request on its own fd. */
+		int fd = w->req.ipcFd >= 0 ? w->req.ipcFd : listen_fd;
+
+		if (!wait_readable(fd))
+			break;
+		if (FCGX_Accept_r(&w->req) < 0) {
+			if (stopping)
+				break;
+			continue; /* a peer that went away, or EAGAIN: take the next */
+		}
+		handle(w);
+		if (stopping)
+			w->req.keepConnection = 0; /* close it: HAProxy goes elsewhere */
+		FCGX_Finish_r(&w->req);
+	}
+	FCGX_Free(&w->req, 1);
+	pb_redis_close(&w->redis);
+	return NULL;
+}
+
+static int start_workers(worker *ws, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ws[i].index = i;
+		pb_buf_init(&ws[i].body, (size_t)cfg.max_body_bytes);
+		pb_buf_init(&ws[i].jobs, 0);
+		pb_buf_init(&ws[i].out, 0);
+		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
+			pb_error("cannot start thread %d of %d", i + 1, n);
+			return i;
+		}
+	}
+	return n;
+}
+
+static void free_worker(worker *w)
+{
+	pb_buf_free(&w->body);
+	pb_buf_free(&w->jobs);
+	pb_buf_free(&w->out);
+	free(w->offs);
+	free(w->lens);
+	free(w->ptrs);
+}
+
+static void make_id_prefix(void)
+{
+	unsigned char r[6];
+	size_t i;
+
+	if (pb_random_bytes(r, sizeof(r)) != PB_OK) /* never on Linux >= 3.17 */
+		memset(r, 0, sizeof(r));
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(id_prefix + 2 * i, 3, "%02x", r[i]);
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t sigs;
+	worker *ws;
+	int sig, started, i, pos;
+
+	switch (pb_config_load(&cfg, PB_FOR_INGEST, "pb-ingest",
+			       "FastCGI ingest node: takes postback requests "
+			       "from HAProxy and queues them in Redis.",
+			       argc, argv, &pos)) {
+	case PB_CONFIG_EXIT: return 0;
+	case PB_CONFIG_ERR: return 2;
+	}
+	if (pos < argc) {
+		fprintf(stderr, "pb-ingest: unexpected argument '%s'\n", argv[pos]);
+		return 2;
+	}
+	pb_log_init("pb-ingest", cfg.log_level);
+	json_object_seed(0); /* before threads: jansson's rule */
+	make_id_prefix();
+
+	/* Every thread inherits this mask; only sigwait() below sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (FCGX_Init() != 0) {
+		pb_error("FCGX_Init failed");
+		return 1;
+	}
+	if ((listen_fd = FCGX_OpenSocket(cfg.listen, (int)cfg.backlog)) < 0) {
+		pb_error("cannot listen on %s: %s", cfg.listen, strerror(errno));
+		return 1;
+	}
+	if (pipe(wake_pipe) != 0) {
+		pb_error("pipe: %s", strerror(errno));
+		return 1;
+	}
+	if ((ws = calloc((size_t)cfg.threads, sizeof(*ws))) == NULL) {
+		pb_error("out of memory for %ld threads", cfg.threads);
+		return 1;
+	}
+	started = start_workers(ws, (int)cfg.threads);
+	pb_info("listening on %s with %d threads, master '%s' via %s, "
+		"MAX_QUEUE_SIZE %ld, WAIT %ld replicas/%ld ms",
+		cfg.listen, started, cfg.master_name, cfg.sentinels,
+		cfg.max_queue_size, cfg.wait_replicas, cfg.wait_timeout_ms);
+
+	while (started == cfg.threads) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			pb_info("SIGHUP ignored: restart to change settings");
+			continue;
+		}
+		break;
+	}
+	pb_info("%s: finishing requests in progress, then exiting",
+		started == cfg.threads ? strsignal(sig) : "startup failed");
+	stopping = 1;
+	if (write(wake_pipe[1], "x", 1) < 0)
+		pb_warn("wake-up pipe: %s", strerror(errno));
+	/* Wakes threads blocked in accept(): it fails with EINVAL. */
+	shutdown(listen_fd, SHUT_RDWR);
+	for (i = 0; i < started; i++) {
+		pthread_join(ws[i].tid, NULL);
+		free_worker(&ws[i]);
+	}
+	free(ws);
+	close(listen_fd);
+	pb_info("stopped");
+	return started == cfg.threads ? 0 : 1;
+}

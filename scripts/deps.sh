@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what building, running and testing need, from Debian's archive.
+# Idempotent: asks apt only for what is missing. Needs root for apt-get.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libhiredis-dev libcurl4-openssl-dev libjansson-dev libfcgi-dev
+  redis-server redis-sentinel redis-tools haproxy curl
+  python3 python3-pytest python3-redis python3-requests python3-jinja2 python3-yaml
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages: ${missing[*]}" >&2
+  echo "deps: run as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts its own redis/sentinel/haproxy on install where systemd runs;
+# the local cluster runs its own instances on other ports, so stop those.
+for svc in redis-server redis-sentinel haproxy; do
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done
