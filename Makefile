@@ -78,10 +78,10 @@ test: deps
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/pbcluster up
+	@scripts/pbcluster.py up
 
 stop:
-	@scripts/pbcluster down
+	@scripts/pbcluster.py down
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

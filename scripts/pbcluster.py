@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""pbcluster - the local postback cluster: render its configs, supervise it.
+
+    pbcluster.py up        start whatever is not running; return once the
+                           endpoint answers (starts the supervisor if needed)
+    pbcluster.py down      stop everything (gracefully: SIGTERM, then wait)
+    pbcluster.py status    what runs, with PIDs, and who is master
+    pbcluster.py stop NAME   stop one program and keep it stopped
+    pbcluster.py start NAME  let the supervisor start it again
+
+Topology and settings come from cluster/local.yml. State (configs, data,
+logs, secrets, pid files) lives under the state folder, ./run by default.
+Environment: PB_STATE_DIR (state folder), PB_PORT_OFFSET (added to every
+port, so a test cluster can run beside `make run`), PB_RECEIVER=0 (no demo
+receiver).
+
+The supervisor restarts a program that exits, as systemd's Restart=always
+would, with a back-off of 1 s doubling to 10 s while it keeps failing.
+"""
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import jinja2
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD_USERS = ("admin", "replication", "sentinel", "sentinel_client",
+                  "ingest", "agent")
+STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
+STOP_TIMEOUT_S = 30
+
+
+def shift_ports(value, offset):
+    """Add offset to every integer under a key that names a port."""
+    if isinstance(value, dict):
+        return {k: (v + offset if (k == "port" or k.endswith("_port"))
+                    and isinstance(v, int) else shift_ports(v, offset))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [shift_ports(v, offset) for v in value]
+    return value
+
+
+class Program:
+    def __init__(self, name, kind, argv, conf):
+        self.name, self.kind, self.argv, self.conf = name, kind, argv, conf
+        self.next_start = 0.0
+        self.backoff = 1.0
+        self.started_at = 0.0
+
+
+class Cluster:
+    def __init__(self, state=None, offset=None, overrides=None,
+                 receiver=None, topology=None):
+        self.state = os.path.abspath(state or os.environ.get(
+            "PB_STATE_DIR", os.path.join(ROOT, "run")))
+        self.offset = int(offset if offset is not None
+                          else os.environ.get("PB_PORT_OFFSET", "0"))
+        with open(topology or os.path.join(ROOT, "cluster", "local.yml")) as f:
+            topo = shift_ports(yaml.safe_load(f), self.offset)
+        topo["vars"].update(overrides or {})
+        self.topo = topo
+        self.receiver = (os.environ.get("PB_RECEIVER", "1") != "0"
+                         if receiver is None else receiver)
+        self.bind = topo["bind"]
+        for sub in ("conf", "data", "log", "pid", "secrets", "disabled"):
+            os.makedirs(self.path(sub), exist_ok=True)
+
+    # ---- paths and names ------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.state, *parts)
+
+    @property
+    def endpoint(self):
+        return "http://%s:%d" % (self.bind, self.topo["haproxy_port"])
+
+    @property
+    def receiver_url(self):
+        return "http://%s:%d" % (self.bind, self.topo["receiver_port"])
+
+    def password(self, user):
+        with open(self.path("secrets", user + ".pass")) as f:
+            return f.read().strip()
+
+    def sentinel_addrs(self):
+        return [(self.bind, n["sentinel_port"]) for n in self.topo["redis_nodes"]]
+
+    # ---- rendering --------------------------------------------------------
+    def make_secrets(self):
+        for user in PASSWORD_USERS:
+            p = self.path("secrets", user + ".pass")
+            if not os.path.exists(p):
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(24) + "\n")
+
+    def template_vars(self):
+        v = dict(self.topo["vars"])
+        v["pb_sentinels"] = ",".join("%s:%d" % a for a in self.sentinel_addrs())
+        v["pb_secrets_dir"] = self.path("secrets")
+        v["redis_passwords"] = {u: self.password(u) for u in PASSWORD_USERS}
+        return v
+
+    def render(self, template, out, extra, once=False):
+        if once and os.path.exists(out):
+            return  # Redis and Sentinel own these files once they run
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
+                                 undefined=jinja2.StrictUndefined,
+                                 keep_trailing_newline=True, trim_blocks=True)
+        text = env.get_template(template).render(**extra)
+        tmp = out + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, out)
+
+    def programs(self):
+        """Render every config and return the programs, in start order."""
+        self.make_secrets()
+        base = self.template_vars()
+        conf = lambda name: self.path("conf", name)
+        progs = []
+        nodes = self.topo["redis_nodes"]
+        master = nodes[0]
+        for n in nodes:
+            d = self.path("data", n["name"])
+            os.makedirs(d, exist_ok=True)
+            self.render("sentinel/redis.conf.j2", conf(n["name"] + ".conf"), dict(
+                base, redis_bind=self.bind, redis_port=n["port"], redis_dir=d,
+                redis_replicaof=None if n is master else
+                "%s %d" % (self.bind, master["port"])), once=True)
+            progs.append(Program(n["name"], "redis",
+                                 ["redis-server", conf(n["name"] + ".conf")],
+                                 conf(n["name"] + ".conf")))
+        for i, n in enumerate(nodes, 1):
+            name = "sentinel%d" % i
+            d = self.path("data", name)
+            os.makedirs(d, exist_ok=True)
+            self.render("sentinel/sentinel.conf.j2", conf(name + ".conf"), dict(
+                base, sentinel_bind=self.bind, sentinel_port=n["sentinel_port"],
+                sentinel_dir=d, sentinel_master_host=self.bind,
+                sentinel_master_port=master["port"]), once=True)
+            progs.append(Program(name, "sentinel",
+                                 ["redis-sentinel", conf(name + ".conf")],
+                                 conf(name + ".conf")))
+        for n in self.topo["ingest_nodes"]:
+            c = conf(n["name"] + ".conf")
+            self.render("apps/conf/pb-ingest.conf.j2", c, dict(
+                base, ingest_listen="%s:%d" % (self.bind, n["port"])))
+            progs.append(Program(n["name"], "ingest",
+                                 [os.path.join(ROOT, "build", "pb-ingest"), "-c", c], c))
+        for name in self.topo["agents"]:
+            c = conf(name + ".conf")
+            self.render("apps/conf/pb-agent.conf.j2", c, dict(
+                base, agent_id=name,
+                agent_delivery_log=self.path("log", name + ".delivery.log")))
+            progs.append(Program(name, "agent",
+                                 [os.path.join(ROOT, "build", "pb-agent"), "-c", c], c))
+        c = conf("haproxy.cfg")
+        self.render("haproxy/haproxy.cfg.j2", c, dict(
+            base, haproxy_bind=self.bind, haproxy_port=self.topo["haproxy_port"],
+            haproxy_stats_port=self.topo["haproxy_stats_port"],
+            haproxy_errorfile_503=os.path.join(ROOT, "haproxy", "503.json.http"),
+            ingest_nodes=[dict(n, host=self.bind) for n in self.topo["ingest_nodes"]]))
+        subprocess.run(["haproxy", "-c", "-q", "-f", c], check=True)
+        progs.append(Program("haproxy", "haproxy", ["haproxy", "-db", "-f", c], c))
+        if self.receiver:
+            progs.append(Program("receiver", "receiver", [
+                sys.executable, os.path.join(ROOT, "scripts", "receiver.py"),
+                "--bind", self.bind, "--port", str(self.topo["receiver_port"]),
+                "--log", self.path("log", "receiver.requests.log")], self.state))
+        return progs
+
+    # ---- processes -------------------------------------------------------
+    def pid(self, name):
+        try:
+            with open(self.path("pid", name + ".pid")) as f:
+                pid = int(f.read())
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return None
+            # Every program runs in the state folder (Redis moves to its data
+            # folder inside it): a reused PID does not. Redis rewrites its
+            # command line, so that would be no help.
+            cwd = os.readlink("/proc/%d/cwd" % pid)
+        except (OSError, ValueError, IndexError):
+            return None
+        inside = cwd == self.state or cwd.startswith(self.state + os.sep)
+        return pid if inside else None
+
+    def supervisor_pid(self):
+        return self.pid("supervisor")
+
+    def disabled(self, name):
+        return os.path.exists(self.path("disabled", name))
+
+    def stop(self, name, sig=signal.SIGTERM, wait=True):
+        """Stop one program and keep it stopped until start(name)."""
+        open(self.path("disabled", name), "w").close()
+        pid = self.pid(name)
+        if pid:
+            os.kill(pid, sig)
+            deadline = time.time() + STOP_TIMEOUT_S
+            while wait and self.pid(name) and time.time() < deadline:
+                time.sleep(0.05)
+
+    def start(self, name):
+        try:
+            os.unlink(self.path("disabled", name))
+        except FileNotFoundError:
+            pass
+
+    def kill(self, name, sig=signal.SIGKILL):
+        """Signal one program; the supervisor restarts it if it dies."""
+        pid = self.pid(name)
+        if pid:
+            os.kill(pid, sig)
+        return pid
+
+    # ---- the supervisor ----------------------------------------------------
+    def supervise(self):
+        progs = self.programs()
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+        signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+        with open(self.path("pid", "supervisor.pid"), "w") as f:
+            f.write(str(os.getpid()))
+        log("supervisor: started, state in %s" % self.state)
+        while not stopping:
+            reap()
+            now = time.time()
+            for p in progs:
+                if self.disabled(p.name) or self.pid(p.name) or now < p.next_start:
+                    continue
+                if p.started_at:
+                    # It died. Quick deaths back off, long runs reset.
+                    p.backoff = 1.0 if now - p.started_at > 10 else min(p.backoff * 2, 10)
+                    log("supervisor: %s exited; restarted in %.0f s" % (p.name, p.backoff))
+                    p.started_at = 0
+                    p.next_start = now + p.backoff
+                    continue
+                self.spawn(p)
+            time.sleep(0.2)
+        self.stop_all(progs)
+        log("supervisor: stopped")
+        os.unlink(self.path("pid", "supervisor.pid"))
+
+    def spawn(self, p):
+        out = open(self.path("log", p.name + ".log"), "ab")
+        proc = subprocess.Popen(p.argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=self.state)
+        out.close()
+        with open(self.path("pid", p.name + ".pid"), "w") as f:
+            f.write(str(proc.pid))
+        p.started_at = time.time()
+        log("supervisor: started %s (pid %d)" % (p.name, proc.pid))
+
+    def stop_all(self, progs):
+        for kind in STOP_ORDER:
+            pids = [(p.name, self.pid(p.name)) for p in progs if p.kind == kind]
+            pids = [(n, pid) for n, pid in pids if pid]
+            for n, pid in pids:
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.time() + STOP_TIMEOUT_S
+            while any(self.pid(n) for n, _ in pids) and time.time() < deadline:
+                reap()
+                time.sleep(0.05)
+            for n, _ in pids:
+                pid = self.pid(n)
+                if pid:
+                    log("supervisor: %s did not stop in %d s; SIGKILL" % (n, STOP_TIMEOUT_S))
+                    os.kill(pid, signal.SIGKILL)
+            reap()
+
+    # ---- up / down ----------------------------------------------------------
+    def up(self, timeout=60):
+        self.programs()  # render and check before anything starts
+        if not self.supervisor_pid():
+            out = open(self.path("log", "supervisor.log"), "ab")
+            subprocess.Popen([sys.executable, os.path.abspath(__file__),
+                              "_supervise", self.state],
+                             stdout=out, stderr=subprocess.STDOUT, cwd=self.state,
+                             stdin=subprocess.DEVNULL, start_new_session=True,
+                             env=dict(os.environ, PB_STATE_DIR=self.state,
+                                      PB_PORT_OFFSET=str(self.offset),
+                                      PB_RECEIVER="1" if self.receiver else "0"))
+            out.close()
+        self.wait_ready(timeout)
+
+    def down(self):
+        pid = self.supervisor_pid()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.time() + STOP_TIMEOUT_S * len(STOP_ORDER)
+            while self.supervisor_pid() and time.time() < deadline:
+                time.sleep(0.1)
+
+    def redis(self, port, user="admin", **kw):
+        import redis
+        return redis.Redis(host=self.bind, port=port, username=user,
+                           password=self.password(user), socket_timeout=5, **kw)
+
+    def sentinel(self, port):
+        import redis
+        return redis.Redis(host=self.bind, port=port,
+                           password=self.password("sentinel_client"),
+                           socket_timeout=5, decode_responses=True)
+
+    def master_port(self):
+        """The master's port as the first answering Sentinel names it."""
+        for _, port in self.sentinel_addrs():
+            try:
+                addr = self.sentinel(port).execute_command(
+                    "SENTINEL", "get-master-addr-by-name",
+                    self.topo["vars"]["pb_master_name"])
+                if addr:
+                    return int(addr[1])
+            except Exception:
+                continue
+        return None
+
+    def master(self):
+        port = self.master_port()
+        return self.redis(port) if port else None
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        n = len(self.topo["redis_nodes"])
+        name = self.topo["vars"]["pb_master_name"]
+
+        def sentinels_agree():
+            for _, port in self.sentinel_addrs():
+                m = self.sentinel(port).execute_command("SENTINEL", "MASTER", name)
+                m = dict(zip(m[::2], m[1::2]))
+                if (int(m["num-other-sentinels"]) < n - 1 or
+                        int(m["num-slaves"]) < n - 1 or m["flags"] != "master"):
+                    return False
+            return True
+
+        def healthy():
+            with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as r:
+                return r.status == 200
+
+        for what, check in (("sentinels", sentinels_agree), ("endpoint", healthy)):
+            while True:
+                try:
+                    if check():
+                        break
+                except Exception:
+                    pass
+                if time.time() > deadline:
+                    raise TimeoutError("cluster in %s: %s not ready after %d s; see %s"
+                                       % (self.state, what, timeout, self.path("log")))
+                time.sleep(0.2)
+
+    def status(self):
+        rows = []
+        for p in self.programs():
+            pid = self.pid(p.name)
+            rows.append("%-10s %-8s %s" % (p.name, "pid %d" % pid if pid else
+                                           "disabled" if self.disabled(p.name) else "down", p.conf))
+        return rows
+
+
+def reap():
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def log(msg):
+    print(time.strftime("%Y-%m-%dT%H:%M:%S ") + msg, flush=True)
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if len(argv) >= 2 else 2
+    cmd = argv[1]
+    if cmd == "_supervise":
+        Cluster(state=argv[2]).supervise()
+        return 0
+    c = Cluster()
+    if cmd == "up":
+        c.up()
+        print(USAGE.format(endpoint=c.endpoint, receiver=c.receiver_url,
+                           state=os.path.relpath(c.state), port=c.topo["haproxy_stats_port"],
+                           bind=c.bind))
+    elif cmd == "down":
+        c.down()
+        print("stopped")
+    elif cmd == "status":
+        print("\n".join(c.status()))
+        print("master: port %s" % c.master_port())
+    elif cmd in ("stop", "start") and len(argv) == 3:
+        getattr(c, cmd)(argv[2])
+    else:
+        print("pbcluster: unknown command %r (see --help)" % " ".join(argv[1:]), file=sys.stderr)
+        return 2
+    return 0
+
+
+USAGE = """\
+The postback cluster is up.
+
+  endpoint   {endpoint}/ingest  (also /ingest.php and /i)
+  stats      http://{bind}:{port}/  (Prometheus: /metrics)
+  receiver   {receiver}  (a demo receiver; what it gets: {state}/log/receiver.requests.log)
+
+Try it:
+
+  curl -s {endpoint}/ingest -H 'Content-Type: application/json' -d '{{
+    "endpoint": {{"method": "GET",
+                 "url": "{receiver}/data?title={{mascot}}&image={{location}}&foo={{bar}}"}},
+    "data": [{{"mascot": "Gopher", "location": "https://blog.golang.org/gopher/gopher.png"}}]}}'
+
+Delivery log, one line per attempt:  {state}/log/agent1.delivery.log, {state}/log/agent2.delivery.log
+Daemon logs:                          {state}/log/<program>.log
+Stop it:                              make stop
+"""
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""receiver - an HTTP endpoint that records every postback it receives.
+
+    receiver.py --port 8090 [--bind 127.0.0.1] [--log FILE]
+
+Answers 200 to any GET or POST and writes one JSON line per request (time,
+method, path with query, X-Postback-Id, body) to FILE or standard output.
+Tests import Receiver and decide per request what to answer.
+"""
+import argparse
+import http.server
+import json
+import sys
+import threading
+import time
+
+
+class Receiver:
+    """A threaded HTTP server that keeps what it received.
+
+    respond(record) -> (status, headers dict, body bytes) decides each answer;
+    by default every request gets 200.
+    """
+
+    def __init__(self, bind="127.0.0.1", port=0, respond=None, log=None):
+        self.requests = []
+        self.cond = threading.Condition()
+        self.respond = respond or (lambda rec: (200, {}, b"ok"))
+        self.log = log
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
+            def handle_any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                rec = {"time": time.time(), "method": self.command,
+                       "path": self.path, "id": self.headers.get("X-Postback-Id"),
+                       "content_type": self.headers.get("Content-Type"),
+                       "body": body.decode("utf-8", "replace")}
+                status, headers, out = outer.respond(rec)
+                rec["status"] = status
+                with outer.cond:
+                    outer.requests.append(rec)
+                    outer.cond.notify_all()
+                if outer.log:
+                    outer.log.write(json.dumps(rec) + "\n")
+                    outer.log.flush()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = handle_any
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((bind, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://%s:%d" % (bind, self.port)
+        self.thread = None
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, pred, timeout):
+        """Wait until pred(requests) is true; return it (False on timeout)."""
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                ok = pred(self.requests)
+                if ok or time.time() >= deadline:
+                    return ok
+                self.cond.wait(min(0.2, max(0.0, deadline - time.time())))
+
+    def ids(self, status=None):
+        with self.cond:
+            return [r["id"] for r in self.requests
+                    if status is None or r["status"] == status]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8090)
+    ap.add_argument("--log", help="file for the JSON lines (default: stdout)")
+    a = ap.parse_args()
+    out = open(a.log, "a") if a.log else sys.stdout
+    r = Receiver(a.bind, a.port, log=out)
+    print("receiver on %s" % r.url, file=sys.stderr, flush=True)
+    try:
+        r.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
