@@ -51,8 +51,9 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
+# The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
 UNIT_LIB := $(filter-out apps/common/redis.c,$(COMMON_SRC)) \
-            apps/ingest/validate.c $(filter-out apps/agent/main.c,$(AGENT_SRC))
+            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c
 
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,7 +61,9 @@ $(B)/san/%.o: %.c
 
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNIT_LIB))
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ -ljansson -lcurl -lhiredis -lpthread
+	$(CC) $(SANFLAGS) -o $@ $^ -ljansson
+
+.SECONDARY:
 
 deps:
 	@scripts/deps.sh

@@ -1,0 +1,50 @@
+/* Which destination addresses the agent may reach. */
+#include <arpa/inet.h>
+
+#include "netpolicy.h"
+#include "unit.h"
+
+static int allows(const pb_netpolicy *p, const char *ip)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, ip, &a->sin6_addr);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		inet_pton(AF_INET, ip, &a->sin_addr);
+	}
+	return pb_netpolicy_allows(p, (struct sockaddr *)&ss);
+}
+
+void unit_tests(void)
+{
+	static const struct { const char *ip; int allowed; } cases[] = {
+		{ "93.184.216.34", 1 }, { "8.8.8.8", 1 }, { "2001:db8::1", 1 },
+		{ "127.0.0.1", 0 },     { "10.1.2.3", 0 }, { "172.16.0.1", 0 },
+		{ "172.31.255.255", 0 }, { "172.32.0.1", 1 }, { "192.168.1.1", 0 },
+		{ "169.254.169.254", 0 }, { "100.64.0.1", 0 }, { "0.0.0.0", 0 },
+		{ "224.0.0.1", 0 },     { "::1", 0 },      { "::", 0 },
+		{ "fe80::1", 0 },       { "fd00::1", 0 },  { "::ffff:127.0.0.1", 0 },
+		{ "::ffff:93.184.216.34", 1 },
+	};
+	pb_netpolicy p;
+	size_t i;
+
+	CHECK(pb_netpolicy_init(&p, 0, "") == 0, "empty allow list");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(allows(&p, cases[i].ip) == cases[i].allowed, "%s", cases[i].ip);
+	CHECK(pb_netpolicy_init(&p, 0, "10.1.0.0/16, 127.0.0.1,fd00::/8") == 0,
+	      "allow list parses");
+	CHECK(allows(&p, "10.1.2.3") && !allows(&p, "10.2.0.1"), "cidr");
+	CHECK(allows(&p, "127.0.0.1") && !allows(&p, "127.0.0.2"), "host");
+	CHECK(allows(&p, "fd12::1") && !allows(&p, "fe80::1"), "v6 cidr");
+	CHECK(pb_netpolicy_init(&p, 1, "") == 0 && allows(&p, "127.0.0.1"),
+	      "allow_private");
+	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/33") == -1, "bad prefix");
+	CHECK(pb_netpolicy_init(&p, 0, "nonsense") == -1, "bad address");
+}
