@@ -60,6 +60,14 @@ class Cluster:
                  receiver=None, topology=None):
         self.state = os.path.abspath(state or os.environ.get(
             "PB_STATE_DIR", os.path.join(ROOT, "run")))
+        # A state folder remembers how its cluster was made, so that the
+        # supervisor and later commands (status, down) see the same one.
+        saved = os.path.join(self.state, "cluster.json")
+        if os.path.exists(saved) and offset is None and overrides is None:
+            with open(saved) as f:
+                s = json.load(f)
+            offset, overrides, receiver = s["offset"], s["overrides"], s["receiver"]
+        self.overrides = overrides or {}
         self.offset = int(offset if offset is not None
                           else os.environ.get("PB_PORT_OFFSET", "0"))
         with open(topology or os.path.join(ROOT, "cluster", "local.yml")) as f:
@@ -71,6 +79,10 @@ class Cluster:
         self.bind = topo["bind"]
         for sub in ("conf", "data", "log", "pid", "secrets", "disabled"):
             os.makedirs(self.path(sub), exist_ok=True)
+        with open(saved + ".tmp", "w") as f:
+            json.dump({"offset": self.offset, "overrides": self.overrides,
+                       "receiver": self.receiver}, f)
+        os.replace(saved + ".tmp", saved)
 
     # ---- paths and names ------------------------------------------------
     def path(self, *parts):
@@ -285,10 +297,7 @@ class Cluster:
             subprocess.Popen([sys.executable, os.path.abspath(__file__),
                               "_supervise", self.state],
                              stdout=out, stderr=subprocess.STDOUT, cwd=self.state,
-                             stdin=subprocess.DEVNULL, start_new_session=True,
-                             env=dict(os.environ, PB_STATE_DIR=self.state,
-                                      PB_PORT_OFFSET=str(self.offset),
-                                      PB_RECEIVER="1" if self.receiver else "0"))
+                             stdin=subprocess.DEVNULL, start_new_session=True)
             out.close()
         self.wait_ready(timeout)
 

@@ -1,0 +1,74 @@
+"""End to end: what a client sends through HAProxy arrives at a receiver."""
+import json
+
+from conftest import ingest, of_mark
+
+SEED_QUERY = ("?title=Gopher&image=https%3A%2F%2Fblog.golang.org%2Fgopher%2F"
+              "gopher.png&foo=")
+
+
+def test_seed_sample_is_delivered_exactly(cluster, receiver, mark):
+    body = {"endpoint": {"method": "GET", "url": receiver.url + mark +
+                         "/data?title={mascot}&image={location}&foo={bar}"},
+            "data": [{"mascot": "Gopher",
+                      "location": "https://blog.golang.org/gopher/gopher.png"}]}
+    r = ingest(cluster, body, path="/ingest.php")
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["redis_is_connected"] == "+PONG"
+    assert isinstance(answer["postback_queue_size"], int)
+    assert answer["accepted"] == 1 and len(answer["ids"]) == 1
+    assert receiver.wait_for(lambda rs: of_mark(rs, mark), 15)
+    got = of_mark(receiver.requests, mark)
+    assert len(got) == 1
+    assert got[0]["method"] == "GET"
+    assert got[0]["path"] == mark + "/data" + SEED_QUERY
+    assert got[0]["id"] == answer["ids"][0]
+    assert got[0]["body"] == ""
+
+
+def test_post_sends_the_data_object_as_json(cluster, receiver, mark):
+    data = {"user": "ann", "n": 3, "ok": True, "x": None, "s": "caf\u00e9"}
+    r = ingest(cluster, {"endpoint": {"method": "post", "url": receiver.url + mark +
+                                      "/p?user={user}&n={n}"},
+                         "data": [data]}, path="/i")
+    assert r.status_code == 200, r.text
+    assert receiver.wait_for(lambda rs: of_mark(rs, mark), 15)
+    got = of_mark(receiver.requests, mark)[0]
+    assert got["method"] == "POST"
+    assert got["path"] == mark + "/p?user=ann&n=3"
+    assert got["content_type"] == "application/json"
+    assert json.loads(got["body"]) == data
+
+
+def test_many_data_objects_each_delivered_once(cluster, receiver, mark):
+    n = 500
+    data = [{"i": i, "tag": "v%d" % i} for i in range(n)]
+    r = ingest(cluster, {"endpoint": {"method": "GET", "url": receiver.url + mark +
+                                      "/m?i={i}&tag={tag}"}, "data": data})
+    assert r.status_code == 200, r.text
+    ids = r.json()["ids"]
+    assert len(set(ids)) == n
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= n, 60)
+    got = of_mark(receiver.requests, mark)
+    assert sorted(g["id"] for g in got) == sorted(ids)
+    assert sorted(g["path"] for g in got) == sorted(
+        "%s/m?i=%d&tag=v%d" % (mark, i, i) for i in range(n))
+
+
+def test_every_attempt_is_logged(cluster, receiver, mark):
+    r = ingest(cluster, {"endpoint": {"method": "GET", "url": receiver.url + mark +
+                                      "/log?q={q}"}, "data": [{"q": "a\"b"}]})
+    pid = r.json()["ids"][0]
+    assert receiver.wait_for(lambda rs: of_mark(rs, mark), 15)
+    lines = []
+    for agent in cluster.topo["agents"]:
+        with open(cluster.path("log", agent + ".delivery.log")) as f:
+            lines += [l for l in f if " id=%s " % pid in l]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.endswith('body="ok"\n')
+    for field in ("attempt=1", "method=GET", "status=200", "outcome=delivered",
+                  'url="%s%s/log?q=a%%22b"' % (receiver.url, mark)):
+        assert field in line, line
+    assert " time_ms=" in line and line[:4].isdigit() and line[23] == "Z"

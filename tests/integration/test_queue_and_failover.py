@@ -1,0 +1,109 @@
+"""Queue full, and a Sentinel failover while postbacks stream in."""
+import threading
+import time
+
+from conftest import MAX_QUEUE, ingest, of_mark
+
+
+def stop_agents(cluster):
+    for a in cluster.topo["agents"]:
+        cluster.stop(a)
+
+
+def start_agents(cluster):
+    for a in cluster.topo["agents"]:
+        cluster.start(a)
+
+
+def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
+    stop_agents(cluster)
+    try:
+        url = receiver.url + mark + "/q?i={i}"
+        master = cluster.master()
+        base = master.llen("pb:queue")
+        room = MAX_QUEUE - base
+        assert room > 10
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                             "data": [{"i": i} for i in range(room - 5)]})
+        assert r.status_code == 200, r.text
+        accepted = r.json()["ids"]
+        # 10 more would pass MAX_QUEUE_SIZE: all or nothing, so nothing.
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                             "data": [{"i": -i} for i in range(10)]})
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "MAX_QUEUE_SIZE %d reached" % MAX_QUEUE
+        assert r.json()["redis_is_connected"] == "+PONG"
+        assert r.json()["postback_queue_size"] == MAX_QUEUE - 5
+        assert "Retry-After" in r.headers
+        assert master.llen("pb:queue") == MAX_QUEUE - 5
+        # 5 still fit.
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                             "data": [{"i": 10000 + i} for i in range(5)]})
+        assert r.status_code == 200, r.text
+        accepted += r.json()["ids"]
+    finally:
+        start_agents(cluster)
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= len(accepted), 90)
+    got = sorted(g["id"] for g in of_mark(receiver.requests, mark))
+    assert got == sorted(accepted)
+    assert all(int(g["path"].split("=")[1]) >= 0 for g in of_mark(receiver.requests, mark))
+
+
+def test_failover_while_streaming_loses_nothing_acknowledged(cluster, receiver, mark):
+    acked, refused, errors = [], [], []
+    stop = threading.Event()
+
+    def client(k):
+        i = 0
+        deadline = time.time() + 60  # bounded in time and count
+        while not stop.is_set() and time.time() < deadline and i < 2000:
+            body = {"endpoint": {"method": "GET",
+                                 "url": receiver.url + mark + "/f?k={k}&i={i}"},
+                    "data": [{"k": k, "i": i}, {"k": k, "i": i + 1}]}
+            i += 2
+            try:
+                r = ingest(cluster, body, timeout=20)
+            except Exception as e:  # a refused connection is a 503, not a loss
+                errors.append(repr(e))
+                continue
+            if r.status_code == 200:
+                acked.extend(r.json()["ids"])
+            else:
+                refused.append(r.status_code)
+            time.sleep(0.01)
+
+    old = cluster.master_port()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    n_before = len(acked)
+    name = cluster.topo["vars"]["pb_master_name"]
+    cluster.sentinel(cluster.sentinel_addrs()[0][1]).execute_command(
+        "SENTINEL", "FAILOVER", name)
+    deadline = time.time() + 30
+    while cluster.master_port() in (old, None) and time.time() < deadline:
+        time.sleep(0.2)
+    new = cluster.master_port()
+    assert new not in (old, None), "no failover within 30 s"
+    # Keep streaming until writes are acknowledged by the new master.
+    settle = time.time() + 20
+    n_at_switch = len(acked)
+    while len(acked) < n_at_switch + 100 and time.time() < settle:
+        time.sleep(0.2)
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert n_before > 0 and len(acked) > n_at_switch, (n_before, n_at_switch, len(acked))
+    assert cluster.master().info("replication")["role"] == "master"
+    want = set(acked)
+    ok = receiver.wait_for(lambda rs: want <= {r["id"] for r in of_mark(rs, mark)}, 90)
+    got = [r["id"] for r in of_mark(receiver.requests, mark)]
+    missing = want - set(got)
+    dups = len(got) - len(set(got))
+    print("failover: %d acknowledged, %d refused (%s), %d client errors, "
+          "%d delivered, %d duplicates, %d missing"
+          % (len(want), len(refused), sorted(set(refused)), len(errors),
+             len(set(got)), dups, len(missing)))
+    assert ok and not missing, sorted(missing)[:10]
