@@ -351,11 +351,19 @@ class Cluster:
                     return False
             return True
 
+        def replicas_online():
+            # Writes need min-replicas-to-write good replicas: wait for all.
+            info = self.master().info("replication")
+            online = sum(1 for k, v in info.items() if k.startswith("slave")
+                         and isinstance(v, dict) and v.get("state") == "online")
+            return online >= n - 1 and info.get("min_slaves_good_slaves", n) >= 1
+
         def healthy():
             with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as r:
                 return r.status == 200
 
-        for what, check in (("sentinels", sentinels_agree), ("endpoint", healthy)):
+        for what, check in (("sentinels", sentinels_agree),
+                            ("replicas", replicas_online), ("endpoint", healthy)):
             while True:
                 try:
                     if check():
@@ -377,9 +385,17 @@ class Cluster:
 
 
 def reap():
+    """Collect exited children and log how each ended."""
     try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid <= 0:
+                return
+            if os.WIFSIGNALED(status):
+                log("supervisor: pid %d killed by signal %d" % (pid, os.WTERMSIG(status)))
+            else:
+                log("supervisor: pid %d exited with status %d"
+                    % (pid, os.WEXITSTATUS(status)))
     except ChildProcessError:
         pass
 

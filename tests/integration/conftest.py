@@ -18,7 +18,7 @@ from pbcluster import Cluster  # noqa: E402
 from receiver import Receiver  # noqa: E402
 
 OFFSET = int(os.environ.get("PB_TEST_PORT_OFFSET", "10000"))
-MAX_QUEUE = 2000
+MAX_QUEUE = 20000
 
 # Test-sized settings; everything else is cluster/local.yml.
 OVERRIDES = {
