@@ -221,7 +221,9 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 			break;
 	}
 	if (rc != PB_OK) {
-		res->status = PB_ENQ_REDIS_DOWN;
+		/* min-replicas-to-write: nothing was written, and it says why. */
+		res->status = strstr(r->errstr, "NOREPLICAS") ? PB_ENQ_NO_REPLICAS
+							     : PB_ENQ_REDIS_DOWN;
 		return rc;
 	}
 	if ((res->status == PB_ENQ_OK || res->status == PB_ENQ_REPLAY) &&

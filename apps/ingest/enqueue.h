@@ -19,6 +19,7 @@ enum pb_enqueue_status {
 	PB_ENQ_REPLAY,    /* Idempotency-Key seen before: the first answer */
 	PB_ENQ_FULL,      /* MAX_QUEUE_SIZE would be passed: nothing enqueued */
 	PB_ENQ_NOT_DURABLE, /* written, but WAIT saw too few replicas */
+	PB_ENQ_NO_REPLICAS, /* refused: the master has too few good replicas */
 	PB_ENQ_REDIS_DOWN,  /* no master, or the command failed */
 };
 

@@ -256,6 +256,13 @@ static void answer_enqueue(worker *w, const pb_enqueue_res *res,
 		pb_warn("request %s: %s", request_id, msg);
 		respond_unavailable(w, res->pinged, res->queue_size, msg);
 		return;
+	case PB_ENQ_NO_REPLICAS:
+		snprintf(msg, sizeof(msg),
+			 "not enough replicas in sync to accept writes (NOREPLICAS); "
+			 "nothing queued, retry later");
+		pb_warn("request %s: %s", request_id, msg);
+		respond_unavailable(w, res->pinged, -1, msg);
+		return;
 	case PB_ENQ_REDIS_DOWN:
 		snprintf(msg, sizeof(msg), "redis unavailable: %s", w->redis.errstr);
 		pb_warn("request %s: %s", request_id, msg);

@@ -40,11 +40,31 @@ def cluster():
         c.down()
 
 
+# What the receiver answers, per test: path prefix -> respond(record).
+RULES = {}
+
+
+def respond(rec):
+    for prefix, rule in list(RULES.items()):
+        if rec["path"].startswith(prefix):
+            return rule(rec)
+    return 200, {}, b"ok"
+
+
 @pytest.fixture(scope="session")
 def receiver(cluster):
-    r = Receiver(cluster.bind, cluster.topo["receiver_port"]).start()
+    r = Receiver(cluster.bind, cluster.topo["receiver_port"], respond=respond).start()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def behave(mark):
+    """behave(rule): the receiver answers this test's requests with rule."""
+    def set_rule(rule):
+        RULES[mark] = rule
+    yield set_rule
+    RULES.pop(mark, None)
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""Durable acknowledgement: a 200 means a replica has the write."""
+import time
+import uuid
+
+from conftest import ingest, of_mark
+
+
+def replicas(cluster):
+    master = cluster.master_port()
+    return [n["name"] for n in cluster.topo["redis_nodes"] if n["port"] != master]
+
+
+def wait_replicas_online(cluster, n, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            info = cluster.master().info("replication")
+            online = [v for k, v in info.items() if k.startswith("slave")
+                      and isinstance(v, dict) and v.get("state") == "online"]
+            if len(online) >= n:
+                return True
+        except Exception:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_unconfirmed_write_is_503_and_a_retry_with_the_key_enqueues_once(
+        cluster, receiver, mark):
+    key = "drill-" + uuid.uuid4().hex
+    body = {"endpoint": {"method": "GET", "url": receiver.url + mark + "/d?i={i}"},
+            "data": [{"i": 1}, {"i": 2}]}
+    names = replicas(cluster)
+    assert len(names) == 2
+    for n in names:
+        cluster.stop(n)
+    try:
+        r = ingest(cluster, body, headers={"Idempotency-Key": key})
+        assert r.status_code == 503, r.text
+        err = r.json()["error"]
+        assert ("replicas" in err), err
+        assert r.json()["redis_is_connected"] == "+PONG"
+        assert r.headers.get("Retry-After")
+    finally:
+        for n in names:
+            cluster.start(n)
+    assert wait_replicas_online(cluster, 2), "replicas did not come back"
+    # The client retries with the same key until it gets its 200.
+    deadline = time.time() + 30
+    while True:
+        r = ingest(cluster, body, headers={"Idempotency-Key": key})
+        if r.status_code == 200 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert r.status_code == 200, r.text
+    ids = r.json()["ids"]
+    assert len(ids) == 2
+    # A further repeat is the same answer and enqueues nothing.
+    again = ingest(cluster, body, headers={"Idempotency-Key": key})
+    assert again.status_code == 200 and again.json()["ids"] == ids
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= 2, 30)
+    time.sleep(2)
+    got = sorted(r["id"] for r in of_mark(receiver.requests, mark))
+    assert got == sorted(ids), got
+
+
+def test_same_key_same_answer_no_second_enqueue(cluster, receiver, mark):
+    key = uuid.uuid4().hex
+    body = {"endpoint": {"method": "POST", "url": receiver.url + mark + "/k"},
+            "data": [{"a": 1}]}
+    first = ingest(cluster, body, headers={"Idempotency-Key": key})
+    second = ingest(cluster, body, headers={"Idempotency-Key": key})
+    other = ingest(cluster, body, headers={"Idempotency-Key": key + "x"})
+    assert first.status_code == second.status_code == other.status_code == 200
+    assert second.json()["ids"] == first.json()["ids"]
+    assert second.json()["request_id"] == first.json()["request_id"]
+    assert other.json()["ids"] != first.json()["ids"]
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= 2, 30)
+    time.sleep(1)
+    assert sorted(r["id"] for r in of_mark(receiver.requests, mark)) == sorted(
+        first.json()["ids"] + other.json()["ids"])
