@@ -21,17 +21,19 @@ OPT     ?= -O2 -g
 CFLAGS  ?=
 LIBS_INGEST := -lfcgi -lhiredis -ljansson -lpthread
 LIBS_AGENT  := -lcurl -lhiredis -ljansson -lpthread
+LIBS_CTL    := -lhiredis -ljansson
 
 B := build
 COMMON_SRC := $(wildcard apps/common/*.c)
 INGEST_SRC := $(wildcard apps/ingest/*.c)
 AGENT_SRC  := $(wildcard apps/agent/*.c)
+CTL_SRC    := $(wildcard apps/ctl/*.c)
 INC := -Iapps/common -Iapps/ingest -Iapps/agent
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
-BINS := $(B)/pb-ingest $(B)/pb-agent
+BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl
 
 .PHONY: all deps test unit integration run stop install clean
 all: $(BINS)
@@ -45,6 +47,9 @@ $(B)/pb-ingest: $(call obj,$(COMMON_SRC) $(INGEST_SRC))
 
 $(B)/pb-agent: $(call obj,$(COMMON_SRC) $(AGENT_SRC))
 	$(CC) $(OPT) -o $@ $^ $(LIBS_AGENT)
+
+$(B)/pbctl: $(call obj,$(COMMON_SRC) $(CTL_SRC))
+	$(CC) $(OPT) -o $@ $^ $(LIBS_CTL)
 
 # Unit tests: pure modules, built with AddressSanitizer and UBSan.
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -173,6 +173,8 @@ class Cluster:
                 agent_delivery_log=self.path("log", name + ".delivery.log")))
             progs.append(Program(name, "agent",
                                  [os.path.join(ROOT, "build", "pb-agent"), "-c", c], c))
+        # pbctl is no daemon: its settings are rendered for the operator.
+        self.render("apps/conf/pbctl.conf.j2", conf("pbctl.conf"), base)
         c = conf("haproxy.cfg")
         self.render("haproxy/haproxy.cfg.j2", c, dict(
             base, haproxy_bind=self.bind, haproxy_port=self.topo["haproxy_port"],

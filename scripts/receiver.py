@@ -59,8 +59,16 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer((bind, port), Handler)
-        self.server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A client that went away (an agent killed mid-request) is
+                # part of the job, not an error worth a traceback.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server((bind, port), Handler)
         self.port = self.server.server_address[1]
         self.url = "http://%s:%d" % (bind, self.port)
         self.thread = None

@@ -82,3 +82,14 @@ def ingest(cluster, body, path="/ingest", headers=None, **kw):
 
 def of_mark(requests_, mark):
     return [r for r in requests_ if r["path"].startswith(mark)]
+
+
+def pbctl(cluster, *args, check=True):
+    """Run the operator tool against this cluster; returns (rc, output)."""
+    import subprocess
+    p = subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
+                        cluster.path("conf", "pbctl.conf")] + list(args),
+                       capture_output=True, text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p.returncode, p.stdout + p.stderr

@@ -1,6 +1,9 @@
 """Durable acknowledgement: a 200 means a replica has the write."""
+import signal
 import time
 import uuid
+
+import pytest
 
 from conftest import ingest, of_mark
 
@@ -25,25 +28,36 @@ def wait_replicas_online(cluster, n, timeout=60):
     return False
 
 
+@pytest.mark.parametrize("fault", ["stopped", "paused"])
 def test_unconfirmed_write_is_503_and_a_retry_with_the_key_enqueues_once(
-        cluster, receiver, mark):
+        cluster, receiver, mark, fault):
+    """stopped: the master has no replicas and refuses the write (NOREPLICAS).
+    paused (SIGSTOP): the master takes the write but WAIT sees no replica
+    confirm it, so the answer is 503 although the postbacks are queued; the
+    retry with the same key must not queue them again."""
     key = "drill-" + uuid.uuid4().hex
     body = {"endpoint": {"method": "GET", "url": receiver.url + mark + "/d?i={i}"},
             "data": [{"i": 1}, {"i": 2}]}
     names = replicas(cluster)
     assert len(names) == 2
     for n in names:
-        cluster.stop(n)
+        if fault == "stopped":
+            cluster.stop(n)
+        else:
+            cluster.kill(n, signal.SIGSTOP)
     try:
         r = ingest(cluster, body, headers={"Idempotency-Key": key})
         assert r.status_code == 503, r.text
         err = r.json()["error"]
-        assert ("replicas" in err), err
+        assert ("NOREPLICAS" if fault == "stopped" else "confirmed by 0 of 1") in err, err
         assert r.json()["redis_is_connected"] == "+PONG"
         assert r.headers.get("Retry-After")
     finally:
         for n in names:
-            cluster.start(n)
+            if fault == "stopped":
+                cluster.start(n)
+            else:
+                cluster.kill(n, signal.SIGCONT)
     assert wait_replicas_online(cluster, 2), "replicas did not come back"
     # The client retries with the same key until it gets its 200.
     deadline = time.time() + 30

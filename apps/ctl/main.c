@@ -1,0 +1,323 @@
+/*
+ * pbctl - the operator's tool. Finds the master through Sentinel like the
+ * daemons do, and uses the same settings (-c FILE, --name=value).
+ *
+ *   pbctl status                 who is master, replicas and their lag, queue,
+ *                                retries, in flight per agent, dead letters
+ *   pbctl dead list [N]          the newest N dead letters (default 20)
+ *   pbctl dead show ID           one dead letter, as JSON
+ *   pbctl dead replay ID|--all   queue dead letters again, attempts reset
+ *   pbctl dead purge ID|--all    delete dead letters
+ *   pbctl drain [--timeout S]    wait until nothing is queued, scheduled or
+ *                                in flight (exit 1 if the time runs out)
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "log.h"
+#include "pb.h"
+#include "redis.h"
+
+static pb_config cfg;
+static pb_redis R;
+static char K_QUEUE[96], K_SCHED[96], K_DEAD[96], K_AGENTS[96];
+
+static const char usage[] =
+	"Operator tool for the postback queue.\n\n"
+	"commands:\n"
+	"  status                 master, replicas and lag, queue, retries, in flight, dead letters, agents\n"
+	"  dead list [N]          the newest N dead letters (default 20)\n"
+	"  dead show ID           one dead letter as JSON\n"
+	"  dead replay ID|--all   queue dead letters again, attempts reset\n"
+	"  dead purge ID|--all    delete dead letters\n"
+	"  drain [--timeout S]    wait until nothing is queued, scheduled or in flight\n"
+	"Each command takes --help.";
+
+/* Replay or purge matching dead letters in one atomic step. */
+static const char dead_lua[] =
+	"local n = 0\n"
+	"for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
+	"  local d = cjson.decode(e)\n"
+	"  if ARGV[1] == '' or d.id == ARGV[1] then\n"
+	"    redis.call('LREM', KEYS[1], 1, e)\n"
+	"    if ARGV[2] == 'replay' then\n"
+	"      local job = string.gsub(d.job, '^(1\\t[^\\t]+\\t)%d+\\t', '%10\\t', 1)\n"
+	"      redis.call('RPUSH', KEYS[2], job)\n"
+	"    end\n"
+	"    n = n + 1\n"
+	"  end\n"
+	"end\n"
+	"return n\n";
+
+static redisReply *cmd_or_die(const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	if (pb_redis_connect(&R) != PB_OK) {
+		fprintf(stderr, "pbctl: no master: %s\n", R.errstr);
+		exit(1);
+	}
+	va_start(ap, fmt);
+	r = redisvCommand(R.c, fmt, ap);
+	va_end(ap);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "pbctl: redis %s:%d: %s\n", R.master.host,
+			R.master.port, r ? r->str : R.c->errstr);
+		exit(1);
+	}
+	return r;
+}
+
+static long long int_cmd(const char *fmt, const char *arg)
+{
+	redisReply *r = cmd_or_die(fmt, arg);
+	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+	freeReplyObject(r);
+	return v;
+}
+
+static void print_sentinels(void)
+{
+	int i;
+
+	for (i = 0; i < R.nsentinels; i++) {
+		pb_hostport m;
+		const pb_hostport *s = &R.sentinels[i];
+
+		if (pb_sentinel_get_master(&R, s, &m) == PB_OK)
+			printf("sentinel %s:%d  master %s:%d\n", s->host, s->port,
+			       m.host, m.port);
+		else
+			printf("sentinel %s:%d  %s\n", s->host, s->port, R.errstr);
+	}
+}
+
+/* "slave0:ip=127.0.0.1,port=6391,state=online,offset=123,lag=0" lines. */
+static void print_replicas(void)
+{
+	redisReply *r = cmd_or_die("INFO replication");
+	char *save = NULL, *line, *replicas[16];
+	long long master_offset = 0;
+	int n = 0, i;
+
+	for (line = strtok_r(r->str, "\r\n", &save); line;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		sscanf(line, "master_repl_offset:%lld", &master_offset);
+		if (!strncmp(line, "slave", 5) && strchr(line, ':') && n < 16)
+			replicas[n++] = strchr(line, ':') + 1;
+	}
+	printf("master   %s:%d  offset %lld\n", R.master.host, R.master.port,
+	       master_offset);
+	for (i = 0; i < n; i++) {
+		char ip[64], state[32];
+		long long offset, lag;
+		int port;
+
+		if (sscanf(replicas[i],
+			   "ip=%63[^,],port=%d,state=%31[^,],offset=%lld,lag=%lld", ip,
+			   &port, state, &offset, &lag) == 5)
+			printf("replica  %s:%d  %s  %lld bytes behind, last ack %lld s ago\n",
+			       ip, port, state, master_offset - offset, lag);
+	}
+	if (n == 0)
+		printf("replica  NONE: writes are refused (min-replicas-to-write)\n");
+	freeReplyObject(r);
+}
+
+static void print_agents(void)
+{
+	redisReply *ids = cmd_or_die("SMEMBERS %s", K_AGENTS);
+	size_t i;
+
+	if (ids->elements == 0)
+		printf("agents   none registered\n");
+	for (i = 0; i < ids->elements; i++) {
+		const char *id = ids->element[i]->str;
+		redisReply *hb = cmd_or_die("GET %s:agent:%s", cfg.key_prefix, id);
+		redisReply *n = cmd_or_die("LLEN %s:processing:%s", cfg.key_prefix, id);
+
+		printf("agent    %-16s %-5s in flight %lld  %s\n", id,
+		       hb->type == REDIS_REPLY_STRING ? "alive" : "DEAD", n->integer,
+		       hb->type == REDIS_REPLY_STRING ? hb->str
+						      : "(heartbeat expired: its postbacks get reclaimed)");
+		freeReplyObject(hb);
+		freeReplyObject(n);
+	}
+	freeReplyObject(ids);
+}
+
+static int cmd_status(void)
+{
+	print_sentinels();
+	print_replicas();
+	printf("queue    %lld waiting\n", int_cmd("LLEN %s", K_QUEUE));
+	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K_SCHED));
+	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K_DEAD));
+	print_agents();
+	return 0;
+}
+
+static void print_dead(json_t *e)
+{
+	char ts[32];
+
+	pb_format_utc_ms(ts, sizeof(ts),
+			 (long long)json_integer_value(json_object_get(e, "failed_at")));
+	printf("%s  %-24s attempts %lld  status %lld  %s\n", ts,
+	       json_string_value(json_object_get(e, "id")),
+	       (long long)json_integer_value(json_object_get(e, "attempts")),
+	       (long long)json_integer_value(json_object_get(e, "status")),
+	       json_string_value(json_object_get(e, "error")));
+}
+
+static int cmd_dead(int argc, char **argv)
+{
+	const char *verb = argc > 0 ? argv[0] : "list";
+	redisReply *r;
+	size_t i;
+	int found = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "--help")) {
+		puts("pbctl dead list [N] | show ID | replay ID|--all | purge ID|--all");
+		return 0;
+	}
+	if (!strcmp(verb, "list")) {
+		long n = argc > 1 ? atol(argv[1]) : 20;
+		r = cmd_or_die("LRANGE %s 0 %ld", K_DEAD, n > 0 ? n - 1 : 19);
+		for (i = 0; i < r->elements; i++) {
+			json_t *e = json_loads(r->element[i]->str, 0, NULL);
+			if (e)
+				print_dead(e);
+			json_decref(e);
+		}
+		printf("%zu shown of %lld\n", r->elements, int_cmd("LLEN %s", K_DEAD));
+		freeReplyObject(r);
+		return 0;
+	}
+	if (argc < 2) {
+		fprintf(stderr, "pbctl: dead %s needs an ID (or --all)\n", verb);
+		return 2;
+	}
+	if (!strcmp(verb, "show")) {
+		r = cmd_or_die("LRANGE %s 0 -1", K_DEAD);
+		for (i = 0; i < r->elements; i++) {
+			json_t *e = json_loads(r->element[i]->str, 0, NULL);
+			const char *id = json_string_value(json_object_get(e, "id"));
+			if (id && !strcmp(id, argv[1])) {
+				json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+				putchar('\n');
+				found = 1;
+			}
+			json_decref(e);
+		}
+		freeReplyObject(r);
+		if (!found)
+			fprintf(stderr, "pbctl: no dead letter with id %s\n", argv[1]);
+		return found ? 0 : 1;
+	}
+	if (!strcmp(verb, "replay") || !strcmp(verb, "purge")) {
+		const char *id = strcmp(argv[1], "--all") ? argv[1] : "";
+		r = cmd_or_die("EVAL %s 2 %s %s %s %s", dead_lua, K_DEAD, K_QUEUE, id,
+			       verb);
+		printf("%s: %lld dead letter(s)\n",
+		       !strcmp(verb, "replay") ? "replayed" : "purged", r->integer);
+		found = r->integer > 0;
+		freeReplyObject(r);
+		return found ? 0 : 1;
+	}
+	fprintf(stderr, "pbctl: unknown command 'dead %s' (see --help)\n", verb);
+	return 2;
+}
+
+static long long in_flight(void)
+{
+	redisReply *ids = cmd_or_die("SMEMBERS %s", K_AGENTS);
+	long long total = 0;
+	size_t i;
+
+	for (i = 0; i < ids->elements; i++) {
+		redisReply *n = cmd_or_die("LLEN %s:processing:%s", cfg.key_prefix,
+					   ids->element[i]->str);
+		total += n->integer;
+		freeReplyObject(n);
+	}
+	freeReplyObject(ids);
+	return total;
+}
+
+static int cmd_drain(int argc, char **argv)
+{
+	long timeout_s = 300;
+	int64_t deadline;
+
+	if (argc > 0 && !strcmp(argv[0], "--help")) {
+		puts("pbctl drain [--timeout S]: wait until nothing is queued, "
+		     "scheduled or in flight (default 300 s); exit 1 on time-out");
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[0], "--timeout"))
+		timeout_s = atol(argv[1]);
+	deadline = pb_now_ms() + timeout_s * 1000;
+	for (;;) {
+		long long q = int_cmd("LLEN %s", K_QUEUE);
+		long long s = int_cmd("ZCARD %s", K_SCHED);
+		long long f = in_flight();
+
+		printf("queued %lld  scheduled %lld  in flight %lld\n", q, s, f);
+		fflush(stdout);
+		if (q == 0 && s == 0 && f == 0)
+			return 0;
+		if (pb_now_ms() > deadline) {
+			fprintf(stderr, "pbctl: not drained after %ld s\n", timeout_s);
+			return 1;
+		}
+		pb_redis_drop(&R); /* resolve again: a drain may span a failover */
+		pb_sleep_ms(1000, NULL);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int pos;
+	const char *cmd;
+
+	switch (pb_config_load(&cfg, PB_FOR_CTL, "pbctl", usage, argc, argv, &pos)) {
+	case PB_CONFIG_EXIT: return 0;
+	case PB_CONFIG_ERR: return 2;
+	}
+	if (pos >= argc) {
+		pb_config_help(PB_FOR_CTL, "pbctl", usage, stderr);
+		return 2;
+	}
+	pb_log_init("pbctl", cfg.log_level);
+	snprintf(K_QUEUE, sizeof(K_QUEUE), "%s:queue", cfg.key_prefix);
+	snprintf(K_SCHED, sizeof(K_SCHED), "%s:scheduled", cfg.key_prefix);
+	snprintf(K_DEAD, sizeof(K_DEAD), "%s:dead", cfg.key_prefix);
+	snprintf(K_AGENTS, sizeof(K_AGENTS), "%s:agents", cfg.key_prefix);
+	if (pb_redis_init(&R, &cfg, "pbctl") != PB_OK) {
+		fprintf(stderr, "pbctl: %s\n", R.errstr);
+		return 2;
+	}
+	cmd = argv[pos];
+	if (!strcmp(cmd, "status")) {
+		if (pos + 1 < argc && !strcmp(argv[pos + 1], "--help")) {
+			puts("pbctl status: master per Sentinel, replicas and lag, queue, "
+			     "retries, dead letters, agents and what each holds");
+			return 0;
+		}
+		return cmd_status();
+	}
+	if (!strcmp(cmd, "dead"))
+		return cmd_dead(argc - pos - 1, argv + pos + 1);
+	if (!strcmp(cmd, "drain"))
+		return cmd_drain(argc - pos - 1, argv + pos + 1);
+	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
+	return 2;
+}

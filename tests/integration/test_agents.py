@@ -1,0 +1,113 @@
+"""Agents killed, stopped, restarted: every postback still arrives."""
+import collections
+import re
+import signal
+import time
+
+from conftest import ingest, of_mark, pbctl
+
+
+def agents(cluster):
+    return cluster.topo["agents"]
+
+
+def wait_all(receiver, mark, ids, timeout):
+    want = set(ids)
+    return receiver.wait_for(lambda rs: want <= {r["id"] for r in of_mark(rs, mark)},
+                             timeout)
+
+
+def duplicates(receiver, mark):
+    c = collections.Counter(r["id"] for r in of_mark(receiver.requests, mark))
+    return sum(n - 1 for n in c.values())
+
+
+def send(cluster, receiver, mark, n, path="/a?i={i}"):
+    ids = []
+    for start in range(0, n, 100):
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": receiver.url + mark + path},
+                             "data": [{"i": i} for i in range(start, min(n, start + 100))]})
+        assert r.status_code == 200, r.text
+        ids += r.json()["ids"]
+    return ids
+
+
+def test_sigkill_every_agent_mid_delivery(cluster, receiver, mark, behave):
+    behave(lambda rec: (time.sleep(1.5), (200, {}, b"slow ok"))[1])
+    ids = send(cluster, receiver, mark, 300)
+    # Wait until both agents hold a full load of slow deliveries.
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        _, out = pbctl(cluster, "status")
+        held = [int(x) for x in re.findall(r"in flight (\d+)", out)]
+        if len(held) == 2 and min(held) >= 32:
+            break
+        time.sleep(0.1)
+    killed = [cluster.kill(a, signal.SIGKILL) for a in agents(cluster)]
+    assert all(killed)
+    # The supervisor restarts them; each takes back its own processing list.
+    assert wait_all(receiver, mark, ids, 120), "not every postback arrived"
+    dups = duplicates(receiver, mark)
+    print("SIGKILL all agents: %d postbacks, %d duplicates" % (len(ids), dups))
+    assert dups <= 2 * cluster.topo["vars"]["pb_agent_concurrency"]
+    for a in agents(cluster):
+        assert cluster.pid(a) and cluster.pid(a) not in killed
+
+
+def test_sigterm_every_agent_mid_stream(cluster, receiver, mark, behave):
+    behave(lambda rec: (time.sleep(0.3), (200, {}, b"ok"))[1])
+    ids = send(cluster, receiver, mark, 300)
+    time.sleep(1)
+    pids = {a: cluster.pid(a) for a in agents(cluster)}
+    t0 = time.time()
+    for a in agents(cluster):
+        cluster.stop(a, wait=False)
+    for a in agents(cluster):
+        while cluster.pid(a) and time.time() - t0 < 30:
+            time.sleep(0.05)
+    took = time.time() - t0
+    for a in agents(cluster):
+        cluster.start(a)
+    grace = 10  # shutdown_grace_ms default
+    assert took < grace + 2, "agents took %.1f s to stop" % took
+    with open(cluster.path("log", "supervisor.log")) as f:
+        log = f.read()
+    for a, pid in pids.items():
+        assert re.search(r"pid %d exited with status 0\b" % pid, log), a
+        with open(cluster.path("log", a + ".log")) as f:
+            assert "no new postbacks" in f.read()
+    assert wait_all(receiver, mark, ids, 120)
+    print("SIGTERM all agents: stopped in %.1f s, %d duplicates"
+          % (took, duplicates(receiver, mark)))
+
+
+def test_dead_letter_replay_delivers_once_the_receiver_recovers(
+        cluster, receiver, mark, behave):
+    state = {"up": False}
+    behave(lambda rec: (200, {}, b"ok") if state["up"] else (500, {}, b"down"))
+    ids = send(cluster, receiver, mark, 2)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        _, out = pbctl(cluster, "dead", "list", "1000")
+        if all(i in out for i in ids):
+            break
+        time.sleep(0.2)
+    _, shown = pbctl(cluster, "dead", "show", ids[0])
+    assert '"status": 500' in shown and '"attempts": 5' in shown
+    state["up"] = True
+    _, out = pbctl(cluster, "dead", "replay", ids[0])
+    assert "replayed: 1" in out
+    assert receiver.wait_for(lambda rs: [r for r in of_mark(rs, mark)
+                                         if r["id"] == ids[0] and r["status"] == 200], 20)
+    _, out = pbctl(cluster, "dead", "purge", ids[1])
+    assert "purged: 1" in out
+    _, out = pbctl(cluster, "dead", "list", "1000")
+    assert ids[0] not in out and ids[1] not in out
+    time.sleep(1)
+    assert [r["id"] for r in of_mark(receiver.requests, mark) if r["status"] == 200] == [ids[0]]
+    # The replayed postback started again at attempt 1.
+    lines = []
+    for a in agents(cluster):
+        with open(cluster.path("log", a + ".delivery.log")) as f:
+            lines += [l for l in f if " id=%s " % ids[0] in l and "outcome=delivered" in l]
+    assert len(lines) == 1 and " attempt=1 " in lines[0], lines

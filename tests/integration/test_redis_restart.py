@@ -1,0 +1,54 @@
+"""The whole Redis tier stopped and started: AOF keeps the queue, the
+scheduled retries and the dead letters."""
+import time
+
+from conftest import ingest, of_mark
+
+
+def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
+        cluster, receiver, mark, behave):
+    agents = cluster.topo["agents"]
+    rules = {"/404": (404, {}, b"gone"), "/later": (429, {"Retry-After": "3600"}, b"later")}
+    behave(lambda rec: next((v for k, v in rules.items() if k in rec["path"]),
+                            (200, {}, b"ok")))
+    url = receiver.url + mark
+    dead = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/404"},
+                            "data": [{"a": 1}]}).json()["ids"]
+    later = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/later"},
+                             "data": [{"a": 1}]}).json()["ids"]
+    m = cluster.master()
+    deadline = time.time() + 20
+    while time.time() < deadline and not (
+            any(dead[0].encode() in e for e in m.lrange("pb:dead", 0, -1)) and
+            any(later[0].encode() in e for e in m.zrange("pb:scheduled", 0, -1))):
+        time.sleep(0.1)
+    for a in agents:
+        cluster.stop(a)
+    try:
+        queued = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/q?i={i}"},
+                                  "data": [{"i": i} for i in range(50)]}).json()["ids"]
+        m = cluster.master()
+        before = {"queue": m.lrange("pb:queue", 0, -1),
+                  "scheduled": m.zrange("pb:scheduled", 0, -1, withscores=True),
+                  "dead": m.lrange("pb:dead", 0, -1)}
+        assert any(dead[0].encode() in e for e in before["dead"])
+        assert any(later[0].encode() in e for e, _ in before["scheduled"])
+        assert sum(1 for e in before["queue"] if mark.encode() in e) == 50
+
+        redis_tier = [n["name"] for n in cluster.topo["redis_nodes"]]
+        sentinels = ["sentinel%d" % (i + 1) for i in range(len(redis_tier))]
+        for name in sentinels + redis_tier:
+            cluster.stop(name)
+        for name in redis_tier + sentinels:
+            cluster.start(name)
+        cluster.wait_ready(90)
+        m = cluster.master()
+        after = {"queue": m.lrange("pb:queue", 0, -1),
+                 "scheduled": m.zrange("pb:scheduled", 0, -1, withscores=True),
+                 "dead": m.lrange("pb:dead", 0, -1)}
+        assert after == before
+    finally:
+        for a in agents:
+            cluster.start(a)
+    want = set(queued)
+    assert receiver.wait_for(lambda rs: want <= {r["id"] for r in of_mark(rs, mark)}, 60)
