@@ -67,6 +67,9 @@ static const pb_opt opts[] = {
 	I(retry_after_s, "1", 0, 3600, ING, "Retry-After sent with a 503, s"),
 	I(idempotency_window_s, "3600", 1, 604800, ING,
 	  "how long an Idempotency-Key is remembered, s"),
+	I(shutdown_drain_ms, "3000", 0, 600000, ING,
+	  "on SIGTERM, how long to answer on open connections (longer than "
+	  "HAProxy takes to mark the node down), ms"),
 
 	S(agent_id, "", AGT,
 	  "this agent's identity, stable across restarts (default: host name)"),

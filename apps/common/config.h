@@ -44,6 +44,7 @@ typedef struct pb_config {
 	long wait_timeout_ms;
 	long retry_after_s;
 	long idempotency_window_s;
+	long shutdown_drain_ms;
 	/* delivery agent */
 	char agent_id[128];
 	long concurrency;

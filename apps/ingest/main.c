@@ -11,9 +11,10 @@
  * blocked in accept() or in read() on a kept-alive connection never sees
  * it. So signals are blocked in every thread and the main thread waits for
  * them with sigwait(); each worker polls its socket together with a wake-up
- * pipe before it calls into libfcgi. On SIGTERM the pipe is made readable
- * and the listening socket shut down: idle workers return at once, busy
- * ones finish their request, close their connection, and return.
+ * pipe before it calls into libfcgi. On SIGTERM the listening socket is shut
+ * down and the pipe made readable: workers without a connection return at
+ * once, the others answer what still arrives on their connection (closing
+ * it after each answer) until shutdown_drain_ms has passed, then return.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +46,7 @@ static pb_config cfg;
 static int listen_fd = -1;
 static int wake_pipe[2] = { -1, -1 };
 static volatile int stopping;
+static volatile int64_t drain_deadline; /* set before stopping */
 
 /* Request ids: a random prefix per process and a counter, so ids stay
  * unique across nodes and restarts without asking Redis for anything. */
@@ -352,23 +354,36 @@ static void handle(worker *w)
 
 /* ---- threads and shutdown ----------------------------------------------- */
 
-/* Wait until fd has input or shutdown begins; 1 means go on. */
-static int wait_readable(int fd)
+/*
+ * Wait until fd has input; 1 means serve it, 0 means this thread is done.
+ * Once stopping, a thread without a connection is done at once, and one
+ * holding a kept-alive connection keeps answering on it until the drain
+ * deadline: HAProxy may be sending on it right now, and FastCGI has no way
+ * to say "going away". By the deadline HAProxy's checks, failing since the
+ * listener closed, have marked this node down and it sends nothing more.
+ */
+static int wait_readable(int fd, int kept)
 {
 	struct pollfd p[2] = { { fd, POLLIN, 0 }, { wake_pipe[0], POLLIN, 0 } };
 
 	for (;;) {
-		if (stopping)
-			return 0;
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return 0;
+		int n, timeout = -1, nfds = 2;
+
+		if (stopping) {
+			int64_t left = drain_deadline - pb_now_ms();
+			if (!kept || left <= 0)
+				return 0;
+			timeout = (int)left;
+			nfds = 1; /* the pipe stays readable: watch the socket only */
 		}
-		if (p[1].revents)
+		n = poll(p, (nfds_t)nfds, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
 			return 0;
 		if (p[0].revents)
 			return 1;
+		/* A timeout, or the wake-up: look at stopping again. */
 	}
 }
 
@@ -385,7 +400,7 @@ static void *worker_main(void *arg)
 		/* A kept-alive connection brings the next request on its own fd. */
 		int fd = w->req.ipcFd >= 0 ? w->req.ipcFd : listen_fd;
 
-		if (!wait_readable(fd))
+		if (!wait_readable(fd, w->req.ipcFd >= 0))
 			break;
 		if (FCGX_Accept_r(&w->req) < 0) {
 			if (stopping)
@@ -393,8 +408,8 @@ static void *worker_main(void *arg)
 			continue; /* a peer that went away, or EAGAIN: take the next */
 		}
 		handle(w);
-		if (stopping)
-			w->req.keepConnection = 0; /* close it: HAProxy goes elsewhere */
+		if (stopping) /* answered; now close, and HAProxy goes elsewhere */
+			w->req.keepConnection = 0;
 		FCGX_Finish_r(&w->req);
 	}
 	FCGX_Free(&w->req, 1);
@@ -500,8 +515,11 @@ int main(int argc, char **argv)
 		}
 		break;
 	}
-	pb_info("%s: finishing requests in progress, then exiting",
-		started == cfg.threads ? strsignal(sig) : "startup failed");
+	pb_info("%s: no new connections; finishing requests in progress and "
+		"answering on open connections for %ld ms, then exiting",
+		started == cfg.threads ? strsignal(sig) : "startup failed",
+		cfg.shutdown_drain_ms);
+	drain_deadline = pb_now_ms() + cfg.shutdown_drain_ms;
 	stopping = 1;
 	if (write(wake_pipe[1], "x", 1) < 0)
 		pb_warn("wake-up pipe: %s", strerror(errno));

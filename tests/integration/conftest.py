@@ -93,3 +93,19 @@ def pbctl(cluster, *args, check=True):
     if check:
         assert p.returncode == 0, (args, p.stdout, p.stderr)
     return p.returncode, p.stdout + p.stderr
+
+
+def exit_status(cluster, pid, timeout=10):
+    """How the supervisor saw pid end: 'exited with status N' or 'killed by
+    signal N' (it reaps every 0.2 s), or None."""
+    import re
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(cluster.path("log", "supervisor.log")) as f:
+            m = re.search(r"pid %d (exited with status \d+|killed by signal \d+)" % pid,
+                          f.read())
+        if m:
+            return m.group(1)
+        time.sleep(0.1)
+    return None
