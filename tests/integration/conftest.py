@@ -109,3 +109,18 @@ def exit_status(cluster, pid, timeout=10):
             return m.group(1)
         time.sleep(0.1)
     return None
+
+
+def delivery_log_lines(cluster, pid, want=1, timeout=10):
+    """The agents' delivery log lines for postback pid, waiting until there
+    are want of them (an agent writes its line after the receiver answers)."""
+    import time
+    deadline = time.time() + timeout
+    while True:
+        lines = []
+        for agent in cluster.topo["agents"]:
+            with open(cluster.path("log", agent + ".delivery.log")) as f:
+                lines += [l for l in f if " id=%s " % pid in l]
+        if len(lines) >= want or time.time() >= deadline:
+            return lines
+        time.sleep(0.1)

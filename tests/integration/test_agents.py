@@ -4,7 +4,7 @@ import re
 import signal
 import time
 
-from conftest import exit_status, ingest, of_mark, pbctl
+from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl
 
 
 def agents(cluster):
@@ -104,8 +104,6 @@ def test_dead_letter_replay_delivers_once_the_receiver_recovers(
     time.sleep(1)
     assert [r["id"] for r in of_mark(receiver.requests, mark) if r["status"] == 200] == [ids[0]]
     # The replayed postback started again at attempt 1.
-    lines = []
-    for a in agents(cluster):
-        with open(cluster.path("log", a + ".delivery.log")) as f:
-            lines += [l for l in f if " id=%s " % ids[0] in l and "outcome=delivered" in l]
+    lines = [l for l in delivery_log_lines(cluster, ids[0], want=6)
+             if "outcome=delivered" in l]
     assert len(lines) == 1 and " attempt=1 " in lines[0], lines
