@@ -25,6 +25,8 @@ OVERRIDES = {
     "pb_max_queue_size": MAX_QUEUE,
     "pb_agent_backoff_base_ms": 200,
     "pb_agent_backoff_cap_ms": 1000,
+    "pb_agent_heartbeat_ttl_ms": 3000,
+    "pb_agent_shutdown_grace_ms": 3000,
 }
 
 

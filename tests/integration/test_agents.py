@@ -68,7 +68,7 @@ def test_sigterm_every_agent_mid_stream(cluster, receiver, mark, behave):
     took = time.time() - t0
     for a in agents(cluster):
         cluster.start(a)
-    grace = 10  # shutdown_grace_ms default
+    grace = cluster.topo["vars"]["pb_agent_shutdown_grace_ms"] / 1000
     assert took < grace + 2, "agents took %.1f s to stop" % took
     for a, pid in pids.items():
         assert exit_status(cluster, pid) == "exited with status 0", a
@@ -107,3 +107,57 @@ def test_dead_letter_replay_delivers_once_the_receiver_recovers(
     lines = [l for l in delivery_log_lines(cluster, ids[0], want=6)
              if "outcome=delivered" in l]
     assert len(lines) == 1 and " attempt=1 " in lines[0], lines
+
+
+def test_grace_over_hands_back_what_is_in_flight(cluster, receiver, mark, behave):
+    """Deliveries slower than the grace: the agents stop waiting, give their
+    postbacks back to the queue, exit 0; the postbacks arrive later."""
+    behave(lambda rec: (time.sleep(6), (200, {}, b"slow"))[1])
+    ids = send(cluster, receiver, mark, 40)
+    time.sleep(1.5)
+    pids = {a: cluster.pid(a) for a in agents(cluster)}
+    t0 = time.time()
+    for a in agents(cluster):
+        cluster.stop(a, wait=False)
+    for a in agents(cluster):
+        while cluster.pid(a) and time.time() - t0 < 30:
+            time.sleep(0.05)
+    took = time.time() - t0
+    grace = cluster.topo["vars"]["pb_agent_shutdown_grace_ms"] / 1000
+    behave(lambda rec: (200, {}, b"ok"))
+    for a in agents(cluster):
+        cluster.start(a)
+    assert grace <= took < grace + 3, "stopped after %.1f s" % took
+    handed = 0
+    for a, pid in pids.items():
+        assert exit_status(cluster, pid) == "exited with status 0", a
+        with open(cluster.path("log", a + ".log")) as f:
+            m = re.findall(r"grace period over: handing back (\d+)", f.read())
+        handed += int(m[-1]) if m else 0
+    assert handed > 0
+    assert wait_all(receiver, mark, ids, 60)
+    print("grace over: %d handed back, %d duplicates" % (handed, duplicates(receiver, mark)))
+
+
+def test_agent_that_never_returns_is_reaped_by_the_others(cluster, receiver, mark, behave):
+    """An agent host dies for good: once its heartbeat expires, another agent
+    moves what it held back to the queue."""
+    behave(lambda rec: (time.sleep(1), (200, {}, b"ok"))[1])
+    victim, survivor = agents(cluster)
+    ids = send(cluster, receiver, mark, 100)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        _, out = pbctl(cluster, "status")
+        m = re.search(r"agent\s+%s\s+alive in flight (\d+)" % victim, out)
+        if m and int(m.group(1)) > 0:
+            break
+        time.sleep(0.1)
+    cluster.stop(victim, sig=signal.SIGKILL)  # and it stays down
+    try:
+        assert wait_all(receiver, mark, ids, 60), "held postbacks never came back"
+        _, out = pbctl(cluster, "status")
+        assert not re.search(r"agent\s+%s\s" % victim, out), out
+        with open(cluster.path("log", survivor + ".log")) as f:
+            assert "from agents whose heartbeat expired" in f.read()
+    finally:
+        cluster.start(victim)
