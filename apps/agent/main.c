@@ -710,30 +710,18 @@ int main(int argc, char **argv)
 	pb_redis fetch_redis, record_redis;
 	pthread_t fetcher, sigthread;
 	long long moved = 0;
-	int pos;
+	int rc;
 
-	switch (pb_config_load(&cfg, PB_FOR_AGENT, "pb-agent",
-			       "Delivery agent: takes postbacks from Redis and "
-			       "delivers them over HTTP.",
-			       argc, argv, &pos)) {
-	case PB_CONFIG_EXIT: return 0;
-	case PB_CONFIG_ERR: return 2;
-	}
-	if (pos < argc) {
-		fprintf(stderr, "pb-agent: unexpected argument '%s'\n", argv[pos]);
-		return 2;
-	}
-	pb_log_init("pb-agent", cfg.log_level);
-	json_object_seed(0);
+	if ((rc = pb_config_daemon(&cfg, PB_FOR_AGENT, "pb-agent",
+				   "Delivery agent: takes postbacks from Redis and "
+				   "delivers them over HTTP.",
+				   argc, argv)) >= 0)
+		return rc;
+	json_object_seed(0); /* before threads: jansson's rule */
 	if (setup() != 0)
 		return 1;
-
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	/* Every thread inherits this mask; the signal thread takes them. */
+	pb_block_signals(&sigs);
 
 	pb_redis_init(&fetch_redis, &cfg, "agent-fetch");
 	pb_redis_init(&record_redis, &cfg, "agent-record");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "pb.h"
 
 enum opt_type { T_INT, T_STR, T_BOOL };
@@ -445,4 +446,25 @@ int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
 		return PB_CONFIG_EXIT;
 	}
 	return PB_CONFIG_RUN;
+}
+
+int pb_config_daemon(pb_config *cfg, unsigned who, const char *prog,
+		     const char *usage, int argc, char **argv)
+{
+	int pos;
+
+	switch (pb_config_load(cfg, who, prog, usage, argc, argv, &pos)) {
+	case PB_CONFIG_EXIT: return 0;
+	case PB_CONFIG_ERR: return 2;
+	}
+	if (pos < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[pos]);
+		return 2;
+	}
+	if (pb_log_init(prog, cfg->log_level) != PB_OK) {
+		fprintf(stderr, "%s: log_level '%s' is not debug, info, warn or error\n",
+			prog, cfg->log_level);
+		return 2;
+	}
+	return -1;
 }

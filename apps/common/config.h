@@ -85,6 +85,12 @@ enum pb_config_result {
  */
 int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
 		   const char *usage, int argc, char **argv, int *positional);
+/*
+ * What a daemon does first: load the settings (no positional arguments
+ * allowed) and start logging. Returns -1 to go on, or the exit code.
+ */
+int pb_config_daemon(pb_config *cfg, unsigned who, const char *prog,
+		     const char *usage, int argc, char **argv);
 /* Apply one "name", "value" pair; returns PB_OK or writes why into err. */
 int pb_config_set(pb_config *cfg, unsigned who, const char *name,
 		  const char *value, char *err, size_t errlen);

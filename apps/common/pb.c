@@ -1,6 +1,8 @@
 #include "pb.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -70,4 +72,16 @@ int pb_strlcpy(char *dst, const char *src, size_t dstsize)
 	}
 	memcpy(dst, src, n + 1);
 	return PB_OK;
+}
+
+void pb_block_signals(void *set)
+{
+	sigset_t *s = set;
+
+	sigemptyset(s);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, s, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }

@@ -36,6 +36,12 @@ void pb_sleep_ms(int64_t ms, volatile const int *stop);
 int pb_random_bytes(void *buf, size_t n);
 /* A uniformly distributed random number in [0, bound). bound > 0. */
 uint64_t pb_random_below(uint64_t bound);
+/*
+ * Block SIGTERM, SIGINT and SIGHUP (into *set) in this thread and every
+ * thread it starts after, for one thread to take with sigwait(); ignore
+ * SIGPIPE (a peer that went away is an error return, not a death).
+ */
+void pb_block_signals(void *set);
 /* Bounded copy that always terminates dst (dstsize > 0); PB_ERR_LIMIT if cut. */
 int pb_strlcpy(char *dst, const char *src, size_t dstsize);
 

@@ -459,30 +459,17 @@ int main(int argc, char **argv)
 {
 	sigset_t sigs;
 	worker *ws;
-	int sig, started, i, pos;
+	int sig, started, i, rc;
 
-	switch (pb_config_load(&cfg, PB_FOR_INGEST, "pb-ingest",
-			       "FastCGI ingest node: takes postback requests "
-			       "from HAProxy and queues them in Redis.",
-			       argc, argv, &pos)) {
-	case PB_CONFIG_EXIT: return 0;
-	case PB_CONFIG_ERR: return 2;
-	}
-	if (pos < argc) {
-		fprintf(stderr, "pb-ingest: unexpected argument '%s'\n", argv[pos]);
-		return 2;
-	}
-	pb_log_init("pb-ingest", cfg.log_level);
+	if ((rc = pb_config_daemon(&cfg, PB_FOR_INGEST, "pb-ingest",
+				   "FastCGI ingest node: takes postback requests "
+				   "from HAProxy and queues them in Redis.",
+				   argc, argv)) >= 0)
+		return rc;
 	json_object_seed(0); /* before threads: jansson's rule */
 	make_id_prefix();
-
 	/* Every thread inherits this mask; only sigwait() below sees them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	pb_block_signals(&sigs);
 
 	if (FCGX_Init() != 0) {
 		pb_error("FCGX_Init failed");

@@ -22,6 +22,24 @@ def duplicates(receiver, mark):
     return sum(n - 1 for n in c.values())
 
 
+def sigterm_all_agents(cluster):
+    """SIGTERM every agent at once; returns ({agent: pid}, seconds until all
+    were gone). They stay stopped until start_all_agents."""
+    pids = {a: cluster.pid(a) for a in agents(cluster)}
+    t0 = time.time()
+    for a in agents(cluster):
+        cluster.stop(a, wait=False)
+    for a in agents(cluster):
+        while cluster.pid(a) and time.time() - t0 < 30:
+            time.sleep(0.05)
+    return pids, time.time() - t0
+
+
+def start_all_agents(cluster):
+    for a in agents(cluster):
+        cluster.start(a)
+
+
 def send(cluster, receiver, mark, n, path="/a?i={i}"):
     ids = []
     for start in range(0, n, 100):
@@ -58,16 +76,8 @@ def test_sigterm_every_agent_mid_stream(cluster, receiver, mark, behave):
     behave(lambda rec: (time.sleep(0.3), (200, {}, b"ok"))[1])
     ids = send(cluster, receiver, mark, 300)
     time.sleep(1)
-    pids = {a: cluster.pid(a) for a in agents(cluster)}
-    t0 = time.time()
-    for a in agents(cluster):
-        cluster.stop(a, wait=False)
-    for a in agents(cluster):
-        while cluster.pid(a) and time.time() - t0 < 30:
-            time.sleep(0.05)
-    took = time.time() - t0
-    for a in agents(cluster):
-        cluster.start(a)
+    pids, took = sigterm_all_agents(cluster)
+    start_all_agents(cluster)
     grace = cluster.topo["vars"]["pb_agent_shutdown_grace_ms"] / 1000
     assert took < grace + 2, "agents took %.1f s to stop" % took
     for a, pid in pids.items():
@@ -115,18 +125,10 @@ def test_grace_over_hands_back_what_is_in_flight(cluster, receiver, mark, behave
     behave(lambda rec: (time.sleep(6), (200, {}, b"slow"))[1])
     ids = send(cluster, receiver, mark, 40)
     time.sleep(1.5)
-    pids = {a: cluster.pid(a) for a in agents(cluster)}
-    t0 = time.time()
-    for a in agents(cluster):
-        cluster.stop(a, wait=False)
-    for a in agents(cluster):
-        while cluster.pid(a) and time.time() - t0 < 30:
-            time.sleep(0.05)
-    took = time.time() - t0
+    pids, took = sigterm_all_agents(cluster)
     grace = cluster.topo["vars"]["pb_agent_shutdown_grace_ms"] / 1000
     behave(lambda rec: (200, {}, b"ok"))
-    for a in agents(cluster):
-        cluster.start(a)
+    start_all_agents(cluster)
     assert grace <= took < grace + 3, "stopped after %.1f s" % took
     handed = 0
     for a, pid in pids.items():
