@@ -36,6 +36,34 @@ STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
 STOP_TIMEOUT_S = 30
 
 
+def merge(base, over):
+    """over on top of base: dicts merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merge(base.get(k), v) if k in base else v
+        return out
+    return over
+
+
+def load_topology(path):
+    """A topology file, on top of the one its 'base' names (if any), with
+    every host filled in: each node, the load balancer and the receiver get
+    a host address (default: bind) and a network namespace (default: none)."""
+    with open(path) as f:
+        topo = yaml.safe_load(f)
+    if "base" in topo:
+        topo = merge(load_topology(os.path.join(os.path.dirname(path), topo.pop("base"))),
+                     topo)
+    where = {"host": topo["bind"], "netns": None}
+    topo["agents"] = [a if isinstance(a, dict) else {"name": a} for a in topo["agents"]]
+    for group in ("ingest_nodes", "redis_nodes", "agents"):
+        topo[group] = [dict(where, **n) for n in topo[group]]
+    for single in ("lb", "receiver"):
+        topo[single] = dict(where, **(topo.get(single) or {}))
+    return topo
+
+
 def shift_ports(value, offset):
     """Add offset to every integer under a key that names a port."""
     if isinstance(value, dict):
@@ -48,8 +76,10 @@ def shift_ports(value, offset):
 
 
 class Program:
-    def __init__(self, name, kind, argv, conf):
-        self.name, self.kind, self.argv, self.conf = name, kind, argv, conf
+    def __init__(self, name, kind, argv, conf, netns=None):
+        self.name, self.kind, self.conf = name, kind, conf
+        # "ip netns exec" execs the program: the PID stays the program's.
+        self.argv = (["ip", "netns", "exec", netns] + argv) if netns else argv
         self.next_start = 0.0
         self.backoff = 1.0
         self.started_at = 0.0
@@ -67,11 +97,15 @@ class Cluster:
             with open(saved) as f:
                 s = json.load(f)
             offset, overrides, receiver = s["offset"], s["overrides"], s["receiver"]
+            saved_topology = s.get("topology")
+        else:
+            saved_topology = None
         self.overrides = overrides or {}
         self.offset = int(offset if offset is not None
                           else os.environ.get("PB_PORT_OFFSET", "0"))
-        with open(topology or os.path.join(ROOT, "cluster", "local.yml")) as f:
-            topo = shift_ports(yaml.safe_load(f), self.offset)
+        self.topology = os.path.abspath(topology or saved_topology or
+                                        os.path.join(ROOT, "cluster", "local.yml"))
+        topo = shift_ports(load_topology(self.topology), self.offset)
         topo["vars"].update(overrides or {})
         self.topo = topo
         self.receiver = (os.environ.get("PB_RECEIVER", "1") != "0"
@@ -81,7 +115,7 @@ class Cluster:
             os.makedirs(self.path(sub), exist_ok=True)
         with open(saved + ".tmp", "w") as f:
             json.dump({"offset": self.offset, "overrides": self.overrides,
-                       "receiver": self.receiver}, f)
+                       "receiver": self.receiver, "topology": self.topology}, f)
         os.replace(saved + ".tmp", saved)
 
     # ---- paths and names ------------------------------------------------
@@ -90,18 +124,22 @@ class Cluster:
 
     @property
     def endpoint(self):
-        return "http://%s:%d" % (self.bind, self.topo["haproxy_port"])
+        return "http://%s:%d" % (self.topo["lb"]["host"], self.topo["haproxy_port"])
 
     @property
     def receiver_url(self):
-        return "http://%s:%d" % (self.bind, self.topo["receiver_port"])
+        return "http://%s:%d" % (self.topo["receiver"]["host"], self.topo["receiver_port"])
+
+    @property
+    def agent_names(self):
+        return [a["name"] for a in self.topo["agents"]]
 
     def password(self, user):
         with open(self.path("secrets", user + ".pass")) as f:
             return f.read().strip()
 
     def sentinel_addrs(self):
-        return [(self.bind, n["sentinel_port"]) for n in self.topo["redis_nodes"]]
+        return [(n["host"], n["sentinel_port"]) for n in self.topo["redis_nodes"]]
 
     # ---- rendering --------------------------------------------------------
     def make_secrets(self):
@@ -143,51 +181,57 @@ class Cluster:
             d = self.path("data", n["name"])
             os.makedirs(d, exist_ok=True)
             self.render("sentinel/redis.conf.j2", conf(n["name"] + ".conf"), dict(
-                base, redis_bind=self.bind, redis_port=n["port"], redis_dir=d,
+                base, redis_bind=n["host"], redis_port=n["port"], redis_dir=d,
                 redis_replicaof=None if n is master else
-                "%s %d" % (self.bind, master["port"])), once=True)
+                "%s %d" % (master["host"], master["port"])), once=True)
             progs.append(Program(n["name"], "redis",
                                  ["redis-server", conf(n["name"] + ".conf")],
-                                 conf(n["name"] + ".conf")))
+                                 conf(n["name"] + ".conf"), n["netns"]))
         for i, n in enumerate(nodes, 1):
             name = "sentinel%d" % i
             d = self.path("data", name)
             os.makedirs(d, exist_ok=True)
             self.render("sentinel/sentinel.conf.j2", conf(name + ".conf"), dict(
-                base, sentinel_bind=self.bind, sentinel_port=n["sentinel_port"],
-                sentinel_dir=d, sentinel_master_host=self.bind,
+                base, sentinel_bind=n["host"], sentinel_port=n["sentinel_port"],
+                sentinel_dir=d, sentinel_master_host=master["host"],
                 sentinel_master_port=master["port"]), once=True)
             progs.append(Program(name, "sentinel",
                                  ["redis-sentinel", conf(name + ".conf")],
-                                 conf(name + ".conf")))
+                                 conf(name + ".conf"), n["netns"]))
         for n in self.topo["ingest_nodes"]:
             c = conf(n["name"] + ".conf")
             self.render("apps/conf/pb-ingest.conf.j2", c, dict(
-                base, ingest_listen="%s:%d" % (self.bind, n["port"])))
+                base, ingest_listen="%s:%d" % (n["host"], n["port"])))
             progs.append(Program(n["name"], "ingest",
-                                 [os.path.join(ROOT, "build", "pb-ingest"), "-c", c], c))
-        for name in self.topo["agents"]:
-            c = conf(name + ".conf")
+                                 [os.path.join(ROOT, "build", "pb-ingest"), "-c", c], c,
+                                 n["netns"]))
+        for a in self.topo["agents"]:
+            c = conf(a["name"] + ".conf")
             self.render("apps/conf/pb-agent.conf.j2", c, dict(
-                base, agent_id=name,
-                agent_delivery_log=self.path("log", name + ".delivery.log")))
-            progs.append(Program(name, "agent",
-                                 [os.path.join(ROOT, "build", "pb-agent"), "-c", c], c))
+                base, agent_id=a["name"],
+                agent_delivery_log=self.path("log", a["name"] + ".delivery.log")))
+            progs.append(Program(a["name"], "agent",
+                                 [os.path.join(ROOT, "build", "pb-agent"), "-c", c], c,
+                                 a["netns"]))
         # pbctl is no daemon: its settings are rendered for the operator.
         self.render("apps/conf/pbctl.conf.j2", conf("pbctl.conf"), base)
         c = conf("haproxy.cfg")
         self.render("haproxy/haproxy.cfg.j2", c, dict(
-            base, haproxy_bind=self.bind, haproxy_port=self.topo["haproxy_port"],
+            base, haproxy_bind=self.topo["lb"]["host"],
+            haproxy_port=self.topo["haproxy_port"],
             haproxy_stats_port=self.topo["haproxy_stats_port"],
             haproxy_errorfile_503=os.path.join(ROOT, "haproxy", "503.json.http"),
-            ingest_nodes=[dict(n, host=self.bind) for n in self.topo["ingest_nodes"]]))
+            ingest_nodes=self.topo["ingest_nodes"]))
         subprocess.run(["haproxy", "-c", "-q", "-f", c], check=True)
-        progs.append(Program("haproxy", "haproxy", ["haproxy", "-db", "-f", c], c))
+        progs.append(Program("haproxy", "haproxy", ["haproxy", "-db", "-f", c], c,
+                             self.topo["lb"]["netns"]))
         if self.receiver:
             progs.append(Program("receiver", "receiver", [
                 sys.executable, os.path.join(ROOT, "scripts", "receiver.py"),
-                "--bind", self.bind, "--port", str(self.topo["receiver_port"]),
-                "--log", self.path("log", "receiver.requests.log")], self.state))
+                "--bind", self.topo["receiver"]["host"],
+                "--port", str(self.topo["receiver_port"]),
+                "--log", self.path("log", "receiver.requests.log")], self.state,
+                self.topo["receiver"]["netns"]))
         return progs
 
     # ---- processes -------------------------------------------------------
@@ -311,33 +355,36 @@ class Cluster:
             while self.supervisor_pid() and time.time() < deadline:
                 time.sleep(0.1)
 
-    def redis(self, port, user="admin", **kw):
+    def redis(self, node, user="admin", **kw):
+        """A client for the Redis node named node (e.g. 'redis1')."""
         import redis
-        return redis.Redis(host=self.bind, port=port, username=user,
+        n = next(n for n in self.topo["redis_nodes"] if n["name"] == node)
+        return redis.Redis(host=n["host"], port=n["port"], username=user,
                            password=self.password(user), socket_timeout=5, **kw)
 
-    def sentinel(self, port):
+    def sentinel(self, addr):
         import redis
-        return redis.Redis(host=self.bind, port=port,
+        return redis.Redis(host=addr[0], port=addr[1],
                            password=self.password("sentinel_client"),
                            socket_timeout=5, decode_responses=True)
 
-    def master_port(self):
-        """The master's port as the first answering Sentinel names it."""
-        for _, port in self.sentinel_addrs():
+    def master_node(self):
+        """The Redis node the first answering Sentinel names master."""
+        for addr in self.sentinel_addrs():
             try:
-                addr = self.sentinel(port).execute_command(
+                host, port = self.sentinel(addr).execute_command(
                     "SENTINEL", "get-master-addr-by-name",
                     self.topo["vars"]["pb_master_name"])
-                if addr:
-                    return int(addr[1])
             except Exception:
                 continue
+            for n in self.topo["redis_nodes"]:
+                if n["host"] == host and n["port"] == int(port):
+                    return n["name"]
         return None
 
     def master(self):
-        port = self.master_port()
-        return self.redis(port) if port else None
+        node = self.master_node()
+        return self.redis(node) if node else None
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
@@ -345,8 +392,8 @@ class Cluster:
         name = self.topo["vars"]["pb_master_name"]
 
         def sentinels_agree():
-            for _, port in self.sentinel_addrs():
-                m = self.sentinel(port).execute_command("SENTINEL", "MASTER", name)
+            for addr in self.sentinel_addrs():
+                m = self.sentinel(addr).execute_command("SENTINEL", "MASTER", name)
                 m = dict(zip(m[::2], m[1::2]))
                 if (int(m["num-other-sentinels"]) < n - 1 or
                         int(m["num-slaves"]) < n - 1 or m["flags"] != "master"):
@@ -419,13 +466,13 @@ def main(argv):
         c.up()
         print(USAGE.format(endpoint=c.endpoint, receiver=c.receiver_url,
                            state=os.path.relpath(c.state), port=c.topo["haproxy_stats_port"],
-                           bind=c.bind))
+                           bind=c.topo["lb"]["host"]))
     elif cmd == "down":
         c.down()
         print("stopped")
     elif cmd == "status":
         print("\n".join(c.status()))
-        print("master: port %s" % c.master_port())
+        print("master: %s" % c.master_node())
     elif cmd in ("stop", "start") and len(argv) == 3:
         getattr(c, cmd)(argv[2])
     else:

@@ -120,7 +120,7 @@ def delivery_log_lines(cluster, pid, want=1, timeout=10):
     deadline = time.time() + timeout
     while True:
         lines = []
-        for agent in cluster.topo["agents"]:
+        for agent in cluster.agent_names:
             with open(cluster.path("log", agent + ".delivery.log")) as f:
                 lines += [l for l in f if " id=%s " % pid in l]
         if len(lines) >= want or time.time() >= deadline:

@@ -8,7 +8,7 @@ from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl
 
 
 def agents(cluster):
-    return cluster.topo["agents"]
+    return cluster.agent_names
 
 
 def wait_all(receiver, mark, ids, timeout):

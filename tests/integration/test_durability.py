@@ -9,8 +9,8 @@ from conftest import ingest, of_mark
 
 
 def replicas(cluster):
-    master = cluster.master_port()
-    return [n["name"] for n in cluster.topo["redis_nodes"] if n["port"] != master]
+    master = cluster.master_node()
+    return [n["name"] for n in cluster.topo["redis_nodes"] if n["name"] != master]
 
 
 def wait_replicas_online(cluster, n, timeout=60):

@@ -6,12 +6,12 @@ from conftest import MAX_QUEUE, ingest, of_mark
 
 
 def stop_agents(cluster):
-    for a in cluster.topo["agents"]:
+    for a in cluster.agent_names:
         cluster.stop(a)
 
 
 def start_agents(cluster):
-    for a in cluster.topo["agents"]:
+    for a in cluster.agent_names:
         cluster.start(a)
 
 
@@ -78,19 +78,19 @@ def test_failover_while_streaming_loses_nothing_acknowledged(cluster, receiver, 
                 refused.append(r.status_code)
             time.sleep(0.01)
 
-    old = cluster.master_port()
+    old = cluster.master_node()
     threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     time.sleep(2)
     n_before = len(acked)
     name = cluster.topo["vars"]["pb_master_name"]
-    cluster.sentinel(cluster.sentinel_addrs()[0][1]).execute_command(
+    cluster.sentinel(cluster.sentinel_addrs()[0]).execute_command(
         "SENTINEL", "FAILOVER", name)
     deadline = time.time() + 30
-    while cluster.master_port() in (old, None) and time.time() < deadline:
+    while cluster.master_node() in (old, None) and time.time() < deadline:
         time.sleep(0.2)
-    new = cluster.master_port()
+    new = cluster.master_node()
     assert new not in (old, None), "no failover within 30 s"
     # Keep streaming until writes are acknowledged by the new master.
     settle = time.time() + 20

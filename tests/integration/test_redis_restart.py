@@ -7,7 +7,7 @@ from conftest import ingest, of_mark
 
 def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
         cluster, receiver, mark, behave):
-    agents = cluster.topo["agents"]
+    agents = cluster.agent_names
     rules = {"/404": (404, {}, b"gone"), "/later": (429, {"Retry-After": "3600"}, b"later")}
     behave(lambda rec: next((v for k, v in rules.items() if k in rec["path"]),
                             (200, {}, b"ok")))

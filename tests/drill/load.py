@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""load - a steady, bounded stream of postbacks through HAProxy.
+
+    load.py --endpoint URL --target URL --rate N --seconds S --out FILE
+
+Sends N requests a second (2 postbacks each, with unique data) for at most S
+seconds, from a few threads, and writes one JSON line per request: when the
+answer came, its status, and the acknowledged ids. Stops early on SIGTERM.
+"""
+import argparse
+import json
+import signal
+import threading
+import time
+
+import requests
+
+THREADS = 8
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--target", required=True, help="URL template for the postbacks")
+    ap.add_argument("--rate", type=float, default=50)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    out = open(a.out, "w")
+    lock = threading.Lock()
+    t_end = time.time() + a.seconds
+
+    def worker(k):
+        s = requests.Session()
+        period = THREADS / a.rate
+        nxt, i = time.time(), 0
+        while not stop.is_set() and time.time() < t_end:
+            body = {"endpoint": {"method": "GET", "url": a.target},
+                    "data": [{"k": k, "i": i}, {"k": k, "i": i + 1}]}
+            i += 2
+            rec = {"sent": time.time()}
+            try:
+                r = s.post(a.endpoint, json=body, timeout=15)
+                rec["status"] = r.status_code
+                if r.status_code == 200:
+                    rec["ids"] = r.json()["ids"]
+            except requests.RequestException as e:
+                rec["status"] = 0
+                rec["error"] = type(e).__name__
+                s = requests.Session()
+            rec["t"] = time.time()
+            with lock:
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
+            nxt += period
+            time.sleep(max(0.0, nxt - time.time()))
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
