@@ -35,7 +35,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl
 
-.PHONY: all deps test unit integration run stop install clean
+.PHONY: all deps test unit integration drill drill-smoke run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -79,10 +79,19 @@ unit: $(UNIT_BIN)
 integration: all
 	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
+# Failover drills on network-namespace hosts (root). DRILL=name runs one.
+DRILL_PYTEST := /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/drill
+drill: all
+	$(DRILL_PYTEST) $(if $(DRILL),-k $(DRILL))
+
+drill-smoke: all
+	$(DRILL_PYTEST) -k master_sigkill
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory drill-smoke
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,68 @@
+"""The drill lab: the cluster of cluster/drill.yml on network-namespace
+hosts, started once for all drills and always taken down again."""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from netlab import NetLab  # noqa: E402
+from pbcluster import Cluster, load_topology  # noqa: E402
+
+TOPOLOGY = os.path.join(ROOT, "cluster", "drill.yml")
+STATE = os.path.join(ROOT, "run", "drill")
+RESULTS = []
+
+
+class Lab:
+    def __init__(self):
+        self.topo = load_topology(TOPOLOGY)
+        self.net = NetLab(self.topo)
+        self.cluster = None
+
+
+@pytest.fixture(scope="session")
+def lab():
+    import shutil
+    if os.geteuid() != 0:
+        pytest.skip("the drill lab makes network namespaces: run as root")
+    shutil.rmtree(STATE, ignore_errors=True)
+    lab = Lab()
+    try:
+        lab.net.up()
+        lab.cluster = Cluster(state=STATE, offset=0, overrides={}, receiver=True,
+                              topology=TOPOLOGY)
+        lab.cluster.up(timeout=120)
+        yield lab
+    finally:
+        if lab.cluster:
+            lab.cluster.down()
+        lab.net.down()
+        write_summary()
+
+
+def write_summary():
+    if not RESULTS:
+        return
+    os.makedirs(STATE, exist_ok=True)
+    with open(os.path.join(STATE, "summary.json"), "w") as f:
+        json.dump(RESULTS, f, indent=2)
+    cols = [("drill", "drill"), ("ok", "pass"), ("acknowledged", "acked"),
+            ("delivered", "delivered"), ("lost", "lost acked"),
+            ("duplicates", "duplicates"), ("in_flight_at_fault", "in flight at fault"),
+            ("refused", "503s"), ("client_errors", "client errors"),
+            ("write_gap_s", "write unavailability (s)"),
+            ("delivery_gap_s", "longest delivery gap (s)")]
+    lines = ["| " + " | ".join(h for _, h in cols) + " |",
+             "|" + "---|" * len(cols)]
+    for r in RESULTS:
+        lines.append("| " + " | ".join(
+            ("yes" if r[k] else "**NO**") if k == "ok" else str(r[k]) for k, _ in cols) + " |")
+    table = "\n".join(lines) + "\n"
+    with open(os.path.join(STATE, "summary.md"), "w") as f:
+        f.write(table)
+    print("\n" + table)
