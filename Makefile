@@ -82,7 +82,7 @@ integration: all
 # Failover drills on network-namespace hosts (root). DRILL=name runs one.
 DRILL_PYTEST := /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/drill
 drill: all
-	$(DRILL_PYTEST) $(if $(DRILL),-k $(DRILL))
+	$(DRILL_PYTEST) $(if $(DRILL),-k "$(DRILL)")
 
 drill-smoke: all
 	$(DRILL_PYTEST) -k master_sigkill

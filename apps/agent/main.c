@@ -529,16 +529,56 @@ static void hand_over(redisReply **got, int n)
 	curl_multi_wakeup(multi);
 }
 
+/*
+ * After a failover the new master's copy of our processing list may hold
+ * entries we no longer have: an acknowledgement that reached the old master
+ * but not the replica, or an LMOVE whose reply was lost. Take nothing until
+ * every postback we hold is recorded on the new master; then whatever is
+ * still in the list is stale and goes back to the queue (delivered already:
+ * one duplicate; never delivered: recovered).
+ */
+static void reconcile(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
+{
+	long long moved = 0;
+	long h;
+
+	pb_warn("master is now %s:%d: finishing what is in flight, then "
+		"returning what the failover left in %s", r->master.host,
+		r->master.port, keys.processing);
+	for (;;) {
+		pthread_mutex_lock(&mu);
+		h = held;
+		pthread_mutex_unlock(&mu);
+		if (h == 0 || stopping)
+			break;
+		housekeeping(r, next_beat, next_reap);
+		pb_sleep_ms(TICK_MS, &stopping);
+	}
+	if (stopping) /* the next start takes back the list */
+		return;
+	if (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK)
+		pb_warn("reconciling %s: %s", keys.processing, r->errstr);
+	else if (moved > 0)
+		pb_warn("returned %lld postback(s) left in %s by the failover",
+			moved, keys.processing);
+}
+
 static void *fetcher_main(void *arg)
 {
 	pb_redis *r = arg;
 	int64_t next_beat = 0, next_reap = 0;
+	unsigned seen_changes = r->master_changes;
 	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got));
 
 	while (!stopping && got) {
 		int n = 0, want;
 
 		housekeeping(r, &next_beat, &next_reap);
+		if (r->master_changes != seen_changes) {
+			seen_changes = r->master_changes;
+			reconcile(r, &next_beat, &next_reap);
+			continue;
+		}
 		if ((want = wait_for_slots()) == 0)
 			continue;
 		if (pb_queue_take(r, &keys, want, TICK_MS, got, &n) != PB_OK) {

@@ -222,6 +222,9 @@ static int connect_master(pb_redis *r, const pb_hostport *hp)
 			goto fail;
 		freeReplyObject(reply);
 	}
+	if (r->master.port != 0 && (r->master.port != hp->port ||
+				    strcmp(r->master.host, hp->host) != 0))
+		r->master_changes++;
 	r->c = c;
 	r->master = *hp;
 	return PB_OK;

@@ -34,6 +34,7 @@ typedef struct pb_redis {
 	int nsentinels;
 	redisContext *c;      /* NULL while not connected */
 	pb_hostport master;   /* the master c is connected to */
+	unsigned master_changes; /* times a connection found another master */
 	char client_name[64]; /* CLIENT SETNAME, for CLIENT LIST */
 	volatile const int *stop; /* when set, waits for a master give up */
 	int err;              /* PB_ERR_* of the last failure */

@@ -5,6 +5,7 @@ address, so the drill runner reaches every host. Everything made here is
 removed by down(), also after a failure."""
 import ipaddress
 import subprocess
+import time
 
 
 def run(*cmd, check=True):
@@ -45,8 +46,16 @@ class NetLab:
 
     def down(self):
         for ns in self.hosts:
-            run("ip", "netns", "del", ns, check=False)  # takes its veth along
+            # Deleting the namespace frees its veth only later: delete the
+            # pair now, so that up() can make it again at once.
+            run("ip", "link", "del", self.veth(ns), check=False)
+            run("ip", "netns", "del", ns, check=False)
         run("ip", "link", "del", self.bridge, check=False)
+        deadline = time.time() + 10
+        while time.time() < deadline and any(
+                run("ip", "link", "show", self.veth(ns), check=False).returncode == 0
+                for ns in self.hosts):
+            time.sleep(0.1)
 
     def cut(self, ns, others):
         """Partition host ns from the hosts (namespaces) in others, both ways."""

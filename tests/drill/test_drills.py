@@ -97,8 +97,12 @@ def drill(lab, name, inject, heal, hold, check=None):
         load.wait(60)
     t_end = time.time()
     drain = subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
-                            c.path("conf", "pbctl.conf"), "drain", "--timeout", "180"],
+                            c.path("conf", "pbctl.conf"), "drain", "--timeout", "90"],
                            capture_output=True, text=True)
+    if drain.returncode != 0:  # say where it is stuck
+        drain.stdout += subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
+                                        c.path("conf", "pbctl.conf"), "status"],
+                                       capture_output=True, text=True).stdout
     answers = read_jsonl(out)
     acked = {i for a in answers if a.get("status") == 200 for i in a["ids"]}
     deadline = time.time() + 60
