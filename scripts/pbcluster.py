@@ -230,7 +230,8 @@ class Cluster:
                 sys.executable, os.path.join(ROOT, "scripts", "receiver.py"),
                 "--bind", self.topo["receiver"]["host"],
                 "--port", str(self.topo["receiver_port"]),
-                "--log", self.path("log", "receiver.requests.log")], self.state,
+                "--log", self.path("log", "receiver.requests.log"),
+                "--delay-ms", str(self.topo["receiver"].get("delay_ms", 0))], self.state,
                 self.topo["receiver"]["netns"]))
         return progs
 

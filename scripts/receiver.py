@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """receiver - an HTTP endpoint that records every postback it receives.
 
-    receiver.py --port 8090 [--bind 127.0.0.1] [--log FILE]
+    receiver.py --port 8090 [--bind 127.0.0.1] [--log FILE] [--delay-ms N]
 
 Answers 200 to any GET or POST and writes one JSON line per request (time,
 method, path with query, X-Postback-Id, body) to FILE or standard output.
@@ -103,9 +103,13 @@ def main():
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8090)
     ap.add_argument("--log", help="file for the JSON lines (default: stdout)")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="answer each request this much later (a slow endpoint)")
     a = ap.parse_args()
     out = open(a.log, "a") if a.log else sys.stdout
-    r = Receiver(a.bind, a.port, log=out)
+    delay = a.delay_ms / 1000.0
+    r = Receiver(a.bind, a.port, log=out,
+                 respond=lambda rec: (time.sleep(delay), (200, {}, b"ok"))[1])
     print("receiver on %s" % r.url, file=sys.stderr, flush=True)
     try:
         r.server.serve_forever()
