@@ -157,13 +157,20 @@ class Cluster:
         v["redis_passwords"] = {u: self.password(u) for u in PASSWORD_USERS}
         return v
 
-    def render(self, template, out, extra, once=False):
+    def render(self, template, out, extra, once=False, keep=None):
+        """Render template to out. once: never again once it exists (Sentinel
+        owns its file after the first start). keep: a function that carries
+        what the program learned at run time from the old file into the new
+        text (Redis: its replicaof line)."""
         if once and os.path.exists(out):
-            return  # Redis and Sentinel own these files once they run
+            return
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
                                  undefined=jinja2.StrictUndefined,
                                  keep_trailing_newline=True, trim_blocks=True)
         text = env.get_template(template).render(**extra)
+        if keep and os.path.exists(out):
+            with open(out) as f:
+                text = keep(f.read(), text)
         tmp = out + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
@@ -180,10 +187,13 @@ class Cluster:
         for n in nodes:
             d = self.path("data", n["name"])
             os.makedirs(d, exist_ok=True)
+            # A running Redis owns its file (CONFIG REWRITE); a stopped one
+            # gets the template again, with the role Sentinel last gave it.
             self.render("sentinel/redis.conf.j2", conf(n["name"] + ".conf"), dict(
                 base, redis_bind=n["host"], redis_port=n["port"], redis_dir=d,
                 redis_replicaof=None if n is master else
-                "%s %d" % (master["host"], master["port"])), once=True)
+                "%s %d" % (master["host"], master["port"])),
+                once=bool(self.pid(n["name"])), keep=keep_replicaof)
             progs.append(Program(n["name"], "redis",
                                  ["redis-server", conf(n["name"] + ".conf")],
                                  conf(n["name"] + ".conf"), n["netns"]))
@@ -432,6 +442,15 @@ class Cluster:
             rows.append("%-10s %-8s %s" % (p.name, "pid %d" % pid if pid else
                                            "disabled" if self.disabled(p.name) else "down", p.conf))
         return rows
+
+
+def keep_replicaof(old, new):
+    """The replicaof line of the old Redis config (or its absence: master)
+    replaces the new one's: Sentinel's choice outlives a re-render."""
+    def strip(text):
+        return [l for l in text.splitlines() if not l.startswith("replicaof ")]
+    ours = [l for l in old.splitlines() if l.startswith("replicaof ")]
+    return "\n".join(strip(new) + ours) + "\n"
 
 
 def reap():

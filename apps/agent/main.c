@@ -445,6 +445,15 @@ fail:
 
 /* ---- the fetcher thread ------------------------------------------------ */
 
+/*
+ * Since when our heartbeats have been written without a failure (0: the
+ * last one failed). While Redis refuses writes (no master, NOREPLICAS),
+ * no agent can refresh its heartbeat and every one expires; reaping then,
+ * as soon as writes return, would take live agents' work. So an agent reaps
+ * others only after its own heartbeats have succeeded for a whole TTL.
+ */
+static int64_t beats_ok_since;
+
 static void heartbeat(pb_redis *r)
 {
 	char info[160];
@@ -455,8 +464,12 @@ static void heartbeat(pb_redis *r)
 	pthread_mutex_unlock(&mu);
 	snprintf(info, sizeof(info), "{\"pid\":%d,\"held\":%ld,\"at\":%lld}",
 		 (int)getpid(), h, (long long)pb_wall_ms());
-	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK)
+	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK) {
 		pb_warn("heartbeat: %s", r->errstr);
+		beats_ok_since = 0;
+	} else if (beats_ok_since == 0) {
+		beats_ok_since = pb_now_ms();
+	}
 }
 
 static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
@@ -468,7 +481,8 @@ static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 		heartbeat(r);
 		*next_beat = now + HEARTBEAT_MS;
 	}
-	if (now >= *next_reap) {
+	if (now >= *next_reap && beats_ok_since &&
+	    now - beats_ok_since >= cfg.heartbeat_ttl_ms) {
 		if (pb_queue_reap(r, &keys, &moved) == PB_OK && moved > 0)
 			pb_warn("reclaimed %lld postback(s) from agents whose heartbeat "
 				"expired", moved);

@@ -30,12 +30,14 @@ def wait_replicas_online(cluster, n, timeout=60):
 
 @pytest.mark.parametrize("fault", ["stopped", "paused"])
 def test_unconfirmed_write_is_503_and_a_retry_with_the_key_enqueues_once(
-        cluster, receiver, mark, fault):
+        cluster, receiver, mark, behave, fault):
     """stopped: the master has no replicas and refuses the write (NOREPLICAS).
     paused (SIGSTOP): the master takes the write but WAIT sees no replica
     confirm it, so the answer is 503 although the postbacks are queued; the
     retry with the same key must not queue them again."""
     key = "drill-" + uuid.uuid4().hex
+    # Slow deliveries: in flight while the agents' first reaper rounds run.
+    behave(lambda rec: (time.sleep(1.5), (200, {}, b"ok"))[1])
     body = {"endpoint": {"method": "GET", "url": receiver.url + mark + "/d?i={i}"},
             "data": [{"i": 1}, {"i": 2}]}
     names = replicas(cluster)
@@ -52,6 +54,9 @@ def test_unconfirmed_write_is_503_and_a_retry_with_the_key_enqueues_once(
         assert ("NOREPLICAS" if fault == "stopped" else "confirmed by 0 of 1") in err, err
         assert r.json()["redis_is_connected"] == "+PONG"
         assert r.headers.get("Retry-After")
+        # Writes refused for longer than a heartbeat lives: when they come
+        # back, no agent may reap another's work (that made duplicates).
+        time.sleep(cluster.topo["vars"]["pb_agent_heartbeat_ttl_ms"] / 1000 + 1)
     finally:
         for n in names:
             if fault == "stopped":
