@@ -22,18 +22,20 @@ CFLAGS  ?=
 LIBS_INGEST := -lfcgi -lhiredis -ljansson -lpthread
 LIBS_AGENT  := -lcurl -lhiredis -ljansson -lpthread
 LIBS_CTL    := -lhiredis -ljansson
+LIBS_BENCH  := -lcurl -ljansson -lpthread
 
 B := build
 COMMON_SRC := $(wildcard apps/common/*.c)
 INGEST_SRC := $(wildcard apps/ingest/*.c)
 AGENT_SRC  := $(wildcard apps/agent/*.c)
 CTL_SRC    := $(wildcard apps/ctl/*.c)
-INC := -Iapps/common -Iapps/ingest -Iapps/agent
+BENCH_SRC  := $(wildcard apps/bench/*.c)
+INC := -Iapps/common -Iapps/ingest -Iapps/agent -Iapps/bench
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
-BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl
+BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
 .PHONY: all deps test unit integration drill drill-smoke run stop install clean
 all: $(BINS)
@@ -51,6 +53,9 @@ $(B)/pb-agent: $(call obj,$(COMMON_SRC) $(AGENT_SRC))
 $(B)/pbctl: $(call obj,$(COMMON_SRC) $(CTL_SRC))
 	$(CC) $(OPT) -o $@ $^ $(LIBS_CTL)
 
+$(B)/pb-bench: $(call obj,$(filter-out apps/common/redis.c,$(COMMON_SRC)) $(BENCH_SRC))
+	$(CC) $(OPT) -o $@ $^ $(LIBS_BENCH)
+
 # Unit tests: pure modules, built with AddressSanitizer and UBSan.
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
@@ -58,7 +63,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
 UNIT_LIB := $(filter-out apps/common/redis.c,$(COMMON_SRC)) \
-            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c
+            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c \
+            apps/bench/idset.c
 
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
