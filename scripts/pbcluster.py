@@ -348,7 +348,10 @@ class Cluster:
 
     # ---- up / down ----------------------------------------------------------
     def up(self, timeout=60):
+        """Start whatever is not running, also what `stop NAME` stopped."""
         self.programs()  # render and check before anything starts
+        for name in os.listdir(self.path("disabled")):
+            self.start(name)
         if not self.supervisor_pid():
             out = open(self.path("log", "supervisor.log"), "ab")
             subprocess.Popen([sys.executable, os.path.abspath(__file__),
