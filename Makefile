@@ -37,7 +37,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps test unit integration drill drill-smoke run stop install clean
+.PHONY: all deps test unit integration drill drill-smoke bench run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -92,6 +92,11 @@ drill: all
 
 drill-smoke: all
 	$(DRILL_PYTEST) -k master_sigkill
+
+# The pipeline against the ceilings of its parts, in one run (minutes).
+bench: deps
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 tests/bench/bench.py
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -315,7 +315,7 @@ static void run_load(void)
 		free_list[i] = &rs[i];
 	}
 	while (sent < o.requests || idle < o.connections) {
-		int still, left;
+		int still, left, finished = 0;
 		CURLMsg *msg;
 
 		while (sent < o.requests && idle > 0 &&
@@ -332,12 +332,15 @@ static void run_load(void)
 			curl_multi_remove_handle(m, r->easy);
 			collect(r, msg->data.result);
 			free_list[idle++] = r;
+			finished++;
 		}
 		if (pb_now_ms() >= next_print) {
 			progress(t0);
 			next_print += 1000;
 		}
-		curl_multi_poll(m, NULL, 0, o.rate ? 1 : 100, NULL);
+		/* A finished request frees a slot: refill it now, not after a poll. */
+		if (finished == 0 || o.rate)
+			curl_multi_poll(m, NULL, 0, o.rate ? 1 : 100, NULL);
 	}
 	for (i = 0; i < o.connections; i++) {
 		curl_easy_cleanup(rs[i].easy);
@@ -385,11 +388,12 @@ static void report(const tally *t, double load_s, double total_s)
 
 	qsort(ingest_lat.v, ingest_lat.n, sizeof(uint32_t), cmp_u32);
 	qsort(e2e.v, e2e.n, sizeof(uint32_t), cmp_u32);
-	j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+	j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
 		      "requests", (int)sent, "objects", (int)o.objects, "ok", (int)done_ok,
 		      "status_503", (int)done_503, "errors", (int)done_err,
 		      "acknowledged", (json_int_t)t->acked, "delivered", (json_int_t)t->delivered,
 		      "missing", (json_int_t)t->missing, "duplicates", (json_int_t)t->duplicates,
+		      "answered_per_s", (double)(done_ok + done_503 + done_err) / load_s,
 		      "requests_per_s", (double)done_ok / load_s,
 		      "postbacks_per_s", (double)t->acked / load_s,
 		      "delivered_per_s", (double)t->delivered / total_s,
