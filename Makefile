@@ -96,7 +96,7 @@ drill-smoke: all
 # The pipeline against the ceilings of its parts, in one run (minutes).
 bench: deps
 	@$(MAKE) --no-print-directory all
-	/usr/bin/python3 tests/bench/bench.py
+	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
 
 test: deps
 	@$(MAKE) --no-print-directory all

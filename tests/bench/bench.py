@@ -6,6 +6,9 @@ A cluster of its own (state run/bench, ports +20000), pb-bench for load and
 counting, redis-benchmark for Redis. Writes run/bench/report.{json,md}.
 Timings here are noisy: read ratios, not absolutes; nothing is pass/fail
 except that every acknowledged postback must arrive.
+
+To try a setting, override template variables of cluster/local.yml:
+    make bench BENCH_SET='{"pb_ingest_threads": 32}'
 """
 import json
 import os
@@ -87,9 +90,10 @@ def memory_per_postback(c, n=20000):
 
 def main():
     shutil.rmtree(STATE, ignore_errors=True)
-    c = Cluster(state=STATE, offset=20000, overrides={"pb_max_queue_size": 10000000},
-                receiver=False)
-    r = {}
+    overrides = {"pb_max_queue_size": 10000000}
+    overrides.update(json.loads(os.environ.get("BENCH_SET") or "{}"))
+    c = Cluster(state=STATE, offset=20000, overrides=overrides, receiver=False)
+    r = {"settings": overrides}
     try:
         c.up(timeout=90)
         ep = c.endpoint
