@@ -421,8 +421,7 @@ static int record_outcomes(pb_redis *r)
 		if (reply->type == REDIS_REPLY_ERROR) {
 			pb_error("recording the outcome of %s: %s", jb->j.id, reply->str);
 			freeReplyObject(reply);
-			pb_redis_drop(r); /* unread replies: start clean */
-			goto fail;
+			goto fail; /* which drops the connection: unread replies */
 		}
 		freeReplyObject(reply);
 	}

@@ -316,17 +316,22 @@ redisReply *pb_redis_argv(pb_redis *r, int argc, const char **argv,
 	return check(r, redisCommandArgv(r->c, argc, argv, lens));
 }
 
+redisReply *pb_redis_vcmd(pb_redis *r, const char *fmt, va_list ap)
+{
+	if (pb_redis_connect(r) != PB_OK)
+		return NULL;
+	return check(r, redisvCommand(r->c, fmt, ap));
+}
+
 redisReply *pb_redis_cmd(pb_redis *r, const char *fmt, ...)
 {
 	redisReply *reply;
 	va_list ap;
 
-	if (pb_redis_connect(r) != PB_OK)
-		return NULL;
 	va_start(ap, fmt);
-	reply = redisvCommand(r->c, fmt, ap);
+	reply = pb_redis_vcmd(r, fmt, ap);
 	va_end(ap);
-	return check(r, reply);
+	return reply;
 }
 
 int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,

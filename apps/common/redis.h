@@ -17,6 +17,8 @@
 #ifndef PB_REDIS_H
 #define PB_REDIS_H
 
+#include <stdarg.h>
+
 #include <hiredis/hiredis.h>
 
 #include "config.h"
@@ -63,6 +65,7 @@ void pb_redis_set_timeout(pb_redis *r, long ms);
 redisReply *pb_redis_argv(pb_redis *r, int argc, const char **argv,
 			  const size_t *lens);
 redisReply *pb_redis_cmd(pb_redis *r, const char *fmt, ...);
+redisReply *pb_redis_vcmd(pb_redis *r, const char *fmt, va_list ap);
 
 /* Pipelining: queue commands, then read one reply per command. */
 int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,

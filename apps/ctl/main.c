@@ -59,16 +59,16 @@ static redisReply *cmd_or_die(const char *fmt, ...)
 	va_list ap;
 	redisReply *r;
 
-	if (pb_redis_connect(&R) != PB_OK) {
-		fprintf(stderr, "pbctl: no master: %s\n", R.errstr);
+	va_start(ap, fmt);
+	r = pb_redis_vcmd(&R, fmt, ap);
+	va_end(ap);
+	if (r == NULL) {
+		fprintf(stderr, "pbctl: %s\n", R.errstr);
 		exit(1);
 	}
-	va_start(ap, fmt);
-	r = redisvCommand(R.c, fmt, ap);
-	va_end(ap);
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+	if (r->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "pbctl: redis %s:%d: %s\n", R.master.host,
-			R.master.port, r ? r->str : R.c->errstr);
+			R.master.port, r->str);
 		exit(1);
 	}
 	return r;

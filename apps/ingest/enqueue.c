@@ -231,16 +231,3 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 		res->status = PB_ENQ_NOT_DURABLE;
 	return PB_OK;
 }
-
-int pb_queue_size(pb_redis *r, long long *size)
-{
-	redisReply *reply = pb_redis_cmd(r, "LLEN %s:queue", r->cfg->key_prefix);
-
-	*size = -1;
-	if (reply == NULL)
-		return r->err;
-	if (reply->type == REDIS_REPLY_INTEGER)
-		*size = reply->integer;
-	freeReplyObject(reply);
-	return *size >= 0 ? PB_OK : PB_ERR_REPLY;
-}

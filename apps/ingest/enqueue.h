@@ -42,7 +42,5 @@ typedef struct pb_enqueue_res {
 } pb_enqueue_res;
 
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res);
-/* Queue length only (for answers where nothing is enqueued). */
-int pb_queue_size(pb_redis *r, long long *size);
 
 #endif
