@@ -30,7 +30,7 @@ import jinja2
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PASSWORD_USERS = ("admin", "replication", "sentinel", "sentinel_client",
+PASSWORD_USERS = ("admin", "operator", "replication", "sentinel", "sentinel_client",
                   "ingest", "agent")
 STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
 STOP_TIMEOUT_S = 30

@@ -169,6 +169,9 @@ static void log_attempt(const job *jb, int64_t elapsed_ms)
 	pb_log_escape(&line, pb_buf_str(&jb->resp), jb->resp.len, jb->resp.len);
 	pb_buf_puts(&line, "\"\n");
 	fwrite(line.data, 1, line.len, dlog);
+	/* A copy for the journal; flushed with dlog once per loop turn. */
+	if (cfg.delivery_log_stdout && dlog != stdout)
+		fwrite(line.data, 1, line.len, stdout);
 	pb_buf_free(&line);
 }
 
@@ -691,6 +694,8 @@ static void deliver_loop(pb_redis *r)
 		curl_multi_perform(multi, &still);
 		collect_finished();
 		fflush(dlog);
+		if (cfg.delivery_log_stdout)
+			fflush(stdout);
 		now = pb_now_ms();
 		if (outcomes && now >= next_record &&
 		    record_outcomes(r) != PB_OK)

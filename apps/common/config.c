@@ -91,6 +91,9 @@ static const pb_opt opts[] = {
 	I(log_body_bytes, "256", 0, 65536, AGT,
 	  "response body bytes kept in the delivery log"),
 	S(delivery_log, "-", AGT, "delivery log file ('-': standard output)"),
+	B(delivery_log_stdout, "no", AGT,
+	  "also write each delivery log line to standard output (under "
+	  "systemd: the journal)"),
 	I(shutdown_grace_ms, "10000", 0, 3600000, AGT,
 	  "on SIGTERM, how long in-flight deliveries may finish, ms"),
 	I(heartbeat_ttl_ms, "15000", 500, 600000, AGT,

@@ -61,6 +61,7 @@ typedef struct pb_config {
 	long shutdown_grace_ms;
 	long heartbeat_ttl_ms;
 	int allow_private;
+	int delivery_log_stdout;
 	char allow_destinations[PB_STR_MAX];
 	char user_agent[128];
 
