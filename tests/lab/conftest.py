@@ -1,0 +1,102 @@
+"""The lab's tests run against machines that `make lab` (run.sh) made and
+provisioned with site.yml; they talk to them over SSH and through HAProxy,
+as an operator would."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import lab as machines  # noqa: E402
+
+ROOT = machines.ROOT
+ANSIBLE = os.path.join(ROOT, "ansible")
+SECRETS = os.path.join(ANSIBLE, "secrets", "lab")
+RECEIVER_PORT = 8090
+
+
+class Lab:
+    def __init__(self):
+        self.bridge, self.gateway, self.hosts = machines.inventory()
+        self.groups = self._groups()
+        self.lb = self.hosts[self.groups["lb"][0]]
+        self.receiver = self.hosts[self.groups["lab_receiver"][0]]
+        self.endpoint = f"http://{self.lb}:8080/ingest"
+
+    def _groups(self):
+        out = subprocess.run(["ansible-inventory", "-i", machines.INVENTORY, "--list"],
+                             check=True, capture_output=True, text=True).stdout
+        inv = json.loads(out)
+        return {g: v["hosts"] for g, v in inv.items() if isinstance(v, dict) and "hosts" in v}
+
+    def ssh(self, name, *cmd, check=True, timeout=120):
+        return machines.ssh(self.hosts[name], *cmd, check=check, timeout=timeout)
+
+    def secret(self, user):
+        with open(os.path.join(SECRETS, user)) as f:
+            return f.read().strip()
+
+    def redis_cli(self, name, *args, sentinel=False, check=True):
+        """redis-cli on a Redis host, to its own Redis or Sentinel."""
+        if sentinel:
+            env, user, port = self.secret("sentinel_client"), [], "26390"
+        else:
+            env, user, port = self.secret("admin"), ["--user", "admin"], "6390"
+        p = self.ssh(name, f"REDISCLI_AUTH={env}", "redis-cli", "--no-auth-warning",
+                     *user, "-p", port, *args, check=check, timeout=20)
+        return p.stdout.split()
+
+    def master(self, skip=()):
+        """The master's host name, as the first Sentinel that answers says."""
+        by_addr = {a: n for n, a in self.hosts.items()}
+        for name in self.groups["redis"]:
+            if name in skip:
+                continue
+            try:
+                out = self.redis_cli(name, "SENTINEL", "get-master-addr-by-name",
+                                     "pbmaster", sentinel=True, check=False)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                continue
+            if len(out) == 2:
+                return by_addr[out[0]]
+        return None
+
+    def received(self):
+        """{postback id: times received} from the receiver's log."""
+        out = self.ssh("receiver", "cat", "/root/received.jsonl", check=False).stdout
+        seen = {}
+        for line in out.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            seen[rec["id"]] = seen.get(rec["id"], 0) + 1
+        return seen
+
+    def wait_received(self, ids, timeout=90):
+        deadline = time.time() + timeout
+        while True:
+            seen = self.received()
+            missing = [i for i in ids if i not in seen]
+            if not missing or time.time() > deadline:
+                return seen, missing
+            time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    lab = Lab()
+    # The endpoint postbacks are delivered to: receiver.py on its own host.
+    key = machines.KEY
+    subprocess.run(["scp", "-q", "-i", key] + machines.SSH_OPTS +
+                   [os.path.join(ROOT, "scripts", "receiver.py"),
+                    f"root@{lab.receiver}:/root/receiver.py"], check=True)
+    lab.ssh("receiver", "systemctl stop pb-receiver 2>/dev/null; rm -f /root/received.jsonl; "
+            f"systemd-run --quiet --unit=pb-receiver /usr/bin/python3 /root/receiver.py "
+            f"--bind 0.0.0.0 --port {RECEIVER_PORT} --log /root/received.jsonl")
+    return lab

@@ -1,0 +1,184 @@
+"""site.yml proven on real machines: idempotence, the sample end to end,
+the firewall, reboots, and the loss of the Redis master's host."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import requests
+
+from conftest import ANSIBLE, ROOT, machines
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "drill"))
+RUN = os.path.join(ROOT, "run", "lab")
+
+
+def playbook(log_name):
+    """Run site.yml against the lab; return {host: recap counts}."""
+    log = os.path.join(RUN, log_name)
+    with open(log, "w") as f:
+        p = subprocess.run(["ansible-playbook", "-i", machines.INVENTORY, "site.yml"],
+                           cwd=ANSIBLE, stdout=f, stderr=subprocess.STDOUT, timeout=900)
+    text = open(log).read()
+    assert p.returncode == 0, f"ansible-playbook failed, see {log}"
+    recap = {}
+    for m in re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                         text, re.M):
+        recap[m.group(1)] = {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                             "unreachable": int(m.group(4)), "failed": int(m.group(5))}
+    return recap, text
+
+
+def post(lab, url, data, timeout=10):
+    body = {"endpoint": {"method": "GET", "url": url}, "data": data}
+    return requests.post(lab.endpoint, json=body, timeout=timeout)
+
+
+def test_second_run_changes_nothing(lab):
+    recap, text = playbook("ansible-second-run.log")
+    assert set(recap) == set(lab.hosts) - {"receiver"}
+    changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
+    tasks = re.findall(r"^changed: \[(\S+)\].*$", text, re.M)
+    assert not changed, f"a second run changed {changed}: {tasks}"
+
+
+def test_sample_delivered_through_the_load_balancer(lab):
+    # The seed's sample, delivered to the receiver host instead of
+    # sample_domain_endpoint.com.
+    url = (f"http://{lab.receiver}:8090/data?title={{mascot}}&image={{location}}"
+           "&foo={bar}")
+    r = post(lab, url, [{"mascot": "Gopher",
+                         "location": "https://blog.golang.org/gopher/gopher.png"}])
+    assert r.status_code == 200, r.text
+    (pid,) = r.json()["ids"]
+    seen, missing = lab.wait_received([pid], timeout=30)
+    assert not missing
+    got = [json.loads(line) for line in lab.ssh("receiver", "cat", "/root/received.jsonl")
+           .stdout.splitlines() if pid in line]
+    assert got[0]["path"] == ("/data?title=Gopher&image=https%3A%2F%2Fblog.golang.org"
+                              "%2Fgopher%2Fgopher.png&foo=")
+    # Logged in /var/log/postback and in the journal of the agent that did it.
+    logged = []
+    for agent in lab.groups["agent"]:
+        f = lab.ssh(agent, "grep", "-c", pid, "/var/log/postback/delivery.log", check=False)
+        j = lab.ssh(agent, f"journalctl -u pb-agent -o cat | grep -c {pid}", check=False)
+        if f.stdout.strip() not in ("", "0"):
+            logged.append((agent, f.stdout.strip(), j.stdout.strip()))
+    assert len(logged) == 1 and logged[0][1] == "1" and logged[0][2] == "1", logged
+
+
+def can_connect(lab, src, addr, port):
+    """Whether src (a lab host, or None for the controller) reaches addr:port."""
+    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}' 2>/dev/null"
+    if src is None:
+        return subprocess.run(["bash", "-c", probe]).returncode == 0
+    return lab.ssh(src, probe, check=False).returncode == 0
+
+
+def test_firewall_opens_each_port_to_exactly_who_needs_it(lab):
+    redis1, ingest1 = lab.hosts["redis1"], lab.hosts["ingest1"]
+    assert can_connect(lab, None, lab.lb, 8080)          # clients: anyone
+    assert can_connect(lab, None, lab.lb, 8404)          # stats: the admin address
+    assert not can_connect(lab, "receiver", lab.lb, 8404)
+    assert can_connect(lab, "lb", ingest1, 9001)         # FastCGI: the LB only
+    assert not can_connect(lab, "agent1", ingest1, 9001)
+    assert not can_connect(lab, None, ingest1, 9001)
+    for port in (6390, 26390):                           # Redis: the cluster only
+        assert can_connect(lab, "agent1", redis1, port)
+        assert can_connect(lab, "ingest2", redis1, port)
+        assert not can_connect(lab, None, redis1, port)
+        assert not can_connect(lab, "receiver", redis1, port)
+
+
+SERVICES = {"lb": ["haproxy", "nftables"], "ingest": ["pb-ingest", "nftables"],
+            "redis": ["redis-server", "redis-sentinel", "nftables"],
+            "agent": ["pb-agent", "nftables"]}
+
+
+def services_of(lab, name):
+    return [s for g, ss in SERVICES.items() if name in lab.groups[g] for s in ss]
+
+
+def test_rebooted_hosts_come_back_with_their_services(lab):
+    master = lab.master()
+    replica = next(n for n in lab.groups["redis"] if n != master)
+    hosts = ["lb", lab.groups["ingest"][0], replica, lab.groups["agent"][0]]
+    boot_ids = {h: lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id").stdout for h in hosts}
+    for h in hosts:
+        lab.ssh(h, "systemctl", "reboot", check=False)
+    time.sleep(3)
+    machines.wait_ssh({h: lab.hosts[h] for h in hosts}, timeout=180)
+    for h in hosts:
+        assert lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id").stdout != boot_ids[h], \
+            f"{h} did not reboot"
+        for svc in services_of(lab, h):
+            state = lab.ssh(h, "systemctl", "is-active", svc, check=False).stdout.strip()
+            assert state == "active", f"{h}: {svc} is {state} after the reboot"
+    # The replica rejoins as a replica; the cluster delivers again.
+    deadline = time.time() + 60
+    while lab.redis_cli(replica, "ROLE")[0] != "slave" and time.time() < deadline:
+        time.sleep(1)
+    assert lab.redis_cli(replica, "ROLE")[0] == "slave"
+    deadline = time.time() + 60
+    while True:
+        try:
+            r = post(lab, f"http://{lab.receiver}:8090/after-reboot?n={{n}}", [{"n": 1}])
+            if r.status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.time() < deadline, "no 200 from the load balancer after the reboot"
+        time.sleep(1)
+    _, missing = lab.wait_received(r.json()["ids"], timeout=60)
+    assert not missing
+
+
+def test_master_host_stopped_fails_over_and_loses_nothing(lab):
+    old = lab.master()
+    assert old
+    out = os.path.join(RUN, "failover-load.jsonl")
+    run_id = uuid.uuid4().hex[:8]
+    load = subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(ROOT, "tests", "drill", "load.py"),
+         "--endpoint", lab.endpoint, "--rate", "40", "--seconds", "30", "--out", out,
+         "--target", f"http://{lab.receiver}:8090/failover/{run_id}?k={{k}}&i={{i}}"])
+    try:
+        time.sleep(6)
+        machines.stop(old, kill=True)                   # the host crashes
+        deadline = time.time() + 60
+        new = None
+        while time.time() < deadline:
+            new = lab.master(skip={old})
+            if new and new != old:
+                break
+            time.sleep(1)
+        assert new and new != old, "Sentinel did not fail over"
+        load.wait(timeout=90)
+    finally:
+        if load.poll() is None:
+            load.terminate()
+            load.wait()
+    records = [json.loads(line) for line in open(out)]
+    acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
+    refused = sum(1 for r in records if r["status"] != 200)
+    assert len(acked) > 500, f"too little load got through: {len(acked)} acknowledged"
+    seen, missing = lab.wait_received(acked, timeout=120)
+    dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
+    print(f"\nfailover {old} -> {new}: {len(acked)} acknowledged, "
+          f"{len(acked) - len(missing)} delivered, {len(missing)} lost, "
+          f"{dup} duplicates, {refused} requests refused (503/errors)")
+    assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
+
+    # The old master's host comes back, as a replica of the new master.
+    machines.boot(old, lab.bridge)
+    machines.wait_ssh({old: lab.hosts[old]}, timeout=120)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        role = lab.redis_cli(old, "ROLE", check=False)
+        if role and role[0] == "slave" and role[1] == lab.hosts[new]:
+            break
+        time.sleep(1)
+    assert role[0] == "slave" and role[1] == lab.hosts[new], role
