@@ -4,6 +4,9 @@
 #   make test       install what is missing, build, run every single-machine test
 #   make run        install what is missing, build, start the local cluster
 #   make stop       stop the local cluster
+#   make deb        the Debian package the Ansible roles install
+#   make lab        the Ansible roles on systemd-nspawn machines (root, ~10 min)
+#   make lab-down   remove the lab's machines, mounts and bridge
 #   make install    install binaries (PREFIX, DESTDIR)
 #   make clean
 
@@ -37,7 +40,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps test unit integration drill drill-smoke bench run stop install clean
+.PHONY: all deps deb lab lab-down test unit integration drill drill-smoke bench run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -103,6 +106,18 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory drill-smoke
+
+deb: deps
+	@scripts/mkdeb.sh
+
+# site.yml on systemd-nspawn machines: lint, deploy, tests, always torn down.
+lab: deps
+	@scripts/deps.sh lab
+	@$(MAKE) --no-print-directory all
+	tests/lab/run.sh
+
+lab-down:
+	tests/lab/lab.py down
 
 run: deps
 	@$(MAKE) --no-print-directory all

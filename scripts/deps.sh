@@ -3,12 +3,20 @@
 # Idempotent: asks apt only for what is missing. Needs root for apt-get.
 set -euo pipefail
 
+# scripts/deps.sh lab: also what `make lab` needs (Ansible, Vagrant,
+# debootstrap, systemd-nspawn).
+LAB_PKGS=(
+  ansible-core ansible-lint vagrant vagrant-libvirt debootstrap systemd-container
+  openssh-client dpkg-dev iproute2
+)
 PKGS=(
   build-essential pkg-config
   libhiredis-dev libcurl4-openssl-dev libjansson-dev libfcgi-dev
   redis-server redis-sentinel redis-tools haproxy curl
   python3 python3-pytest python3-redis python3-requests python3-jinja2 python3-yaml
 )
+
+[ "${1:-}" = lab ] && PKGS+=("${LAB_PKGS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do

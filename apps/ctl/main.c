@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -36,7 +37,8 @@ static const char usage[] =
 	"  dead replay ID|--all   queue dead letters again, attempts reset\n"
 	"  dead purge ID|--all    delete dead letters\n"
 	"  drain [--timeout S]    wait until nothing is queued, scheduled or in flight\n"
-	"Each command takes --help.";
+	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
+	"/etc/postback/pbctl.conf where it exists.";
 
 /* Replay or purge matching dead letters in one atomic step. */
 static const char dead_lua[] =
@@ -283,11 +285,45 @@ static int cmd_drain(int argc, char **argv)
 	}
 }
 
+/*
+ * Without -c, read $PBCTL_CONFIG or, where Ansible put it, the default file:
+ * on a cluster host `pbctl status` is then all an operator types.
+ */
+#define PBCTL_DEFAULT_CONFIG "/etc/postback/pbctl.conf"
+
+static char **with_default_config(int *argc, char **argv)
+{
+	static char opt[PB_STR_MAX + 16];
+	const char *file = getenv("PBCTL_CONFIG");
+	char **nargv;
+	int i;
+
+	for (i = 1; i < *argc; i++)
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") ||
+		    !strncmp(argv[i], "--config=", 9))
+			return argv;
+	if (file == NULL || *file == '\0') {
+		file = PBCTL_DEFAULT_CONFIG;
+		if (access(file, R_OK) != 0)
+			return argv;
+	}
+	if ((nargv = calloc((size_t)*argc + 2, sizeof(*nargv))) == NULL)
+		return argv;
+	snprintf(opt, sizeof(opt), "--config=%s", file);
+	nargv[0] = argv[0];
+	nargv[1] = opt;
+	for (i = 1; i < *argc; i++)
+		nargv[i + 1] = argv[i];
+	(*argc)++;
+	return nargv;
+}
+
 int main(int argc, char **argv)
 {
 	int pos;
 	const char *cmd;
 
+	argv = with_default_config(&argc, argv);
 	switch (pb_config_load(&cfg, PB_FOR_CTL, "pbctl", usage, argc, argv, &pos)) {
 	case PB_CONFIG_EXIT: return 0;
 	case PB_CONFIG_ERR: return 2;

@@ -68,6 +68,9 @@ def test_sample_delivered_through_the_load_balancer(lab):
         if f.stdout.strip() not in ("", "0"):
             logged.append((agent, f.stdout.strip(), j.stdout.strip()))
     assert len(logged) == 1 and logged[0][1] == "1" and logged[0][2] == "1", logged
+    # An operator on a Redis host: pbctl finds its configuration by itself.
+    status = lab.ssh(lab.groups["redis"][0], "pbctl", "status").stdout
+    assert "master " in status and "queue    0 waiting" in status, status
 
 
 def can_connect(lab, src, addr, port):
@@ -83,7 +86,7 @@ def test_firewall_opens_each_port_to_exactly_who_needs_it(lab):
     assert can_connect(lab, None, lab.lb, 8080)          # clients: anyone
     assert can_connect(lab, None, lab.lb, 8404)          # stats: the admin address
     assert not can_connect(lab, "receiver", lab.lb, 8404)
-    assert can_connect(lab, "lb", ingest1, 9001)         # FastCGI: the LB only
+    assert can_connect(lab, lab.groups["lb"][0], ingest1, 9001)  # FastCGI: the LB only
     assert not can_connect(lab, "agent1", ingest1, 9001)
     assert not can_connect(lab, None, ingest1, 9001)
     for port in (6390, 26390):                           # Redis: the cluster only
@@ -105,7 +108,7 @@ def services_of(lab, name):
 def test_rebooted_hosts_come_back_with_their_services(lab):
     master = lab.master()
     replica = next(n for n in lab.groups["redis"] if n != master)
-    hosts = ["lb", lab.groups["ingest"][0], replica, lab.groups["agent"][0]]
+    hosts = [lab.groups["lb"][0], lab.groups["ingest"][0], replica, lab.groups["agent"][0]]
     boot_ids = {h: lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id").stdout for h in hosts}
     for h in hosts:
         lab.ssh(h, "systemctl", "reboot", check=False)
