@@ -33,9 +33,20 @@ SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/nul
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3"]
 REBOOT_EXIT = 133   # systemd-nspawn's exit status when the machine rebooted
 
+# The machines' cgroups, one per machine under this, in every hierarchy. With
+# no systemd on the build machine, nspawn would otherwise leave every machine
+# in the same root cgroup, and their systemds would step on each other's
+# units (a restart then fails now and then with 219/CGROUP).
+CGROUP_PARENT = "postback-lab"
+
 # Boots a machine and boots it again after a reboot, until told to stop.
 SUPERVISOR = r"""
-dir=$1; shift
+dir=$1; cg=$2; shift 2
+for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+  if [ -e "$h/cgroup.procs" ]; then
+    mkdir -p "$h/$cg" && echo $$ >"$h/$cg/cgroup.procs"
+  fi
+done
 while :; do
   "$@" & echo $! >"$dir/nspawn.pid"
   wait $!; rc=$?
@@ -133,7 +144,7 @@ def boot(name, bridge):
     os.makedirs("/run/systemd/nspawn", exist_ok=True)
     console = open(mdir(name, "console.log"), "a")
     p = subprocess.Popen(
-        ["bash", "-c", SUPERVISOR, "supervisor", mdir(name),
+        ["bash", "-c", SUPERVISOR, "supervisor", mdir(name), f"{CGROUP_PARENT}/{name}",
          "systemd-nspawn", "-D", mdir(name, "root"), "--register=no", "--keep-unit",
          "-b", f"--network-bridge={bridge}", f"--machine={name}",
          "--console=read-only", "--quiet"],
@@ -260,9 +271,23 @@ def down():
         if is_mounted(root):
             run("umount", "-l", root)
     shutil.rmtree(MACHINES, ignore_errors=True)
+    remove_cgroups()
     if subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode == 0:
         run("ip", "link", "del", bridge)
     log(f"down: {len(names)} machines, their mounts and {bridge} removed")
+
+
+def remove_cgroups():
+    """The machines' cgroups, deepest first (only empty ones can go)."""
+    for h in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        top = os.path.join(h, CGROUP_PARENT)
+        if not os.path.isdir(top):
+            continue
+        for d, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
 
 def status():

@@ -63,14 +63,34 @@ def test_sample_delivered_through_the_load_balancer(lab):
     # Logged in /var/log/postback and in the journal of the agent that did it.
     logged = []
     for agent in lab.groups["agent"]:
-        f = lab.ssh(agent, "grep", "-c", pid, "/var/log/postback/delivery.log", check=False)
-        j = lab.ssh(agent, f"journalctl -u pb-agent -o cat | grep -c {pid}", check=False)
+        f = lab.ssh(agent, "grep", "-c", f"id={pid} ", "/var/log/postback/delivery.log",
+                    check=False)
+        j = lab.ssh(agent, f"journalctl -u pb-agent -o cat | grep -c 'id={pid} '", check=False)
         if f.stdout.strip() not in ("", "0"):
             logged.append((agent, f.stdout.strip(), j.stdout.strip()))
     assert len(logged) == 1 and logged[0][1] == "1" and logged[0][2] == "1", logged
     # An operator on a Redis host: pbctl finds its configuration by itself.
     status = lab.ssh(lab.groups["redis"][0], "pbctl", "status").stdout
     assert "master " in status and "queue    0 waiting" in status, status
+
+
+def test_delivery_log_rotates_and_the_agent_writes_to_the_new_file(lab):
+    for agent in lab.groups["agent"]:
+        lab.ssh(agent, "logrotate", "--force", "/etc/logrotate.d/pb-agent")
+        assert lab.ssh(agent, "test", "-s", "/var/log/postback/delivery.log.1").returncode == 0
+    r = post(lab, f"http://{lab.receiver}:8090/rotated?n={{n}}", [{"n": i} for i in range(20)])
+    assert r.status_code == 200, r.text
+    ids = r.json()["ids"]
+    _, missing = lab.wait_received(ids, timeout=30)
+    assert not missing
+    time.sleep(1)   # the agents flush their log once per loop turn
+    logged = 0
+    for agent in lab.groups["agent"]:
+        new = lab.ssh(agent, "cat", "/var/log/postback/delivery.log").stdout
+        old = lab.ssh(agent, "cat", "/var/log/postback/delivery.log.1").stdout
+        assert not any(f"id={i} " in old for i in ids)
+        logged += sum(1 for i in ids if f"id={i} " in new)
+    assert logged == len(ids)
 
 
 def can_connect(lab, src, addr, port):
