@@ -13,6 +13,7 @@ To try a setting, override template variables of cluster/local.yml:
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -34,17 +35,73 @@ def free_port():
         return s.getsockname()[1]
 
 
-def pb_bench(endpoint, **kw):
-    """Run pb-bench; endpoint None means its own receiver (its ceiling)."""
+def pb_bench(endpoint, cpu=None, **kw):
+    """Run pb-bench; endpoint None means its own receiver (its ceiling).
+    cpu: a cluster, to add where its CPU time went during the run."""
     out = os.path.join(STATE, "pb-bench.json")
     listen = "127.0.0.1:%d" % free_port()
     args = [BENCH, "--endpoint", endpoint or "http://%s/x" % listen, "--listen", listen,
             "--json", out]
     for k, v in kw.items():
         args += ["--" + k, str(v)]
+    before = cpu_snapshot(cpu) if cpu else None
     subprocess.run(args, stdout=subprocess.DEVNULL, timeout=600)
     with open(out) as f:
-        return json.load(f)
+        res = json.load(f)
+    if cpu:
+        res["cpu"] = cpu_share(before, cpu_snapshot(cpu))
+    return res
+
+
+# ---- where the CPU goes ----------------------------------------------------
+# Everything shares the machine's cores, so a part's share of them during a
+# run says which part the pipeline waits for. Read from /proc: no counters
+# needed (perf has none on this virtual machine).
+
+def proc_cpu_s(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, TypeError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_snapshot(c):
+    """CPU seconds so far per part of the cluster, of the load generator
+    (finished children), and of the whole machine (busy, total)."""
+    master = c.master_node()
+    parts = {}
+
+    def add(part, name):
+        parts[part] = parts.get(part, 0.0) + proc_cpu_s(c.pid(name))
+    add("haproxy", "haproxy")
+    for n in c.topo["ingest_nodes"]:
+        add("ingest nodes", n["name"])
+    for n in c.topo["redis_nodes"]:
+        add("redis master" if n["name"] == master else "redis replicas", n["name"])
+    for i in range(1, len(c.topo["redis_nodes"]) + 1):
+        add("sentinels", "sentinel%d" % i)
+    for a in c.agent_names:
+        add("agents", a)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parts["pb-bench (load + receiver)"] = ru.ru_utime + ru.ru_stime
+    with open("/proc/stat") as f:
+        j = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = (j[3] + j[4]) / hz
+    return {"parts": parts, "total": sum(j[:8]) / hz, "idle": idle,
+            "wall": time.time()}
+
+
+def cpu_share(a, b):
+    """Each part's share of the machine's CPU between two snapshots, in %."""
+    total = b["total"] - a["total"] or 1.0
+    share = {k: round(100 * (b["parts"][k] - a["parts"].get(k, 0.0)) / total, 1)
+             for k in b["parts"]}
+    share["idle"] = round(100 * (b["idle"] - a["idle"]) / total, 1)
+    share["kernel and other"] = round(100 - sum(share.values()), 1)
+    return share
 
 
 def redis_benchmark(c, pipeline):
@@ -112,8 +169,10 @@ def main():
         r["ceiling_haproxy_alone_req_per_s"] = pb_bench(
             ep + "/nowhere", requests=20000, connections=32, wait=0)["answered_per_s"]
         print("bench: ingest and delivery", flush=True)
-        one = pb_bench(ep + "/ingest", requests=20000, objects=1, connections=32, wait=120)
-        hundred = pb_bench(ep + "/ingest", requests=1000, objects=100, connections=8, wait=300)
+        one = pb_bench(ep + "/ingest", cpu=c, requests=20000, objects=1, connections=32,
+                       wait=120)
+        hundred = pb_bench(ep + "/ingest", cpu=c, requests=1000, objects=100, connections=8,
+                           wait=300)
         r["agents_rss_kb_under_load"] = [rss_kb(c, a) for a in c.agent_names]
         r["ingest_rss_kb_under_load"] = [rss_kb(c, n["name"]) for n in c.topo["ingest_nodes"]]
         e2e = pb_bench(ep + "/ingest", requests=10000, objects=1, connections=16,
@@ -129,6 +188,8 @@ def main():
         r["missing"] = one["missing"] + hundred["missing"] + e2e["missing"]
         r["redis_bytes_per_queued_postback"], r["job_bytes_seed_sample"] = \
             memory_per_postback(c)
+        r["cpu_share_ingest_1_pct"] = one["cpu"]
+        r["cpu_share_ingest_100_and_delivery_pct"] = hundred["cpu"]
         r["ratio_ingest_1_to_fastcgi_nowork"] = round(
             r["ingest_1_req_per_s"] / r["ceiling_fastcgi_nowork_req_per_s"], 3)
         r["ratio_delivery_to_receiver"] = round(
@@ -140,7 +201,14 @@ def main():
     with open(os.path.join(STATE, "report.json"), "w") as f:
         json.dump(r, f, indent=2)
     lines = ["| measure | value |", "|---|---|"] + [
-        "| %s | %s |" % (k, round(v, 2) if isinstance(v, float) else v) for k, v in r.items()]
+        "| %s | %s |" % (k, round(v, 2) if isinstance(v, float) else v)
+        for k, v in r.items() if not k.startswith("cpu_share")]
+    for k in ("cpu_share_ingest_1_pct", "cpu_share_ingest_100_and_delivery_pct"):
+        if k in r:
+            lines += ["", "%s (%% of all cores during the run):" % k, "",
+                      "| part | % |", "|---|---|"] + [
+                "| %s | %s |" % (p, v) for p, v in
+                sorted(r[k].items(), key=lambda kv: -kv[1])]
     with open(os.path.join(STATE, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
