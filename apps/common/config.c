@@ -375,7 +375,8 @@ static const char *opt_value(char **argv, int argc, int *i, const char *eq)
 }
 
 int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
-		   const char *usage, int argc, char **argv, int *positional)
+		   const char *usage, int argc, char **argv, int *positional,
+		   const char *default_file)
 {
 	char err[PB_STR_MAX + 64];
 	int i, check = 0;
@@ -389,6 +390,8 @@ int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
 		else if (!strncmp(a, "--config=", 9))
 			cfg->config_file = a + 9;
 	}
+	if (cfg->config_file == NULL)
+		cfg->config_file = default_file;
 	if (cfg->config_file &&
 	    pb_config_read_file(cfg, who, cfg->config_file, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
@@ -456,7 +459,7 @@ int pb_config_daemon(pb_config *cfg, unsigned who, const char *prog,
 {
 	int pos;
 
-	switch (pb_config_load(cfg, who, prog, usage, argc, argv, &pos)) {
+	switch (pb_config_load(cfg, who, prog, usage, argc, argv, &pos, NULL)) {
 	case PB_CONFIG_EXIT: return 0;
 	case PB_CONFIG_ERR: return 2;
 	}

@@ -82,10 +82,12 @@ enum pb_config_result {
  * Fill cfg from defaults, the config file (-c FILE) and the command line.
  * prog names the program for --help and messages; usage is one line that
  * says what the program does, printed by --help above the settings;
- * positional receives the first non-option argument index (or argc).
+ * positional receives the first non-option argument index (or argc);
+ * default_file is read when no -c is given (NULL: none).
  */
 int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
-		   const char *usage, int argc, char **argv, int *positional);
+		   const char *usage, int argc, char **argv, int *positional,
+		   const char *default_file);
 /*
  * What a daemon does first: load the settings (no positional arguments
  * allowed) and start logging. Returns -1 to go on, or the exit code.

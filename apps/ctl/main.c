@@ -291,31 +291,13 @@ static int cmd_drain(int argc, char **argv)
  */
 #define PBCTL_DEFAULT_CONFIG "/etc/postback/pbctl.conf"
 
-static char **with_default_config(int *argc, char **argv)
+static const char *default_config(void)
 {
-	static char opt[PB_STR_MAX + 16];
 	const char *file = getenv("PBCTL_CONFIG");
-	char **nargv;
-	int i;
 
-	for (i = 1; i < *argc; i++)
-		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") ||
-		    !strncmp(argv[i], "--config=", 9))
-			return argv;
-	if (file == NULL || *file == '\0') {
-		file = PBCTL_DEFAULT_CONFIG;
-		if (access(file, R_OK) != 0)
-			return argv;
-	}
-	if ((nargv = calloc((size_t)*argc + 2, sizeof(*nargv))) == NULL)
-		return argv;
-	snprintf(opt, sizeof(opt), "--config=%s", file);
-	nargv[0] = argv[0];
-	nargv[1] = opt;
-	for (i = 1; i < *argc; i++)
-		nargv[i + 1] = argv[i];
-	(*argc)++;
-	return nargv;
+	if (file != NULL && *file != '\0')
+		return file;
+	return access(PBCTL_DEFAULT_CONFIG, R_OK) == 0 ? PBCTL_DEFAULT_CONFIG : NULL;
 }
 
 int main(int argc, char **argv)
@@ -323,8 +305,8 @@ int main(int argc, char **argv)
 	int pos;
 	const char *cmd;
 
-	argv = with_default_config(&argc, argv);
-	switch (pb_config_load(&cfg, PB_FOR_CTL, "pbctl", usage, argc, argv, &pos)) {
+	switch (pb_config_load(&cfg, PB_FOR_CTL, "pbctl", usage, argc, argv, &pos,
+			       default_config())) {
 	case PB_CONFIG_EXIT: return 0;
 	case PB_CONFIG_ERR: return 2;
 	}

@@ -82,15 +82,41 @@ static void command_line(void)
 	pb_config c;
 	int pos;
 
-	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 5, argv, &pos) ==
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 5, argv, &pos, NULL) ==
 	      PB_CONFIG_RUN, "load");
 	CHECK(c.max_attempts == 3 && c.concurrency == 9 && c.allow_private,
 	      "overrides");
 	CHECK(pos == 5, "no positional args: %d", pos);
-	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, bad, &pos) ==
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, bad, &pos, NULL) ==
 	      PB_CONFIG_ERR, "unknown option");
-	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, missing, &pos) ==
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, missing, &pos, NULL) ==
 	      PB_CONFIG_ERR, "missing value");
+}
+
+/* A default file is read only when no -c names one; the command line wins. */
+static void default_file(void)
+{
+	char p[64], q[64], copt[300];
+	char *plain[] = { "pbctl", NULL };
+	char *over[] = { "pbctl", "--max-attempts=2", NULL };
+	char *named[] = { "pbctl", copt, NULL };
+	pb_config c;
+	int pos;
+
+	/* write_tmp's answer is its static buffer: keep a copy of each. */
+	snprintf(p, sizeof(p), "%s", write_tmp("max_attempts = 7\n"));
+	snprintf(q, sizeof(q), "%s", write_tmp("max_attempts = 8\n"));
+	snprintf(copt, sizeof(copt), "--config=%s", q);
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 1, plain, &pos, p) ==
+	      PB_CONFIG_RUN && c.max_attempts == 7, "default file read");
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, over, &pos, p) ==
+	      PB_CONFIG_RUN && c.max_attempts == 2, "command line over default file");
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, named, &pos, p) ==
+	      PB_CONFIG_RUN && c.max_attempts == 8, "-c instead of the default file");
+	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 1, plain, &pos, NULL) ==
+	      PB_CONFIG_RUN && c.max_attempts == 5, "no default file");
+	unlink(p);
+	unlink(q);
 }
 
 void unit_tests(void)
@@ -98,4 +124,5 @@ void unit_tests(void)
 	defaults_and_set();
 	files();
 	command_line();
+	default_file();
 }
