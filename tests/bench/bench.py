@@ -89,9 +89,7 @@ def cpu_snapshot(c):
     with open("/proc/stat") as f:
         j = [int(x) for x in f.readline().split()[1:]]
     hz = os.sysconf("SC_CLK_TCK")
-    idle = (j[3] + j[4]) / hz
-    return {"parts": parts, "total": sum(j[:8]) / hz, "idle": idle,
-            "wall": time.time()}
+    return {"parts": parts, "total": sum(j[:8]) / hz, "idle": (j[3] + j[4]) / hz}
 
 
 def cpu_share(a, b):

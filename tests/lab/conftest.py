@@ -22,17 +22,11 @@ RECEIVER_PORT = 8090
 
 class Lab:
     def __init__(self):
-        self.bridge, self.gateway, self.hosts = machines.inventory()
-        self.groups = self._groups()
+        inv = machines.Inventory()
+        self.bridge, self.hosts, self.groups = inv.bridge, inv.hosts, inv.groups
         self.lb = self.hosts[self.groups["lb"][0]]
         self.receiver = self.hosts[self.groups["lab_receiver"][0]]
         self.endpoint = f"http://{self.lb}:8080/ingest"
-
-    def _groups(self):
-        out = subprocess.run(["ansible-inventory", "-i", machines.INVENTORY, "--list"],
-                             check=True, capture_output=True, text=True).stdout
-        inv = json.loads(out)
-        return {g: v["hosts"] for g, v in inv.items() if isinstance(v, dict) and "hosts" in v}
 
     def ssh(self, name, *cmd, check=True, timeout=120):
         return machines.ssh(self.hosts[name], *cmd, check=check, timeout=timeout)

@@ -66,20 +66,26 @@ def run(*cmd, check=True, capture=False):
                           stdout=subprocess.PIPE if capture else None)
 
 
-def inventory():
-    """(network settings, {name: address}) from the lab inventory."""
-    with open(INVENTORY) as f:
-        inv = yaml.safe_load(f)["all"]
-    hosts = {}
+class Inventory:
+    """The lab inventory: the bridge, its gateway address, each machine's
+    address ({name: address}) and each group's machines ({group: [names]})."""
 
-    def walk(group):
-        for name, hv in (group.get("hosts") or {}).items():
-            hosts[name] = hv["ansible_host"]
-        for child in (group.get("children") or {}).values():
-            walk(child or {})
-    walk(inv)
-    v = inv["vars"]
-    return v["lab_bridge"], v["lab_gateway"], hosts
+    def __init__(self, path=INVENTORY):
+        with open(path) as f:
+            top = yaml.safe_load(f)["all"]
+        self.hosts, self.groups = {}, {}
+
+        def walk(group, name):
+            members = self.groups.setdefault(name, [])
+            for host, hv in (group.get("hosts") or {}).items():
+                self.hosts[host] = hv["ansible_host"]
+                members.append(host)
+            for child, cg in (group.get("children") or {}).items():
+                members.extend(walk(cg or {}, child))
+            return members
+        walk(top, "all")
+        self.bridge = top["vars"]["lab_bridge"]
+        self.gateway = top["vars"]["lab_gateway"]
 
 
 def mdir(name, *sub):
@@ -235,10 +241,10 @@ def wait_ssh(addrs, timeout=120):
 
 # ---- the lab --------------------------------------------------------------
 
-def up():
+def up(inv):
     if os.geteuid() != 0:
         sys.exit("lab: needs root (bridge, mounts, systemd-nspawn)")
-    bridge, gateway, hosts = inventory()
+    bridge, gateway, hosts = inv.bridge, inv.gateway, inv.hosts
     image = run(os.path.join(HERE, "image.sh"), capture=True).stdout.strip()
     os.makedirs(os.path.dirname(KEY), exist_ok=True)
     if not os.path.exists(KEY):
@@ -256,8 +262,8 @@ def up():
     log("all machines up: " + ", ".join(f"{n}={a}" for n, a in hosts.items()))
 
 
-def down():
-    bridge, _, _ = inventory()
+def down(inv):
+    bridge = inv.bridge
     names = sorted(os.listdir(MACHINES)) if os.path.isdir(MACHINES) else []
     for name in names:
         stop(name)
@@ -290,9 +296,8 @@ def remove_cgroups():
                 pass
 
 
-def status():
-    _, _, hosts = inventory()
-    for name, addr in hosts.items():
+def status(inv):
+    for name, addr in inv.hosts.items():
         pid = read_pid(mdir(name, "nspawn.pid"))
         print(f"{name:10} {addr:15} {'running (nspawn %d)' % pid if pid else 'stopped'}")
 
@@ -302,22 +307,21 @@ def main(argv):
         print(__doc__)
         return 0
     cmd, args = argv[0], argv[1:]
-    _, _, hosts = inventory()
+    inv = Inventory()
     if cmd == "up":
-        up()
+        up(inv)
     elif cmd == "down":
-        down()
+        down(inv)
     elif cmd == "status":
-        status()
+        status(inv)
     elif cmd == "stop" and args:
         stop(args[0], kill="--kill" in args)
     elif cmd == "start" and args:
-        bridge, _, _ = inventory()
-        boot(args[0], bridge)
-        wait_ssh({args[0]: hosts[args[0]]})
+        boot(args[0], inv.bridge)
+        wait_ssh({args[0]: inv.hosts[args[0]]})
     elif cmd == "ssh" and args:
         return subprocess.call(["ssh", "-i", KEY] + SSH_OPTS[:-2] +
-                               ["root@" + hosts[args[0]]] + args[1:])
+                               ["root@" + inv.hosts[args[0]]] + args[1:])
     else:
         print(__doc__, file=sys.stderr)
         return 2
