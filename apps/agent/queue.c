@@ -10,18 +10,18 @@
 	       "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
 static const char retry_lua[] =
-	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	"if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
 	NOW_MS
 	"redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])\n"
 	"return 1\n";
 
 static const char dead_lua[] =
-	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	"if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
 	"redis.call('LPUSH', KEYS[2], ARGV[2])\n"
 	"return 1\n";
 
 static const char handback_lua[] =
-	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	"if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
 	"redis.call('RPUSH', KEYS[2], ARGV[1])\n"
 	"return 1\n";
 
@@ -191,7 +191,7 @@ int pb_queue_leave(pb_redis *r, const pb_queue_keys *k)
 int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *job,
 			size_t len)
 {
-	return pb_redis_append(r, "LREM %s 1 %b", k->processing, job, len);
+	return pb_redis_append(r, "LREM %s -1 %b", k->processing, job, len);
 }
 
 int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *job,

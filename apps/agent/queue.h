@@ -16,7 +16,9 @@
  * at any point leaves it in Redis. Each outcome script first removes the job
  * from the processing list and does nothing more if it was not there: after
  * a failover that lost the LMOVE, the job is back in the queue and must not
- * be scheduled twice.
+ * be scheduled twice. That LREM searches from the tail (count -1): jobs
+ * enter at the head, so the oldest, which finish first, are found first
+ * instead of after every job taken since (measured: concurrency 256).
  */
 #ifndef PB_QUEUE_H
 #define PB_QUEUE_H
