@@ -11,6 +11,8 @@
  * counts deliveries by X-Postback-Id and measures end-to-end latency. At
  * the end every acknowledged id must have arrived: acknowledged = delivered
  * + missing, duplicates counted. Exit status 0 only when nothing is missing.
+ * received_per_s (first delivery to last) is the drain rate when the
+ * agents are started on a queue this run filled while they were stopped.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -87,6 +89,7 @@ static int64_t wall_us(void)
 static pthread_mutex_t rx_mu = PTHREAD_MUTEX_INITIALIZER;
 static pb_idset delivered;          /* under rx_mu */
 static lat e2e;                     /* receiver thread only */
+static int64_t rx_first_ms, rx_last_ms; /* receiver thread only */
 static atomic_long rx_total;
 static volatile int rx_stop;
 
@@ -142,6 +145,9 @@ static int serve(conn *c)
 			pb_idset_add(&delivered, v, vlen);
 			pthread_mutex_unlock(&rx_mu);
 		}
+		rx_last_ms = pb_now_ms();
+		if (rx_first_ms == 0)
+			rx_first_ms = rx_last_ms;
 		atomic_fetch_add(&rx_total, 1);
 		if (write(c->fd, ok_answer, sizeof(ok_answer) - 1) !=
 		    (ssize_t)sizeof(ok_answer) - 1)
@@ -383,12 +389,16 @@ static tally count_now(void)
 
 static void report(const tally *t, double load_s, double total_s)
 {
+	/* From the first delivery to the last: how fast a full queue drains
+	 * when the agents start on it. */
+	double rx_s = (double)(rx_last_ms - rx_first_ms) / 1000.0;
+	double rx_per_s = rx_s > 0 ? (double)(atomic_load(&rx_total) - 1) / rx_s : 0;
 	json_t *j;
 	FILE *f;
 
 	qsort(ingest_lat.v, ingest_lat.n, sizeof(uint32_t), cmp_u32);
 	qsort(e2e.v, e2e.n, sizeof(uint32_t), cmp_u32);
-	j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+	j = json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
 		      "requests", (int)sent, "objects", (int)o.objects, "ok", (int)done_ok,
 		      "status_503", (int)done_503, "errors", (int)done_err,
 		      "acknowledged", (json_int_t)t->acked, "delivered", (json_int_t)t->delivered,
@@ -397,6 +407,7 @@ static void report(const tally *t, double load_s, double total_s)
 		      "requests_per_s", (double)done_ok / load_s,
 		      "postbacks_per_s", (double)t->acked / load_s,
 		      "delivered_per_s", (double)t->delivered / total_s,
+		      "received_per_s", rx_per_s,
 		      "ingest_p50_ms", pct_ms(&ingest_lat, 0.5),
 		      "ingest_p99_ms", pct_ms(&ingest_lat, 0.99),
 		      "ingest_max_ms", pct_ms(&ingest_lat, 1.0),

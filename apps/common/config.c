@@ -74,8 +74,8 @@ static const pb_opt opts[] = {
 
 	S(agent_id, "", AGT,
 	  "this agent's identity, stable across restarts (default: host name)"),
-	I(concurrency, "64", 1, 10000, AGT, "deliveries in flight at most"),
-	I(fetch_batch, "32", 1, 1000, AGT, "postbacks taken from Redis per round trip"),
+	I(concurrency, "256", 1, 10000, AGT, "deliveries in flight at most"),
+	I(fetch_batch, "128", 1, 1000, AGT, "postbacks taken from Redis per round trip"),
 	I(http_connect_timeout_ms, "2000", 10, 600000, AGT,
 	  "HTTP connect timeout, ms"),
 	I(http_timeout_ms, "10000", 10, 3600000, AGT,
