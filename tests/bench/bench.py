@@ -112,23 +112,23 @@ def proc_cpu_s(pid):
         return 0.0
 
 
+def daemons(c):
+    """(part, program name) for every daemon of the cluster."""
+    master = c.master_node()
+    out = [("haproxy", "haproxy")]
+    out += [("ingest nodes", n["name"]) for n in c.topo["ingest_nodes"]]
+    out += [("redis master" if n["name"] == master else "redis replicas", n["name"])
+            for n in c.topo["redis_nodes"]]
+    out += [("sentinels", "sentinel%d" % i) for i in range(1, len(c.topo["redis_nodes"]) + 1)]
+    return out + [("agents", a) for a in c.agent_names]
+
+
 def cpu_snapshot(c):
     """CPU seconds so far per part of the cluster, of the load generator
     (finished children), and of the whole machine (busy, total)."""
-    master = c.master_node()
     parts = {}
-
-    def add(part, name):
+    for part, name in daemons(c):
         parts[part] = parts.get(part, 0.0) + proc_cpu_s(c.pid(name))
-    add("haproxy", "haproxy")
-    for n in c.topo["ingest_nodes"]:
-        add("ingest nodes", n["name"])
-    for n in c.topo["redis_nodes"]:
-        add("redis master" if n["name"] == master else "redis replicas", n["name"])
-    for i in range(1, len(c.topo["redis_nodes"]) + 1):
-        add("sentinels", "sentinel%d" % i)
-    for a in c.agent_names:
-        add("agents", a)
     # Finished runs count in RUSAGE_CHILDREN once reaped, the running one in /proc.
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     parts["pb-bench (load + receiver)"] = ru.ru_utime + ru.ru_stime + sum(
@@ -256,8 +256,7 @@ def main():
         c.up(timeout=90)
         ep = c.endpoint
         time.sleep(2)
-        r["agents_rss_kb_at_rest"] = [rss_kb(c, a) for a in c.agent_names]
-        r["ingest_rss_kb_at_rest"] = [rss_kb(c, n["name"]) for n in c.topo["ingest_nodes"]]
+        r["rss_kb_at_rest"] = {name: rss_kb(c, name) for _, name in daemons(c)}
         print("bench: ceilings", flush=True)
         r["ceiling_redis_lpush_per_s"] = redis_benchmark(c, 1)
         r["ceiling_redis_lpush_pipelined_per_s"] = redis_benchmark(c, 16)
@@ -276,9 +275,9 @@ def main():
         hundred = ingest_then_deliver(c, agents[:1], requests=2000, objects=100,
                                       connections=16)
         every = ingest_then_deliver(c, agents, requests=2000, objects=100, connections=16)
-        r["agents_rss_kb_peak_under_load"] = [rss_kb(c, a, "VmHWM") for a in agents]
-        r["ingest_rss_kb_peak_under_load"] = [rss_kb(c, n["name"], "VmHWM")
-                                              for n in c.topo["ingest_nodes"]]
+        # Peak RSS (VmHWM) after the load; Redis's includes 200,000 queued.
+        r["rss_kb_peak_under_load"] = {name: rss_kb(c, name, "VmHWM")
+                                       for _, name in daemons(c)}
         print("bench: end to end at a fixed rate", flush=True)
         e2e = pb_bench(ep + "/ingest", requests=10000, objects=1, connections=16,
                        rate=1000, wait=60)
