@@ -61,6 +61,11 @@ class Receiver:
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
+            # socketserver's default backlog is 5: an agent opening its
+            # connections at once (256 in flight) overflowed it, handshakes
+            # waited for SYN-ACK retries and deliveries timed out after the
+            # request had been read. Real servers listen with hundreds.
+            request_queue_size = 1024
 
             def handle_error(self, request, client_address):
                 # A client that went away (an agent killed mid-request) is
