@@ -93,6 +93,17 @@ static struct {
 	unsigned long long delivered, retried, dead, handed_back;
 } stats;
 
+/* Postbacks taken and not yet recorded, as the threads share them. */
+static long held_now(void)
+{
+	long h;
+
+	pthread_mutex_lock(&mu);
+	h = held;
+	pthread_mutex_unlock(&mu);
+	return h;
+}
+
 /* ---- jobs -------------------------------------------------------------- */
 
 static job *job_new(const char *raw, size_t len)
@@ -378,7 +389,6 @@ static void finish(job *jb, CURLcode result)
 	curl_easy_getinfo(jb->easy, CURLINFO_RETRY_AFTER, &retry_after);
 	if (retry_after > cfg.retry_after_max_s)
 		retry_after = cfg.retry_after_max_s;
-	release_easy(jb);
 	unlink_running(jb);
 	decide(jb, (int64_t)retry_after * 1000);
 	log_attempt(jb, elapsed);
@@ -546,13 +556,9 @@ static int64_t beats_ok_since;
 static void heartbeat(pb_redis *r)
 {
 	char info[160];
-	long h;
 
-	pthread_mutex_lock(&mu);
-	h = held;
-	pthread_mutex_unlock(&mu);
 	snprintf(info, sizeof(info), "{\"pid\":%d,\"held\":%ld,\"at\":%lld}",
-		 (int)getpid(), h, (long long)pb_wall_ms());
+		 (int)getpid(), held_now(), (long long)pb_wall_ms());
 	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK) {
 		pb_warn("heartbeat: %s", r->errstr);
 		beats_ok_since = 0;
@@ -643,17 +649,11 @@ static void hand_over(redisReply **got, int n)
 static void reconcile(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 {
 	long long moved = 0;
-	long h;
 
 	pb_warn("master is now %s:%d: finishing what is in flight, then "
 		"returning what the failover left in %s", r->master.host,
 		r->master.port, keys.processing);
-	for (;;) {
-		pthread_mutex_lock(&mu);
-		h = held;
-		pthread_mutex_unlock(&mu);
-		if (h == 0 || stopping)
-			break;
+	while (held_now() > 0 && !stopping) {
 		housekeeping(r, next_beat, next_reap);
 		pb_sleep_ms(TICK_MS, &stopping);
 	}
@@ -748,7 +748,6 @@ static void abandon_running(void)
 		job *jb = run_head;
 
 		unlink_running(jb);
-		release_easy(jb);
 		jb->handback = 1;
 		queue_outcome(jb);
 	}
@@ -763,17 +762,6 @@ static int all_done(void)
 	done = fetcher_done && handoff == NULL && held == 0;
 	pthread_mutex_unlock(&mu);
 	return done;
-}
-
-/* Outcomes not yet recorded (the recorder has them or will). */
-static long unrecorded(void)
-{
-	long h;
-
-	pthread_mutex_lock(&mu);
-	h = held;
-	pthread_mutex_unlock(&mu);
-	return h - running;
 }
 
 static void deliver_loop(void)
@@ -806,7 +794,7 @@ static void deliver_loop(void)
 				return;
 			/* Redis gone at shutdown: what is left stays in our
 			 * processing list, reclaimed when we (or a reaper) return. */
-			if (running == 0 && unrecorded() > 0 &&
+			if (running == 0 && held_now() > 0 &&
 			    now >= deadline + cfg.failover_wait_ms) {
 				pb_error("cannot record %s: left in %s for reclaiming",
 					 "outcomes", keys.processing);
