@@ -42,9 +42,8 @@ def free_port():
 RUNNING = []  # the pb-bench under way, whose CPU time /proc still has
 
 
-def pb_bench(endpoint, cpu=None, then=None, **kw):
+def pb_bench(endpoint, then=None, **kw):
     """Run pb-bench; endpoint None means its own receiver (its ceiling).
-    cpu: a cluster, to add where its CPU time went during the run.
     then: called while pb-bench runs (it waits for its deliveries)."""
     out = os.path.join(STATE, "pb-bench.json")
     listen = "127.0.0.1:%d" % free_port()
@@ -52,7 +51,6 @@ def pb_bench(endpoint, cpu=None, then=None, **kw):
             "--json", out]
     for k, v in kw.items():
         args += ["--" + k, str(v)]
-    before = cpu_snapshot(cpu) if cpu else None
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     RUNNING.append(p.pid)
     try:
@@ -65,10 +63,11 @@ def pb_bench(endpoint, cpu=None, then=None, **kw):
             p.wait()
         RUNNING.remove(p.pid)
     with open(out) as f:
-        res = json.load(f)
-    if cpu:
-        res["cpu"] = cpu_share(before, cpu_snapshot(cpu))
-    return res
+        return json.load(f)
+
+
+def queue_key(c):
+    return c.topo["vars"]["pb_key_prefix"] + ":queue"
 
 
 def ingest_then_deliver(c, agents, requests, objects, connections):
@@ -84,7 +83,7 @@ def ingest_then_deliver(c, agents, requests, objects, connections):
 
     def start_agents():
         deadline = time.monotonic() + 300
-        while m.llen("pb:queue") < n and time.monotonic() < deadline:
+        while m.llen(queue_key(c)) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         snaps.append(cpu_snapshot(c))
         for a in agents:
@@ -184,8 +183,8 @@ def cost_per_postback(c, n=100000):
     import requests
     for a in c.agent_names:
         c.stop(a)
-    m = c.master()
-    m.delete("pb:queue")
+    m, q = c.master(), queue_key(c)
+    m.delete(q)
     body = {"endpoint": {"method": "GET", "url":
                          "http://sample_domain_endpoint.com/data?title={mascot}&image={location}&foo={bar}"},
             "data": [SEED] * 100}
@@ -194,12 +193,12 @@ def cost_per_postback(c, n=100000):
         for _ in range(n // 100):
             s.post(c.endpoint + "/ingest", json=body, timeout=30).raise_for_status()
     out = {"redis_queue_bytes_per_postback":
-           round(m.memory_usage("pb:queue", samples=0) / n, 1),
+           round(m.memory_usage(q, samples=0) / n, 1),
            "redis_used_memory_growth_per_postback":
            round((m.info("memory")["used_memory"] - used) / n, 1),
            "ingest_redis_net_bytes_per_postback": round((net_bytes(m) - net) / n, 1),
-           "job_bytes_seed_sample": len(m.lindex("pb:queue", 0))}
-    m.delete("pb:queue")
+           "job_bytes_seed_sample": len(m.lindex(q, 0))}
+    m.delete(q)
     for a in c.agent_names:
         c.start(a)
     return out
