@@ -22,6 +22,12 @@ POST_S = 8     # load after the heal
 RATE = 40      # requests a second, 2 postbacks each
 
 
+def pbctl(c, *args):
+    return subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
+                           c.path("conf", "pbctl.conf")] + list(args),
+                          capture_output=True, text=True)
+
+
 def in_flight(c):
     m = c.master()
     return sum(m.llen("pb:processing:" + a) for a in c.agent_names)
@@ -96,13 +102,9 @@ def drill(lab, name, inject, heal, hold, check=None):
         load.send_signal(signal.SIGTERM)
         load.wait(60)
     t_end = time.time()
-    drain = subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
-                            c.path("conf", "pbctl.conf"), "drain", "--timeout", "90"],
-                           capture_output=True, text=True)
+    drain = pbctl(c, "drain", "--timeout", "90")
     if drain.returncode != 0:  # say where it is stuck
-        drain.stdout += subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
-                                        c.path("conf", "pbctl.conf"), "status"],
-                                       capture_output=True, text=True).stdout
+        drain.stdout += pbctl(c, "status").stdout
     answers = read_jsonl(out)
     acked = {i for a in answers if a.get("status") == 200 for i in a["ids"]}
     deadline = time.time() + 60

@@ -97,6 +97,16 @@ def pbctl(cluster, *args, check=True):
     return p.returncode, p.stdout + p.stderr
 
 
+def wait_until(pred, timeout, every=0.2):
+    """Call pred until it is true or timeout seconds have passed; its last
+    value."""
+    import time
+    deadline = time.time() + timeout
+    while not (ok := pred()) and time.time() < deadline:
+        time.sleep(every)
+    return ok
+
+
 def exit_status(cluster, pid, timeout=10):
     """How the supervisor saw pid end: 'exited with status N' or 'killed by
     signal N' (it reaps every 0.2 s), or None."""

@@ -4,7 +4,7 @@ import re
 import signal
 import time
 
-from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl
+from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl, wait_until
 
 
 def agents(cluster):
@@ -70,12 +70,8 @@ def test_sigkill_every_agent_mid_delivery(cluster, receiver, mark, behave):
     assert dups <= 2 * cluster.topo["vars"]["pb_agent_concurrency"]
     # What was in flight may all have reached the receiver before the
     # supervisor's restart pause is over: wait for the restarts themselves.
-    def restarted():
-        return all(cluster.pid(a) and cluster.pid(a) not in killed for a in agents(cluster))
-    deadline = time.time() + 20
-    while not restarted() and time.time() < deadline:
-        time.sleep(0.2)
-    assert restarted()
+    assert wait_until(lambda: all(cluster.pid(a) and cluster.pid(a) not in killed
+                                  for a in agents(cluster)), 20)
 
 
 def test_sigterm_every_agent_mid_stream(cluster, receiver, mark, behave):
@@ -153,12 +149,11 @@ def test_agent_that_never_returns_is_reaped_by_the_others(cluster, receiver, mar
     behave(lambda rec: (time.sleep(1), (200, {}, b"ok"))[1])
     ids = send(cluster, receiver, mark, 100)
     # The victim is an agent holding postbacks: one fetch may take them all.
-    victim, deadline = None, time.time() + 10
-    while victim is None and time.time() < deadline:
-        _, out = pbctl(cluster, "status")
-        held = re.findall(r"agent\s+(\S+)\s+alive in flight (\d+)", out)
-        victim = next((a for a, n in held if int(n) > 0), None)
-        time.sleep(0.1)
+    def holding():
+        held = re.findall(r"agent\s+(\S+)\s+alive in flight (\d+)",
+                          pbctl(cluster, "status")[1])
+        return next((a for a, n in held if int(n) > 0), None)
+    victim = wait_until(holding, 10, every=0.1)
     assert victim, "no agent held anything"
     survivor = next(a for a in agents(cluster) if a != victim)
     cluster.stop(victim, sig=signal.SIGKILL)  # and it stays down
@@ -166,13 +161,9 @@ def test_agent_that_never_returns_is_reaped_by_the_others(cluster, receiver, mar
         # What it was delivering may reach the receiver anyway; what counts
         # is that its processing list is taken back once the heartbeat expires.
         ttl = cluster.topo["vars"]["pb_agent_heartbeat_ttl_ms"] / 1000
-        deadline = time.time() + ttl + 30
-        while time.time() < deadline:
-            _, out = pbctl(cluster, "status")
-            if not re.search(r"agent\s+%s\s" % victim, out):
-                break
-            time.sleep(0.5)
-        assert not re.search(r"agent\s+%s\s" % victim, out), out
+        listed = lambda: re.search(r"agent\s+%s\s" % victim, pbctl(cluster, "status")[1])
+        assert wait_until(lambda: not listed(), ttl + 30, every=0.5), \
+            pbctl(cluster, "status")[1]
         assert wait_all(receiver, mark, ids, 60), "held postbacks never came back"
         with open(cluster.path("log", survivor + ".log")) as f:
             assert "from agents whose heartbeat expired" in f.read()
