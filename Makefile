@@ -5,7 +5,7 @@
 #   make run        install what is missing, build, start the local cluster
 #   make stop       stop the local cluster
 #   make deb        the Debian package the Ansible roles install
-#   make lab        the Ansible roles on systemd-nspawn machines (root, ~10 min)
+#   make lab        the Ansible roles on systemd-nspawn machines (root, ~4 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make install    install binaries (PREFIX, DESTDIR)
 #   make clean
