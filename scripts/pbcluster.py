@@ -34,6 +34,8 @@ PASSWORD_USERS = ("admin", "operator", "replication", "sentinel", "sentinel_clie
                   "ingest", "agent")
 STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
 STOP_TIMEOUT_S = 30
+# The topology's lists of hosts, each host with a name, an address and a port.
+HOST_GROUPS = ("ingest_nodes", "redis_nodes", "sentinels", "agents")
 
 
 def merge(base, over):
@@ -57,7 +59,7 @@ def load_topology(path):
                      topo)
     where = {"host": topo["bind"], "netns": None}
     topo["agents"] = [a if isinstance(a, dict) else {"name": a} for a in topo["agents"]]
-    for group in ("ingest_nodes", "redis_nodes", "agents"):
+    for group in HOST_GROUPS:
         topo[group] = [dict(where, **n) for n in topo[group]]
     for single in ("lb", "receiver"):
         topo[single] = dict(where, **(topo.get(single) or {}))
@@ -139,7 +141,12 @@ class Cluster:
             return f.read().strip()
 
     def sentinel_addrs(self):
-        return [(n["host"], n["sentinel_port"]) for n in self.topo["redis_nodes"]]
+        return [(n["host"], n["port"]) for n in self.topo["sentinels"]]
+
+    def node_at(self, host, port):
+        """The name of the Redis node at host:port, or None."""
+        return next((n["name"] for n in self.topo["redis_nodes"]
+                     if n["host"] == host and n["port"] == int(port)), None)
 
     # ---- rendering --------------------------------------------------------
     def make_secrets(self):
@@ -197,12 +204,12 @@ class Cluster:
             progs.append(Program(n["name"], "redis",
                                  ["redis-server", conf(n["name"] + ".conf")],
                                  conf(n["name"] + ".conf"), n["netns"]))
-        for i, n in enumerate(nodes, 1):
-            name = "sentinel%d" % i
+        for n in self.topo["sentinels"]:
+            name = n["name"]
             d = self.path("data", name)
             os.makedirs(d, exist_ok=True)
             self.render("sentinel/sentinel.conf.j2", conf(name + ".conf"), dict(
-                base, sentinel_bind=n["host"], sentinel_port=n["sentinel_port"],
+                base, sentinel_bind=n["host"], sentinel_port=n["port"],
                 sentinel_dir=d, sentinel_master_host=master["host"],
                 sentinel_master_port=master["port"]), once=True)
             progs.append(Program(name, "sentinel",
@@ -241,7 +248,8 @@ class Cluster:
                 "--bind", self.topo["receiver"]["host"],
                 "--port", str(self.topo["receiver_port"]),
                 "--log", self.path("log", "receiver.requests.log"),
-                "--delay-ms", str(self.topo["receiver"].get("delay_ms", 0))], self.state,
+                "--delay-ms", str(self.topo["receiver"].get("delay_ms", 0)),
+                "--refuse-file", self.path("receiver.refuse")], self.state,
                 self.topo["receiver"]["netns"]))
         return progs
 
@@ -281,6 +289,19 @@ class Cluster:
     def start(self, name):
         try:
             os.unlink(self.path("disabled", name))
+        except FileNotFoundError:
+            pass
+
+    def receiver_refuse(self, until):
+        """The demo receiver answers 503 with Retry-After up to the Unix
+        time until (a partner down for maintenance), from now on."""
+        with open(self.path("receiver.refuse.tmp"), "w") as f:
+            f.write("%.3f\n" % until)
+        os.replace(self.path("receiver.refuse.tmp"), self.path("receiver.refuse"))
+
+    def receiver_accept(self):
+        try:
+            os.unlink(self.path("receiver.refuse"))
         except FileNotFoundError:
             pass
 
@@ -369,32 +390,50 @@ class Cluster:
             while self.supervisor_pid() and time.time() < deadline:
                 time.sleep(0.1)
 
-    def redis(self, node, user="admin", **kw):
+    def redis(self, node, user="admin", timeout=5, **kw):
         """A client for the Redis node named node (e.g. 'redis1')."""
         import redis
         n = next(n for n in self.topo["redis_nodes"] if n["name"] == node)
         return redis.Redis(host=n["host"], port=n["port"], username=user,
-                           password=self.password(user), socket_timeout=5, **kw)
+                           password=self.password(user), socket_timeout=timeout,
+                           socket_connect_timeout=timeout, **kw)
 
-    def sentinel(self, addr):
+    def sentinel(self, addr, timeout=5):
         import redis
         return redis.Redis(host=addr[0], port=addr[1],
                            password=self.password("sentinel_client"),
-                           socket_timeout=5, decode_responses=True)
+                           socket_timeout=timeout, socket_connect_timeout=timeout,
+                           decode_responses=True)
 
-    def master_node(self):
-        """The Redis node the first answering Sentinel names master."""
-        for addr in self.sentinel_addrs():
+    def role(self, node, timeout=5):
+        """What the node says it is ('master', 'slave'), or None if it does
+        not answer."""
+        try:
+            return self.redis(node, timeout=timeout).execute_command("ROLE")[0].decode()
+        except Exception:
+            return None
+
+    def sentinel_views(self, timeout=5):
+        """{sentinel name: the Redis node it names master, or None when it
+        does not answer or names no node of ours}."""
+        views = {}
+        for n in self.topo["sentinels"]:
             try:
-                host, port = self.sentinel(addr).execute_command(
+                host, port = self.sentinel((n["host"], n["port"]), timeout).execute_command(
                     "SENTINEL", "get-master-addr-by-name",
                     self.topo["vars"]["pb_master_name"])
+                views[n["name"]] = self.node_at(host, port)
             except Exception:
-                continue
-            for n in self.topo["redis_nodes"]:
-                if n["host"] == host and n["port"] == int(port):
-                    return n["name"]
-        return None
+                views[n["name"]] = None
+        return views
+
+    def master_node(self, timeout=5):
+        """The Redis node a majority of all Sentinels names master, or None.
+        One Sentinel is not the cluster: one that was cut off still names
+        the master it knew."""
+        views = [v for v in self.sentinel_views(timeout).values() if v]
+        need = len(self.topo["sentinels"]) // 2 + 1
+        return next((v for v in set(views) if views.count(v) >= need), None)
 
     def master(self):
         node = self.master_node()
@@ -403,13 +442,14 @@ class Cluster:
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
         n = len(self.topo["redis_nodes"])
+        s = len(self.topo["sentinels"])
         name = self.topo["vars"]["pb_master_name"]
 
         def sentinels_agree():
             for addr in self.sentinel_addrs():
                 m = self.sentinel(addr).execute_command("SENTINEL", "MASTER", name)
                 m = dict(zip(m[::2], m[1::2]))
-                if (int(m["num-other-sentinels"]) < n - 1 or
+                if (int(m["num-other-sentinels"]) < s - 1 or
                         int(m["num-slaves"]) < n - 1 or m["flags"] != "master"):
                     return False
             return True

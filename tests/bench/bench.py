@@ -118,7 +118,7 @@ def daemons(c):
     out += [("ingest nodes", n["name"]) for n in c.topo["ingest_nodes"]]
     out += [("redis master" if n["name"] == master else "redis replicas", n["name"])
             for n in c.topo["redis_nodes"]]
-    out += [("sentinels", "sentinel%d" % i) for i in range(1, len(c.topo["redis_nodes"]) + 1)]
+    out += [("sentinels", n["name"]) for n in c.topo["sentinels"]]
     return out + [("agents", a) for a in c.agent_names]
 
 

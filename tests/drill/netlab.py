@@ -7,6 +7,8 @@ import ipaddress
 import subprocess
 import time
 
+from pbcluster import HOST_GROUPS
+
 
 def run(*cmd, check=True):
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
@@ -19,7 +21,7 @@ class NetLab:
         self.gateway = net["gateway"]
         self.prefix = ipaddress.ip_interface(self.gateway).network.prefixlen
         hosts = {}
-        for group in ("ingest_nodes", "redis_nodes", "agents"):
+        for group in HOST_GROUPS:
             for n in topo[group]:
                 hosts[n["netns"]] = n["host"]
         for single in ("lb", "receiver", "client"):

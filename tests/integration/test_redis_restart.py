@@ -36,7 +36,7 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
         assert sum(1 for e in before["queue"] if mark.encode() in e) == 50
 
         redis_tier = [n["name"] for n in cluster.topo["redis_nodes"]]
-        sentinels = ["sentinel%d" % (i + 1) for i in range(len(redis_tier))]
+        sentinels = [n["name"] for n in cluster.topo["sentinels"]]
         for name in sentinels + redis_tier:
             cluster.stop(name)
         for name in redis_tier + sentinels:
