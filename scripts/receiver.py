@@ -2,14 +2,19 @@
 """receiver - an HTTP endpoint that records every postback it receives.
 
     receiver.py --port 8090 [--bind 127.0.0.1] [--log FILE] [--delay-ms N]
+                [--refuse-file PATH]
 
 Answers 200 to any GET or POST and writes one JSON line per request (time,
-method, path with query, X-Postback-Id, body) to FILE or standard output.
+method, path with query, X-Postback-Id, body, the status it answered) to
+FILE or standard output. While PATH exists it is a partner down for
+maintenance: it answers 503 with a Retry-After that points at the Unix time
+written in PATH (the drills keep postbacks waiting in Redis this way).
 Tests import Receiver and decide per request what to answer.
 """
 import argparse
 import http.server
 import json
+import math
 import sys
 import threading
 import time
@@ -103,6 +108,16 @@ class Receiver:
                     if status is None or r["status"] == status]
 
 
+def refusing(path):
+    """The Retry-After (s) to answer while path exists, else None."""
+    try:
+        with open(path) as f:
+            until = float(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return max(1, math.ceil(until - time.time()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bind", default="127.0.0.1")
@@ -110,11 +125,20 @@ def main():
     ap.add_argument("--log", help="file for the JSON lines (default: stdout)")
     ap.add_argument("--delay-ms", type=int, default=0,
                     help="answer each request this much later (a slow endpoint)")
+    ap.add_argument("--refuse-file", metavar="PATH",
+                    help="while PATH exists, answer 503 with Retry-After up to "
+                         "the Unix time written in it")
     a = ap.parse_args()
     out = open(a.log, "a") if a.log else sys.stdout
     delay = a.delay_ms / 1000.0
-    r = Receiver(a.bind, a.port, log=out,
-                 respond=lambda rec: (time.sleep(delay), (200, {}, b"ok"))[1])
+
+    def respond(rec):
+        time.sleep(delay)
+        wait = refusing(a.refuse_file) if a.refuse_file else None
+        if wait is not None:
+            return 503, {"Retry-After": str(wait)}, b"down for maintenance"
+        return 200, {}, b"ok"
+    r = Receiver(a.bind, a.port, log=out, respond=respond)
     print("receiver on %s" % r.url, file=sys.stderr, flush=True)
     try:
         r.server.serve_forever()
