@@ -10,6 +10,8 @@
  *   pbctl dead purge ID|--all    delete dead letters
  *   pbctl drain [--timeout S]    wait until nothing is queued, scheduled or
  *                                in flight (exit 1 if the time runs out)
+ *   pbctl ids                    every postback id held in Redis, with where
+ *                                it is: one atomic snapshot (for checks)
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "job.h"
 #include "log.h"
 #include "pb.h"
 #include "redis.h"
@@ -37,6 +40,7 @@ static const char usage[] =
 	"  dead replay ID|--all   queue dead letters again, attempts reset\n"
 	"  dead purge ID|--all    delete dead letters\n"
 	"  drain [--timeout S]    wait until nothing is queued, scheduled or in flight\n"
+	"  ids                    every postback id in Redis and where it is (a snapshot)\n"
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
@@ -55,6 +59,22 @@ static const char dead_lua[] =
 	"  end\n"
 	"end\n"
 	"return n\n";
+
+/*
+ * Everything that holds postbacks, read in one atomic step, so that a job
+ * moving between lists meanwhile is seen exactly once: the queue, the
+ * retries, the dead letters, then each registered agent's name and
+ * processing list.
+ */
+static const char ids_lua[] =
+	"local out = {redis.call('LRANGE', KEYS[1], 0, -1),\n"
+	"             redis.call('ZRANGE', KEYS[2], 0, -1),\n"
+	"             redis.call('LRANGE', KEYS[3], 0, -1)}\n"
+	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
+	"  out[#out + 1] = a\n"
+	"  out[#out + 1] = redis.call('LRANGE', ARGV[1] .. ':processing:' .. a, 0, -1)\n"
+	"end\n"
+	"return out\n";
 
 static redisReply *cmd_or_die(const char *fmt, ...)
 {
@@ -254,6 +274,58 @@ static long long in_flight(void)
 	return total;
 }
 
+static void print_job_ids(const char *state, const redisReply *jobs,
+			  const char *agent)
+{
+	size_t i;
+
+	for (i = 0; i < jobs->elements; i++) {
+		const redisReply *e = jobs->element[i];
+		pb_job job;
+
+		if (e->type != REDIS_REPLY_STRING ||
+		    pb_job_decode(&job, e->str, e->len) != PB_OK)
+			printf("%s\t(undecodable job of %zu bytes)\t%s\n", state, e->len,
+			       agent);
+		else
+			printf("%s\t%s\t%s\n", state, job.id, agent);
+	}
+}
+
+static int cmd_ids(int argc, char **argv)
+{
+	redisReply *r;
+	size_t i;
+
+	if (argc > 0 && !strcmp(argv[0], "--help")) {
+		puts("pbctl ids: one line per postback held in Redis, \"STATE<TAB>ID<TAB>AGENT\",\n"
+		     "STATE one of queued, scheduled, dead, in-flight (AGENT names who holds it).\n"
+		     "One atomic snapshot: it reads every list whole, so keep it for checks.");
+		return 0;
+	}
+	r = cmd_or_die("EVAL %s 4 %s %s %s %s %s", ids_lua, K_QUEUE, K_SCHED, K_DEAD,
+		       K_AGENTS, cfg.key_prefix);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+		fprintf(stderr, "pbctl: ids: unexpected reply from %s:%d\n",
+			R.master.host, R.master.port);
+		freeReplyObject(r);
+		return 1;
+	}
+	print_job_ids("queued", r->element[0], "");
+	print_job_ids("scheduled", r->element[1], "");
+	for (i = 0; i < r->element[2]->elements; i++) {
+		json_t *e = json_loads(r->element[2]->element[i]->str, 0, NULL);
+		const char *id = json_string_value(json_object_get(e, "id"));
+
+		printf("dead\t%s\t\n", id ? id : "(undecodable dead letter)");
+		json_decref(e);
+	}
+	for (i = 3; i + 1 < r->elements; i += 2)
+		print_job_ids("in-flight", r->element[i + 1], r->element[i]->str);
+	freeReplyObject(r);
+	return 0;
+}
+
 static int cmd_drain(int argc, char **argv)
 {
 	long timeout_s = 300;
@@ -336,6 +408,8 @@ int main(int argc, char **argv)
 		return cmd_dead(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "drain"))
 		return cmd_drain(argc - pos - 1, argv + pos + 1);
+	if (!strcmp(cmd, "ids"))
+		return cmd_ids(argc - pos - 1, argv + pos + 1);
 	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }

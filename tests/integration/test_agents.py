@@ -169,3 +169,22 @@ def test_agent_that_never_returns_is_reaped_by_the_others(cluster, receiver, mar
             assert "from agents whose heartbeat expired" in f.read()
     finally:
         cluster.start(victim)
+
+
+def test_pbctl_ids_says_where_each_postback_is(cluster, receiver, mark, behave):
+    """One postback waits for a retry, one is dead, one is being delivered:
+    `pbctl ids` lists each under its state (and the in-flight one under the
+    agent that holds it)."""
+    answers = {"0": (503, {"Retry-After": "60"}, b"later"), "1": (400, {}, b"no")}
+    behave(lambda rec: answers.get(rec["path"][-1]) or (time.sleep(4), (200, {}, b"ok"))[1])
+    retry, dead, held = send(cluster, receiver, mark, 3)
+
+    def states():
+        rows = [l.split("\t") for l in pbctl(cluster, "ids")[1].splitlines()]
+        return {r[1]: (r[0], r[2]) for r in rows if len(r) == 3}
+    want = {retry: "scheduled", dead: "dead", held: "in-flight"}
+    got = wait_until(lambda: (s := states()) and all(
+        s.get(i, ("",))[0] == st for i, st in want.items()) and s, 10)
+    assert got, states()
+    assert got[held][1] in agents(cluster), got[held]
+    pbctl(cluster, "dead", "purge", dead)
