@@ -5,6 +5,8 @@
 #   make run        install what is missing, build, start the local cluster
 #   make stop       stop the local cluster
 #   make deb        the Debian package the Ansible roles install
+#   make drill      every failover drill on network-namespace hosts (root)
+#   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~4 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make install    install binaries (PREFIX, DESTDIR)
@@ -40,7 +42,8 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps deb lab lab-down test unit integration drill drill-smoke bench run stop install clean
+.PHONY: all deps deb lab lab-down test unit integration drill drill-smoke drill-soak \
+        bench run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -89,12 +92,18 @@ integration: all
 	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 # Failover drills on network-namespace hosts (root). DRILL=name runs one.
-DRILL_PYTEST := /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/drill
+DRILL_PYTEST := /usr/bin/python3 -m pytest -q -s -p no:cacheprovider
 drill: all
-	$(DRILL_PYTEST) $(if $(DRILL),-k "$(DRILL)")
+	$(DRILL_PYTEST) tests/drill/test_drills.py $(if $(DRILL),-k "$(DRILL)")
 
 drill-smoke: all
-	$(DRILL_PYTEST) -k master_sigkill
+	$(DRILL_PYTEST) tests/drill/test_drills.py -k master_sigkill
+
+# The partition soak: SOAK_N partitions (about 40 s each), hosts cut in turn.
+SOAK_N ?= 20
+drill-soak: all
+	PB_DRILL_RUN=drill-soak SOAK_N=$(SOAK_N) SOAK_CUTS='$(SOAK_CUTS)' \
+	  $(DRILL_PYTEST) tests/drill/test_soak.py
 
 # The pipeline against the ceilings of its parts, in one run (minutes).
 bench: deps

@@ -13,8 +13,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netlab import NetLab  # noqa: E402
 from pbcluster import Cluster, load_topology  # noqa: E402
 
-TOPOLOGY = os.path.join(ROOT, "cluster", "drill.yml")
-STATE = os.path.join(ROOT, "run", "drill")
+# PB_DRILL_TOPOLOGY: another layout to drill (e.g. to compare one).
+TOPOLOGY = os.environ.get("PB_DRILL_TOPOLOGY", os.path.join(ROOT, "cluster", "drill.yml"))
+# make drill-soak sets PB_DRILL_RUN=drill-soak: its state and summary apart.
+STATE = os.path.join(ROOT, "run", os.environ.get("PB_DRILL_RUN", "drill"))
 RESULTS = []
 
 
@@ -45,6 +47,18 @@ def lab():
         write_summary()
 
 
+def total(rows):
+    """One row for all: counts added up, times and the rest at their worst."""
+    out = {"drill": "**all %d**" % len(rows), "ok": all(r["ok"] for r in rows)}
+    for k in rows[0]:
+        vals = [r[k] for r in rows]
+        if k in out or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                for v in vals):
+            continue
+        out[k] = round(max(vals), 2) if k.endswith("_s") else sum(vals)
+    return out
+
+
 def write_summary():
     if not RESULTS:
         return
@@ -53,15 +67,20 @@ def write_summary():
         json.dump(RESULTS, f, indent=2)
     cols = [("drill", "drill"), ("ok", "pass"), ("acknowledged", "acked"),
             ("delivered", "delivered"), ("lost", "lost acked"),
-            ("duplicates", "duplicates"), ("in_flight_at_fault", "in flight at fault"),
+            ("duplicates", "duplicates"), ("backlog", "backlog in Redis"),
+            ("missing_in_redis", "gone from Redis"),
             ("refused", "503s"), ("client_errors", "client errors"),
             ("write_gap_s", "write unavailability (s)"),
-            ("delivery_gap_s", "longest delivery gap (s)")]
+            ("settle_s", "settled after heal (s)"),
+            ("replica_named_s", "replica named master (s)")]
     lines = ["| " + " | ".join(h for _, h in cols) + " |",
              "|" + "---|" * len(cols)]
-    for r in RESULTS:
+    rows = list(RESULTS)
+    if len(rows) > 1:
+        rows.append(total(rows))
+    for r in rows:
         lines.append("| " + " | ".join(
-            ("yes" if r[k] else "**NO**") if k == "ok" else str(r[k]) for k, _ in cols) + " |")
+            ("yes" if r[k] else "**NO**") if k == "ok" else str(r.get(k, "")) for k, _ in cols) + " |")
     table = "\n".join(lines) + "\n"
     with open(os.path.join(STATE, "summary.md"), "w") as f:
         f.write(table)
