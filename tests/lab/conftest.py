@@ -36,7 +36,7 @@ class Lab:
             return f.read().strip()
 
     def redis_cli(self, name, *args, sentinel=False, check=True):
-        """redis-cli on a Redis host, to its own Redis or Sentinel."""
+        """redis-cli on a Redis or Sentinel host, to its own Redis or Sentinel."""
         if sentinel:
             env, user, port = self.secret("sentinel_client"), [], "26390"
         else:
@@ -45,20 +45,21 @@ class Lab:
                      *user, "-p", port, *args, check=check, timeout=20)
         return p.stdout.split()
 
-    def master(self, skip=()):
-        """The master's host name, as the first Sentinel that answers says."""
+    def master(self):
+        """The master's host name, as a majority of the Sentinels names it
+        (one that was cut off may still name an old master), or None."""
         by_addr = {a: n for n, a in self.hosts.items()}
-        for name in self.groups["redis"]:
-            if name in skip:
-                continue
+        named = []
+        for name in self.groups["sentinel"]:
             try:
                 out = self.redis_cli(name, "SENTINEL", "get-master-addr-by-name",
                                      "pbmaster", sentinel=True, check=False)
             except (RuntimeError, subprocess.TimeoutExpired):
                 continue
             if len(out) == 2:
-                return by_addr[out[0]]
-        return None
+                named.append(by_addr.get(out[0]))
+        need = len(self.groups["sentinel"]) // 2 + 1
+        return next((n for n in set(named) if n and named.count(n) >= need), None)
 
     def received(self):
         """{postback id: times received} from the receiver's log."""

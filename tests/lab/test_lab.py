@@ -106,21 +106,25 @@ def can_connect(lab, src, addr, port):
 
 def test_firewall_opens_each_port_to_exactly_who_needs_it(lab):
     redis1, ingest1 = lab.hosts["redis1"], lab.hosts["ingest1"]
+    sentinel1 = lab.hosts[lab.groups["sentinel"][0]]
     assert can_connect(lab, None, lab.lb, 8080)          # clients: anyone
     assert can_connect(lab, None, lab.lb, 8404)          # stats: the admin address
     assert not can_connect(lab, "receiver", lab.lb, 8404)
     assert can_connect(lab, lab.groups["lb"][0], ingest1, 9001)  # FastCGI: the LB only
     assert not can_connect(lab, "agent1", ingest1, 9001)
     assert not can_connect(lab, None, ingest1, 9001)
-    for port in (6390, 26390):                           # Redis: the cluster only
-        assert can_connect(lab, "agent1", redis1, port)
-        assert can_connect(lab, "ingest2", redis1, port)
-        assert not can_connect(lab, None, redis1, port)
-        assert not can_connect(lab, "receiver", redis1, port)
+    for addr, port in ((redis1, 6390), (sentinel1, 26390)):  # the cluster only
+        assert can_connect(lab, "agent1", addr, port)
+        assert can_connect(lab, "ingest2", addr, port)
+        assert not can_connect(lab, None, addr, port)
+        assert not can_connect(lab, "receiver", addr, port)
+    assert not can_connect(lab, "agent1", redis1, 26390)  # no Sentinel beside Redis
+    assert not can_connect(lab, "agent1", sentinel1, 6390)
 
 
 SERVICES = {"lb": ["haproxy", "nftables"], "ingest": ["pb-ingest", "nftables"],
-            "redis": ["redis-server", "redis-sentinel", "nftables"],
+            "redis": ["redis-server", "nftables"],
+            "sentinel": ["redis-sentinel", "nftables"],
             "agent": ["pb-agent", "nftables"]}
 
 
@@ -177,7 +181,7 @@ def test_master_host_stopped_fails_over_and_loses_nothing(lab):
         deadline = time.time() + 60
         new = None
         while time.time() < deadline:
-            new = lab.master(skip={old})
+            new = lab.master()
             if new and new != old:
                 break
             time.sleep(1)
