@@ -155,25 +155,20 @@ static int parse_bool(const char *v, int *out)
 static int set_opt(pb_config *cfg, const pb_opt *o, const char *value,
 		   char *err, size_t errlen)
 {
-	char *end;
-	long n;
-
 	switch (o->type) {
 	case T_INT:
-		errno = 0;
-		n = strtol(value, &end, 10);
-		if (errno || end == value || *end != '\0') {
+		switch (pb_parse_long(value, o->min, o->max, (long *)field(cfg, o))) {
+		case PB_OK:
+			return PB_OK;
+		case PB_ERR_LIMIT:
+			snprintf(err, errlen, "%s: %s is outside %ld..%ld", o->name,
+				 value, o->min, o->max);
+			return PB_ERR_LIMIT;
+		default:
 			snprintf(err, errlen, "%s: '%s' is not a whole number",
 				 o->name, value);
 			return PB_ERR_FORMAT;
 		}
-		if (n < o->min || n > o->max) {
-			snprintf(err, errlen, "%s: %ld is outside %ld..%ld",
-				 o->name, n, o->min, o->max);
-			return PB_ERR_LIMIT;
-		}
-		*(long *)field(cfg, o) = n;
-		return PB_OK;
 	case T_BOOL:
 		if (parse_bool(value, (int *)field(cfg, o)) != PB_OK) {
 			snprintf(err, errlen, "%s: '%s' is not yes or no", o->name,

@@ -1,8 +1,10 @@
 #include "pb.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -71,6 +73,25 @@ int pb_strlcpy(char *dst, const char *src, size_t dstsize)
 		return PB_ERR_LIMIT;
 	}
 	memcpy(dst, src, n + 1);
+	return PB_OK;
+}
+
+int pb_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	/* strtol skips leading space and takes a sign alone as 0: refuse both. */
+	if (s == NULL || !(isdigit((unsigned char)s[0]) ||
+			   (s[0] == '-' && isdigit((unsigned char)s[1]))))
+		return PB_ERR_FORMAT;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (*end != '\0')
+		return PB_ERR_FORMAT;
+	if (errno == ERANGE || n < min || n > max)
+		return PB_ERR_LIMIT;
+	*out = n;
 	return PB_OK;
 }
 

@@ -42,6 +42,13 @@ uint64_t pb_random_below(uint64_t bound);
  * SIGPIPE (a peer that went away is an error return, not a death).
  */
 void pb_block_signals(void *set);
+/*
+ * The one number parser: a whole decimal number in [min, max] and nothing
+ * else (no sign-only, no trailing text, no overflow). PB_OK, PB_ERR_FORMAT
+ * when s is not such a number, PB_ERR_LIMIT when it is outside the bounds;
+ * *out is set only on PB_OK.
+ */
+int pb_parse_long(const char *s, long min, long max, long *out);
 /* Bounded copy that always terminates dst (dstsize > 0); PB_ERR_LIMIT if cut. */
 int pb_strlcpy(char *dst, const char *src, size_t dstsize);
 
