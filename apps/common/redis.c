@@ -159,28 +159,62 @@ static int auth(pb_redis *r, redisContext *c, const pb_hostport *hp,
 	return PB_OK;
 }
 
+redisContext *pb_redis_dial_node(pb_redis *r, const pb_hostport *hp)
+{
+	redisContext *c = dial(r, hp);
+
+	if (c != NULL &&
+	    auth(r, c, hp, r->cfg->redis_user, r->cfg->redis_password) != PB_OK) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+redisReply *pb_sentinel_cmd(pb_redis *r, const pb_hostport *s, const char *fmt,
+			    ...)
+{
+	redisContext *c = dial(r, s);
+	redisReply *reply = NULL;
+	va_list ap;
+
+	if (c == NULL)
+		return NULL;
+	if (auth(r, c, s, NULL, r->cfg->sentinel_password) == PB_OK) {
+		va_start(ap, fmt);
+		reply = redisvCommand(c, fmt, ap);
+		va_end(ap);
+		if (reply == NULL)
+			set_err(r, PB_ERR_IO, "%s:%d: %s", s->host, s->port, c->errstr);
+	}
+	redisFree(c);
+	return reply;
+}
+
 int pb_sentinel_get_master(pb_redis *r, const pb_hostport *s,
 			   pb_hostport *master)
 {
-	redisContext *c = dial(r, s);
 	redisReply *reply;
 	int rc = PB_ERR_NOTFOUND;
 
-	if (c == NULL)
-		return r->err;
-	if (auth(r, c, s, NULL, r->cfg->sentinel_password) != PB_OK) {
-		redisFree(c);
-		return r->err;
-	}
-	reply = must(r, c, s, "SENTINEL get-master-addr-by-name",
-		     "SENTINEL get-master-addr-by-name %s", r->cfg->master_name);
-	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+	reply = pb_sentinel_cmd(r, s, "SENTINEL get-master-addr-by-name %s",
+				r->cfg->master_name);
+	if (reply && reply->type == REDIS_REPLY_ERROR) {
+		set_err(r, PB_ERR_REPLY, "%s:%d: SENTINEL get-master-addr-by-name: %s",
+			s->host, s->port, reply->str);
+		rc = PB_ERR_REPLY;
+	} else if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
 	    reply->element[0]->type == REDIS_REPLY_STRING &&
 	    reply->element[1]->type == REDIS_REPLY_STRING) {
+		long port;
+
 		pb_strlcpy(master->host, reply->element[0]->str,
 			   sizeof(master->host));
-		master->port = atoi(reply->element[1]->str);
-		rc = PB_OK;
+		rc = pb_parse_long(reply->element[1]->str, 1, 65535, &port);
+		master->port = rc == PB_OK ? (int)port : 0;
+		if (rc != PB_OK)
+			set_err(r, rc, "%s:%d: sentinel names port '%s'", s->host,
+				s->port, reply->element[1]->str);
 	} else if (reply) {
 		set_err(r, PB_ERR_NOTFOUND, "%s:%d: sentinel knows no master '%s'",
 			s->host, s->port, r->cfg->master_name);
@@ -189,7 +223,6 @@ int pb_sentinel_get_master(pb_redis *r, const pb_hostport *s,
 	}
 	if (reply)
 		freeReplyObject(reply);
-	redisFree(c);
 	return rc;
 }
 

@@ -80,5 +80,12 @@ int pb_redis_reply_means_moved(const redisReply *reply);
 /* Ask one sentinel for the master's address (for status tools). */
 int pb_sentinel_get_master(pb_redis *r, const pb_hostport *sentinel,
 			   pb_hostport *master);
+/* One command to one sentinel: its reply (error replies included; the
+ * caller frees it), or NULL with errstr set. */
+redisReply *pb_sentinel_cmd(pb_redis *r, const pb_hostport *sentinel,
+			    const char *fmt, ...);
+/* A connection to one Redis node, authenticated as the configured user,
+ * whatever its role (operator tools that act on a node); NULL on failure. */
+redisContext *pb_redis_dial_node(pb_redis *r, const pb_hostport *node);
 
 #endif

@@ -12,6 +12,9 @@
  *                                in flight (exit 1 if the time runs out)
  *   pbctl ids                    every postback id held in Redis, with where
  *                                it is: one atomic snapshot (for checks)
+ *   pbctl switchover [--timeout S]
+ *                                move the master role to a replica without
+ *                                losing an acknowledged write
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +44,7 @@ static const char usage[] =
 	"  dead purge ID|--all    delete dead letters\n"
 	"  drain [--timeout S]    wait until nothing is queued, scheduled or in flight\n"
 	"  ids                    every postback id in Redis and where it is (a snapshot)\n"
+	"  switchover [--timeout S]  move the master role to a replica, losing nothing\n"
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
@@ -211,8 +215,14 @@ static int cmd_dead(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(verb, "list")) {
-		long n = argc > 1 ? atol(argv[1]) : 20;
-		r = cmd_or_die("LRANGE %s 0 %ld", K_DEAD, n > 0 ? n - 1 : 19);
+		long n = 20;
+
+		if (argc > 1 && pb_parse_long(argv[1], 1, 1000000, &n) != PB_OK) {
+			fprintf(stderr, "pbctl: dead list takes 1 to 1000000, not '%s'\n",
+				argv[1]);
+			return 2;
+		}
+		r = cmd_or_die("LRANGE %s 0 %ld", K_DEAD, n - 1);
 		for (i = 0; i < r->elements; i++) {
 			json_t *e = json_loads(r->element[i]->str, 0, NULL);
 			if (e)
@@ -336,8 +346,12 @@ static int cmd_drain(int argc, char **argv)
 		     "scheduled or in flight (default 300 s); exit 1 on time-out");
 		return 0;
 	}
-	if (argc > 1 && !strcmp(argv[0], "--timeout"))
-		timeout_s = atol(argv[1]);
+	if (argc > 1 && !strcmp(argv[0], "--timeout") &&
+	    pb_parse_long(argv[1], 1, 86400, &timeout_s) != PB_OK) {
+		fprintf(stderr, "pbctl: --timeout takes 1 to 86400 seconds, not '%s'\n",
+			argv[1]);
+		return 2;
+	}
 	deadline = pb_now_ms() + timeout_s * 1000;
 	for (;;) {
 		long long q = int_cmd("LLEN %s", K_QUEUE);
@@ -355,6 +369,196 @@ static int cmd_drain(int argc, char **argv)
 		pb_redis_drop(&R); /* resolve again: a drain may span a failover */
 		pb_sleep_ms(1000, NULL);
 	}
+}
+
+/*
+ * A planned switchover. SENTINEL FAILOVER alone is a forced failover: the
+ * old master keeps taking writes while the replica Sentinel promotes has
+ * stopped following it, and the other replica confirms them (WAIT 1) until
+ * Sentinel moves it too; both then resynchronise from the new master and
+ * those writes are gone (the switchover drill lost 74 acknowledged
+ * postbacks that way). So, as Redis's own FAILOVER command does it: writes
+ * paused on the master, every replica caught up, then the failover, and the
+ * old master made a replica before its writes resume (they then fail with
+ * READONLY and the clients go to the new master).
+ */
+#define SWITCH_CATCH_UP_MS 5000
+
+static int same_node(const pb_hostport *a, const pb_hostport *b)
+{
+	return a->port != 0 && a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* The master a majority of all configured Sentinels names. */
+static int majority_master(pb_hostport *out)
+{
+	pb_hostport named[PB_MAX_SENTINELS];
+	int i, j, votes;
+
+	for (i = 0; i < R.nsentinels; i++)
+		if (pb_sentinel_get_master(&R, &R.sentinels[i], &named[i]) != PB_OK)
+			named[i].port = 0;
+	for (i = 0; i < R.nsentinels; i++) {
+		for (votes = 0, j = 0; j < R.nsentinels; j++)
+			votes += same_node(&named[i], &named[j]);
+		if (votes > R.nsentinels / 2) {
+			*out = named[i];
+			return PB_OK;
+		}
+	}
+	return PB_ERR_NOTFOUND;
+}
+
+/* One command on one node, on a connection of its own (Sentinel kills the
+ * clients of the nodes it reconfigures). NULL, with a message, on failure. */
+static redisReply *node_cmd(const pb_hostport *hp, const char *fmt, ...)
+{
+	redisContext *c = pb_redis_dial_node(&R, hp);
+	redisReply *r = NULL;
+	va_list ap;
+
+	if (c == NULL) {
+		fprintf(stderr, "pbctl: %s\n", R.errstr);
+		return NULL;
+	}
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		fprintf(stderr, "pbctl: %s:%d: %s\n", hp->host, hp->port, c->errstr);
+	else if (r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "pbctl: %s:%d: %s\n", hp->host, hp->port, r->str);
+		freeReplyObject(r);
+		r = NULL;
+	}
+	redisFree(c);
+	return r;
+}
+
+static int node_ok(const pb_hostport *hp, const char *fmt, const char *a,
+		   const char *b)
+{
+	redisReply *r = node_cmd(hp, fmt, a, b);
+
+	if (r == NULL)
+		return 0;
+	freeReplyObject(r);
+	return 1;
+}
+
+static int node_is_master(const pb_hostport *hp)
+{
+	redisReply *r = node_cmd(hp, "ROLE");
+	int yes = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		  r->element[0]->type == REDIS_REPLY_STRING &&
+		  strcmp(r->element[0]->str, "master") == 0;
+
+	if (r)
+		freeReplyObject(r);
+	return yes;
+}
+
+/* How many bytes the furthest-behind online replica lacks; -1 if none is
+ * online or INFO cannot be read. */
+static long long replicas_behind(const pb_hostport *master)
+{
+	redisReply *r = node_cmd(master, "INFO replication");
+	long long offset = -1, least = -1, o;
+	char *save = NULL, *line;
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		if (r)
+			freeReplyObject(r);
+		return -1;
+	}
+	for (line = strtok_r(r->str, "\r\n", &save); line;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		char *at = strstr(line, ",offset=");
+
+		sscanf(line, "master_repl_offset:%lld", &offset);
+		if (!strncmp(line, "slave", 5) && strstr(line, "state=online") && at &&
+		    sscanf(at, ",offset=%lld", &o) == 1 && (least < 0 || o < least))
+			least = o;
+	}
+	freeReplyObject(r);
+	return least < 0 || offset < 0 ? -1 : offset - least;
+}
+
+static int cmd_switchover(int argc, char **argv)
+{
+	long timeout_s = 30;
+	pb_hostport old, now;
+	char pause_ms[32], port[16];
+	redisReply *r = NULL;
+	long long behind = -1;
+	int64_t t0, deadline;
+	int i;
+
+	if (argc > 0 && !strcmp(argv[0], "--help")) {
+		puts("pbctl switchover [--timeout S]: pause writes on the master, wait until\n"
+		     "every replica has all of them, SENTINEL FAILOVER, make the old master a\n"
+		     "replica of the new one, resume (default 30 s for the whole switch;\n"
+		     "writes wait meanwhile, clients time out and retry on the new master).");
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[0], "--timeout") &&
+	    pb_parse_long(argv[1], 1, 600, &timeout_s) != PB_OK) {
+		fprintf(stderr, "pbctl: --timeout takes 1 to 600 seconds, not '%s'\n", argv[1]);
+		return 2;
+	}
+	if (majority_master(&old) != PB_OK || !node_is_master(&old)) {
+		fprintf(stderr, "pbctl: no master that a majority of the Sentinels names "
+			"and that says it is master: not switching over\n");
+		return 1;
+	}
+	t0 = pb_now_ms();
+	snprintf(pause_ms, sizeof(pause_ms), "%ld", timeout_s * 1000);
+	if (!node_ok(&old, "CLIENT PAUSE %s %s", pause_ms, "WRITE"))
+		return 1;
+	deadline = t0 + SWITCH_CATCH_UP_MS;
+	while ((behind = replicas_behind(&old)) != 0 && pb_now_ms() < deadline)
+		pb_sleep_ms(20, NULL);
+	if (behind != 0) {
+		fprintf(stderr, "pbctl: %s:%d: replicas %s after %d ms: not switching over\n",
+			old.host, old.port, behind < 0 ? "not online" : "still behind",
+			SWITCH_CATCH_UP_MS);
+		node_ok(&old, "CLIENT UNPAUSE", NULL, NULL);
+		return 1;
+	}
+	for (i = 0; i < R.nsentinels && r == NULL; i++) {
+		r = pb_sentinel_cmd(&R, &R.sentinels[i], "SENTINEL FAILOVER %s",
+				    cfg.master_name);
+		if (r && r->type == REDIS_REPLY_ERROR) {
+			fprintf(stderr, "pbctl: sentinel %s:%d: %s\n", R.sentinels[i].host,
+				R.sentinels[i].port, r->str);
+			freeReplyObject(r);
+			r = NULL;
+		}
+	}
+	if (r == NULL) {
+		fprintf(stderr, "pbctl: no Sentinel started a failover: not switching over\n");
+		node_ok(&old, "CLIENT UNPAUSE", NULL, NULL);
+		return 1;
+	}
+	freeReplyObject(r);
+	deadline = t0 + timeout_s * 1000;
+	while (!(majority_master(&now) == PB_OK && !same_node(&now, &old) &&
+		 node_is_master(&now))) {
+		if (pb_now_ms() > deadline) {
+			fprintf(stderr, "pbctl: the Sentinels named no new master in %ld s; "
+				"writes on %s:%d resume when the pause ends\n", timeout_s,
+				old.host, old.port);
+			return 1;
+		}
+		pb_sleep_ms(100, NULL);
+	}
+	snprintf(port, sizeof(port), "%d", now.port);
+	if (!node_ok(&old, "REPLICAOF %s %s", now.host, port))
+		return 1;
+	node_ok(&old, "CLIENT UNPAUSE", NULL, NULL);
+	printf("switched over: master %s:%d -> %s:%d, writes paused %lld ms\n", old.host,
+	       old.port, now.host, now.port, (long long)(pb_now_ms() - t0));
+	return 0;
 }
 
 /*
@@ -410,6 +614,8 @@ int main(int argc, char **argv)
 		return cmd_drain(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "ids"))
 		return cmd_ids(argc - pos - 1, argv + pos + 1);
+	if (!strcmp(cmd, "switchover"))
+		return cmd_switchover(argc - pos - 1, argv + pos + 1);
 	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }
