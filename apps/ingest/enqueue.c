@@ -170,9 +170,15 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	int rc, tries, reloaded = 0;
 
 	memset(res, 0, sizeof(*res));
+	/* Until the script has answered, nothing is queued: a return before
+	 * that (out of memory) must not read as PB_ENQ_OK, which is 0. */
+	res->status = PB_ENQ_REDIS_DOWN;
 	res->queue_size = -1;
-	if (args_reserve(a, req->count + 8) != PB_OK)
-		return PB_ERR_NOMEM;
+	if (args_reserve(a, req->count + 8) != PB_OK) {
+		snprintf(r->errstr, sizeof(r->errstr), "out of memory for %zu postbacks",
+			 req->count);
+		return r->err = PB_ERR_NOMEM;
+	}
 	snprintf(keybuf[0], sizeof(keybuf[0]), "%s:queue", r->cfg->key_prefix);
 	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
 	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
