@@ -35,7 +35,7 @@ INGEST_SRC := $(wildcard apps/ingest/*.c)
 AGENT_SRC  := $(wildcard apps/agent/*.c)
 CTL_SRC    := $(wildcard apps/ctl/*.c)
 BENCH_SRC  := $(wildcard apps/bench/*.c)
-INC := -Iapps/common -Iapps/ingest -Iapps/agent -Iapps/bench
+INC := -Iapps/common -Iapps/ingest -Iapps/agent -Iapps/ctl -Iapps/bench
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 san = $(patsubst %.c,$(B)/san/%.o,$(1))
@@ -70,7 +70,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
 UNIT_LIB := $(filter-out apps/common/redis.c,$(COMMON_SRC)) \
             apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c \
-            apps/bench/idset.c
+            apps/ctl/replinfo.c apps/bench/idset.c
 
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -136,6 +136,11 @@ class Cluster:
     def agent_names(self):
         return [a["name"] for a in self.topo["agents"]]
 
+    def key(self, name):
+        """A Redis key of the cluster's key space (apps/common/keys.h), e.g.
+        key('queue')."""
+        return "%s:%s" % (self.topo["vars"]["pb_key_prefix"], name)
+
     def password(self, user):
         with open(self.path("secrets", user + ".pass")) as f:
             return f.read().strip()

@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "deadletter.h"
 #include "job.h"
 #include "log.h"
 #include "netpolicy.h"
@@ -414,7 +415,7 @@ static void collect_finished(void)
 
 static int append_outcome(pb_redis *r, job *jb)
 {
-	json_t *entry;
+	pb_dead d;
 	char *s;
 	int rc;
 
@@ -430,14 +431,9 @@ static int append_outcome(pb_redis *r, job *jb)
 	case PB_DEAD:
 		break;
 	}
-	entry = json_pack("{s:s%, s:s, s:i, s:i, s:s, s:I, s:s}", "job", jb->raw,
-			  jb->raw_len, "id", jb->j.id, "attempts",
-			  (int)jb->j.attempts + 1, "status", (int)jb->status,
-			  "error", jb->error, "failed_at", (json_int_t)pb_wall_ms(),
-			  "agent", keys.agent_id);
-	s = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
-	json_decref(entry);
-	if (s == NULL)
+	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
+		       jb->status, jb->error, pb_wall_ms(), keys.agent_id };
+	if ((s = pb_dead_encode(&d)) == NULL)
 		return PB_ERR_NOMEM;
 	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s));
 	free(s);
@@ -671,7 +667,7 @@ static void *fetcher_main(void *arg)
 	pb_redis *r = arg;
 	int64_t next_beat = 0, next_reap = 0;
 	unsigned seen_changes = r->master_changes;
-	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got));
+	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got)); /* NOLINT(bugprone-sizeof-expression): pointers */
 
 	while (!stopping && got) {
 		int n = 0, want;
@@ -834,7 +830,11 @@ static int setup(void)
 			 "ranges", cfg.allow_destinations);
 		return -1;
 	}
-	pb_queue_keys_init(&keys, cfg.key_prefix, cfg.agent_id);
+	if (pb_queue_keys_init(&keys, cfg.key_prefix, cfg.agent_id) != PB_OK) {
+		pb_error("key_prefix '%s' with agent_id '%s': key names too long",
+			 cfg.key_prefix, cfg.agent_id);
+		return -1;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (multi = curl_multi_init()) == NULL) {
 		pb_error("cannot initialise libcurl");

@@ -35,40 +35,39 @@ static const char promote_lua[] =
 	"return #due\n";
 
 /*
- * KEYS[1] agents set, KEYS[2] queue; ARGV[1] key prefix; ARGV[2] an agent
- * id to reclaim unconditionally (or ""). The per-agent keys are derived
- * inside the script: fine on a single master (no Redis Cluster here).
+ * KEYS[1] agents set, KEYS[2] queue; ARGV[1] the processing lists' stem,
+ * ARGV[2] an agent id to reclaim unconditionally (or ""), ARGV[3] the
+ * heartbeats' stem (keys.h). The per-agent keys are derived inside the
+ * script: fine on a single master (no Redis Cluster here).
  */
 static const char reap_lua[] =
 	"local moved = 0\n"
 	"local function reclaim(id)\n"
-	"  local p = ARGV[1] .. ':processing:' .. id\n"
+	"  local p = ARGV[1] .. id\n"
 	"  while redis.call('LMOVE', p, KEYS[2], 'RIGHT', 'RIGHT') do\n"
 	"    moved = moved + 1\n"
 	"  end\n"
 	"end\n"
 	"if ARGV[2] ~= '' then reclaim(ARGV[2]) return moved end\n"
 	"for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
-	"  if redis.call('EXISTS', ARGV[1] .. ':agent:' .. id) == 0 then\n"
+	"  if redis.call('EXISTS', ARGV[3] .. id) == 0 then\n"
 	"    reclaim(id)\n"
 	"    redis.call('SREM', KEYS[1], id)\n"
 	"  end\n"
 	"end\n"
 	"return moved\n";
 
-void pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
-			const char *agent_id)
+int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
+		       const char *agent_id)
 {
-	pb_strlcpy(k->prefix, prefix, sizeof(k->prefix));
-	pb_strlcpy(k->agent_id, agent_id, sizeof(k->agent_id));
-	snprintf(k->queue, sizeof(k->queue), "%s:queue", prefix);
-	snprintf(k->processing, sizeof(k->processing), "%s:processing:%s", prefix,
-		 agent_id);
-	snprintf(k->scheduled, sizeof(k->scheduled), "%s:scheduled", prefix);
-	snprintf(k->dead, sizeof(k->dead), "%s:dead", prefix);
-	snprintf(k->heartbeat, sizeof(k->heartbeat), "%s:agent:%s", prefix,
-		 agent_id);
-	snprintf(k->agents, sizeof(k->agents), "%s:agents", prefix);
+	if (pb_keys_init(&k->names, prefix) != PB_OK ||
+	    pb_strlcpy(k->agent_id, agent_id, sizeof(k->agent_id)) != PB_OK ||
+	    pb_key_join(k->processing, sizeof(k->processing),
+			k->names.processing_stem, agent_id) != PB_OK ||
+	    pb_key_join(k->heartbeat, sizeof(k->heartbeat),
+			k->names.heartbeat_stem, agent_id) != PB_OK)
+		return PB_ERR_LIMIT;
+	return PB_OK;
 }
 
 /* An integer reply, or the error that came instead. */
@@ -99,7 +98,7 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 
 	*n = 0;
 	for (i = 0; i < max; i++)
-		if ((rc = pb_redis_append(r, "LMOVE %s %s RIGHT LEFT", k->queue,
+		if ((rc = pb_redis_append(r, "LMOVE %s %s RIGHT LEFT", k->names.queue,
 					  k->processing)) != PB_OK)
 			return rc;
 	for (i = 0; i < max; i++) {
@@ -114,7 +113,7 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		return PB_OK;
 	/* Nothing waiting: block for one, with a reply timeout to match. */
 	pb_redis_set_timeout(r, block_ms + r->cfg->command_timeout_ms);
-	reply = pb_redis_cmd(r, "BLMOVE %s %s RIGHT LEFT %.3f", k->queue,
+	reply = pb_redis_cmd(r, "BLMOVE %s %s RIGHT LEFT %.3f", k->names.queue,
 			     k->processing, (double)block_ms / 1000.0);
 	pb_redis_set_timeout(r, r->cfg->command_timeout_ms);
 	if (reply == NULL)
@@ -139,7 +138,7 @@ int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 
 	if ((rc = pb_redis_append(r, "SET %s %s PX %ld", k->heartbeat, info,
 				  ttl_ms)) != PB_OK ||
-	    (rc = pb_redis_append(r, "SADD %s %s", k->agents, k->agent_id)) != PB_OK)
+	    (rc = pb_redis_append(r, "SADD %s %s", k->names.agents, k->agent_id)) != PB_OK)
 		return rc;
 	if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
 		return rc;
@@ -151,16 +150,19 @@ int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 
 int pb_queue_reap(pb_redis *r, const pb_queue_keys *k, long long *moved)
 {
-	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %s %s", reap_lua,
-					 k->agents, k->queue, k->prefix, ""),
+	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %s %s %s", reap_lua,
+					 k->names.agents, k->names.queue,
+					 k->names.processing_stem, "",
+					 k->names.heartbeat_stem),
 			 moved);
 }
 
 int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved)
 {
-	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %s %s", reap_lua,
-					 k->agents, k->queue, k->prefix,
-					 k->agent_id),
+	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %s %s %s", reap_lua,
+					 k->names.agents, k->names.queue,
+					 k->names.processing_stem, k->agent_id,
+					 k->names.heartbeat_stem),
 			 moved);
 }
 
@@ -168,7 +170,7 @@ int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 		     long long *moved)
 {
 	return int_reply(r, pb_redis_cmd(r, "EVAL %s 2 %s %s %ld", promote_lua,
-					 k->scheduled, k->queue, limit),
+					 k->names.scheduled, k->names.queue, limit),
 			 moved);
 }
 
@@ -181,7 +183,7 @@ int pb_queue_leave(pb_redis *r, const pb_queue_keys *k)
 	 * registration so that a reaper returns it once the heartbeat expires. */
 	if (rc != PB_OK || left > 0)
 		return rc;
-	rc = int_reply(r, pb_redis_cmd(r, "SREM %s %s", k->agents, k->agent_id),
+	rc = int_reply(r, pb_redis_cmd(r, "SREM %s %s", k->names.agents, k->agent_id),
 		       NULL);
 	if (rc == PB_OK)
 		rc = int_reply(r, pb_redis_cmd(r, "DEL %s", k->heartbeat), NULL);
@@ -199,7 +201,7 @@ int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *job,
 			  long long delay_ms)
 {
 	return pb_redis_append(r, "EVAL %s 2 %s %s %b %b %lld", retry_lua,
-			       k->processing, k->scheduled, job, len, next,
+			       k->processing, k->names.scheduled, job, len, next,
 			       next_len, delay_ms);
 }
 
@@ -207,12 +209,12 @@ int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *job,
 			 size_t len, const char *entry, size_t entry_len)
 {
 	return pb_redis_append(r, "EVAL %s 2 %s %s %b %b", dead_lua, k->processing,
-			       k->dead, job, len, entry, entry_len);
+			       k->names.dead, job, len, entry, entry_len);
 }
 
 int pb_queue_append_handback(pb_redis *r, const pb_queue_keys *k,
 			     const char *job, size_t len)
 {
 	return pb_redis_append(r, "EVAL %s 2 %s %s %b", handback_lua,
-			       k->processing, k->queue, job, len);
+			       k->processing, k->names.queue, job, len);
 }

@@ -2,14 +2,10 @@
  * queue.h - the agent's side of the Redis queue (the reliable-queue
  * pattern, as Sidekiq's super_fetch and BullMQ run it):
  *
- *   <p>:queue                 list; ingest LPUSHes, agents take from the right
- *   <p>:processing:<agent>    list; what one agent holds, moved there
- *                             atomically by LMOVE/BLMOVE as it is taken
- *   <p>:scheduled             zset; retries, scored by due time (ms, the
- *                             master's clock), moved back to the queue when due
- *   <p>:dead                  list; dead letters (JSON), newest first
- *   <p>:agent:<agent>         heartbeat, expires after heartbeat_ttl_ms
- *   <p>:agents                set of agent ids that may hold postbacks
+ * the keys of keys.h: jobs are moved from the queue into the agent's
+ * processing list atomically (LMOVE/BLMOVE) as they are taken; retries wait
+ * in the scheduled zset, scored by due time on the master's clock, and go
+ * back to the queue when due; a heartbeat with a TTL says the agent lives.
  *
  * A postback leaves an agent's processing list only in the same atomic step
  * that records its outcome (ack, retry, dead letter, hand back), so a crash
@@ -23,21 +19,20 @@
 #ifndef PB_QUEUE_H
 #define PB_QUEUE_H
 
+#include "keys.h"
 #include "redis.h"
 
+/* The key space, and this agent's own keys in it. */
 typedef struct pb_queue_keys {
-	char prefix[64];
+	pb_keys names;
 	char agent_id[128];
-	char queue[96];
-	char processing[256];
-	char scheduled[96];
-	char dead[96];
-	char heartbeat[256];
-	char agents[96];
+	char processing[PB_KEY_MAX];
+	char heartbeat[PB_KEY_MAX];
 } pb_queue_keys;
 
-void pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
-			const char *agent_id);
+/* PB_OK, or PB_ERR_LIMIT when the prefix or the agent id is too long. */
+int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
+		       const char *agent_id);
 
 /*
  * Take up to max jobs into this agent's processing list: one pipelined

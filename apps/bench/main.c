@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -163,12 +164,15 @@ static int listen_on(const char *hostport)
 	const char *colon = strrchr(hostport, ':');
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	int fd, one = 1;
+	long port;
 
 	if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host))
 		return -1;
 	memcpy(host, hostport, (size_t)(colon - hostport));
 	host[colon - hostport] = '\0';
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (pb_parse_long(colon + 1, 1, 65535, &port) != PB_OK)
+		return -1;
+	a.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
 		return -1;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -304,7 +308,7 @@ static void run_load(void)
 	req *rs = calloc((size_t)o.connections, sizeof(*rs));
 	int64_t t0 = pb_now_ms(), next_print = t0 + 1000, next_send_us = wall_us();
 	long i, idle = o.connections;
-	req **free_list = calloc((size_t)o.connections, sizeof(*free_list));
+	req **free_list = calloc((size_t)o.connections, sizeof(*free_list)); /* NOLINT(bugprone-sizeof-expression) */
 
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, "Expect:");
@@ -434,9 +438,18 @@ static void report(const tally *t, double load_s, double total_s)
 	json_decref(j);
 }
 
+/* A count option: a whole number from 0 up. */
+static int number(const char *name, const char *v, long *out)
+{
+	if (pb_parse_long(v, 0, LONG_MAX, out) == PB_OK)
+		return 0;
+	fprintf(stderr, "pb-bench: %s takes a whole number from 0, not '%s'\n", name, v);
+	return -1;
+}
+
 static int parse_args(int argc, char **argv)
 {
-	int i;
+	int i, rc = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -459,20 +472,20 @@ static int parse_args(int argc, char **argv)
 		else if (!strcmp(a, "--listen")) o.listen = v;
 		else if (!strcmp(a, "--json")) o.json = v;
 		else if (!strcmp(a, "--md")) o.md = v;
-		else if (!strcmp(a, "--requests")) o.requests = atol(v);
-		else if (!strcmp(a, "--objects")) o.objects = atol(v);
-		else if (!strcmp(a, "--connections")) o.connections = atol(v);
-		else if (!strcmp(a, "--rate")) o.rate = atol(v);
-		else if (!strcmp(a, "--wait")) o.wait_s = atol(v);
+		else if (!strcmp(a, "--requests")) rc |= number(a, v, &o.requests);
+		else if (!strcmp(a, "--objects")) rc |= number(a, v, &o.objects);
+		else if (!strcmp(a, "--connections")) rc |= number(a, v, &o.connections);
+		else if (!strcmp(a, "--rate")) rc |= number(a, v, &o.rate);
+		else if (!strcmp(a, "--wait")) rc |= number(a, v, &o.wait_s);
 		else if (!strcmp(a, "--method")) pb_strlcpy(o.method, v, sizeof(o.method));
 		else {
 			fprintf(stderr, "pb-bench: unknown option %s (see --help)\n", a);
 			return -1;
 		}
 	}
-	if (o.endpoint == NULL || o.requests < 1 || o.objects < 1 ||
+	if (rc != 0 || o.endpoint == NULL || o.requests < 1 || o.objects < 1 ||
 	    o.connections < 1 || o.rate < 0 ||
-	    (strcmp(o.method, "GET") && strcmp(o.method, "POST"))) {
+	    (strcmp(o.method, "GET") != 0 && strcmp(o.method, "POST") != 0)) {
 		fprintf(stderr, "pb-bench: --endpoint is required; counts must be positive "
 				"(see --help)\n");
 		return -1;

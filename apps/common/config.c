@@ -121,8 +121,8 @@ static int name_eq(const char *a, const char *b, size_t blen)
 	size_t i;
 
 	for (i = 0; i < blen; i++) {
-		char x = a[i] == '-' ? '_' : a[i];
-		char y = b[i] == '-' ? '_' : b[i];
+		char x = (char)(a[i] == '-' ? '_' : a[i]);
+		char y = (char)(b[i] == '-' ? '_' : b[i]);
 		if (x == '\0' || x != y)
 			return 0;
 	}

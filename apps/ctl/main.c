@@ -24,15 +24,19 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "config.h"
+#include "deadletter.h"
 #include "job.h"
+#include "keys.h"
 #include "log.h"
 #include "pb.h"
 #include "redis.h"
+#include "replinfo.h"
 
 static pb_config cfg;
 static pb_redis R;
-static char K_QUEUE[96], K_SCHED[96], K_DEAD[96], K_AGENTS[96];
+static pb_keys K;
 
 static const char usage[] =
 	"Operator tool for the postback queue.\n\n"
@@ -48,21 +52,15 @@ static const char usage[] =
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
-/* Replay or purge matching dead letters in one atomic step. */
-static const char dead_lua[] =
-	"local n = 0\n"
-	"for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
-	"  local d = cjson.decode(e)\n"
-	"  if ARGV[1] == '' or d.id == ARGV[1] then\n"
-	"    redis.call('LREM', KEYS[1], 1, e)\n"
-	"    if ARGV[2] == 'replay' then\n"
-	"      local job = string.gsub(d.job, '^(1\\t[^\\t]+\\t)%d+\\t', '%10\\t', 1)\n"
-	"      redis.call('RPUSH', KEYS[2], job)\n"
-	"    end\n"
-	"    n = n + 1\n"
-	"  end\n"
-	"end\n"
-	"return n\n";
+/*
+ * Take one dead letter out and, to replay it, queue its job again in the
+ * same atomic step: KEYS[1] the dead letters, KEYS[2] the queue; ARGV[1]
+ * the record, ARGV[2] the job to queue (attempts reset) or "" to purge.
+ */
+static const char dead_take_lua[] =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+	"if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end\n"
+	"return 1\n";
 
 /*
  * Everything that holds postbacks, read in one atomic step, so that a job
@@ -76,7 +74,7 @@ static const char ids_lua[] =
 	"             redis.call('LRANGE', KEYS[3], 0, -1)}\n"
 	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
 	"  out[#out + 1] = a\n"
-	"  out[#out + 1] = redis.call('LRANGE', ARGV[1] .. ':processing:' .. a, 0, -1)\n"
+	"  out[#out + 1] = redis.call('LRANGE', ARGV[1] .. a, 0, -1)\n"
 	"end\n"
 	"return out\n";
 
@@ -125,49 +123,42 @@ static void print_sentinels(void)
 	}
 }
 
-/* "slave0:ip=127.0.0.1,port=6391,state=online,offset=123,lag=0" lines. */
 static void print_replicas(void)
 {
 	redisReply *r = cmd_or_die("INFO replication");
-	char *save = NULL, *line, *replicas[16];
-	long long master_offset = 0;
-	int n = 0, i;
+	pb_repl_info info;
+	int i;
 
-	for (line = strtok_r(r->str, "\r\n", &save); line;
-	     line = strtok_r(NULL, "\r\n", &save)) {
-		sscanf(line, "master_repl_offset:%lld", &master_offset);
-		if (!strncmp(line, "slave", 5) && strchr(line, ':') && n < 16)
-			replicas[n++] = strchr(line, ':') + 1;
+	if (pb_repl_info_parse(r->str, &info) != PB_OK) {
+		fprintf(stderr, "pbctl: %s:%d: INFO replication does not parse\n",
+			R.master.host, R.master.port);
+		freeReplyObject(r);
+		return;
 	}
-	printf("master   %s:%d  offset %lld\n", R.master.host, R.master.port,
-	       master_offset);
-	for (i = 0; i < n; i++) {
-		char ip[64], state[32];
-		long long offset, lag;
-		int port;
-
-		if (sscanf(replicas[i],
-			   "ip=%63[^,],port=%d,state=%31[^,],offset=%lld,lag=%lld", ip,
-			   &port, state, &offset, &lag) == 5)
-			printf("replica  %s:%d  %s  %lld bytes behind, last ack %lld s ago\n",
-			       ip, port, state, master_offset - offset, lag);
-	}
-	if (n == 0)
-		printf("replica  NONE: writes are refused (min-replicas-to-write)\n");
 	freeReplyObject(r);
+	printf("master   %s:%d  offset %ld\n", R.master.host, R.master.port,
+	       info.master_offset);
+	for (i = 0; i < info.nreplicas; i++) {
+		const pb_replica_info *x = &info.replicas[i];
+
+		printf("replica  %s:%ld  %s  %ld bytes behind, last ack %ld s ago\n",
+		       x->ip, x->port, x->state, info.master_offset - x->offset, x->lag);
+	}
+	if (info.nreplicas == 0)
+		printf("replica  NONE: writes are refused (min-replicas-to-write)\n");
 }
 
 static void print_agents(void)
 {
-	redisReply *ids = cmd_or_die("SMEMBERS %s", K_AGENTS);
+	redisReply *ids = cmd_or_die("SMEMBERS %s", K.agents);
 	size_t i;
 
 	if (ids->elements == 0)
 		printf("agents   none registered\n");
 	for (i = 0; i < ids->elements; i++) {
 		const char *id = ids->element[i]->str;
-		redisReply *hb = cmd_or_die("GET %s:agent:%s", cfg.key_prefix, id);
-		redisReply *n = cmd_or_die("LLEN %s:processing:%s", cfg.key_prefix, id);
+		redisReply *hb = cmd_or_die("GET %s%s", K.heartbeat_stem, id);
+		redisReply *n = cmd_or_die("LLEN %s%s", K.processing_stem, id);
 
 		printf("agent    %-16s %-5s in flight %lld  %s\n", id,
 		       hb->type == REDIS_REPLY_STRING ? "alive" : "DEAD", n->integer,
@@ -183,99 +174,123 @@ static int cmd_status(void)
 {
 	print_sentinels();
 	print_replicas();
-	printf("queue    %lld waiting\n", int_cmd("LLEN %s", K_QUEUE));
-	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K_SCHED));
-	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K_DEAD));
+	printf("queue    %lld waiting\n", int_cmd("LLEN %s", K.queue));
+	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K.scheduled));
+	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K.dead));
 	print_agents();
 	return 0;
 }
 
-static void print_dead(json_t *e)
+static void print_dead(const pb_dead *d)
 {
 	char ts[32];
 
-	pb_format_utc_ms(ts, sizeof(ts),
-			 (long long)json_integer_value(json_object_get(e, "failed_at")));
-	printf("%s  %-24s attempts %lld  status %lld  %s\n", ts,
-	       json_string_value(json_object_get(e, "id")),
-	       (long long)json_integer_value(json_object_get(e, "attempts")),
-	       (long long)json_integer_value(json_object_get(e, "status")),
-	       json_string_value(json_object_get(e, "error")));
+	pb_format_utc_ms(ts, sizeof(ts), d->failed_at);
+	printf("%s  %-24s attempts %lld  status %lld  %s\n", ts, d->id, d->attempts,
+	       d->status, d->error);
+}
+
+/* Replay (queue again, attempts reset) or purge one dead letter. */
+static int take_dead(const redisReply *record, const pb_dead *d, int replay)
+{
+	pb_buf job;
+	pb_job j;
+	redisReply *r;
+	int taken;
+
+	pb_buf_init(&job, 0);
+	if (replay && (pb_job_decode(&j, d->job, d->job_len) != PB_OK ||
+		       pb_job_reencode(&job, &j, 0) != PB_OK)) {
+		fprintf(stderr, "pbctl: dead letter %s: its job cannot be decoded; "
+			"kept (purge it to drop it)\n", d->id);
+		pb_buf_free(&job);
+		return 0;
+	}
+	r = cmd_or_die("EVAL %s 2 %s %s %b %b", dead_take_lua, K.dead, K.queue,
+		       record->str, record->len, job.data ? job.data : "", job.len);
+	taken = r->integer == 1;
+	freeReplyObject(r);
+	pb_buf_free(&job);
+	return taken;
 }
 
 static int cmd_dead(int argc, char **argv)
 {
-	const char *verb = argc > 0 ? argv[0] : "list";
+	static const char *verbs[] = { "list", "show", "replay", "purge" };
+	enum { LIST, SHOW, REPLAY, PURGE, NVERBS } v;
+	const char *id = argc > 1 && strcmp(argv[1], "--all") != 0 ? argv[1] : NULL;
+	long n = 0, done = 0; /* n = 0: every dead letter, to find those asked for */
 	redisReply *r;
 	size_t i;
-	int found = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
 		puts("pbctl dead list [N] | show ID | replay ID|--all | purge ID|--all");
 		return 0;
 	}
-	if (!strcmp(verb, "list")) {
-		long n = 20;
-
+	for (v = LIST; v < NVERBS && strcmp(argc > 0 ? argv[0] : "list", verbs[v]) != 0; v++)
+		;
+	if (v == NVERBS) {
+		fprintf(stderr, "pbctl: unknown command 'dead %s' (see --help)\n", argv[0]);
+		return 2;
+	}
+	if (v == LIST) {
+		n = 20;
+		id = NULL;
 		if (argc > 1 && pb_parse_long(argv[1], 1, 1000000, &n) != PB_OK) {
 			fprintf(stderr, "pbctl: dead list takes 1 to 1000000, not '%s'\n",
 				argv[1]);
 			return 2;
 		}
-		r = cmd_or_die("LRANGE %s 0 %ld", K_DEAD, n - 1);
-		for (i = 0; i < r->elements; i++) {
-			json_t *e = json_loads(r->element[i]->str, 0, NULL);
-			if (e)
-				print_dead(e);
-			json_decref(e);
-		}
-		printf("%zu shown of %lld\n", r->elements, int_cmd("LLEN %s", K_DEAD));
-		freeReplyObject(r);
-		return 0;
-	}
-	if (argc < 2) {
-		fprintf(stderr, "pbctl: dead %s needs an ID (or --all)\n", verb);
+	} else if (argc < 2) {
+		fprintf(stderr, "pbctl: dead %s needs an ID (or --all)\n", verbs[v]);
 		return 2;
 	}
-	if (!strcmp(verb, "show")) {
-		r = cmd_or_die("LRANGE %s 0 -1", K_DEAD);
-		for (i = 0; i < r->elements; i++) {
-			json_t *e = json_loads(r->element[i]->str, 0, NULL);
-			const char *id = json_string_value(json_object_get(e, "id"));
-			if (id && !strcmp(id, argv[1])) {
-				json_dumpf(e, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-				putchar('\n');
-				found = 1;
-			}
-			json_decref(e);
+	r = cmd_or_die("LRANGE %s 0 %ld", K.dead, n - 1);
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		json_t *owner;
+		pb_dead d;
+
+		if (pb_dead_decode(&d, &owner, e->str, e->len) != PB_OK) {
+			fprintf(stderr, "pbctl: %s: element %zu is no dead-letter record\n",
+				K.dead, i);
+			continue;
 		}
-		freeReplyObject(r);
-		if (!found)
-			fprintf(stderr, "pbctl: no dead letter with id %s\n", argv[1]);
-		return found ? 0 : 1;
+		if (id == NULL || !strcmp(d.id, id)) {
+			switch (v) {
+			case LIST:
+				print_dead(&d);
+				done++;
+				break;
+			case SHOW:
+				json_dumpf(owner, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+				putchar('\n');
+				done++;
+				break;
+			default:
+				done += take_dead(e, &d, v == REPLAY);
+			}
+		}
+		json_decref(owner);
 	}
-	if (!strcmp(verb, "replay") || !strcmp(verb, "purge")) {
-		const char *id = strcmp(argv[1], "--all") ? argv[1] : "";
-		r = cmd_or_die("EVAL %s 2 %s %s %s %s", dead_lua, K_DEAD, K_QUEUE, id,
-			       verb);
-		printf("%s: %lld dead letter(s)\n",
-		       !strcmp(verb, "replay") ? "replayed" : "purged", r->integer);
-		found = r->integer > 0;
-		freeReplyObject(r);
-		return found ? 0 : 1;
-	}
-	fprintf(stderr, "pbctl: unknown command 'dead %s' (see --help)\n", verb);
-	return 2;
+	freeReplyObject(r);
+	if (v == LIST)
+		printf("%ld shown of %lld\n", done, int_cmd("LLEN %s", K.dead));
+	else if (v == REPLAY || v == PURGE)
+		printf("%s: %ld dead letter(s)\n", v == REPLAY ? "replayed" : "purged", done);
+	else if (done == 0)
+		fprintf(stderr, "pbctl: no dead letter with id %s\n", id);
+	return done > 0 || v == LIST ? 0 : 1;
 }
 
 static long long in_flight(void)
 {
-	redisReply *ids = cmd_or_die("SMEMBERS %s", K_AGENTS);
+	redisReply *ids = cmd_or_die("SMEMBERS %s", K.agents);
 	long long total = 0;
 	size_t i;
 
 	for (i = 0; i < ids->elements; i++) {
-		redisReply *n = cmd_or_die("LLEN %s:processing:%s", cfg.key_prefix,
+		redisReply *n = cmd_or_die("LLEN %s%s", K.processing_stem,
 					   ids->element[i]->str);
 		total += n->integer;
 		freeReplyObject(n);
@@ -313,8 +328,8 @@ static int cmd_ids(int argc, char **argv)
 		     "One atomic snapshot: it reads every list whole, so keep it for checks.");
 		return 0;
 	}
-	r = cmd_or_die("EVAL %s 4 %s %s %s %s %s", ids_lua, K_QUEUE, K_SCHED, K_DEAD,
-		       K_AGENTS, cfg.key_prefix);
+	r = cmd_or_die("EVAL %s 4 %s %s %s %s %s", ids_lua, K.queue, K.scheduled, K.dead,
+		       K.agents, K.processing_stem);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
 		fprintf(stderr, "pbctl: ids: unexpected reply from %s:%d\n",
 			R.master.host, R.master.port);
@@ -324,11 +339,15 @@ static int cmd_ids(int argc, char **argv)
 	print_job_ids("queued", r->element[0], "");
 	print_job_ids("scheduled", r->element[1], "");
 	for (i = 0; i < r->element[2]->elements; i++) {
-		json_t *e = json_loads(r->element[2]->element[i]->str, 0, NULL);
-		const char *id = json_string_value(json_object_get(e, "id"));
+		const redisReply *e = r->element[2]->element[i];
+		json_t *owner;
+		pb_dead d;
 
-		printf("dead\t%s\t\n", id ? id : "(undecodable dead letter)");
-		json_decref(e);
+		if (pb_dead_decode(&d, &owner, e->str, e->len) == PB_OK)
+			printf("dead\t%s\t\n", d.id);
+		else
+			printf("dead\t(undecodable dead letter)\t\n");
+		json_decref(owner);
 	}
 	for (i = 3; i + 1 < r->elements; i += 2)
 		print_job_ids("in-flight", r->element[i + 1], r->element[i]->str);
@@ -354,8 +373,8 @@ static int cmd_drain(int argc, char **argv)
 	}
 	deadline = pb_now_ms() + timeout_s * 1000;
 	for (;;) {
-		long long q = int_cmd("LLEN %s", K_QUEUE);
-		long long s = int_cmd("ZCARD %s", K_SCHED);
+		long long q = int_cmd("LLEN %s", K.queue);
+		long long s = int_cmd("ZCARD %s", K.scheduled);
 		long long f = in_flight();
 
 		printf("queued %lld  scheduled %lld  in flight %lld\n", q, s, f);
@@ -460,28 +479,18 @@ static int node_is_master(const pb_hostport *hp)
 
 /* How many bytes the furthest-behind online replica lacks; -1 if none is
  * online or INFO cannot be read. */
-static long long replicas_behind(const pb_hostport *master)
+static long replicas_behind(const pb_hostport *master)
 {
 	redisReply *r = node_cmd(master, "INFO replication");
-	long long offset = -1, least = -1, o;
-	char *save = NULL, *line;
+	pb_repl_info info;
+	long behind = -1;
 
-	if (r == NULL || r->type != REDIS_REPLY_STRING) {
-		if (r)
-			freeReplyObject(r);
-		return -1;
-	}
-	for (line = strtok_r(r->str, "\r\n", &save); line;
-	     line = strtok_r(NULL, "\r\n", &save)) {
-		char *at = strstr(line, ",offset=");
-
-		sscanf(line, "master_repl_offset:%lld", &offset);
-		if (!strncmp(line, "slave", 5) && strstr(line, "state=online") && at &&
-		    sscanf(at, ",offset=%lld", &o) == 1 && (least < 0 || o < least))
-			least = o;
-	}
-	freeReplyObject(r);
-	return least < 0 || offset < 0 ? -1 : offset - least;
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    pb_repl_info_parse(r->str, &info) == PB_OK)
+		behind = pb_repl_info_behind(&info);
+	if (r)
+		freeReplyObject(r);
+	return behind;
 }
 
 static int cmd_switchover(int argc, char **argv)
@@ -490,7 +499,7 @@ static int cmd_switchover(int argc, char **argv)
 	pb_hostport old, now;
 	char pause_ms[32], port[16];
 	redisReply *r = NULL;
-	long long behind = -1;
+	long behind = -1;
 	int64_t t0, deadline;
 	int i;
 
@@ -591,10 +600,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pb_log_init("pbctl", cfg.log_level);
-	snprintf(K_QUEUE, sizeof(K_QUEUE), "%s:queue", cfg.key_prefix);
-	snprintf(K_SCHED, sizeof(K_SCHED), "%s:scheduled", cfg.key_prefix);
-	snprintf(K_DEAD, sizeof(K_DEAD), "%s:dead", cfg.key_prefix);
-	snprintf(K_AGENTS, sizeof(K_AGENTS), "%s:agents", cfg.key_prefix);
+	if (pb_keys_init(&K, cfg.key_prefix) != PB_OK) {
+		fprintf(stderr, "pbctl: key_prefix '%s': key names too long\n",
+			cfg.key_prefix);
+		return 2;
+	}
 	if (pb_redis_init(&R, &cfg, "pbctl") != PB_OK) {
 		fprintf(stderr, "pbctl: %s\n", R.errstr);
 		return 2;

@@ -1,5 +1,6 @@
 #include "enqueue.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,23 @@ static long long int_at(const redisReply *r, size_t i)
 	return r->element[i]->integer;
 }
 
+/* The first answer an Idempotency-Key got: "<request id> <count>". */
+static void parse_first(const char *s, pb_enqueue_res *res)
+{
+	const char *sp = strchr(s, ' ');
+	char id[sizeof(res->first_request_id)];
+	long n;
+
+	if (sp == NULL || (size_t)(sp - s) >= sizeof(id))
+		return;
+	memcpy(id, s, (size_t)(sp - s));
+	id[sp - s] = '\0';
+	if (pb_parse_long(sp + 1, 0, LONG_MAX, &n) != PB_OK)
+		return;
+	pb_strlcpy(res->first_request_id, id, sizeof(res->first_request_id));
+	res->first_count = n;
+}
+
 /* Read the three pipelined replies: PING, the script, WAIT. */
 static int read_replies(pb_redis *r, pb_enqueue_res *res, int *noscript)
 {
@@ -124,8 +142,7 @@ static int read_replies(pb_redis *r, pb_enqueue_res *res, int *noscript)
 		res->status = PB_ENQ_REPLAY;
 		if (script->elements > 2 &&
 		    script->element[2]->type == REDIS_REPLY_STRING)
-			sscanf(script->element[2]->str, "%63s %lld",
-			       res->first_request_id, &res->first_count);
+			parse_first(script->element[2]->str, res);
 		break;
 	default:
 		snprintf(r->errstr, sizeof(r->errstr), "enqueue script: bad reply");
@@ -164,7 +181,7 @@ static int send_pipeline(pb_redis *r, argvec *a, size_t argc)
 
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 {
-	char keybuf[2][192], window[24], idem_val[96], maxq[24];
+	char idem[PB_KEY_MAX], window[24], idem_val[96], maxq[24];
 	size_t i, argc = 0;
 	argvec *a = &tl_args;
 	int rc, tries, reloaded = 0;
@@ -179,20 +196,23 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 			 req->count);
 		return r->err = PB_ERR_NOMEM;
 	}
-	snprintf(keybuf[0], sizeof(keybuf[0]), "%s:queue", r->cfg->key_prefix);
 	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
 	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
 	snprintf(idem_val, sizeof(idem_val), "%s %zu", req->request_id, req->count);
 	argc = 2; /* EVALSHA and the SHA1 go in send_pipeline */
 	if (req->idem_key) {
-		snprintf(keybuf[1], sizeof(keybuf[1]), "%s:idem:%s",
-			 r->cfg->key_prefix, req->idem_key);
+		/* Fits: key_prefix < 64 and a key is at most 128 characters. */
+		if (pb_key_join(idem, sizeof(idem), req->keys->idem_stem,
+				req->idem_key) != PB_OK) {
+			snprintf(r->errstr, sizeof(r->errstr), "idempotency key too long");
+			return r->err = PB_ERR_LIMIT;
+		}
 		arg(a, argc++, "2", 1);
-		arg(a, argc++, keybuf[0], strlen(keybuf[0]));
-		arg(a, argc++, keybuf[1], strlen(keybuf[1]));
+		arg(a, argc++, req->keys->queue, strlen(req->keys->queue));
+		arg(a, argc++, idem, strlen(idem));
 	} else {
 		arg(a, argc++, "1", 1);
-		arg(a, argc++, keybuf[0], strlen(keybuf[0]));
+		arg(a, argc++, req->keys->queue, strlen(req->keys->queue));
 	}
 	arg(a, argc++, maxq, strlen(maxq));
 	arg(a, argc++, idem_val, strlen(idem_val));

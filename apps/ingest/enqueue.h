@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "keys.h"
 #include "redis.h"
 
 enum pb_enqueue_status {
@@ -24,6 +25,7 @@ enum pb_enqueue_status {
 };
 
 typedef struct pb_enqueue_req {
+	const pb_keys *keys;
 	const char *const *jobs; /* encoded jobs */
 	const size_t *job_lens;
 	size_t count;

@@ -43,6 +43,7 @@
 #define IDEM_KEY_MAX 128
 
 static pb_config cfg;
+static pb_keys keys;
 static int listen_fd = -1;
 static int wake_pipe[2] = { -1, -1 };
 static volatile int stopping;
@@ -316,7 +317,7 @@ static void handle_ingest(worker *w)
 		pb_ingest_req_free(&r);
 		return;
 	}
-	eq = (pb_enqueue_req){ w->ptrs, w->lens, r.count, request_id, idem };
+	eq = (pb_enqueue_req){ &keys, w->ptrs, w->lens, r.count, request_id, idem };
 	pb_enqueue(&w->redis, &eq, &res);
 	answer_enqueue(w, &res, request_id, r.count);
 	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
@@ -466,6 +467,10 @@ int main(int argc, char **argv)
 				   "from HAProxy and queues them in Redis.",
 				   argc, argv)) >= 0)
 		return rc;
+	if (pb_keys_init(&keys, cfg.key_prefix) != PB_OK) {
+		pb_error("key_prefix '%s': key names too long", cfg.key_prefix);
+		return 1;
+	}
 	json_object_seed(0); /* before threads: jansson's rule */
 	make_id_prefix();
 	/* Every thread inherits this mask; only sigwait() below sees them. */

@@ -50,7 +50,7 @@ def cases(receiver, mark):
 def test_bad_request_is_refused_and_nothing_enqueued(cluster, receiver, mark, index):
     name, method, path, ctype, body, status, err = cases(receiver, mark)[index]
     master = cluster.master()
-    before = master.llen("pb:queue")
+    before = master.llen(cluster.key("queue"))
     headers = {"Content-Type": ctype} if ctype else {}
     r = requests.request(method, cluster.endpoint + path, data=body,
                          headers=headers, timeout=30)
@@ -60,7 +60,7 @@ def test_bad_request_is_refused_and_nothing_enqueued(cluster, receiver, mark, in
     if status == 405:
         assert r.headers.get("Allow") == "POST"
     time.sleep(0.3)
-    assert master.llen("pb:queue") <= before
+    assert master.llen(cluster.key("queue")) <= before
     assert of_mark(receiver.requests, mark) == []
 
 

@@ -20,7 +20,7 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
     try:
         url = receiver.url + mark + "/q?i={i}"
         master = cluster.master()
-        base = master.llen("pb:queue")
+        base = master.llen(cluster.key("queue"))
         room = MAX_QUEUE - base
         assert room > 10
         accepted, i = [], 0
@@ -39,7 +39,7 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
         assert r.json()["redis_is_connected"] == "+PONG"
         assert r.json()["postback_queue_size"] == MAX_QUEUE - 5
         assert "Retry-After" in r.headers
-        assert master.llen("pb:queue") == MAX_QUEUE - 5
+        assert master.llen(cluster.key("queue")) == MAX_QUEUE - 5
         # 5 still fit.
         r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
                              "data": [{"i": 10000 + i} for i in range(5)]})

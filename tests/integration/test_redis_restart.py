@@ -19,8 +19,8 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
     m = cluster.master()
     deadline = time.time() + 20
     while time.time() < deadline and not (
-            any(dead[0].encode() in e for e in m.lrange("pb:dead", 0, -1)) and
-            any(later[0].encode() in e for e in m.zrange("pb:scheduled", 0, -1))):
+            any(dead[0].encode() in e for e in m.lrange(cluster.key("dead"), 0, -1)) and
+            any(later[0].encode() in e for e in m.zrange(cluster.key("scheduled"), 0, -1))):
         time.sleep(0.1)
     for a in agents:
         cluster.stop(a)
@@ -28,9 +28,9 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
         queued = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/q?i={i}"},
                                   "data": [{"i": i} for i in range(50)]}).json()["ids"]
         m = cluster.master()
-        before = {"queue": m.lrange("pb:queue", 0, -1),
-                  "scheduled": m.zrange("pb:scheduled", 0, -1, withscores=True),
-                  "dead": m.lrange("pb:dead", 0, -1)}
+        before = {"queue": m.lrange(cluster.key("queue"), 0, -1),
+                  "scheduled": m.zrange(cluster.key("scheduled"), 0, -1, withscores=True),
+                  "dead": m.lrange(cluster.key("dead"), 0, -1)}
         assert any(dead[0].encode() in e for e in before["dead"])
         assert any(later[0].encode() in e for e, _ in before["scheduled"])
         assert sum(1 for e in before["queue"] if mark.encode() in e) == 50
@@ -43,9 +43,9 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
             cluster.start(name)
         cluster.wait_ready(90)
         m = cluster.master()
-        after = {"queue": m.lrange("pb:queue", 0, -1),
-                 "scheduled": m.zrange("pb:scheduled", 0, -1, withscores=True),
-                 "dead": m.lrange("pb:dead", 0, -1)}
+        after = {"queue": m.lrange(cluster.key("queue"), 0, -1),
+                 "scheduled": m.zrange(cluster.key("scheduled"), 0, -1, withscores=True),
+                 "dead": m.lrange(cluster.key("dead"), 0, -1)}
         assert after == before
     finally:
         for a in agents:

@@ -20,7 +20,7 @@ def send(cluster, receiver, mark, n=1, suffix="/r?i={i}"):
 
 def dead_entries(cluster, ids):
     out = {}
-    for raw in cluster.master().lrange("pb:dead", 0, -1):
+    for raw in cluster.master().lrange(cluster.key("dead"), 0, -1):
         e = json.loads(raw)
         if e["id"] in ids:
             out[e["id"]] = e

@@ -1,0 +1,31 @@
+#include "keys.h"
+
+#include <stdio.h>
+
+#include "pb.h"
+
+int pb_key_join(char *out, size_t n, const char *stem, const char *part)
+{
+	int len = snprintf(out, n, "%s%s", stem, part);
+
+	return len < 0 || (size_t)len >= n ? PB_ERR_LIMIT : PB_OK;
+}
+
+int pb_keys_init(pb_keys *k, const char *prefix)
+{
+	const struct { char *out; const char *name; } keys[] = {
+		{ k->queue, ":queue" },
+		{ k->scheduled, ":scheduled" },
+		{ k->dead, ":dead" },
+		{ k->agents, ":agents" },
+		{ k->processing_stem, ":processing:" },
+		{ k->heartbeat_stem, ":agent:" },
+		{ k->idem_stem, ":idem:" },
+	};
+	size_t i;
+
+	for (i = 0; i < PB_ARRAY_LEN(keys); i++)
+		if (pb_key_join(keys[i].out, PB_KEY_MAX, prefix, keys[i].name) != PB_OK)
+			return PB_ERR_LIMIT;
+	return PB_OK;
+}
