@@ -9,6 +9,7 @@
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~4 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
+#   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file
 #   make install    install binaries (PREFIX, DESTDIR)
 #   make clean
 
@@ -42,7 +43,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps deb lab lab-down test unit integration drill drill-smoke drill-soak \
+.PHONY: all deps deb lab lab-down lint test unit integration drill drill-smoke drill-soak \
         bench run stop install clean
 all: $(BINS)
 
@@ -84,6 +85,17 @@ $(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNI
 
 deps:
 	@scripts/deps.sh
+
+# Static analysis, clean or failing: clang-tidy with the checks in
+# .clang-tidy, cppcheck with what it needs of jansson in tests/lint.
+LINT_SRC := $(wildcard apps/*/*.c) $(UNIT_SRC)
+lint: deps
+	@set -e; for f in $(LINT_SRC); do \
+	  clang-tidy -quiet $$f -- $(CSTD) $(INC) -Itests/unit 2>/dev/null; done
+	cppcheck --quiet --error-exitcode=1 --inline-suppr \
+	  --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
+	  --library=tests/lint/cppcheck.cfg --suppress=missingIncludeSystem \
+	  $(INC) -Itests/unit apps tests/unit
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
