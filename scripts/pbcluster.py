@@ -36,6 +36,8 @@ STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
 STOP_TIMEOUT_S = 30
 # The topology's lists of hosts, each host with a name, an address and a port.
 HOST_GROUPS = ("ingest_nodes", "redis_nodes", "sentinels", "agents")
+# The Ansible roles whose defaults are the settings' defaults here too.
+ROLES = ("cluster", "redis", "sentinel", "haproxy", "ingest", "agent")
 
 
 def merge(base, over):
@@ -48,15 +50,31 @@ def merge(base, over):
     return over
 
 
+def role_defaults():
+    """Every setting's default, as the Ansible roles' defaults/main.yml name
+    it: the one place defaults live. Values that Ansible computes per host
+    (Jinja expressions) are left out; the topology gives those."""
+    out = {}
+    for role in ROLES:
+        with open(os.path.join(ROOT, "ansible", "roles", role, "defaults", "main.yml")) as f:
+            for k, v in (yaml.safe_load(f) or {}).items():
+                if "{{" not in str(v):
+                    out[k] = v
+    return out
+
+
 def load_topology(path):
     """A topology file, on top of the one its 'base' names (if any), with
     every host filled in: each node, the load balancer and the receiver get
-    a host address (default: bind) and a network namespace (default: none)."""
+    a host address (default: bind) and a network namespace (default: none).
+    Its vars go on top of the roles' defaults."""
     with open(path) as f:
         topo = yaml.safe_load(f)
     if "base" in topo:
         topo = merge(load_topology(os.path.join(os.path.dirname(path), topo.pop("base"))),
                      topo)
+    else:
+        topo["vars"] = dict(role_defaults(), **(topo.get("vars") or {}))
     where = {"host": topo["bind"], "netns": None}
     topo["agents"] = [a if isinstance(a, dict) else {"name": a} for a in topo["agents"]]
     for group in HOST_GROUPS:

@@ -53,7 +53,7 @@ static const pb_opt opts[] = {
 	S(log_level, "info", ALL, "debug, info, warn or error"),
 
 	S(listen, "127.0.0.1:9001", ING, "FastCGI socket: host:port or a path"),
-	I(threads, "32", 1, 1024, ING,
+	I(threads, "16", 1, 1024, ING,
 	  "FastCGI threads, each with its own Redis connection"),
 	I(backlog, "1024", 1, 65535, ING, "listen backlog"),
 	I(max_queue_size, "1000000", 1, 2000000000, ING,

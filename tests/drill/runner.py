@@ -44,7 +44,7 @@ def pbctl(c, *args):
 
 
 def down_after_s(c):
-    return c.topo["vars"]["sentinel_down_after_ms"] / 1000.0
+    return c.topo["vars"]["pb_sentinel_down_after_ms"] / 1000.0
 
 
 def wait_for(pred, timeout, every=0.2):

@@ -29,7 +29,7 @@ def test_master_pause(lab):
         m = c.master_node()
         state["new"] = m if m != state["old"] else None
         c.kill(state["old"], signal.SIGCONT)
-    down_after_s = lab.topo["vars"]["sentinel_down_after_ms"] / 1000.0
+    down_after_s = lab.topo["vars"]["pb_sentinel_down_after_ms"] / 1000.0
     drill(lab, "master_pause", pause, resume, hold=down_after_s + 7, check=demoted)
 
 

@@ -1,0 +1,103 @@
+"""One place for each setting's default: the Ansible roles'
+defaults/main.yml. The daemons' built-in defaults (their --help) agree with
+it, the rendered configs of the local cluster carry it, and no topology
+repeats it. Changing a default is then one line in a role's defaults (and,
+for a daemon setting, the same value in apps/common/config.c, which this
+test holds to it)."""
+import os
+import re
+import subprocess
+
+import jinja2
+import yaml
+
+from conftest import ROOT
+from pbcluster import load_topology, role_defaults
+
+# (program, setting): the daemon's built-in default differs from the role's
+# on purpose, and why.
+DELIBERATE = {
+    ("agent", "delivery_log_stdout"):
+        "under systemd the journal keeps a copy; run by hand, the file is enough",
+}
+TEMPLATES = {"ingest": "apps/conf/pb-ingest.conf.j2", "agent": "apps/conf/pb-agent.conf.j2"}
+SETTING = re.compile(r"^  (\w+)\s.*\[(.*)\](?: \(-?\d+\.\.-?\d+\))?$")
+ASSIGN = re.compile(r"^(\w+) = (.*)$")
+
+
+def builtin_defaults(program):
+    """{setting: default} from pb-<program> --help."""
+    out = subprocess.run([os.path.join(ROOT, "build", "pb-" + program), "--help"],
+                         capture_output=True, text=True).stdout
+    return {m.group(1): m.group(2) for m in map(SETTING.match, out.splitlines()) if m}
+
+
+def role_settings(program):
+    """{setting: the role variable its template line takes it from}."""
+    with open(os.path.join(ROOT, TEMPLATES[program])) as f:
+        lines = f.read().splitlines()
+    roles = role_defaults()
+    out = {}
+    for line in lines:
+        m = ASSIGN.match(line)
+        if m:
+            used = [v for v in re.findall(r"\b(pb_\w+)\b", m.group(2)) if v in roles]
+            if len(used) == 1:
+                out[m.group(1)] = used[0]
+    return out
+
+
+def rendered(program, vars_):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
+                             undefined=jinja2.ChainableUndefined)
+    text = env.get_template(TEMPLATES[program]).render(**vars_)
+    return {m.group(1): m.group(2).strip('"') for m in map(ASSIGN.match, text.splitlines())
+            if m}
+
+
+def same(a, b):
+    flag = {"yes": "1", "true": "1", "no": "0", "false": "0"}
+    return flag.get(str(a).lower(), str(a)) == flag.get(str(b).lower(), str(b))
+
+
+def test_daemon_defaults_are_the_roles_defaults():
+    for program in TEMPLATES:
+        builtin = builtin_defaults(program)
+        from_roles = rendered(program, role_defaults())
+        settings = role_settings(program)
+        assert settings, program
+        for setting, var in settings.items():
+            assert setting in builtin, (program, setting)
+            if (program, setting) in DELIBERATE:
+                assert not same(from_roles[setting], builtin[setting]), \
+                    "%s %s: no longer differs; drop it from DELIBERATE" % (program, setting)
+                continue
+            assert same(from_roles[setting], builtin[setting]), \
+                "%s: %s is %r in the roles (%s) but %r built in" % (
+                    program, setting, from_roles[setting], var, builtin[setting])
+
+
+def test_local_configs_carry_the_roles_defaults_but_for_their_own_vars():
+    topo = load_topology(os.path.join(ROOT, "cluster", "local.yml"))
+    with open(os.path.join(ROOT, "cluster", "local.yml")) as f:
+        own = set(yaml.safe_load(f)["vars"])
+    roles = role_defaults()
+    for program in TEMPLATES:
+        local = rendered(program, topo["vars"])
+        for setting, var in role_settings(program).items():
+            want = topo["vars"][var] if var in own else roles[var]
+            assert same(local[setting], want), (program, setting, local[setting], want)
+
+
+def test_no_topology_repeats_what_it_inherits():
+    """A topology's vars differ from what it stands on: the roles' defaults,
+    or the topology its 'base' names."""
+    here = os.path.join(ROOT, "cluster")
+    for name in os.listdir(here):
+        with open(os.path.join(here, name)) as f:
+            topo = yaml.safe_load(f)
+        under = (load_topology(os.path.join(here, topo["base"]))["vars"] if "base" in topo
+                 else role_defaults())
+        repeated = {k: v for k, v in (topo.get("vars") or {}).items()
+                    if k in under and under[k] == v}
+        assert not repeated, "%s repeats what it inherits: %s" % (name, repeated)
