@@ -1,67 +1,65 @@
 """Bad input: a clear 4xx with a JSON error, and nothing enqueued."""
+import os
 import socket
 import time
 
 import pytest
 import requests
 
-from conftest import of_mark
+from conftest import ROOT, of_mark
 
 
-def good(receiver, mark):
-    return {"endpoint": {"method": "GET", "url": receiver.url + mark + "/x?a={a}"},
-            "data": [{"a": 1}]}
+# HTTP-level cases: (name, method, path, content type, body, status, error part).
+HTTP_CASES = [
+    ("get", "GET", "/ingest", "application/json", None, 405, "not allowed"),
+    ("put", "PUT", "/ingest", "application/json", b"{}", 405, "not allowed"),
+    ("form", "POST", "/ingest", "application/x-www-form-urlencoded", b"a=1",
+     415, "application/json"),
+    ("no type", "POST", "/ingest", None, b"{}", 415, "application/json"),
+    ("too big", "POST", "/ingest", "application/json",
+     b'{"x":"' + b"a" * (1024 * 1024) + b'"}', 413, "over the limit"),
+    ("unknown path", "POST", "/other", "application/json", b"{}", 404, "no such path"),
+]
 
 
-def cases(receiver, mark):
-    g = good(receiver, mark)
-    ep = g["endpoint"]
-    return [
-        # (name, method, path, content type, body bytes, status, error part)
-        ("get", "GET", "/ingest", "application/json", None, 405, "not allowed"),
-        ("put", "PUT", "/ingest", "application/json", b"{}", 405, "not allowed"),
-        ("form", "POST", "/ingest", "application/x-www-form-urlencoded", b"a=1",
-         415, "application/json"),
-        ("no type", "POST", "/ingest", None, b"{}", 415, "application/json"),
-        ("malformed", "POST", "/ingest", "application/json", b"{\"endpoint\":", 400,
-         "malformed JSON"),
-        ("not object", "POST", "/i", "application/json", b"[1]", 400,
-         "JSON object"),
-        ("bad method", "POST", "/ingest", "application/json",
-         ('{"endpoint":{"method":"TRACE","url":"%s"},"data":[{}]}' % ep["url"]).encode(),
-         400, "not GET or POST"),
-        ("bad scheme", "POST", "/ingest", "application/json",
-         b'{"endpoint":{"method":"GET","url":"file:///etc/passwd"},"data":[{}]}',
-         400, "http:// or https://"),
-        ("empty data", "POST", "/ingest.php", "application/json",
-         ('{"endpoint":{"method":"GET","url":"%s"},"data":[]}' % ep["url"]).encode(),
-         400, "data is empty"),
-        ("nested value", "POST", "/ingest", "application/json",
-         ('{"endpoint":{"method":"GET","url":"%s"},"data":[{"a":1},{"a":{"b":2}}]}'
-          % ep["url"]).encode(), 400, "data[1].a"),
-        ("too big", "POST", "/ingest", "application/json",
-         b'{"x":"' + b"a" * (1024 * 1024) + b'"}', 413, "over the limit"),
-        ("unknown path", "POST", "/other", "application/json", b"{}", 404,
-         "no such path"),
-    ]
+def body_cases():
+    """The refused bodies of tests/unit/golden/bodies.tsv, which the unit
+    test of the validation reads too: (status, error part, body)."""
+    with open(os.path.join(ROOT, "tests", "unit", "golden", "bodies.tsv")) as f:
+        rows = [line.rstrip("\n").split("\t", 4) for line in f
+                if line.strip() and not line.startswith("#")]
+    return [(int(r[0]), r[1], r[4].encode()) for r in rows if r[0] != "0"]
 
 
-@pytest.mark.parametrize("index", range(12))
-def test_bad_request_is_refused_and_nothing_enqueued(cluster, receiver, mark, index):
-    name, method, path, ctype, body, status, err = cases(receiver, mark)[index]
+def refused_and_nothing_queued(cluster, receiver, mark, method, path, ctype, body,
+                               status, err):
     master = cluster.master()
     before = master.llen(cluster.key("queue"))
     headers = {"Content-Type": ctype} if ctype else {}
     r = requests.request(method, cluster.endpoint + path, data=body,
                          headers=headers, timeout=30)
-    assert r.status_code == status, (name, r.text)
-    assert r.headers["Content-Type"].startswith("application/json"), name
-    assert err in r.json()["error"], (name, r.text)
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert err in r.json()["error"], r.text
     if status == 405:
         assert r.headers.get("Allow") == "POST"
     time.sleep(0.3)
     assert master.llen(cluster.key("queue")) <= before
     assert of_mark(receiver.requests, mark) == []
+
+
+@pytest.mark.parametrize("case", HTTP_CASES, ids=[c[0] for c in HTTP_CASES])
+def test_bad_request_is_refused_and_nothing_enqueued(cluster, receiver, mark, case):
+    _, method, path, ctype, body, status, err = case
+    refused_and_nothing_queued(cluster, receiver, mark, method, path, ctype, body,
+                               status, err)
+
+
+@pytest.mark.parametrize("case", body_cases(), ids=[c[1] for c in body_cases()])
+def test_bad_body_is_refused_and_nothing_enqueued(cluster, receiver, mark, case):
+    status, err, body = case
+    refused_and_nothing_queued(cluster, receiver, mark, "POST", "/ingest",
+                               "application/json", body, status, err)
 
 
 def test_chunked_body_is_411(cluster, receiver, mark):

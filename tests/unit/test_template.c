@@ -7,22 +7,6 @@
 #include "unit.h"
 
 /* Split line into n tab-separated fields in place. */
-static int split(char *line, char **f, int n)
-{
-	int i;
-
-	for (i = 0; i < n - 1; i++) {
-		char *tab = strchr(line, '\t');
-		if (tab == NULL)
-			return -1;
-		*tab = '\0';
-		f[i] = line;
-		line = tab + 1;
-	}
-	f[n - 1] = line;
-	return 0;
-}
-
 /* JSON's \u escapes in a template field, so the file can stay ASCII. */
 static char *unescape_template(const char *s)
 {
@@ -39,37 +23,28 @@ static char *unescape_template(const char *s)
 	return out;
 }
 
+/* golden/template.tsv: template, data, default, expected URL. */
+static void golden_case(char **fld, void *ctx)
+{
+	char *tpl = unescape_template(fld[0]);
+	json_t *data = json_loads(fld[1], 0, NULL);
+	pb_buf out;
+
+	(void)ctx;
+	CHECK(data != NULL, "bad JSON in golden line: %s", fld[1]);
+	pb_buf_init(&out, 0);
+	CHECK(pb_template_fill(&out, tpl, strlen(tpl), data, fld[2]) == PB_OK, "fill %s",
+	      fld[0]);
+	CHECK_STR(pb_buf_str(&out), fld[3]);
+	pb_buf_free(&out);
+	free(tpl);
+	json_decref(data);
+}
+
 static void golden_cases(void)
 {
-	FILE *f = fopen(unit_golden("template.tsv"), "r");
-	char line[4096];
-	int n = 0;
+	int n = unit_golden_rows("template.tsv", 4, golden_case, NULL);
 
-	CHECK(f != NULL, "cannot open %s", unit_golden("template.tsv"));
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *fld[4], *tpl;
-		json_t *data;
-		pb_buf out;
-
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0] == '#' || line[0] == '\0')
-			continue;
-		CHECK(split(line, fld, 4) == 0, "bad golden line: %s", line);
-		data = json_loads(fld[1], 0, NULL);
-		CHECK(data != NULL, "bad JSON in golden line: %s", fld[1]);
-		tpl = unescape_template(fld[0]);
-		pb_buf_init(&out, 0);
-		CHECK(pb_template_fill(&out, tpl, strlen(tpl), data, fld[2]) == PB_OK,
-		      "fill %s", fld[0]);
-		CHECK_STR(pb_buf_str(&out), fld[3]);
-		pb_buf_free(&out);
-		free(tpl);
-		json_decref(data);
-		n++;
-	}
-	fclose(f);
 	CHECK(n >= 10, "only %d golden cases read", n);
 }
 

@@ -27,5 +27,13 @@ extern int unit_pass, unit_fail;
 void unit_tests(void);
 /* Path of a file under tests/unit/golden. */
 const char *unit_golden(const char *name);
+/*
+ * Each line of golden file name but blank and # lines, split at its first
+ * n - 1 tabs (n <= 8), to row(f, ctx); a line with fewer tabs is a failed
+ * check. Returns how many rows were read; a file that will not open is a
+ * failed check too.
+ */
+int unit_golden_rows(const char *name, int n, void (*row)(char **f, void *ctx),
+		     void *ctx);
 
 #endif
