@@ -36,7 +36,15 @@ INGEST_SRC := $(wildcard apps/ingest/*.c)
 AGENT_SRC  := $(wildcard apps/agent/*.c)
 CTL_SRC    := $(wildcard apps/ctl/*.c)
 BENCH_SRC  := $(wildcard apps/bench/*.c)
-INC := -Iapps/common -Iapps/ingest -Iapps/agent -Iapps/ctl -Iapps/bench
+INC := -Iapps/common -Iapps/ingest -Iapps/agent -Iapps/ctl -Iapps/bench -I$(B)/gen
+
+# The daemons' built-in defaults come from the Ansible roles' defaults.
+GEN_DEFAULTS := $(B)/gen/defaults.h
+$(GEN_DEFAULTS): scripts/gen_defaults.py scripts/pbcluster.py apps/conf/pb-ingest.conf.j2 \
+                 apps/conf/pb-agent.conf.j2 $(wildcard ansible/roles/*/defaults/main.yml)
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 scripts/gen_defaults.py $@
+$(B)/obj/apps/common/config.o $(B)/san/apps/common/config.o: $(GEN_DEFAULTS)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 san = $(patsubst %.c,$(B)/san/%.o,$(1))
@@ -89,7 +97,7 @@ deps:
 # Static analysis, clean or failing: clang-tidy with the checks in
 # .clang-tidy, cppcheck with what it needs of jansson in tests/lint.
 LINT_SRC := $(wildcard apps/*/*.c) $(UNIT_SRC)
-lint: deps
+lint: deps $(GEN_DEFAULTS)
 	@set -e; for f in $(LINT_SRC); do \
 	  clang-tidy -quiet $$f -- $(CSTD) $(INC) -Itests/unit 2>/dev/null; done
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \

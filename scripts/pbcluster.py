@@ -315,6 +315,12 @@ class Cluster:
         except FileNotFoundError:
             pass
 
+    def pbctl(self, *args, timeout=120):
+        """Run the operator tool against this cluster (a CompletedProcess)."""
+        return subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
+                               self.path("conf", "pbctl.conf")] + list(args),
+                              capture_output=True, text=True, timeout=timeout)
+
     def receiver_refuse(self, until):
         """The demo receiver answers 503 with Retry-After up to the Unix
         time until (a partner down for maintenance), from now on."""
@@ -508,6 +514,15 @@ class Cluster:
             rows.append("%-10s %-8s %s" % (p.name, "pid %d" % pid if pid else
                                            "disabled" if self.disabled(p.name) else "down", p.conf))
         return rows
+
+
+def wait_until(pred, timeout, every=0.2):
+    """Call pred until it is true or timeout seconds have passed; its last
+    value (for tests and drills that wait on the cluster)."""
+    deadline = time.time() + timeout
+    while not (ok := pred()) and time.time() < deadline:
+        time.sleep(every)
+    return ok
 
 
 def keep_replicaof(old, new):

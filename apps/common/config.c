@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "defaults.h" /* generated: build/gen/defaults.h */
 #include "log.h"
 #include "pb.h"
 
@@ -34,10 +35,16 @@ typedef struct pb_opt {
 #define ING PB_FOR_INGEST
 #define AGT PB_FOR_AGENT
 
+/*
+ * Every setting, its default and its bounds. Defaults named PB_DEF_* are
+ * the Ansible roles' defaults (ansible/roles/ROLE/defaults/main.yml), which
+ * scripts/gen_defaults.py turns into build/gen/defaults.h: change them
+ * there. The others have no role variable.
+ */
 static const pb_opt opts[] = {
 	S(sentinels, "127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392", ALL,
 	  "Sentinels as host:port, comma-separated, tried in order"),
-	S(master_name, "pbmaster", ALL, "the master's name in Sentinel"),
+	S(master_name, PB_DEF_master_name, ALL, "the master's name in Sentinel"),
 	S(redis_user, "default", ALL, "Redis ACL user"),
 	S(redis_password_file, "", ALL,
 	  "file holding the Redis user's password (empty: no AUTH)"),
@@ -49,58 +56,58 @@ static const pb_opt opts[] = {
 	  "reply timeout for one Redis command, ms"),
 	I(failover_wait_ms, "5000", 0, 600000, ALL,
 	  "how long to keep resolving the master when none answers, ms"),
-	S(key_prefix, "pb", ALL, "prefix of every Redis key"),
+	S(key_prefix, PB_DEF_key_prefix, ALL, "prefix of every Redis key"),
 	S(log_level, "info", ALL, "debug, info, warn or error"),
 
 	S(listen, "127.0.0.1:9001", ING, "FastCGI socket: host:port or a path"),
-	I(threads, "16", 1, 1024, ING,
+	I(threads, PB_DEF_threads, 1, 1024, ING,
 	  "FastCGI threads, each with its own Redis connection"),
 	I(backlog, "1024", 1, 65535, ING, "listen backlog"),
-	I(max_queue_size, "1000000", 1, 2000000000, ING,
+	I(max_queue_size, PB_DEF_max_queue_size, 1, 2000000000, ING,
 	  "MAX_QUEUE_SIZE: refuse (503) a request that would pass it"),
-	I(max_body_bytes, "1048576", 64, 1073741824, ING,
+	I(max_body_bytes, PB_DEF_max_body_bytes, 64, 1073741824, ING,
 	  "largest request body, bytes (413 above)"),
 	I(max_url_bytes, "8192", 16, 65536, ING, "longest endpoint.url, bytes"),
-	I(wait_replicas, "1", 0, 16, ING,
+	I(wait_replicas, PB_DEF_wait_replicas, 0, 16, ING,
 	  "replicas that must confirm a write before the 200 (WAIT)"),
-	I(wait_timeout_ms, "1000", 1, 60000, ING,
+	I(wait_timeout_ms, PB_DEF_wait_timeout_ms, 1, 60000, ING,
 	  "how long WAIT may take before the answer is 503, ms"),
 	I(retry_after_s, "1", 0, 3600, ING, "Retry-After sent with a 503, s"),
 	I(idempotency_window_s, "3600", 1, 604800, ING,
 	  "how long an Idempotency-Key is remembered, s"),
-	I(shutdown_drain_ms, "3000", 0, 600000, ING,
+	I(shutdown_drain_ms, PB_DEF_shutdown_drain_ms, 0, 600000, ING,
 	  "on SIGTERM, how long to answer on open connections (longer than "
 	  "HAProxy takes to mark the node down), ms"),
 
 	S(agent_id, "", AGT,
 	  "this agent's identity, stable across restarts (default: host name)"),
-	I(concurrency, "256", 1, 10000, AGT, "deliveries in flight at most"),
-	I(fetch_batch, "128", 1, 1000, AGT, "postbacks taken from Redis per round trip"),
+	I(concurrency, PB_DEF_concurrency, 1, 10000, AGT, "deliveries in flight at most"),
+	I(fetch_batch, PB_DEF_fetch_batch, 1, 1000, AGT, "postbacks taken from Redis per round trip"),
 	I(http_connect_timeout_ms, "2000", 10, 600000, AGT,
 	  "HTTP connect timeout, ms"),
 	I(http_timeout_ms, "10000", 10, 3600000, AGT,
 	  "HTTP total timeout for one attempt, ms"),
-	I(max_attempts, "5", 1, 1000, AGT,
+	I(max_attempts, PB_DEF_max_attempts, 1, 1000, AGT,
 	  "attempts before a postback becomes a dead letter"),
-	I(backoff_base_ms, "1000", 1, 86400000, AGT,
+	I(backoff_base_ms, PB_DEF_backoff_base_ms, 1, 86400000, AGT,
 	  "first retry delay (full jitter, doubling), ms"),
-	I(backoff_cap_ms, "300000", 1, 86400000, AGT, "longest retry delay, ms"),
+	I(backoff_cap_ms, PB_DEF_backoff_cap_ms, 1, 86400000, AGT, "longest retry delay, ms"),
 	I(retry_after_max_s, "3600", 0, 86400, AGT,
 	  "longest Retry-After honoured, s"),
-	S(unmatched_default, "", AGT, "value for a {key} missing from the data"),
+	S(unmatched_default, PB_DEF_unmatched_default, AGT, "value for a {key} missing from the data"),
 	I(log_body_bytes, "256", 0, 65536, AGT,
 	  "response body bytes kept in the delivery log"),
 	S(delivery_log, "-", AGT, "delivery log file ('-': standard output)"),
 	B(delivery_log_stdout, "no", AGT,
 	  "also write each delivery log line to standard output (under "
 	  "systemd: the journal)"),
-	I(shutdown_grace_ms, "10000", 0, 3600000, AGT,
+	I(shutdown_grace_ms, PB_DEF_shutdown_grace_ms, 0, 3600000, AGT,
 	  "on SIGTERM, how long in-flight deliveries may finish, ms"),
-	I(heartbeat_ttl_ms, "15000", 500, 600000, AGT,
+	I(heartbeat_ttl_ms, PB_DEF_heartbeat_ttl_ms, 500, 600000, AGT,
 	  "an agent silent this long is dead and its postbacks are reclaimed, ms"),
-	B(allow_private, "no", AGT,
+	B(allow_private, PB_DEF_allow_private, AGT,
 	  "deliver to loopback, private and link-local addresses"),
-	S(allow_destinations, "", AGT,
+	S(allow_destinations, PB_DEF_allow_destinations, AGT,
 	  "addresses or CIDR ranges allowed even when private (comma-separated)"),
 	S(user_agent, "postback-agent/" PB_VERSION, AGT, "HTTP User-Agent"),
 };

@@ -24,6 +24,7 @@ import time
 import uuid
 
 from conftest import RESULTS, ROOT
+from pbcluster import wait_until
 
 PRE_S = 4       # load before the fault
 LEAD_S = 2      # the receiver refuses from this long before the fault
@@ -38,25 +39,15 @@ SAMPLE_S = 0.25  # the monitor's period
 
 
 def pbctl(c, *args):
-    return subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
-                           c.path("conf", "pbctl.conf")] + list(args),
-                          capture_output=True, text=True, timeout=120)
+    return c.pbctl(*args)
 
 
 def down_after_s(c):
     return c.topo["vars"]["pb_sentinel_down_after_ms"] / 1000.0
 
 
-def wait_for(pred, timeout, every=0.2):
-    """pred() until it is true or timeout seconds passed; its last value."""
-    deadline = time.time() + timeout
-    while not (ok := pred()) and time.time() < deadline:
-        time.sleep(every)
-    return ok
-
-
 def wait_new_master(c, old, timeout=30):
-    return wait_for(lambda: (m := c.master_node()) not in (old, None) and m, timeout)
+    return wait_until(lambda: (m := c.master_node()) not in (old, None) and m, timeout)
 
 
 def settled(c):
@@ -186,7 +177,7 @@ def drill(lab, name, inject, heal, hold, check=None):
     answers = read_jsonl(out)
     acked_at = {i: a["t"] for a in answers if a.get("status") == 200 for i in a["ids"]}
     acked = set(acked_at)
-    wait_for(lambda: acked <= {r["id"] for r in delivered(c, mark)}, 60, 0.5)
+    wait_until(lambda: acked <= {r["id"] for r in delivered(c, mark)}, 60, 0.5)
     got = delivered(c, mark)
     ids = {r["id"] for r in got}
     # Acknowledged before the snapshot and neither delivered before it nor
@@ -246,7 +237,7 @@ def demoted(c, state):
     """The old master must come back as a replica, taking no writes."""
     if state.get("new") is None:
         return "no failover happened"
-    return True if wait_for(lambda: c.role(state["old"]) == "slave", 40, 0.5) else \
+    return True if wait_until(lambda: c.role(state["old"]) == "slave", 40, 0.5) else \
         "old master %s is %s" % (state["old"], c.role(state["old"]))
 
 

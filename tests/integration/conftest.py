@@ -14,7 +14,7 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from pbcluster import Cluster  # noqa: E402
+from pbcluster import Cluster, wait_until  # noqa: E402,F401
 from receiver import Receiver  # noqa: E402
 
 OFFSET = int(os.environ.get("PB_TEST_PORT_OFFSET", "10000"))
@@ -88,23 +88,10 @@ def of_mark(requests_, mark):
 
 def pbctl(cluster, *args, check=True):
     """Run the operator tool against this cluster; returns (rc, output)."""
-    import subprocess
-    p = subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
-                        cluster.path("conf", "pbctl.conf")] + list(args),
-                       capture_output=True, text=True, timeout=120)
+    p = cluster.pbctl(*args)
     if check:
         assert p.returncode == 0, (args, p.stdout, p.stderr)
     return p.returncode, p.stdout + p.stderr
-
-
-def wait_until(pred, timeout, every=0.2):
-    """Call pred until it is true or timeout seconds have passed; its last
-    value."""
-    import time
-    deadline = time.time() + timeout
-    while not (ok := pred()) and time.time() < deadline:
-        time.sleep(every)
-    return ok
 
 
 def exit_status(cluster, pid, timeout=10):

@@ -1,8 +1,12 @@
 """Queue full, and a Sentinel failover while postbacks stream in."""
-import threading
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
-from conftest import MAX_QUEUE, ingest, of_mark, pbctl
+from conftest import MAX_QUEUE, ROOT, ingest, of_mark, pbctl, wait_until
 
 
 def stop_agents(cluster):
@@ -55,63 +59,53 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
     assert all(int(g["path"].split("=")[1]) >= 0 for g in of_mark(receiver.requests, mark))
 
 
+def load_answers(path):
+    """What tests/drill/load.py wrote: one JSON object per request."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.endswith("\n")]
+
+
+def acked(path):
+    return [i for a in load_answers(path) if a.get("status") == 200 for i in a["ids"]]
+
+
 def test_switchover_while_streaming_loses_nothing_acknowledged(cluster, receiver, mark):
     """pbctl switchover (writes paused, replicas caught up, then SENTINEL
-    FAILOVER) while postbacks stream in: the drills check Redis itself; this
-    checks every acknowledged postback arrives."""
-    acked, refused, errors = [], [], []
-    stop = threading.Event()
-
-    def client(k):
-        i = 0
-        deadline = time.time() + 60  # bounded in time and count
-        while not stop.is_set() and time.time() < deadline and i < 2000:
-            body = {"endpoint": {"method": "GET",
-                                 "url": receiver.url + mark + "/f?k={k}&i={i}"},
-                    "data": [{"k": k, "i": i}, {"k": k, "i": i + 1}]}
-            i += 2
-            try:
-                r = ingest(cluster, body, timeout=20)
-            except Exception as e:  # a refused connection is a 503, not a loss
-                errors.append(repr(e))
-                continue
-            if r.status_code == 200:
-                acked.extend(r.json()["ids"])
-            else:
-                refused.append(r.status_code)
-            time.sleep(0.01)
-
+    FAILOVER) while the drills' load client streams postbacks in: every
+    acknowledged postback arrives. (The drills check Redis itself.)"""
+    out = cluster.path("log", "switchover-load.jsonl")
     old = cluster.master_node()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(2)
-    n_before = len(acked)
-    _, out = pbctl(cluster, "switchover")
-    assert "switched over" in out, out
-    deadline = time.time() + 30
-    while cluster.master_node() in (old, None) and time.time() < deadline:
-        time.sleep(0.2)
-    new = cluster.master_node()
-    assert new not in (old, None), "no failover within 30 s"
-    # Keep streaming until writes are acknowledged by the new master.
-    settle = time.time() + 20
-    n_at_switch = len(acked)
-    while len(acked) < n_at_switch + 100 and time.time() < settle:
-        time.sleep(0.2)
-    time.sleep(2)
-    stop.set()
-    for t in threads:
-        t.join()
-    assert n_before > 0 and len(acked) > n_at_switch, (n_before, n_at_switch, len(acked))
+    load = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "drill", "load.py"),
+                             "--endpoint", cluster.endpoint + "/ingest",
+                             "--target", receiver.url + mark + "/f?k={k}&i={i}",
+                             "--rate", "200", "--seconds", "60", "--out", out])
+    try:
+        time.sleep(2)
+        n_before = len(acked(out))
+        _, said = pbctl(cluster, "switchover")
+        assert "switched over" in said, said
+        new = wait_until(lambda: (m := cluster.master_node()) not in (old, None) and m, 30)
+        assert new, "no new master within 30 s"
+        # Keep streaming until writes are acknowledged by the new master.
+        n_at_switch = len(acked(out))
+        wait_until(lambda: len(acked(out)) >= n_at_switch + 100, 20)
+        time.sleep(2)
+    finally:
+        load.send_signal(signal.SIGTERM)
+        load.wait(60)
+    answers = load_answers(out)
+    want = set(acked(out))
+    assert n_before > 0 and len(want) > n_at_switch, (n_before, n_at_switch, len(want))
     assert cluster.master().info("replication")["role"] == "master"
-    want = set(acked)
     ok = receiver.wait_for(lambda rs: want <= {r["id"] for r in of_mark(rs, mark)}, 90)
     got = [r["id"] for r in of_mark(receiver.requests, mark)]
     missing = want - set(got)
-    dups = len(got) - len(set(got))
-    print("failover: %d acknowledged, %d refused (%s), %d client errors, "
+    refused = [a["status"] for a in answers if a.get("status") not in (200, 0)]
+    print("switchover: %d acknowledged, %d refused (%s), %d client errors, "
           "%d delivered, %d duplicates, %d missing"
-          % (len(want), len(refused), sorted(set(refused)), len(errors),
-             len(set(got)), dups, len(missing)))
+          % (len(want), len(refused), sorted(set(refused)),
+             sum(1 for a in answers if a.get("status") == 0), len(set(got)),
+             len(got) - len(set(got)), len(missing)))
     assert ok and not missing, sorted(missing)[:10]

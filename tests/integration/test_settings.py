@@ -1,9 +1,8 @@
 """One place for each setting's default: the Ansible roles'
-defaults/main.yml. The daemons' built-in defaults (their --help) agree with
-it, the rendered configs of the local cluster carry it, and no topology
-repeats it. Changing a default is then one line in a role's defaults (and,
-for a daemon setting, the same value in apps/common/config.c, which this
-test holds to it)."""
+defaults/main.yml. The daemons' built-in defaults (their --help; generated
+from the roles by scripts/gen_defaults.py) agree with it, the rendered
+configs of the local cluster carry it, and no topology repeats it: changing
+a default is one line in a role's defaults."""
 import os
 import re
 import subprocess
@@ -11,15 +10,10 @@ import subprocess
 import jinja2
 import yaml
 
+import gen_defaults
 from conftest import ROOT
 from pbcluster import load_topology, role_defaults
 
-# (program, setting): the daemon's built-in default differs from the role's
-# on purpose, and why.
-DELIBERATE = {
-    ("agent", "delivery_log_stdout"):
-        "under systemd the journal keeps a copy; run by hand, the file is enough",
-}
 TEMPLATES = {"ingest": "apps/conf/pb-ingest.conf.j2", "agent": "apps/conf/pb-agent.conf.j2"}
 SETTING = re.compile(r"^  (\w+)\s.*\[(.*)\](?: \(-?\d+\.\.-?\d+\))?$")
 ASSIGN = re.compile(r"^(\w+) = (.*)$")
@@ -35,16 +29,8 @@ def builtin_defaults(program):
 def role_settings(program):
     """{setting: the role variable its template line takes it from}."""
     with open(os.path.join(ROOT, TEMPLATES[program])) as f:
-        lines = f.read().splitlines()
-    roles = role_defaults()
-    out = {}
-    for line in lines:
-        m = ASSIGN.match(line)
-        if m:
-            used = [v for v in re.findall(r"\b(pb_\w+)\b", m.group(2)) if v in roles]
-            if len(used) == 1:
-                out[m.group(1)] = used[0]
-    return out
+        names = {m.group(1) for m in map(ASSIGN.match, f.read().splitlines()) if m}
+    return {k: v for k, v in gen_defaults.settings().items() if k in names}
 
 
 def rendered(program, vars_):
@@ -68,7 +54,7 @@ def test_daemon_defaults_are_the_roles_defaults():
         assert settings, program
         for setting, var in settings.items():
             assert setting in builtin, (program, setting)
-            if (program, setting) in DELIBERATE:
+            if setting in gen_defaults.DELIBERATE:
                 assert not same(from_roles[setting], builtin[setting]), \
                     "%s %s: no longer differs; drop it from DELIBERATE" % (program, setting)
                 continue
