@@ -25,7 +25,7 @@ int64_t pb_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void pb_sleep_ms(int64_t ms, volatile const int *stop)
+void pb_sleep_ms(int64_t ms, const atomic_int *stop)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 

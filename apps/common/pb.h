@@ -8,6 +8,7 @@
 #define PB_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define PB_VERSION "0.1.0"
@@ -31,7 +32,7 @@ int64_t pb_now_ms(void);
 /* Milliseconds since the epoch: for timestamps and retry due times. */
 int64_t pb_wall_ms(void);
 /* Sleep for ms milliseconds (restarts on EINTR unless *stop becomes set). */
-void pb_sleep_ms(int64_t ms, volatile const int *stop);
+void pb_sleep_ms(int64_t ms, const atomic_int *stop);
 /* Fill buf with n random bytes from the kernel. */
 int pb_random_bytes(void *buf, size_t n);
 /* A uniformly distributed random number in [0, bound). bound > 0. */

@@ -18,6 +18,7 @@
 #define PB_REDIS_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include <hiredis/hiredis.h>
 
@@ -38,7 +39,7 @@ typedef struct pb_redis {
 	pb_hostport master;   /* the master c is connected to */
 	unsigned master_changes; /* times a connection found another master */
 	char client_name[64]; /* CLIENT SETNAME, for CLIENT LIST */
-	volatile const int *stop; /* when set, waits for a master give up */
+	const atomic_int *stop; /* when set, waits for a master give up */
 	int err;              /* PB_ERR_* of the last failure */
 	char errstr[256];
 } pb_redis;

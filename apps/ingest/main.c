@@ -46,8 +46,8 @@ static pb_config cfg;
 static pb_keys keys;
 static int listen_fd = -1;
 static int wake_pipe[2] = { -1, -1 };
-static volatile int stopping;
-static volatile int64_t drain_deadline; /* set before stopping */
+static atomic_int stopping;
+static _Atomic int64_t drain_deadline; /* set before stopping */
 
 /* Request ids: a random prefix per process and a counter, so ids stay
  * unique across nodes and restarts without asking Redis for anything. */

@@ -1,0 +1,179 @@
+/*
+ * fetch.c - the fetcher thread: postbacks from Redis into this agent's
+ * processing list and over to the deliverer; heartbeat, reaping and due
+ * retries on the way.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "pb.h"
+
+/* Postbacks taken and not yet recorded, as the threads share them. */
+long held_now(void)
+{
+	long h;
+
+	pthread_mutex_lock(&H.mu);
+	h = H.held;
+	pthread_mutex_unlock(&H.mu);
+	return h;
+}
+
+/*
+ * Since when our heartbeats have been written without a failure (0: the
+ * last one failed). While Redis refuses writes (no master, NOREPLICAS),
+ * no agent can refresh its heartbeat and every one expires; reaping then,
+ * as soon as writes return, would take live agents' work. So an agent reaps
+ * others only after its own heartbeats have succeeded for a whole TTL.
+ */
+static int64_t beats_ok_since;
+
+static void heartbeat(pb_redis *r)
+{
+	char info[160];
+
+	snprintf(info, sizeof(info), "{\"pid\":%d,\"held\":%ld,\"at\":%lld}",
+		 (int)getpid(), held_now(), (long long)pb_wall_ms());
+	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK) {
+		pb_warn("heartbeat: %s", r->errstr);
+		beats_ok_since = 0;
+	} else if (beats_ok_since == 0) {
+		beats_ok_since = pb_now_ms();
+	}
+}
+
+static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
+{
+	int64_t now = pb_now_ms();
+	long long moved = 0;
+
+	if (now >= *next_beat) {
+		heartbeat(r);
+		*next_beat = now + HEARTBEAT_MS;
+	}
+	if (now >= *next_reap && beats_ok_since &&
+	    now - beats_ok_since >= cfg.heartbeat_ttl_ms) {
+		if (pb_queue_reap(r, &keys, &moved) == PB_OK && moved > 0)
+			pb_warn("reclaimed %lld postback(s) from agents whose heartbeat "
+				"expired", moved);
+		*next_reap = now + cfg.heartbeat_ttl_ms / 3;
+	}
+	if (pb_queue_promote(r, &keys, 1000, &moved) == PB_OK && moved > 0)
+		pb_debug("moved %lld due retries to the queue", moved);
+}
+
+/* Wait for free slots; returns how many may be taken (0: stopping). */
+static int wait_for_slots(void)
+{
+	int free_slots = 0;
+	struct timespec ts;
+
+	pthread_mutex_lock(&H.mu);
+	while (!stopping && (free_slots = (int)(cfg.concurrency - H.held)) <= 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts);
+		if ((free_slots = (int)(cfg.concurrency - H.held)) <= 0)
+			break; /* time for housekeeping */
+	}
+	pthread_mutex_unlock(&H.mu);
+	if (stopping || free_slots < 0)
+		return 0;
+	return free_slots < cfg.fetch_batch ? free_slots : (int)cfg.fetch_batch;
+}
+
+static void hand_over(redisReply **got, int n)
+{
+	job *list = NULL;
+	int i, taken = 0;
+
+	for (i = 0; i < n; i++) {
+		job *jb = job_new(got[i]->str, got[i]->len);
+		freeReplyObject(got[i]);
+		if (jb == NULL) {
+			/* Still in our processing list: reclaimed at restart. */
+			pb_error("out of memory: a postback stays in %s", keys.processing);
+			continue;
+		}
+		jb->next = list;
+		list = jb;
+		taken++;
+	}
+	pthread_mutex_lock(&H.mu);
+	while (list) {
+		job *nx = list->next;
+		list->next = H.taken;
+		H.taken = list;
+		list = nx;
+	}
+	H.held += taken;
+	pthread_mutex_unlock(&H.mu);
+	curl_multi_wakeup(multi);
+}
+
+/*
+ * After a failover the new master's copy of our processing list may hold
+ * entries we no longer have: an acknowledgement that reached the old master
+ * but not the replica, or an LMOVE whose reply was lost. Take nothing until
+ * every postback we hold is recorded on the new master; then whatever is
+ * still in the list is stale and goes back to the queue (delivered already:
+ * one duplicate; never delivered: recovered).
+ */
+static void reconcile(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
+{
+	long long moved = 0;
+
+	pb_warn("master is now %s:%d: finishing what is in flight, then "
+		"returning what the failover left in %s", r->master.host,
+		r->master.port, keys.processing);
+	while (held_now() > 0 && !stopping) {
+		housekeeping(r, next_beat, next_reap);
+		pb_sleep_ms(TICK_MS, &stopping);
+	}
+	if (stopping) /* the next start takes back the list */
+		return;
+	if (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK)
+		pb_warn("reconciling %s: %s", keys.processing, r->errstr);
+	else if (moved > 0)
+		pb_warn("returned %lld postback(s) left in %s by the failover",
+			moved, keys.processing);
+}
+
+void *fetcher_main(void *arg)
+{
+	pb_redis *r = arg;
+	int64_t next_beat = 0, next_reap = 0;
+	unsigned seen_changes = r->master_changes;
+	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got)); /* NOLINT(bugprone-sizeof-expression): pointers */
+
+	while (!stopping && got) {
+		int n = 0, want;
+
+		housekeeping(r, &next_beat, &next_reap);
+		if (r->master_changes != seen_changes) {
+			seen_changes = r->master_changes;
+			reconcile(r, &next_beat, &next_reap);
+			continue;
+		}
+		if ((want = wait_for_slots()) == 0)
+			continue;
+		if (pb_queue_take(r, &keys, want, TICK_MS, got, &n) != PB_OK) {
+			pb_warn("taking postbacks: %s", r->errstr);
+			pb_sleep_ms(TICK_MS, &stopping);
+		}
+		if (n > 0)
+			hand_over(got, n);
+	}
+	free(got);
+	pthread_mutex_lock(&H.mu);
+	H.fetcher_done = 1;
+	pthread_mutex_unlock(&H.mu);
+	curl_multi_wakeup(multi);
+	return NULL;
+}

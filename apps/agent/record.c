@@ -1,0 +1,155 @@
+/*
+ * record.c - the recorder thread: outcomes into Redis, all that finished
+ * during its last round trip in one pipeline.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "deadletter.h"
+#include "log.h"
+#include "pb.h"
+
+static struct {
+	unsigned long long delivered, retried, dead, handed_back;
+} stats;
+
+static int append_outcome(pb_redis *r, job *jb)
+{
+	pb_dead d;
+	char *s;
+	int rc;
+
+	if (jb->handback)
+		return pb_queue_append_handback(r, &keys, jb->raw, jb->raw_len);
+	switch (jb->outcome) {
+	case PB_DELIVERED:
+		return pb_queue_append_ack(r, &keys, jb->raw, jb->raw_len);
+	case PB_RETRY:
+		return pb_queue_append_retry(r, &keys, jb->raw, jb->raw_len,
+					     jb->retry_job.data, jb->retry_job.len,
+					     jb->delay_ms);
+	case PB_DEAD:
+		break;
+	}
+	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
+		       jb->status, jb->error, pb_wall_ms(), keys.agent_id };
+	if ((s = pb_dead_encode(&d)) == NULL)
+		return PB_ERR_NOMEM;
+	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+static void count(const job *jb)
+{
+	if (jb->handback)
+		stats.handed_back++;
+	else if (jb->outcome == PB_DELIVERED)
+		stats.delivered++;
+	else if (jb->outcome == PB_RETRY)
+		stats.retried++;
+	else
+		stats.dead++;
+}
+
+/*
+ * Send a list of outcomes in one pipeline. On any failure all of them go
+ * again later: the scripts remove from the processing list first, so
+ * repeating one that already landed changes nothing.
+ */
+static int record_list(pb_redis *r, job *list)
+{
+	redisReply *reply;
+	job *jb;
+
+	for (jb = list; jb; jb = jb->next)
+		if (append_outcome(r, jb) != PB_OK)
+			return PB_ERR_IO;
+	for (jb = list; jb; jb = jb->next) {
+		if (pb_redis_get_reply(r, &reply) != PB_OK)
+			return PB_ERR_IO;
+		if (reply->type == REDIS_REPLY_ERROR) {
+			pb_error("recording the outcome of %s: %s", jb->j.id, reply->str);
+			freeReplyObject(reply);
+			return PB_ERR_IO; /* and drop the connection: unread replies */
+		}
+		freeReplyObject(reply);
+	}
+	return PB_OK;
+}
+
+/* Wait for outcomes; NULL once there will be no more. */
+static job *take_outcomes(void)
+{
+	job *list;
+
+	pthread_mutex_lock(&H.mu);
+	while (H.outcomes == NULL && !recorder_quit)
+		pthread_cond_wait(&H.record_cv, &H.mu);
+	list = H.outcomes;
+	H.outcomes = NULL;
+	pthread_mutex_unlock(&H.mu);
+	return list;
+}
+
+/* Put back outcomes that could not be recorded, ahead of newer ones. */
+static void untake_outcomes(job *list)
+{
+	job *last = list;
+
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&H.mu);
+	last->next = H.outcomes;
+	H.outcomes = list;
+	pthread_mutex_unlock(&H.mu);
+}
+
+void *recorder_main(void *arg)
+{
+	pb_redis *r = arg;
+	job *list, *jb, *nx;
+	long n;
+
+	while ((list = take_outcomes()) != NULL) {
+		for (n = 0, jb = list; jb; jb = jb->next)
+			n++;
+		if (record_list(r, list) != PB_OK) {
+			pb_warn("cannot record %ld outcome(s) yet, will retry: %s", n,
+				r->errstr);
+			pb_redis_drop(r);
+			untake_outcomes(list);
+			if (recorder_quit)
+				break; /* they stay in our processing list */
+			pb_sleep_ms(OUTCOME_RETRY_MS, &recorder_quit);
+			continue;
+		}
+		for (jb = list; jb; jb = nx) {
+			nx = jb->next;
+			count(jb);
+			job_free(jb);
+		}
+		pthread_mutex_lock(&H.mu);
+		H.held -= n;
+		pthread_cond_broadcast(&H.slots_cv);
+		pthread_mutex_unlock(&H.mu);
+		curl_multi_wakeup(multi); /* the deliverer may be waiting for this */
+	}
+	return NULL;
+}
+
+void record_finish(void)
+{
+	pthread_mutex_lock(&H.mu);
+	recorder_quit = 1;
+	pthread_cond_signal(&H.record_cv);
+	pthread_mutex_unlock(&H.mu);
+}
+
+void record_report(void)
+{
+	pb_info("stopped: %llu delivered, %llu retries scheduled, %llu dead, "
+		"%llu handed back", stats.delivered, stats.retried, stats.dead,
+		stats.handed_back);
+}
