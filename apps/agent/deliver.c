@@ -139,6 +139,11 @@ static void log_attempt(const job *jb, int64_t elapsed_ms)
 	pb_buf_puts(&line, " body=\"");
 	pb_log_escape(&line, pb_buf_str(&jb->resp), jb->resp.len, jb->resp.len);
 	pb_buf_puts(&line, "\"\n");
+	if (pb_buf_err(&line) != PB_OK) {
+		pb_error("delivery log: the line of %s attempt %u is lost: out of memory",
+			 jb->j.id, jb->j.attempts + 1);
+		return;
+	}
 	fwrite(line.data, 1, line.len, dlog);
 	/* A copy for the journal; flushed with dlog once per loop turn. */
 	if (cfg.delivery_log_stdout && dlog != stdout)

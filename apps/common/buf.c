@@ -12,6 +12,7 @@ void pb_buf_init(pb_buf *b, size_t limit)
 	b->len = 0;
 	b->cap = 0;
 	b->limit = limit;
+	b->err = PB_OK;
 }
 
 void pb_buf_free(pb_buf *b)
@@ -23,8 +24,14 @@ void pb_buf_free(pb_buf *b)
 void pb_buf_reset(pb_buf *b)
 {
 	b->len = 0;
+	b->err = PB_OK;
 	if (b->data)
 		b->data[0] = '\0';
+}
+
+int pb_buf_err(const pb_buf *b)
+{
+	return b->err;
 }
 
 int pb_buf_reserve(pb_buf *b, size_t n)
@@ -32,10 +39,11 @@ int pb_buf_reserve(pb_buf *b, size_t n)
 	size_t need, cap;
 	char *p;
 
-	if (n > SIZE_MAX / 2 - b->len)
-		return PB_ERR_LIMIT;
-	if (b->limit && b->len + n > b->limit)
-		return PB_ERR_LIMIT;
+	if (b->err != PB_OK)
+		return b->err;
+	if (n > SIZE_MAX / 2 - b->len ||
+	    (b->limit && b->len + n > b->limit))
+		return b->err = PB_ERR_LIMIT;
 	need = b->len + n + 1;
 	if (need <= b->cap)
 		return PB_OK;
@@ -43,7 +51,7 @@ int pb_buf_reserve(pb_buf *b, size_t n)
 	while (cap < need)
 		cap *= 2;
 	if ((p = realloc(b->data, cap)) == NULL)
-		return PB_ERR_NOMEM;
+		return b->err = PB_ERR_NOMEM;
 	b->data = p;
 	b->cap = cap;
 	return PB_OK;
@@ -80,8 +88,10 @@ int pb_buf_vprintf(pb_buf *b, const char *fmt, va_list ap)
 	va_copy(cp, ap);
 	n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
+	if (b->err != PB_OK)
+		return b->err;
 	if (n < 0)
-		return PB_ERR_FORMAT;
+		return b->err = PB_ERR_FORMAT;
 	if ((rc = pb_buf_reserve(b, (size_t)n)) != PB_OK)
 		return rc;
 	vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);

@@ -88,6 +88,15 @@ static const char *reason(int status)
 /* Write status, headers and the JSON body in w->out. */
 static void respond(worker *w, int status, const char *extra_headers)
 {
+	if (pb_buf_err(&w->out) != PB_OK) { /* out of memory building it */
+		pb_error("cannot build the answer %d: out of memory; answering 500",
+			 status);
+		pb_buf_reset(&w->out);
+		pb_buf_puts(&w->out, "{\"error\":\"out of memory building the answer; "
+				     "retry with the same Idempotency-Key\"}\n");
+		status = 500;
+		extra_headers = NULL;
+	}
 	FCGX_FPrintF(w->req.out,
 		     "Status: %d %s\r\nContent-Type: application/json\r\n"
 		     "Cache-Control: no-store\r\n%s\r\n",

@@ -1,4 +1,5 @@
-/* The one bounded number parser. */
+/* The one bounded number parser; the buffer's sticky error. */
+#include "buf.h"
 #include "pb.h"
 #include "unit.h"
 
@@ -27,7 +28,25 @@ static void parse_long(void)
 	CHECK(pb_parse_long(NULL, 0, 1, &(long){ 0 }) == PB_ERR_FORMAT, "NULL");
 }
 
+static void sticky_error(void)
+{
+	pb_buf b;
+
+	pb_buf_init(&b, 8);
+	CHECK(pb_buf_puts(&b, "abcd") == PB_OK && pb_buf_err(&b) == PB_OK, "fits");
+	CHECK(pb_buf_puts(&b, "efghij") == PB_ERR_LIMIT, "past the limit");
+	/* Sticky: a piece that would fit is not appended after a failure. */
+	CHECK(pb_buf_putc(&b, 'x') == PB_ERR_LIMIT, "still failing");
+	CHECK(pb_buf_printf(&b, "%d", 1) == PB_ERR_LIMIT, "printf too");
+	CHECK_STR(pb_buf_str(&b), "abcd");
+	CHECK(pb_buf_err(&b) == PB_ERR_LIMIT, "checked once at the end");
+	pb_buf_reset(&b);
+	CHECK(pb_buf_err(&b) == PB_OK && pb_buf_puts(&b, "12345678") == PB_OK, "reset");
+	pb_buf_free(&b);
+}
+
 void unit_tests(void)
 {
 	parse_long();
+	sticky_error();
 }
