@@ -100,16 +100,16 @@ static int open_log(void)
 
 	if (strcmp(cfg.delivery_log, "-") == 0) {
 		dlog = stdout;
-		return 0;
+		return PB_OK;
 	}
 	if ((f = fopen(cfg.delivery_log, "a")) == NULL) {
 		pb_error("delivery log %s: %s", cfg.delivery_log, strerror(errno));
-		return -1;
+		return PB_ERR_IO;
 	}
 	if (dlog && dlog != stdout)
 		fclose(dlog);
 	dlog = f;
-	return 0;
+	return PB_OK;
 }
 
 /*
@@ -415,15 +415,15 @@ void deliver_loop(void)
 int deliver_init(void)
 {
 	if (pb_netpolicy_init(&policy, cfg.allow_private,
-			      cfg.allow_destinations) != 0) {
+			      cfg.allow_destinations) != PB_OK) {
 		pb_error("allow_destinations '%s': not a list of addresses or CIDR "
 			 "ranges", cfg.allow_destinations);
-		return -1;
+		return PB_ERR_FORMAT;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (multi = curl_multi_init()) == NULL) {
 		pb_error("cannot initialise libcurl");
-		return -1;
+		return PB_ERR_NOMEM;
 	}
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, cfg.concurrency);
 	/* Without a pool every delivery makes its own handle: slower, works. */

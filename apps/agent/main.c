@@ -51,9 +51,9 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	if (pthread_create(t, NULL, fn, arg) != 0) {
 		pb_error("cannot start a thread: %s", strerror(errno));
-		return -1;
+		return PB_ERR_NOMEM;
 	}
-	return 0;
+	return PB_OK;
 }
 
 static int setup(void)
@@ -68,12 +68,12 @@ static int setup(void)
 	}
 	if (strpbrk(cfg.agent_id, " \t:{}") != NULL) {
 		pb_error("agent_id '%s': no spaces, ':' or braces", cfg.agent_id);
-		return -1;
+		return PB_ERR_FORMAT;
 	}
 	if (pb_queue_keys_init(&keys, cfg.key_prefix, cfg.agent_id) != PB_OK) {
 		pb_error("key_prefix '%s' with agent_id '%s': key names too long",
 			 cfg.key_prefix, cfg.agent_id);
-		return -1;
+		return PB_ERR_LIMIT;
 	}
 	return deliver_init();
 }
@@ -101,10 +101,10 @@ int main(int argc, char **argv)
 	if ((rc = pb_config_daemon(&cfg, PB_FOR_AGENT, "pb-agent",
 				   "Delivery agent: takes postbacks from Redis and "
 				   "delivers them over HTTP.",
-				   argc, argv)) >= 0)
-		return rc;
+				   argc, argv)) != PB_CONFIG_RUN)
+		return pb_config_exit_status(rc);
 	json_object_seed(0); /* before threads: jansson's rule */
-	if (setup() != 0)
+	if (setup() != PB_OK)
 		return 1;
 	/* Every thread inherits this mask; the signal thread takes them. */
 	pb_block_signals(&sigs);
@@ -118,9 +118,9 @@ int main(int argc, char **argv)
 		"log %s", cfg.agent_id, cfg.master_name, cfg.sentinels,
 		cfg.concurrency, cfg.max_attempts, cfg.delivery_log);
 
-	if (start_thread(&sigthread, signal_main, NULL) != 0 ||
-	    start_thread(&fetcher, fetcher_main, &fetch_redis) != 0 ||
-	    start_thread(&recorder, recorder_main, &record_redis) != 0)
+	if (start_thread(&sigthread, signal_main, NULL) != PB_OK ||
+	    start_thread(&fetcher, fetcher_main, &fetch_redis) != PB_OK ||
+	    start_thread(&recorder, recorder_main, &record_redis) != PB_OK)
 		return 1;
 	deliver_loop();
 	pthread_join(fetcher, NULL);

@@ -81,11 +81,11 @@ int pb_addr_is_private(const struct sockaddr *sa)
 static int parse_cidr(const char *s, size_t len, pb_cidr *c)
 {
 	char tmp[64];
-	char *slash, *end;
+	char *slash;
 	long bits;
 
 	if (len == 0 || len >= sizeof(tmp))
-		return -1;
+		return PB_ERR_FORMAT;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
 	slash = strchr(tmp, '/');
@@ -93,16 +93,12 @@ static int parse_cidr(const char *s, size_t len, pb_cidr *c)
 		*slash = '\0';
 	c->family = strchr(tmp, ':') ? AF_INET6 : AF_INET;
 	if (inet_pton(c->family, tmp, c->addr) != 1)
-		return -1;
+		return PB_ERR_FORMAT;
 	bits = c->family == AF_INET ? 32 : 128;
-	if (slash) {
-		long b = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || slash[1] == '\0' || b < 0 || b > bits)
-			return -1;
-		bits = b;
-	}
+	if (slash && pb_parse_long(slash + 1, 0, bits, &bits) != PB_OK)
+		return PB_ERR_FORMAT;
 	c->bits = (int)bits;
-	return 0;
+	return PB_OK;
 }
 
 int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow)
@@ -119,13 +115,14 @@ int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow)
 			s++, len--;
 		while (len > 0 && s[len - 1] == ' ')
 			len--;
-		if (p->nallow == PB_POLICY_MAX_RANGES ||
-		    parse_cidr(s, len, &p->allow[p->nallow]) != 0)
-			return -1;
+		if (p->nallow == PB_POLICY_MAX_RANGES)
+			return PB_ERR_LIMIT;
+		if (parse_cidr(s, len, &p->allow[p->nallow]) != PB_OK)
+			return PB_ERR_FORMAT;
 		p->nallow++;
 		s = comma ? comma + 1 : s + strlen(s);
 	}
-	return 0;
+	return PB_OK;
 }
 
 int pb_netpolicy_allows(const pb_netpolicy *p, const struct sockaddr *sa)

@@ -29,7 +29,8 @@ typedef struct pb_netpolicy {
 	int nallow;
 } pb_netpolicy;
 
-/* Parse "10.1.2.0/24,fd00::/8,192.0.2.7" into p->allow; -1 on bad input. */
+/* Parse "10.1.2.0/24,fd00::/8,192.0.2.7" into p->allow: PB_OK,
+ * PB_ERR_FORMAT (bad input) or PB_ERR_LIMIT (too many ranges). */
 int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow);
 /* 1 if the address is special-use (loopback, private, link-local...). */
 int pb_addr_is_private(const struct sockaddr *sa);

@@ -461,18 +461,23 @@ int pb_config_daemon(pb_config *cfg, unsigned who, const char *prog,
 {
 	int pos;
 
-	switch (pb_config_load(cfg, who, prog, usage, argc, argv, &pos, NULL)) {
-	case PB_CONFIG_EXIT: return 0;
-	case PB_CONFIG_ERR: return 2;
-	}
+	int rc = pb_config_load(cfg, who, prog, usage, argc, argv, &pos, NULL);
+
+	if (rc != PB_CONFIG_RUN)
+		return rc;
 	if (pos < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[pos]);
-		return 2;
+		return PB_CONFIG_ERR;
 	}
 	if (pb_log_init(prog, cfg->log_level) != PB_OK) {
 		fprintf(stderr, "%s: log_level '%s' is not debug, info, warn or error\n",
 			prog, cfg->log_level);
-		return 2;
+		return PB_CONFIG_ERR;
 	}
-	return -1;
+	return PB_CONFIG_RUN;
+}
+
+int pb_config_exit_status(int rc)
+{
+	return rc == PB_CONFIG_EXIT ? 0 : 2;
 }

@@ -90,10 +90,13 @@ int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
 		   const char *default_file);
 /*
  * What a daemon does first: load the settings (no positional arguments
- * allowed) and start logging. Returns -1 to go on, or the exit code.
+ * allowed) and start logging. PB_CONFIG_RUN to go on; otherwise the process
+ * exits with pb_config_exit_status() of the result.
  */
 int pb_config_daemon(pb_config *cfg, unsigned who, const char *prog,
 		     const char *usage, int argc, char **argv);
+/* 0 for PB_CONFIG_EXIT (--help and the like), 2 for PB_CONFIG_ERR. */
+int pb_config_exit_status(int rc);
 /* Apply one "name", "value" pair; returns PB_OK or writes why into err. */
 int pb_config_set(pb_config *cfg, unsigned who, const char *name,
 		  const char *value, char *err, size_t errlen);

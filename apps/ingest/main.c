@@ -474,8 +474,8 @@ int main(int argc, char **argv)
 	if ((rc = pb_config_daemon(&cfg, PB_FOR_INGEST, "pb-ingest",
 				   "FastCGI ingest node: takes postback requests "
 				   "from HAProxy and queues them in Redis.",
-				   argc, argv)) >= 0)
-		return rc;
+				   argc, argv)) != PB_CONFIG_RUN)
+		return pb_config_exit_status(rc);
 	if (pb_keys_init(&keys, cfg.key_prefix) != PB_OK) {
 		pb_error("key_prefix '%s': key names too long", cfg.key_prefix);
 		return 1;

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include "netpolicy.h"
+#include "pb.h"
 #include "unit.h"
 
 static int allows(const pb_netpolicy *p, const char *ip)
@@ -35,16 +36,17 @@ void unit_tests(void)
 	pb_netpolicy p;
 	size_t i;
 
-	CHECK(pb_netpolicy_init(&p, 0, "") == 0, "empty allow list");
+	CHECK(pb_netpolicy_init(&p, 0, "") == PB_OK, "empty allow list");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		CHECK(allows(&p, cases[i].ip) == cases[i].allowed, "%s", cases[i].ip);
-	CHECK(pb_netpolicy_init(&p, 0, "10.1.0.0/16, 127.0.0.1,fd00::/8") == 0,
+	CHECK(pb_netpolicy_init(&p, 0, "10.1.0.0/16, 127.0.0.1,fd00::/8") == PB_OK,
 	      "allow list parses");
 	CHECK(allows(&p, "10.1.2.3") && !allows(&p, "10.2.0.1"), "cidr");
 	CHECK(allows(&p, "127.0.0.1") && !allows(&p, "127.0.0.2"), "host");
 	CHECK(allows(&p, "fd12::1") && !allows(&p, "fe80::1"), "v6 cidr");
-	CHECK(pb_netpolicy_init(&p, 1, "") == 0 && allows(&p, "127.0.0.1"),
+	CHECK(pb_netpolicy_init(&p, 1, "") == PB_OK && allows(&p, "127.0.0.1"),
 	      "allow_private");
-	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/33") == -1, "bad prefix");
-	CHECK(pb_netpolicy_init(&p, 0, "nonsense") == -1, "bad address");
+	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/33") == PB_ERR_FORMAT, "bad prefix");
+	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/") == PB_ERR_FORMAT, "no prefix");
+	CHECK(pb_netpolicy_init(&p, 0, "nonsense") == PB_ERR_FORMAT, "bad address");
 }
