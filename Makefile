@@ -9,7 +9,8 @@
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~4 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
-#   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file
+#   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
+#                   pyflakes on the Python
 #   make install    install binaries (PREFIX, DESTDIR)
 #   make clean
 
@@ -104,6 +105,7 @@ lint: deps $(GEN_DEFAULTS)
 	  --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
 	  --library=tests/lint/cppcheck.cfg --suppress=missingIncludeSystem \
 	  $(INC) -Itests/unit apps tests/unit
+	/usr/bin/python3 -m pyflakes scripts tests
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)

@@ -14,6 +14,7 @@ PKGS=(
   libhiredis-dev libcurl4-openssl-dev libjansson-dev libfcgi-dev
   redis-server redis-sentinel redis-tools haproxy curl
   python3 python3-pytest python3-redis python3-requests python3-jinja2 python3-yaml
+  python3-pyflakes
 )
 
 [ "${1:-}" = lab ] && PKGS+=("${LAB_PKGS[@]}")

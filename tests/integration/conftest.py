@@ -14,7 +14,7 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from pbcluster import Cluster, wait_until  # noqa: E402,F401
+from pbcluster import Cluster  # noqa: E402
 from receiver import Receiver  # noqa: E402
 
 OFFSET = int(os.environ.get("PB_TEST_PORT_OFFSET", "10000"))

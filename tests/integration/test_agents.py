@@ -4,7 +4,8 @@ import re
 import signal
 import time
 
-from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl, wait_until
+from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl
+from pbcluster import wait_until
 
 
 def agents(cluster):
@@ -54,13 +55,10 @@ def test_sigkill_every_agent_mid_delivery(cluster, receiver, mark, behave):
     behave(lambda rec: (time.sleep(1.5), (200, {}, b"slow ok"))[1])
     ids = send(cluster, receiver, mark, 300)
     # Wait until both agents hold a full load of slow deliveries.
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        _, out = pbctl(cluster, "status")
-        held = [int(x) for x in re.findall(r"in flight (\d+)", out)]
-        if len(held) == 2 and min(held) >= 32:
-            break
-        time.sleep(0.1)
+    def both_hold_32():
+        held = [int(x) for x in re.findall(r"in flight (\d+)", pbctl(cluster, "status")[1])]
+        return len(held) == 2 and min(held) >= 32
+    wait_until(both_hold_32, 20, 0.1)
     killed = [cluster.kill(a, signal.SIGKILL) for a in agents(cluster)]
     assert all(killed)
     # The supervisor restarts them; each takes back its own processing list.
@@ -96,12 +94,7 @@ def test_dead_letter_replay_delivers_once_the_receiver_recovers(
     state = {"up": False}
     behave(lambda rec: (200, {}, b"ok") if state["up"] else (500, {}, b"down"))
     ids = send(cluster, receiver, mark, 2)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        _, out = pbctl(cluster, "dead", "list", "1000")
-        if all(i in out for i in ids):
-            break
-        time.sleep(0.2)
+    wait_until(lambda: all(i in pbctl(cluster, "dead", "list", "1000")[1] for i in ids), 30)
     _, shown = pbctl(cluster, "dead", "show", ids[0])
     assert '"status": 500' in shown and '"attempts": 5' in shown
     state["up"] = True

@@ -9,6 +9,11 @@ import requests
 from conftest import ROOT, of_mark
 
 
+def good(receiver, mark):
+    return {"endpoint": {"method": "GET", "url": receiver.url + mark + "/x?a={a}"},
+            "data": [{"a": 1}]}
+
+
 # HTTP-level cases: (name, method, path, content type, body, status, error part).
 HTTP_CASES = [
     ("get", "GET", "/ingest", "application/json", None, 405, "not allowed"),

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from conftest import ingest, of_mark
+from pbcluster import wait_until
 
 
 def replicas(cluster):
@@ -65,12 +66,10 @@ def test_unconfirmed_write_is_503_and_a_retry_with_the_key_enqueues_once(
                 cluster.kill(n, signal.SIGCONT)
     assert wait_replicas_online(cluster, 2), "replicas did not come back"
     # The client retries with the same key until it gets its 200.
-    deadline = time.time() + 30
-    while True:
-        r = ingest(cluster, body, headers={"Idempotency-Key": key})
-        if r.status_code == 200 or time.time() > deadline:
-            break
-        time.sleep(0.5)
+    answers = []
+    wait_until(lambda: answers.append(ingest(cluster, body, headers={"Idempotency-Key": key}))
+               or answers[-1].status_code == 200, 30, 0.5)
+    r = answers[-1]
     assert r.status_code == 200, r.text
     ids = r.json()["ids"]
     assert len(ids) == 2

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from conftest import MAX_QUEUE, ROOT, ingest, of_mark, pbctl, wait_until
+from conftest import MAX_QUEUE, ROOT, ingest, of_mark, pbctl
+from pbcluster import wait_until
 
 
 def stop_agents(cluster):

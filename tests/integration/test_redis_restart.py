@@ -1,8 +1,8 @@
 """The whole Redis tier stopped and started: AOF keeps the queue, the
 scheduled retries and the dead letters."""
-import time
 
 from conftest import ingest, of_mark
+from pbcluster import wait_until
 
 
 def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
@@ -17,11 +17,9 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
     later = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/later"},
                              "data": [{"a": 1}]}).json()["ids"]
     m = cluster.master()
-    deadline = time.time() + 20
-    while time.time() < deadline and not (
-            any(dead[0].encode() in e for e in m.lrange(cluster.key("dead"), 0, -1)) and
-            any(later[0].encode() in e for e in m.zrange(cluster.key("scheduled"), 0, -1))):
-        time.sleep(0.1)
+    wait_until(lambda: any(dead[0].encode() in e for e in m.lrange(cluster.key("dead"), 0, -1))
+               and any(later[0].encode() in e
+                       for e in m.zrange(cluster.key("scheduled"), 0, -1)), 20, 0.1)
     for a in agents:
         cluster.stop(a)
     try:

@@ -7,6 +7,7 @@ import threading
 import time
 
 from conftest import ingest, of_mark
+from pbcluster import wait_until
 
 MAX_ATTEMPTS = 5
 
@@ -51,9 +52,7 @@ def test_always_500_dead_after_max_attempts(cluster, receiver, mark, behave):
     behave(lambda rec: (500, {}, b"down"))
     ids = send(cluster, receiver, mark)
     assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= MAX_ATTEMPTS, 30)
-    deadline = time.time() + 10
-    while not dead_entries(cluster, ids) and time.time() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: dead_entries(cluster, ids), 10, 0.1)
     time.sleep(1.5)
     assert len(of_mark(receiver.requests, mark)) == MAX_ATTEMPTS
     e = dead_entries(cluster, ids)[ids[0]]
@@ -63,9 +62,7 @@ def test_always_500_dead_after_max_attempts(cluster, receiver, mark, behave):
 def test_404_is_dead_at_once(cluster, receiver, mark, behave):
     behave(lambda rec: (404, {}, b"no such thing"))
     ids = send(cluster, receiver, mark)
-    deadline = time.time() + 10
-    while not dead_entries(cluster, ids) and time.time() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: dead_entries(cluster, ids), 10, 0.1)
     time.sleep(1)
     assert len(of_mark(receiver.requests, mark)) == 1
     e = dead_entries(cluster, ids)[ids[0]]
