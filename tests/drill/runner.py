@@ -265,6 +265,7 @@ def partition(net, name_of, keep_clients=False):
     master before the heal, for demoted()."""
     def cut(c):
         name = name_of(c)
+        was_master = name == c.master_node()
         ns = host_of(c, name)
         keep = {ns}
         if keep_clients:
@@ -273,7 +274,7 @@ def partition(net, name_of, keep_clients=False):
                      c.topo["lb"]["netns"]}
         others = [o for o in net.hosts if o not in keep]
         net.cut(ns, others)
-        return {"old": name, "ns": ns, "others": others, "was_master": name == c.master_node()}
+        return {"old": name, "ns": ns, "others": others, "was_master": was_master}
 
     def heal(c, state):
         if state["was_master"]:
