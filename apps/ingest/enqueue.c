@@ -96,18 +96,24 @@ static long long int_at(const redisReply *r, size_t i)
 	return r->element[i]->integer;
 }
 
-/* The first answer an Idempotency-Key got: "<request id> <count>". */
+/* The first answer an Idempotency-Key got, as the script stored it:
+ * "<request id> <count> <queue size then>". */
 static void parse_first(const char *s, pb_enqueue_res *res)
 {
-	const char *sp = strchr(s, ' ');
-	char id[sizeof(res->first_request_id)];
+	const char *sp = strchr(s, ' '), *end;
+	char id[sizeof(res->first_request_id)], count[24];
 	long n;
 
 	if (sp == NULL || (size_t)(sp - s) >= sizeof(id))
 		return;
 	memcpy(id, s, (size_t)(sp - s));
 	id[sp - s] = '\0';
-	if (pb_parse_long(sp + 1, 0, LONG_MAX, &n) != PB_OK)
+	end = sp + 1 + strcspn(sp + 1, " ");
+	if ((size_t)(end - (sp + 1)) >= sizeof(count))
+		return;
+	memcpy(count, sp + 1, (size_t)(end - (sp + 1)));
+	count[end - (sp + 1)] = '\0';
+	if (pb_parse_long(count, 0, LONG_MAX, &n) != PB_OK)
 		return;
 	pb_strlcpy(res->first_request_id, id, sizeof(res->first_request_id));
 	res->first_count = n;
