@@ -562,8 +562,14 @@ static int cmd_switchover(int argc, char **argv)
 		pb_sleep_ms(100, NULL);
 	}
 	snprintf(port, sizeof(port), "%d", now.port);
-	if (!node_ok(&old, "REPLICAOF %s %s", now.host, port))
+	if (!node_ok(&old, "REPLICAOF %s %s", now.host, port)) {
+		/* Unpausing a node that may still act as master could lose
+		 * writes: let the pause run out; Sentinel demotes it meanwhile. */
+		fprintf(stderr, "pbctl: %s:%d is not yet a replica of %s:%d; its "
+			"writes stay paused until the pause ends\n", old.host, old.port,
+			now.host, now.port);
 		return 1;
+	}
 	node_ok(&old, "CLIENT UNPAUSE", NULL, NULL);
 	printf("switched over: master %s:%d -> %s:%d, writes paused %lld ms\n", old.host,
 	       old.port, now.host, now.port, (long long)(pb_now_ms() - t0));
