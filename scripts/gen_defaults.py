@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from pbcluster import role_defaults  # noqa: E402
 
-TEMPLATES = ("apps/conf/pb-ingest.conf.j2", "apps/conf/pb-agent.conf.j2")
+TEMPLATES = {"ingest": "apps/conf/pb-ingest.conf.j2", "agent": "apps/conf/pb-agent.conf.j2"}
 # The built-in default differs from the role's on purpose: why.
 DELIBERATE = {
     "delivery_log_stdout":
@@ -26,11 +26,12 @@ DELIBERATE = {
 ASSIGN = re.compile(r"^(\w+) = (.*)$")
 
 
-def settings():
-    """{setting: role variable} for every template line that takes one."""
+def settings(programs=tuple(TEMPLATES)):
+    """{setting: role variable} for every line of the programs' templates
+    that takes one."""
     roles = role_defaults()
     out = {}
-    for t in TEMPLATES:
+    for t in (TEMPLATES[p] for p in programs):
         with open(os.path.join(ROOT, t)) as f:
             for line in f:
                 m = ASSIGN.match(line.strip())

@@ -38,10 +38,6 @@ SETTLE_MAX_S = 60
 SAMPLE_S = 0.25  # the monitor's period
 
 
-def pbctl(c, *args):
-    return c.pbctl(*args)
-
-
 def down_after_s(c):
     return c.topo["vars"]["pb_sentinel_down_after_ms"] / 1000.0
 
@@ -116,7 +112,7 @@ def longest_gap(times, start, end):
 
 def ids_in_redis(c):
     """{id: state} of one snapshot of everything Redis holds, or None."""
-    p = pbctl(c, "ids")
+    p = c.pbctl("ids")
     if p.returncode != 0:
         return None
     rows = [line.split("\t") for line in p.stdout.splitlines()]
@@ -171,9 +167,9 @@ def drill(lab, name, inject, heal, hold, check=None):
         load.send_signal(signal.SIGTERM)
         load.wait(60)
     t_end = time.time()
-    drain = pbctl(c, "drain", "--timeout", "90")
+    drain = c.pbctl("drain", "--timeout", "90")
     if drain.returncode != 0:  # say where it is stuck
-        drain.stdout += pbctl(c, "status").stdout
+        drain.stdout += c.pbctl("status").stdout
     answers = read_jsonl(out)
     acked_at = {i: a["t"] for a in answers if a.get("status") == 200 for i in a["ids"]}
     acked = set(acked_at)

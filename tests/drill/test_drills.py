@@ -6,7 +6,7 @@ the fault and arrive after it (see runner.py for how each is counted).
 """
 import signal
 
-from runner import demoted, drill, partition, pbctl, restart, stop_one, wait_new_master
+from runner import demoted, drill, partition, restart, stop_one, wait_new_master
 
 
 def kill_master(c):
@@ -81,7 +81,7 @@ def test_planned_switchover(lab):
     acknowledged postbacks here: see cmd_switchover in apps/ctl/main.c.)"""
     def switch(c):
         old = c.master_node()
-        p = pbctl(c, "switchover")
+        p = c.pbctl("switchover")
         assert p.returncode == 0, p.stdout + p.stderr
         print(p.stdout.strip())
         return {"old": old, "new": wait_new_master(c, old)}

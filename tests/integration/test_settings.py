@@ -12,11 +12,10 @@ import yaml
 
 import gen_defaults
 from conftest import ROOT
+from gen_defaults import ASSIGN, TEMPLATES
 from pbcluster import load_topology, role_defaults
 
-TEMPLATES = {"ingest": "apps/conf/pb-ingest.conf.j2", "agent": "apps/conf/pb-agent.conf.j2"}
 SETTING = re.compile(r"^  (\w+)\s.*\[(.*)\](?: \(-?\d+\.\.-?\d+\))?$")
-ASSIGN = re.compile(r"^(\w+) = (.*)$")
 
 
 def builtin_defaults(program):
@@ -28,9 +27,7 @@ def builtin_defaults(program):
 
 def role_settings(program):
     """{setting: the role variable its template line takes it from}."""
-    with open(os.path.join(ROOT, TEMPLATES[program])) as f:
-        names = {m.group(1) for m in map(ASSIGN.match, f.read().splitlines()) if m}
-    return {k: v for k, v in gen_defaults.settings().items() if k in names}
+    return gen_defaults.settings([program])
 
 
 def rendered(program, vars_):
