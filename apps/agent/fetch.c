@@ -120,17 +120,19 @@ static void hand_over(redisReply **got, int n)
 /*
  * After a failover the new master's copy of our processing list may hold
  * entries we no longer have: an acknowledgement that reached the old master
- * but not the replica, or an LMOVE whose reply was lost. Take nothing until
- * every postback we hold is recorded on the new master; then whatever is
- * still in the list is stale and goes back to the queue (delivered already:
- * one duplicate; never delivered: recovered).
+ * but not the replica, or an LMOVE whose reply was lost. A take whose
+ * connection broke may also have moved jobs whose replies never came. Take
+ * nothing until every postback we hold is recorded; then whatever is still
+ * in the list is stale and goes back to the queue (delivered already: one
+ * duplicate; never delivered: recovered).
  */
-static void reconcile(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
+static void reconcile(pb_redis *r, const char *why, int64_t *next_beat,
+		      int64_t *next_reap)
 {
 	long long moved = 0;
 
-	pb_warn("master is now %s:%d: finishing what is in flight, then "
-		"returning what the failover left in %s", r->master.host,
+	pb_warn("%s (master %s:%d): finishing what is in flight, then "
+		"returning what is left in %s", why, r->master.host,
 		r->master.port, keys.processing);
 	while (held_now() > 0 && !stopping) {
 		housekeeping(r, next_beat, next_reap);
@@ -141,8 +143,8 @@ static void reconcile(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 	if (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK)
 		pb_warn("reconciling %s: %s", keys.processing, r->errstr);
 	else if (moved > 0)
-		pb_warn("returned %lld postback(s) left in %s by the failover",
-			moved, keys.processing);
+		pb_warn("returned %lld postback(s) left in %s", moved,
+			keys.processing);
 }
 
 void *fetcher_main(void *arg)
@@ -150,21 +152,41 @@ void *fetcher_main(void *arg)
 	pb_redis *r = arg;
 	int64_t next_beat = 0, next_reap = 0;
 	unsigned seen_changes = r->master_changes;
+	int take_broke = 0; /* a take's connection broke: reconcile on the next one */
+	int unregistered = 0; /* said so once; quiet until it changes */
 	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got)); /* NOLINT(bugprone-sizeof-expression): pointers */
 
 	while (!stopping && got) {
-		int n = 0, want;
+		int n = 0, want, rc;
 
 		housekeeping(r, &next_beat, &next_reap);
 		if (r->master_changes != seen_changes) {
 			seen_changes = r->master_changes;
-			reconcile(r, &next_beat, &next_reap);
+			reconcile(r, "a new master", &next_beat, &next_reap);
+			continue;
+		}
+		if (take_broke && r->c != NULL) {
+			take_broke = 0;
+			reconcile(r, "a take lost its connection", &next_beat, &next_reap);
 			continue;
 		}
 		if ((want = wait_for_slots()) == 0)
 			continue;
-		if (pb_queue_take(r, &keys, want, TICK_MS, got, &n) != PB_OK) {
+		rc = pb_queue_take(r, &keys, want, TICK_MS, got, &n);
+		if (rc == PB_ERR_NOTFOUND) {
+			/* Reaped while cut off, or new to this master: the
+			 * heartbeat registers us, then we take. */
+			if (!unregistered)
+				pb_info("%s: registering before taking", r->errstr);
+			unregistered = 1;
+			next_beat = 0;
+			pb_sleep_ms(TICK_MS, &stopping);
+			continue;
+		}
+		unregistered = 0;
+		if (rc != PB_OK) {
 			pb_warn("taking postbacks: %s", r->errstr);
+			take_broke |= r->c == NULL;
 			pb_sleep_ms(TICK_MS, &stopping);
 		}
 		if (n > 0)

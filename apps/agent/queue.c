@@ -90,25 +90,82 @@ static int int_reply(pb_redis *r, redisReply *reply, long long *out)
 	return rc;
 }
 
+/*
+ * Take up to ARGV[1] jobs, but only while this agent is registered: its
+ * heartbeat alive for ARGV[2] ms more at least and its id (ARGV[3]) in the
+ * agents set. A reaper returns the list of an agent whose heartbeat expired
+ * (a partition cut it off) and forgets the agent; if that agent came back
+ * and took jobs before its next heartbeat, they would sit in a list that no
+ * reaper and no `pbctl ids` looks at. KEYS[1] queue, KEYS[2] processing,
+ * KEYS[3] heartbeat, KEYS[4] agents.
+ */
+static const char take_lua[] =
+	"if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) or\n"
+	"   redis.call('SISMEMBER', KEYS[4], ARGV[3]) == 0 then\n"
+	"  return redis.error_reply('NOTREGISTERED no live heartbeat for ' .. ARGV[3])\n"
+	"end\n"
+	"local out = {}\n"
+	"for i = 1, tonumber(ARGV[1]) do\n"
+	"  local job = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+	"  if not job then break end\n"
+	"  out[i] = job\n"
+	"end\n"
+	"return out\n";
+
+/* The fetcher's alone: one pb_script per thread (redis.h). */
+static pb_script take_script = { take_lua, "" };
+
+/* The jobs of an array reply into out[]; the reply is freed. */
+static void steal_jobs(redisReply *reply, redisReply **out, int max, int *n)
+{
+	size_t i;
+
+	for (i = 0; i < reply->elements && *n < max; i++) {
+		if (reply->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		out[(*n)++] = reply->element[i];
+		reply->element[i] = NULL; /* freeReplyObject skips it */
+	}
+	freeReplyObject(reply);
+}
+
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		  redisReply **out, int *n)
 {
+	char smax[24], alive[24];
+	const char *argv[] = { "4", k->names.queue, k->processing, k->heartbeat,
+			       k->names.agents, smax, alive, k->agent_id };
+	size_t lens[PB_ARRAY_LEN(argv)], i;
+	long alive_ms = block_ms + r->cfg->command_timeout_ms;
 	redisReply *reply;
-	int i, rc = PB_OK;
+	int rc = PB_OK;
 
 	*n = 0;
-	for (i = 0; i < max; i++)
-		if ((rc = pb_redis_append(r, "LMOVE %s %s RIGHT LEFT", k->names.queue,
-					  k->processing)) != PB_OK)
-			return rc;
-	for (i = 0; i < max; i++) {
-		if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
-			return rc; /* the connection is gone, and with it the rest */
-		if (reply->type == REDIS_REPLY_STRING)
-			out[(*n)++] = reply;
-		else
-			freeReplyObject(reply);
+	/* Registered for the whole block that may follow, too; but a
+	 * heartbeat a second old must do (it is renewed every second). */
+	if (alive_ms > r->cfg->heartbeat_ttl_ms / 2)
+		alive_ms = r->cfg->heartbeat_ttl_ms / 2;
+	snprintf(smax, sizeof(smax), "%d", max);
+	snprintf(alive, sizeof(alive), "%ld", alive_ms);
+	for (i = 0; i < PB_ARRAY_LEN(argv); i++)
+		lens[i] = strlen(argv[i]);
+	reply = pb_redis_script(r, &take_script, (int)PB_ARRAY_LEN(argv), argv, lens);
+	if (reply == NULL)
+		return r->err;
+	if (reply->type == REDIS_REPLY_ERROR) {
+		rc = strncmp(reply->str, "NOTREGISTERED", 13) == 0 ? PB_ERR_NOTFOUND
+								  : PB_ERR_REPLY;
+		snprintf(r->errstr, sizeof(r->errstr), "redis %s:%d: %s",
+			 r->master.host, r->master.port, reply->str);
+		freeReplyObject(reply);
+		return r->err = rc;
 	}
+	if (reply->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(reply);
+		snprintf(r->errstr, sizeof(r->errstr), "take: unexpected reply");
+		return r->err = PB_ERR_REPLY;
+	}
+	steal_jobs(reply, out, max, n);
 	if (*n > 0 || block_ms <= 0)
 		return PB_OK;
 	/* Nothing waiting: block for one, with a reply timeout to match. */

@@ -35,9 +35,13 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 		       const char *agent_id);
 
 /*
- * Take up to max jobs into this agent's processing list: one pipelined
- * LMOVE per slot, and if the queue was empty and block_ms > 0, one BLMOVE
- * that waits up to block_ms. Replies with a job go to out[0..*n).
+ * Take up to max jobs into this agent's processing list: one script, called
+ * by SHA1, that moves them only while the agent is registered (heartbeat
+ * alive, id in the agents set), and if the queue was empty and block_ms > 0,
+ * one BLMOVE that waits up to block_ms. Replies with a job go to
+ * out[0..*n). PB_ERR_NOTFOUND: not registered on this master; heartbeat,
+ * then take. PB_ERR_IO: the connection went, possibly after Redis moved
+ * jobs whose replies were lost (they wait in the processing list).
  */
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		  redisReply **out, int *n);

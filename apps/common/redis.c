@@ -367,6 +367,57 @@ redisReply *pb_redis_cmd(pb_redis *r, const char *fmt, ...)
 	return reply;
 }
 
+int pb_redis_script_load(pb_redis *r, pb_script *s)
+{
+	redisReply *reply = pb_redis_cmd(r, "SCRIPT LOAD %s", s->src);
+	int rc = PB_OK;
+
+	if (reply == NULL)
+		return r->err;
+	if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
+		memcpy(s->sha, reply->str, sizeof(s->sha));
+	else {
+		set_err(r, PB_ERR_REPLY, "redis %s:%d: SCRIPT LOAD: %s",
+			r->master.host, r->master.port,
+			reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		rc = PB_ERR_REPLY;
+	}
+	freeReplyObject(reply);
+	return rc;
+}
+
+redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
+			    const char **argv, const size_t *lens)
+{
+	const char *av[PB_SCRIPT_MAX_ARGS + 2];
+	size_t lv[PB_SCRIPT_MAX_ARGS + 2];
+	redisReply *reply;
+	int tries;
+
+	if (argc < 0 || argc > PB_SCRIPT_MAX_ARGS) {
+		set_err(r, PB_ERR_LIMIT, "script: %d arguments (at most %d)", argc,
+			PB_SCRIPT_MAX_ARGS);
+		return NULL;
+	}
+	av[0] = "EVALSHA", lv[0] = 7;
+	memcpy(av + 2, argv, (size_t)argc * sizeof(*argv));
+	memcpy(lv + 2, lens, (size_t)argc * sizeof(*lens));
+	for (tries = 0; tries < 2; tries++) {
+		if (s->sha[0] == '\0' && pb_redis_script_load(r, s) != PB_OK)
+			return NULL;
+		av[1] = s->sha, lv[1] = 40;
+		reply = pb_redis_argv(r, argc + 2, av, lv);
+		if (reply == NULL || reply->type != REDIS_REPLY_ERROR ||
+		    strncmp(reply->str, "NOSCRIPT", 8) != 0)
+			return reply;
+		freeReplyObject(reply); /* this master does not know it yet */
+		s->sha[0] = '\0';
+	}
+	set_err(r, PB_ERR_REPLY, "redis %s:%d: NOSCRIPT after SCRIPT LOAD",
+		r->master.host, r->master.port);
+	return NULL;
+}
+
 int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,
 			 const size_t *lens)
 {

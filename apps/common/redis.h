@@ -75,6 +75,27 @@ int pb_redis_append(pb_redis *r, const char *fmt, ...);
 /* Returns PB_OK and a reply (possibly an error reply), or fails as above. */
 int pb_redis_get_reply(pb_redis *r, redisReply **reply);
 
+/*
+ * A Lua script called by its SHA1: the body crosses the network once per
+ * master (SCRIPT LOAD), not with every call. The SHA1 is cached in the
+ * struct unlocked: one pb_script per thread.
+ */
+typedef struct pb_script {
+	const char *src;
+	char sha[41]; /* "" until loaded */
+} pb_script;
+
+/*
+ * EVALSHA s with argv[0..argc) (numkeys, keys, args), loading the script
+ * first when this master does not know it (NOSCRIPT: a new master, a
+ * restart). Returns like pb_redis_argv; argc is at most PB_SCRIPT_MAX_ARGS.
+ */
+#define PB_SCRIPT_MAX_ARGS 16
+/* SCRIPT LOAD s into s->sha (for callers that pipeline EVALSHA). */
+int pb_redis_script_load(pb_redis *r, pb_script *s);
+redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
+			    const char **argv, const size_t *lens);
+
 /* 1 if an error reply means the server is not (or no longer) the master. */
 int pb_redis_reply_means_moved(const redisReply *reply);
 

@@ -32,27 +32,8 @@ static const char enqueue_lua[] =
 	"end\n"
 	"return {1, size + n}\n";
 
-/* The script's SHA1 as the master answered SCRIPT LOAD; per thread, so
- * no locking, and reloaded when a new master answers NOSCRIPT. */
-static _Thread_local char enqueue_sha[41];
-
-static int load_script(pb_redis *r)
-{
-	redisReply *reply = pb_redis_cmd(r, "SCRIPT LOAD %s", enqueue_lua);
-	int rc = PB_OK;
-
-	if (reply == NULL)
-		return r->err;
-	if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
-		memcpy(enqueue_sha, reply->str, 41);
-	else {
-		snprintf(r->errstr, sizeof(r->errstr), "SCRIPT LOAD: %s",
-			 reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
-		rc = r->err = PB_ERR_REPLY;
-	}
-	freeReplyObject(reply);
-	return rc;
-}
+/* Per thread, so no locking; reloaded when a new master answers NOSCRIPT. */
+static _Thread_local pb_script enqueue_script = { enqueue_lua, "" };
 
 /* Per-thread argument vectors, grown as needed, never shrunk. */
 typedef struct argvec {
@@ -170,10 +151,11 @@ static int send_pipeline(pb_redis *r, argvec *a, size_t argc)
 {
 	int rc;
 
-	if (enqueue_sha[0] == '\0' && (rc = load_script(r)) != PB_OK)
+	if (enqueue_script.sha[0] == '\0' &&
+	    (rc = pb_redis_script_load(r, &enqueue_script)) != PB_OK)
 		return rc;
 	arg(a, 0, "EVALSHA", 7);
-	arg(a, 1, enqueue_sha, 40);
+	arg(a, 1, enqueue_script.sha, 40);
 	if ((rc = pb_redis_append(r, "PING")) != PB_OK)
 		return rc;
 	if ((rc = pb_redis_append_argv(r, (int)argc, a->argv, a->lens)) != PB_OK)
@@ -241,7 +223,7 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 		if (rc == PB_OK)
 			break;
 		if (noscript && !reloaded) { /* a new master: load it there */
-			enqueue_sha[0] = '\0';
+			enqueue_script.sha[0] = '\0';
 			reloaded = 1;
 			continue;
 		}

@@ -119,6 +119,29 @@ def ids_in_redis(c):
     return {r[1]: r[0] for r in rows if len(r) == 3}
 
 
+def where_in_redis(c, ids):
+    """For a drill that found postbacks gone: on every Redis node, its role,
+    the agents set, and which keys hold each of ids (job and dead-letter
+    values carry the id as text)."""
+    out = {}
+    for n in c.topo["redis_nodes"]:
+        try:
+            r = c.redis(n["name"], timeout=2, decode_responses=True)
+            node = {"role": r.execute_command("ROLE")[0],
+                    "agents": sorted(r.smembers(c.key("agents"))), "found": {}}
+            for k in r.scan_iter(match=c.key("*"), count=1000):
+                t = r.type(k)
+                vals = (r.lrange(k, 0, -1) if t == "list" else
+                        r.zrange(k, 0, -1) if t == "zset" else [])
+                for i in ids:
+                    if any("\t%s\t" % i in v or '"%s"' % i in v for v in vals):
+                        node["found"].setdefault(i, []).append(k)
+        except Exception as e:  # a node down is an answer too
+            node = {"error": str(e)}
+        out[n["name"]] = node
+    return out
+
+
 def delivered(c, mark):
     """The receiver's records of this drill's postbacks it accepted."""
     return [r for r in read_jsonl(c.path("log", "receiver.requests.log"))
@@ -210,8 +233,12 @@ def drill(lab, name, inject, heal, hold, check=None):
     assert r["acknowledged"] > 0, "nothing was acknowledged at all"
     assert r["backlog"] > 0, "no backlog waited in Redis across the fault"
     assert snapshot is not None, "pbctl ids failed after the heal"
-    assert not missing, "%d acknowledged postbacks gone from Redis after the heal, e.g. %s" % (
-        len(missing), sorted(missing)[:5])
+    if missing:
+        where = where_in_redis(c, sorted(missing)[:20])
+        with open(c.path("log", "missing-%s.json" % name), "w") as f:
+            json.dump({"snapshot_at": t_settled, "heal_at": t_heal, "where": where}, f, indent=1)
+    assert not missing, "%d acknowledged postbacks gone from Redis after the heal, e.g. %s; " \
+        "every node now: %s" % (len(missing), sorted(missing)[:5], json.dumps(where)[:1500])
     assert r["lost"] == 0, "%d acknowledged postbacks lost, e.g. %s" % (
         r["lost"], sorted(acked - ids)[:5])
     assert r["drained"], drain.stdout[-500:] + drain.stderr[-500:]

@@ -164,6 +164,38 @@ def test_agent_that_never_returns_is_reaped_by_the_others(cluster, receiver, mar
         cluster.start(victim)
 
 
+def test_an_agent_reaped_while_cut_off_takes_nothing_until_registered(cluster, receiver, mark):
+    """A partition's heal: the other side reaped the agents (heartbeats gone,
+    ids out of the agents set) and they cannot register yet. They must take
+    nothing: a job in the list of an agent no reaper knows would be seen by
+    nobody (`pbctl ids` included) until that agent restarts."""
+    m = cluster.redis(cluster.master_node())
+    # Their heartbeats cannot land (as on a master that refuses writes).
+    m.execute_command("ACL", "SETUSER", "agent", "-set", "-sadd")
+    try:
+        for a in agents(cluster):
+            m.delete(cluster.key("agent:" + a))
+            m.srem(cluster.key("agents"), a)
+        # A reap needs an expired heartbeat, and an agent blocks for a new
+        # postback only while its heartbeat outlives the block: let the
+        # blocks begun before this simulated reap end (250 ms) first.
+        time.sleep(1)
+        ids = send(cluster, receiver, mark, 20)
+        time.sleep(2)  # an agent takes a waiting postback within milliseconds
+        held = pbctl(cluster, "ids")[1]
+        states = dict(line.split("\t")[1::-1] for line in held.splitlines() if "\t" in line)
+        assert {i: states.get(i) for i in ids} == {i: "queued" for i in ids}, held
+        assert not of_mark(receiver.requests, mark), "delivered while unregistered"
+    finally:
+        m.execute_command("ACL", "SETUSER", "agent", "+set", "+sadd")
+    assert wait_all(receiver, mark, ids, 20), "not delivered once registered again"
+    said = []
+    for a in agents(cluster):
+        with open(cluster.path("log", a + ".log")) as f:
+            said.append("registering before taking" in f.read())
+    assert any(said), "no agent said it was not registered"
+
+
 def test_pbctl_ids_says_where_each_postback_is(cluster, receiver, mark, behave):
     """One postback waits for a retry, one is dead, one is being delivered:
     `pbctl ids` lists each under its state (and the in-flight one under the
@@ -181,3 +213,4 @@ def test_pbctl_ids_says_where_each_postback_is(cluster, receiver, mark, behave):
     assert got, states()
     assert got[held][1] in agents(cluster), got[held]
     pbctl(cluster, "dead", "purge", dead)
+
