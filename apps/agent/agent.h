@@ -52,7 +52,8 @@ typedef struct job {
 	pb_buf url;
 	pb_buf resp;        /* the first log_body_bytes of the answer */
 	int64_t started_ms;
-	int refused;        /* the destination address was not allowed */
+	int refused;        /* an address of the destination was not allowed */
+	int opened;         /* ... and one that was, connected to */
 	long status;
 	int transport_ok;
 	char error[CURL_ERROR_SIZE];

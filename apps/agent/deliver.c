@@ -169,9 +169,10 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
 
 	(void)purpose;
 	if (!pb_netpolicy_allows(&policy, &a->addr)) {
-		jb->refused = 1;
+		jb->refused = 1; /* curl may try the host's next address */
 		return CURL_SOCKET_BAD;
 	}
+	jb->opened = 1;
 	return socket(a->family, a->socktype, a->protocol);
 }
 
@@ -205,6 +206,9 @@ static int setup_easy(job *jb)
 	/* Redirects are not followed: a 3xx is a final answer. */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* No proxy, not even from http_proxy & co. in the environment: the
+	 * address check above would judge the proxy, not the destination. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	if (jb->j.method == 'P') {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, jb->j.data);
@@ -302,6 +306,9 @@ static void finish(job *jb, CURLcode result)
 	int64_t elapsed = pb_now_ms() - jb->started_ms;
 
 	jb->transport_ok = result == CURLE_OK;
+	/* Refused only if every address was: a host with a private and a
+	 * public address reached on the public one was delivered to. */
+	jb->refused = jb->refused && !jb->opened && !jb->transport_ok;
 	if (jb->transport_ok)
 		curl_easy_getinfo(jb->easy, CURLINFO_RESPONSE_CODE, &jb->status);
 	else if (jb->refused)

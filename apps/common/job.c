@@ -9,6 +9,20 @@ const char *pb_method_name(char method)
 	return method == 'P' ? "POST" : "GET";
 }
 
+int pb_id_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > PB_ID_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') || strchr("-_.:", s[i]) != NULL) ||
+		    s[i] == '\0')
+			return 0;
+	return 1;
+}
+
 int pb_job_encode(pb_buf *out, const char *id, unsigned attempts, char method,
 		  const char *url, size_t url_len, const char *data,
 		  size_t data_len)
@@ -17,7 +31,7 @@ int pb_job_encode(pb_buf *out, const char *id, unsigned attempts, char method,
 
 	if (method != 'G' && method != 'P')
 		return PB_ERR_FORMAT;
-	if (strlen(id) > PB_ID_MAX || strchr(id, '\t'))
+	if (!pb_id_valid(id, strlen(id)))
 		return PB_ERR_FORMAT;
 	if (memchr(url, '\t', url_len))
 		return PB_ERR_FORMAT;
@@ -61,8 +75,8 @@ int pb_job_decode(pb_job *job, const char *raw, size_t len)
 	memset(job, 0, sizeof(*job));
 	if (next_field(&p, end, &f, &n) || n != 1 || f[0] != PB_JOB_VERSION)
 		return PB_ERR_FORMAT;
-	if (next_field(&p, end, &f, &n) || n == 0 || n > PB_ID_MAX)
-		return PB_ERR_FORMAT;
+	if (next_field(&p, end, &f, &n) || !pb_id_valid(f, n))
+		return PB_ERR_FORMAT; /* it goes into a header and the logs */
 	memcpy(job->id, f, n);
 	job->id[n] = '\0';
 	if (next_field(&p, end, &f, &n) || n == 0 || n > 6)

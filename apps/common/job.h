@@ -32,6 +32,10 @@ typedef struct pb_job {
 	size_t data_len;
 } pb_job;
 
+/* 1 if s[0..n) may be a postback id: 1 to PB_ID_MAX of [A-Za-z0-9._:-]
+ * (it goes into the X-Postback-Id header and the logs as it is). */
+int pb_id_valid(const char *s, size_t n);
+
 int pb_job_encode(pb_buf *out, const char *id, unsigned attempts, char method,
 		  const char *url, size_t url_len, const char *data,
 		  size_t data_len);

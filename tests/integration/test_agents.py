@@ -1,5 +1,6 @@
 """Agents killed, stopped, restarted: every postback still arrives."""
 import collections
+import json
 import re
 import signal
 import time
@@ -214,3 +215,23 @@ def test_pbctl_ids_says_where_each_postback_is(cluster, receiver, mark, behave):
     assert got[held][1] in agents(cluster), got[held]
     pbctl(cluster, "dead", "purge", dead)
 
+
+def test_a_poison_job_is_dead_lettered_and_blocks_nothing(cluster, receiver, mark):
+    """A job that comes out of Redis broken — an id with CR LF that would
+    become a header, bytes that are not UTF-8 — goes to the dead letters with
+    its reason; the postbacks around it are delivered and recorded."""
+    m = cluster.redis(cluster.master_node())
+    poison = b"1\tp" + mark.encode()[-8:] + b"\r\nX-Evil: 1\t0\tG\thttp://x/\xff\t{}"
+    before = send(cluster, receiver, mark, 30)
+    m.lpush(cluster.key("queue"), poison)
+    after = send(cluster, receiver, mark, 30)
+    assert wait_all(receiver, mark, before + after, 30), "postbacks around it not delivered"
+    dead = lambda: [json.loads(d) for d in m.lrange(cluster.key("dead"), 0, 50)
+                    if mark.encode()[-8:] in d]
+    assert wait_until(dead, 10), "the poison job was not dead-lettered"
+    (rec,) = dead()
+    assert rec["error"] == "malformed job" and "\ufffd" in rec["job"], rec
+    # Every outcome recorded: nothing of ours left waiting or held.
+    held = lambda: [l for l in pbctl(cluster, "ids")[1].splitlines()
+                    if l.split("\t")[1:2] and l.split("\t")[1] in set(before + after)]
+    assert wait_until(lambda: not held(), 10), held()

@@ -28,6 +28,41 @@ static void round_trip(void)
 	free(s);
 }
 
+/* A job that came out of Redis broken still makes a record: each byte that
+ * is not UTF-8 becomes U+FFFD, the rest stays. */
+static void broken_bytes(void)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "1\tab\xff-0\t0", "1\tab\xef\xbf\xbd-0\t0" },
+		{ "\xc3\xa9 ok", "\xc3\xa9 ok" },              /* valid 2-byte */
+		{ "\xc3", "\xef\xbf\xbd" },                     /* cut short */
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },  /* overlong '/' */
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" }, /* surrogate */
+		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },  /* valid 4-byte */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pb_dead in = { cases[i].in, strlen(cases[i].in), "bad\xfe", 1, 0,
+			       "malformed job", 1, "agent1" }, out;
+		json_t *owner;
+		char *s = pb_dead_encode(&in);
+
+		CHECK(s != NULL, "encode case %zu", i);
+		if (s == NULL)
+			continue;
+		CHECK(pb_dead_decode(&out, &owner, s, strlen(s)) == PB_OK, "%s", s);
+		if (owner) {
+			CHECK(out.job_len == strlen(cases[i].out) &&
+			      memcmp(out.job, cases[i].out, out.job_len) == 0, "case %zu: %s", i, s);
+			CHECK_STR(out.id, "bad\xef\xbf\xbd");
+			json_decref(owner);
+		}
+		free(s);
+	}
+}
+
 static void not_records(void)
 {
 	static const char *bad[] = {
@@ -51,5 +86,6 @@ static void not_records(void)
 void unit_tests(void)
 {
 	round_trip();
+	broken_bytes();
 	not_records();
 }

@@ -55,6 +55,10 @@ static void refusals(void)
 		"1\tid\t0\tD\thttp://x\t{}",          /* bad method */
 		"1\tid\t0\tG\t\t{}",                  /* empty url */
 		"1\tid\t0\tG\thttp://x\t[]",          /* data not an object */
+		"1\ti\r\nX-Evil: 1\t0\tG\thttp://x\t{}", /* CR LF in the id: a header */
+		"1\ti d\t0\tG\thttp://x\t{}",        /* space in the id */
+		"1\ti\xff\t0\tG\thttp://x\t{}",      /* not ASCII */
+		"1\t01234567890123456789012345678901234567890\t0\tG\thttp://x\t{}", /* 41 */
 		"1\t0123456789012345678901234567890123456789X\t0\tG\thttp://x\t{}",
 	};
 	size_t i;
@@ -69,6 +73,10 @@ static void refusals(void)
 	      "bad method encode");
 	CHECK(pb_job_encode(&b, "i\td", 0, 'G', "u", 1, "{}", 2) == PB_ERR_FORMAT,
 	      "tab in id");
+	CHECK(pb_job_encode(&b, "i\nd", 0, 'G', "u", 1, "{}", 2) == PB_ERR_FORMAT,
+	      "newline in id");
+	CHECK(pb_id_valid("f228f38d5a461100-1", 18) && pb_id_valid("a_b.c:d", 7) &&
+	      !pb_id_valid("", 0) && !pb_id_valid("a/b", 3), "id characters");
 	CHECK(pb_job_encode(&b, "id", 0, 'G', "u\tv", 3, "{}", 2) == PB_ERR_FORMAT,
 	      "tab in url");
 	pb_buf_free(&b);

@@ -32,6 +32,17 @@ void unit_tests(void)
 		{ "224.0.0.1", 0 },     { "::1", 0 },      { "::", 0 },
 		{ "fe80::1", 0 },       { "fd00::1", 0 },  { "::ffff:127.0.0.1", 0 },
 		{ "::ffff:93.184.216.34", 1 },
+		/* IPv6 ways to an IPv4 address, and older special ranges */
+		{ "::7f00:1", 0 },            /* IPv4-compatible ::127.0.0.1 */
+		{ "64:ff9b::7f00:1", 0 },     /* NAT64 of 127.0.0.1 */
+		{ "64:ff9b::5db8:d822", 0 },  /* NAT64 of a public one: still via a gateway */
+		{ "64:ff9b:1::a00:1", 0 },    /* local-use NAT64 */
+		{ "2002:7f00:1::1", 0 },      /* 6to4 */
+		{ "2001:0:4136:e378::1", 0 }, /* Teredo */
+		{ "100::1", 0 },              /* discard-only */
+		{ "fec0::1", 0 },             /* site-local */
+		{ "2606:4700::1111", 1 },     /* an ordinary global address */
+		{ "2001:4860::8888", 1 },     /* next to Teredo, not in it */
 	};
 	pb_netpolicy p;
 	size_t i;
