@@ -261,7 +261,14 @@ static void start(job *jb)
 	json_t *data;
 
 	if (pb_job_decode(&jb->j, jb->raw, jb->raw_len) != PB_OK) {
-		pb_error("malformed job in Redis, dead-lettered: %.80s", jb->raw);
+		pb_buf shown;
+
+		/* Escaped: its bytes are whatever was in Redis (CR LF too). */
+		pb_buf_init(&shown, 0);
+		pb_log_escape(&shown, jb->raw, jb->raw_len, 80);
+		pb_error("malformed job in Redis, dead-lettered: %s",
+			 pb_buf_str(&shown));
+		pb_buf_free(&shown);
 		fail_untried(jb, "malformed job");
 		return;
 	}

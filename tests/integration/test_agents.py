@@ -231,7 +231,46 @@ def test_a_poison_job_is_dead_lettered_and_blocks_nothing(cluster, receiver, mar
     assert wait_until(dead, 10), "the poison job was not dead-lettered"
     (rec,) = dead()
     assert rec["error"] == "malformed job" and "\ufffd" in rec["job"], rec
+    # Its CR LF did not make a log line of its own.
+    for a in agents(cluster):
+        with open(cluster.path("log", a + ".log"), errors="replace") as f:
+            assert not any(l.startswith("X-Evil") for l in f), a
     # Every outcome recorded: nothing of ours left waiting or held.
     held = lambda: [l for l in pbctl(cluster, "ids")[1].splitlines()
                     if l.split("\t")[1:2] and l.split("\t")[1] in set(before + after)]
     assert wait_until(lambda: not held(), 10), held()
+
+
+
+# Admin's script: queue the jobs, then keep the master busy for ARGV[1]
+# seconds, longer than an agent waits for a reply. The agents blocked in
+# BLMOVE are served only after it: their moves happen, their replies go to
+# connections the agents have closed.
+BUSY_PUSH = """
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
+local t = redis.call('TIME')
+local until_us = (t[1] + ARGV[1]) * 1000000 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= until_us
+return 1
+"""
+
+
+def test_a_take_whose_reply_was_lost_is_returned(cluster, receiver, mark):
+    """A move Redis made whose reply the agent never got (it gave up
+    waiting): the postback is in the agent's list, not in its hands. The
+    agent reconciles its own list after such a take and every postback is
+    delivered, no agent restarted."""
+    pids = {a: cluster.pid(a) for a in agents(cluster)}
+    time.sleep(1)  # the agents idle in BLMOVE
+    ids = ["lost%s-%d" % (mark[-8:], i) for i in range(4)]
+    jobs = ["1\t%s\t0\tG\t%s%s/l?i=%d\t{}" % (i, receiver.url, mark, n)
+            for n, i in enumerate(ids)]
+    m = cluster.redis(cluster.master_node())
+    m.eval(BUSY_PUSH, 1, cluster.key("queue"), 3, *jobs)
+    assert wait_all(receiver, mark, ids, 30), "postbacks left behind by lost replies"
+    assert {a: cluster.pid(a) for a in agents(cluster)} == pids, "an agent restarted"
+    said = []
+    for a in agents(cluster):
+        with open(cluster.path("log", a + ".log"), errors="replace") as f:
+            said.append("a take lost its connection" in f.read())
+    assert any(said), "no take lost its reply"
