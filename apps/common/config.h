@@ -40,6 +40,9 @@ typedef struct pb_config {
 	long max_queue_size;
 	long max_body_bytes;
 	long max_url_bytes;
+	long max_objects;
+	long redis_memory_high_pct;
+	long max_request_job_bytes;
 	long wait_replicas;
 	long wait_timeout_ms;
 	long retry_after_s;

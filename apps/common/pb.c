@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -105,4 +106,26 @@ void pb_block_signals(void *set)
 	sigaddset(s, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, s, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+int pb_info_field(const char *info, const char *name, long *out)
+{
+	size_t n = strlen(name);
+	const char *p = info;
+	char value[32];
+
+	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		size_t len;
+
+		if (strncmp(p, name, n) != 0 || p[n] != ':')
+			continue;
+		p += n + 1;
+		len = strcspn(p, "\r\n");
+		if (len >= sizeof(value))
+			return PB_ERR_LIMIT;
+		memcpy(value, p, len);
+		value[len] = '\0';
+		return pb_parse_long(value, 0, LONG_MAX, out);
+	}
+	return PB_ERR_NOTFOUND;
 }

@@ -50,6 +50,12 @@ void pb_block_signals(void *set);
  * *out is set only on PB_OK.
  */
 int pb_parse_long(const char *s, long min, long max, long *out);
+/*
+ * The number of field name in Redis INFO text ("name:value" lines), through
+ * pb_parse_long: PB_OK, PB_ERR_NOTFOUND when there is no such line, or as
+ * pb_parse_long when its value is not a number.
+ */
+int pb_info_field(const char *info, const char *name, long *out);
 /* Bounded copy that always terminates dst (dstsize > 0); PB_ERR_LIMIT if cut. */
 int pb_strlcpy(char *dst, const char *src, size_t dstsize);
 

@@ -66,6 +66,8 @@ typedef struct worker {
 	size_t *lens;
 	const char **ptrs;
 	size_t jobs_cap;
+	int64_t mem_checked_ms; /* when INFO memory was last asked */
+	long mem_used, mem_max; /* its answer; mem_max 0: no maxmemory */
 } worker;
 
 /* ---- answers ---------------------------------------------------------- */
@@ -283,6 +285,33 @@ static void answer_enqueue(worker *w, const pb_enqueue_res *res,
 	}
 }
 
+/*
+ * Is Redis at redis_memory_high_pct of its maxmemory? Asked at most every
+ * MEMORY_CHECK_MS per thread (INFO on the master's event loop, not per
+ * request). The room above the mark is the agents': their moves are
+ * refused too once Redis reaches maxmemory, and then nothing would drain.
+ */
+#define MEMORY_CHECK_MS 100
+
+static int redis_memory_high(worker *w)
+{
+	int64_t now = pb_now_ms();
+	redisReply *reply;
+
+	if (now - w->mem_checked_ms >= MEMORY_CHECK_MS) {
+		w->mem_checked_ms = now;
+		reply = pb_redis_cmd(&w->redis, "INFO memory");
+		if (reply && reply->type == REDIS_REPLY_STRING &&
+		    (pb_info_field(reply->str, "used_memory", &w->mem_used) != PB_OK ||
+		     pb_info_field(reply->str, "maxmemory", &w->mem_max) != PB_OK))
+			w->mem_max = 0; /* unknown: the script answers for itself */
+		if (reply)
+			freeReplyObject(reply);
+	}
+	return w->mem_max > 0 &&
+	       w->mem_used >= w->mem_max / 100 * cfg.redis_memory_high_pct;
+}
+
 static void handle_ingest(worker *w)
 {
 	char err[256], request_id[32];
@@ -291,7 +320,7 @@ static void handle_ingest(worker *w)
 	pb_ingest_req r;
 	pb_enqueue_req eq;
 	pb_enqueue_res res;
-	int status;
+	int status, rc;
 
 	status = pb_check_http(FCGX_GetParam("REQUEST_METHOD", env),
 			       FCGX_GetParam("CONTENT_TYPE", env),
@@ -313,15 +342,34 @@ static void handle_ingest(worker *w)
 		return;
 	}
 	status = pb_parse_ingest(&r, w->body.data, w->body.len,
-				 (size_t)cfg.max_url_bytes, err, sizeof(err));
+				 (size_t)cfg.max_url_bytes, (size_t)cfg.max_objects,
+				 err, sizeof(err));
 	if (status) {
 		respond_error(w, status, err);
 		pb_ingest_req_free(&r);
 		return;
 	}
+	if (redis_memory_high(w)) {
+		snprintf(err, sizeof(err), "Redis uses %ld of its %ld bytes "
+			 "(redis_memory_high_pct %ld): nothing queued until the "
+			 "agents drain it", w->mem_used, w->mem_max,
+			 cfg.redis_memory_high_pct);
+		pb_warn("%s", err);
+		respond_unavailable(w, 1, -1, err);
+		pb_ingest_req_free(&r);
+		return;
+	}
 	snprintf(request_id, sizeof(request_id), "%s%" PRIxFAST64, id_prefix,
 		 atomic_fetch_add(&id_counter, 1));
-	if (build_jobs(w, &r, request_id) != PB_OK) {
+	if ((rc = build_jobs(w, &r, request_id)) == PB_ERR_LIMIT) {
+		snprintf(err, sizeof(err), "the %zu postbacks would take over %ld "
+			 "bytes (each repeats endpoint.url); send fewer objects a "
+			 "request", r.count, cfg.max_request_job_bytes);
+		respond_error(w, 413, err);
+		pb_ingest_req_free(&r);
+		return;
+	}
+	if (rc != PB_OK) {
 		respond_error(w, 500, "out of memory building the postbacks");
 		pb_ingest_req_free(&r);
 		return;
@@ -434,7 +482,7 @@ static int start_workers(worker *ws, int n)
 	for (i = 0; i < n; i++) {
 		ws[i].index = i;
 		pb_buf_init(&ws[i].body, (size_t)cfg.max_body_bytes);
-		pb_buf_init(&ws[i].jobs, 0);
+		pb_buf_init(&ws[i].jobs, (size_t)cfg.max_request_job_bytes);
 		pb_buf_init(&ws[i].out, 0);
 		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
 			pb_error("cannot start thread %d of %d", i + 1, n);

@@ -133,7 +133,8 @@ static int check_method(pb_ingest_req *r, const json_t *m, char *err,
 	return 0;
 }
 
-static int check_data(pb_ingest_req *r, char *err, size_t errlen)
+static int check_data(pb_ingest_req *r, size_t max_objects, char *err,
+		      size_t errlen)
 {
 	size_t i;
 	json_t *obj;
@@ -145,6 +146,11 @@ static int check_data(pb_ingest_req *r, char *err, size_t errlen)
 	if ((r->count = json_array_size(r->data)) == 0) {
 		snprintf(err, errlen, "data is empty; send at least one object");
 		return 400;
+	}
+	if (r->count > max_objects) {
+		snprintf(err, errlen, "data has %zu objects; at most %zu in one request",
+			 r->count, max_objects);
+		return 413;
 	}
 	json_array_foreach(r->data, i, obj) {
 		const char *key;
@@ -167,7 +173,7 @@ static int check_data(pb_ingest_req *r, char *err, size_t errlen)
 }
 
 int pb_parse_ingest(pb_ingest_req *r, const char *body, size_t len,
-		    size_t max_url, char *err, size_t errlen)
+		    size_t max_url, size_t max_objects, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *ep, *url;
@@ -205,7 +211,7 @@ int pb_parse_ingest(pb_ingest_req *r, const char *body, size_t len,
 	if ((status = pb_check_url(r->url, r->url_len, max_url, err, errlen)))
 		return status;
 	r->data = json_object_get(r->root, "data");
-	return check_data(r, err, errlen);
+	return check_data(r, max_objects, err, errlen);
 }
 
 void pb_ingest_req_free(pb_ingest_req *r)

@@ -24,6 +24,12 @@ HTTP_CASES = [
     ("too big", "POST", "/ingest", "application/json",
      b'{"x":"' + b"a" * (1024 * 1024) + b'"}', 413, "over the limit"),
     ("unknown path", "POST", "/other", "application/json", b"{}", 404, "no such path"),
+    # 11 KB that would make 8 MB of postbacks (the template repeats in each):
+    # over max_request_job_bytes (4 MiB by default).
+    ("amplification", "POST", "/ingest", "application/json",
+     b'{"endpoint":{"method":"GET","url":"http://a.test/' + b"p" * 7900 +
+     b'"},"data":[' + b",".join([b"{}"] * 1000) + b"]}", 413,
+     "would take over 4194304 bytes"),
 ]
 
 

@@ -30,7 +30,7 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
         assert room > 10
         accepted, i = [], 0
         while i < room - 5:  # in requests well under the body limit
-            n = min(5000, room - 5 - i)
+            n = min(1000, room - 5 - i)  # max_objects
             r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
                                  "data": [{"i": j} for j in range(i, i + n)]})
             assert r.status_code == 200, r.text
@@ -57,6 +57,37 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
     # At least once: a slow receiver can cause a timeout and a retry, so an
     # id may arrive twice, but nothing else may arrive.
     assert {g["id"] for g in of_mark(receiver.requests, mark)} == want
+    assert all(int(g["path"].split("=")[1]) >= 0 for g in of_mark(receiver.requests, mark))
+
+
+def test_redis_near_maxmemory_is_503_and_loses_nothing(cluster, receiver, mark):
+    """Redis at redis_memory_high_pct (90) of its maxmemory: a clear 503 and
+    nothing queued, while what is queued is still delivered (the room above
+    the mark is the agents'); below the mark again, 200."""
+    url = receiver.url + mark + "/m?i={i}"
+    master = cluster.master()
+    before = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                              "data": [{"i": i} for i in range(50)]})
+    assert before.status_code == 200, before.text
+    was = master.config_get("maxmemory")["maxmemory"]
+    used = master.info("memory")["used_memory"]
+    master.config_set("maxmemory", int(used / 0.95))  # above the mark, under the limit
+    try:
+        time.sleep(0.3)  # each ingest thread asks INFO memory every 100 ms
+        size = master.llen(cluster.key("queue"))
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                             "data": [{"i": -1}]})
+        assert r.status_code == 503, r.text
+        assert "redis_memory_high_pct" in r.json()["error"] and "Retry-After" in r.headers
+        assert master.llen(cluster.key("queue")) <= size
+    finally:
+        master.config_set("maxmemory", was)
+    time.sleep(0.3)
+    after = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                             "data": [{"i": 100 + i} for i in range(5)]})
+    assert after.status_code == 200, after.text
+    want = set(before.json()["ids"] + after.json()["ids"])
+    assert receiver.wait_for(lambda rs: want <= {g["id"] for g in of_mark(rs, mark)}, 30)
     assert all(int(g["path"].split("=")[1]) >= 0 for g in of_mark(receiver.requests, mark))
 
 

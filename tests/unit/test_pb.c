@@ -28,6 +28,22 @@ static void parse_long(void)
 	CHECK(pb_parse_long(NULL, 0, 1, &(long){ 0 }) == PB_ERR_FORMAT, "NULL");
 }
 
+static void info_field(void)
+{
+	static const char info[] = "# Memory\r\nused_memory:1048576\r\n"
+				   "used_memory_human:1.00M\r\nmaxmemory:0\r\n"
+				   "maxmemory_policy:noeviction\r\n";
+	long n = -1;
+
+	CHECK(pb_info_field(info, "used_memory", &n) == PB_OK && n == 1048576, "%ld", n);
+	CHECK(pb_info_field(info, "maxmemory", &n) == PB_OK && n == 0, "%ld", n);
+	CHECK(pb_info_field(info, "maxmemory_policy", &n) == PB_ERR_FORMAT, "text");
+	CHECK(pb_info_field(info, "used_memory_human", &n) == PB_ERR_FORMAT, "1.00M");
+	CHECK(pb_info_field(info, "memory", &n) == PB_ERR_NOTFOUND, "a suffix only");
+	CHECK(pb_info_field(info, "used", &n) == PB_ERR_NOTFOUND, "a prefix only");
+	CHECK(pb_info_field("", "x", &n) == PB_ERR_NOTFOUND, "empty");
+}
+
 static void sticky_error(void)
 {
 	pb_buf b;
@@ -49,4 +65,5 @@ void unit_tests(void)
 {
 	parse_long();
 	sticky_error();
+	info_field();
 }

@@ -1,4 +1,7 @@
 /* What the ingest node accepts: every 4xx case, table-driven. */
+#include <stdlib.h>
+
+#include "defaults.h"
 #include "pb.h"
 #include "unit.h"
 #include "validate.h"
@@ -53,7 +56,8 @@ static void body_case(char **fld, void *ctx)
 		CHECK(0, "bad bodies.tsv numbers: %s %s", fld[0], fld[3]);
 		return;
 	}
-	st = pb_parse_ingest(&r, fld[4], strlen(fld[4]), 8192, err, sizeof(err));
+	st = pb_parse_ingest(&r, fld[4], strlen(fld[4]), 8192,
+			     strtoul(PB_DEF_max_objects, NULL, 10), err, sizeof(err));
 	CHECK(st == want, "%s: status %d (%s)", fld[4], st, err);
 	CHECK(strstr(err, fld[1]) != NULL, "%s: error '%s' lacks '%s'", fld[4], err, fld[1]);
 	if (st == 0) {
