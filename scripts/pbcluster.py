@@ -31,7 +31,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD_USERS = ("admin", "operator", "replication", "sentinel", "sentinel_client",
-                  "ingest", "agent")
+                  "sentinel_peer", "sentinel_operator", "ingest", "agent")
 STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
 STOP_TIMEOUT_S = 30
 # The topology's lists of hosts, each host with a name, an address and a port.
@@ -427,10 +427,12 @@ class Cluster:
                            password=self.password(user), socket_timeout=timeout,
                            socket_connect_timeout=timeout, **kw)
 
-    def sentinel(self, addr, timeout=5):
+    def sentinel(self, addr, timeout=5, user="client"):
+        """A client for the Sentinel at addr, as its ACL user user: 'client'
+        (where is the master) or 'operator' (anything)."""
         import redis
-        return redis.Redis(host=addr[0], port=addr[1],
-                           password=self.password("sentinel_client"),
+        return redis.Redis(host=addr[0], port=addr[1], username=user,
+                           password=self.password("sentinel_" + user),
                            socket_timeout=timeout, socket_connect_timeout=timeout,
                            decode_responses=True)
 
@@ -476,7 +478,8 @@ class Cluster:
 
         def sentinels_agree():
             for addr in self.sentinel_addrs():
-                m = self.sentinel(addr).execute_command("SENTINEL", "MASTER", name)
+                m = self.sentinel(addr, user="operator").execute_command(
+                    "SENTINEL", "MASTER", name)
                 m = dict(zip(m[::2], m[1::2]))
                 if (int(m["num-other-sentinels"]) < s - 1 or
                         int(m["num-slaves"]) < n - 1 or m["flags"] != "master"):

@@ -48,6 +48,7 @@ static const pb_opt opts[] = {
 	S(redis_user, "default", ALL, "Redis ACL user"),
 	S(redis_password_file, "", ALL,
 	  "file holding the Redis user's password (empty: no AUTH)"),
+	S(sentinel_user, "", ALL, "Sentinel ACL user (empty: the default user)"),
 	S(sentinel_password_file, "", ALL,
 	  "file holding the Sentinels' password (empty: no AUTH)"),
 	I(connect_timeout_ms, "300", 10, 60000, ALL,

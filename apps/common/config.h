@@ -27,6 +27,7 @@ typedef struct pb_config {
 	char master_name[128];
 	char redis_user[128];
 	char redis_password_file[PB_STR_MAX];
+	char sentinel_user[128];
 	char sentinel_password_file[PB_STR_MAX];
 	long connect_timeout_ms;
 	long command_timeout_ms;

@@ -180,7 +180,7 @@ redisReply *pb_sentinel_cmd(pb_redis *r, const pb_hostport *s, const char *fmt,
 
 	if (c == NULL)
 		return NULL;
-	if (auth(r, c, s, NULL, r->cfg->sentinel_password) == PB_OK) {
+	if (auth(r, c, s, r->cfg->sentinel_user, r->cfg->sentinel_password) == PB_OK) {
 		va_start(ap, fmt);
 		reply = redisvCommand(c, fmt, ap);
 		va_end(ap);

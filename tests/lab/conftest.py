@@ -38,7 +38,7 @@ class Lab:
     def redis_cli(self, name, *args, sentinel=False, check=True):
         """redis-cli on a Redis or Sentinel host, to its own Redis or Sentinel."""
         if sentinel:
-            env, user, port = self.secret("sentinel_client"), [], "26390"
+            env, user, port = self.secret("sentinel_client"), ["--user", "client"], "26390"
         else:
             env, user, port = self.secret("admin"), ["--user", "admin"], "6390"
         p = self.ssh(name, f"REDISCLI_AUTH={env}", "redis-cli", "--no-auth-warning",

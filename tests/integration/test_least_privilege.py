@@ -1,0 +1,92 @@
+"""Each user of Redis and of the Sentinels may do its job and nothing more:
+every command in the tables below is tried with that user's password and
+must be refused (NOPERM, or NOAUTH for no user at all), or allowed."""
+import pytest
+import redis
+
+# Sentinel: (user or None for no AUTH, command, allowed). A client's
+# password must not be able to point the master's name at a server of its
+# own (SET, REMOVE, MONITOR) nor force failovers.
+SENTINEL_CASES = [
+    (None, ["SENTINEL", "get-master-addr-by-name", "{name}"], False),
+    ("client", ["SENTINEL", "get-master-addr-by-name", "{name}"], True),
+    ("client", ["PING"], True),
+    ("client", ["SENTINEL", "SET", "{name}", "quorum", "1"], False),
+    ("client", ["SENTINEL", "REMOVE", "{name}"], False),
+    ("client", ["SENTINEL", "MONITOR", "evil", "127.0.0.1", "1", "2"], False),
+    ("client", ["SENTINEL", "FAILOVER", "{name}"], False),
+    ("client", ["SENTINEL", "RESET", "*"], False),
+    ("client", ["SENTINEL", "CONFIG", "SET", "resolve-hostnames", "yes"], False),
+    ("client", ["SENTINEL", "MASTERS"], False),
+    ("client", ["ACL", "LIST"], False),
+    ("client", ["SHUTDOWN"], False),
+    ("operator", ["SENTINEL", "MASTER", "{name}"], True),
+]
+
+# Redis: (user, command, allowed); keys under the cluster's prefix unless
+# the case says otherwise.
+REDIS_CASES = [
+    (None, ["GET", "{p}:queue"], False),
+    ("ingest", ["LLEN", "{p}:queue"], True),
+    ("ingest", ["DEL", "{p}:queue"], False),
+    ("ingest", ["FLUSHALL"], False),
+    ("ingest", ["CONFIG", "SET", "maxmemory", "1"], False),
+    ("ingest", ["KEYS", "*"], False),
+    ("ingest", ["LRANGE", "{p}:queue", "0", "-1"], False),
+    ("ingest", ["EVAL", "return 1", "0"], False),
+    ("ingest", ["LPUSH", "other:key", "x"], False),
+    ("ingest", ["REPLICAOF", "NO", "ONE"], False),
+    ("agent", ["LLEN", "{p}:queue"], True),
+    ("agent", ["FLUSHALL"], False),
+    ("agent", ["CONFIG", "GET", "*"], False),
+    ("agent", ["KEYS", "*"], False),
+    ("agent", ["SCRIPT", "FLUSH"], False),
+    ("agent", ["LPUSH", "other:key", "x"], False),
+    ("agent", ["SHUTDOWN"], False),
+    ("operator", ["LRANGE", "{p}:dead", "0", "0"], True),
+    ("operator", ["FLUSHALL"], False),
+    ("operator", ["CONFIG", "SET", "maxmemory", "1"], False),
+    ("operator", ["DEL", "{p}:queue"], False),
+    ("replication", ["GET", "{p}:queue"], False),
+    ("sentinel", ["GET", "{p}:queue"], False),
+    ("sentinel", ["FLUSHALL"], False),
+]
+
+
+def run(client, argv):
+    """True if the server ran argv: it answered, or failed it for a reason
+    of its own (wrong type, no such master); False if it refused (NOPERM,
+    NOAUTH)."""
+    try:
+        client.execute_command(*argv)
+        return True
+    except (redis.exceptions.NoPermissionError, redis.exceptions.AuthenticationError):
+        return False
+    except redis.exceptions.ResponseError as e:
+        return str(e).startswith(("NOPERM", "NOAUTH")) is False
+
+
+def fill(argv, cluster):
+    v = cluster.topo["vars"]
+    return [a.format(name=v["pb_master_name"], p=v["pb_key_prefix"]) for a in argv]
+
+
+@pytest.mark.parametrize("user,argv,allowed", SENTINEL_CASES,
+                         ids=["%s %s" % (c[0], " ".join(c[1][:2])) for c in SENTINEL_CASES])
+def test_sentinel_user_may_do_only_its_job(cluster, user, argv, allowed):
+    host, port = cluster.sentinel_addrs()[0]
+    s = (cluster.sentinel((host, port), user=user) if user else
+         redis.Redis(host=host, port=port, socket_timeout=5))
+    assert run(s, fill(argv, cluster)) == allowed, (user, argv)
+
+
+@pytest.mark.parametrize("user,argv,allowed", REDIS_CASES,
+                         ids=["%s %s" % (c[0], " ".join(c[1][:2])) for c in REDIS_CASES])
+def test_redis_user_may_do_only_its_job(cluster, user, argv, allowed):
+    node = cluster.master_node()
+    if user:
+        r = cluster.redis(node, user=user)
+    else:
+        n = next(n for n in cluster.topo["redis_nodes"] if n["name"] == node)
+        r = redis.Redis(host=n["host"], port=n["port"], socket_timeout=5)
+    assert run(r, fill(argv, cluster)) == allowed, (user, argv)
