@@ -42,7 +42,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
  */
 static json_t *text(const char *s, size_t n)
 {
-	static const char repl[] = "\xef\xbf\xbd";
+	static const unsigned char repl[3] = { 0xef, 0xbf, 0xbd }; /* U+FFFD */
 	const unsigned char *u = (const unsigned char *)s;
 	json_t *j;
 	char *clean, *o;
@@ -54,11 +54,13 @@ static json_t *text(const char *s, size_t n)
 		return NULL;
 	for (o = clean; i < n; i += k ? k : 1) {
 		if ((k = utf8_seq(u + i, n - i)) == 0 || u[i] == 0) {
-			memcpy(o, repl, 3), o += 3;
+			memcpy(o, repl, sizeof(repl));
+			o += sizeof(repl);
 			k = 1;
 			continue;
 		}
-		memcpy(o, s + i, k), o += k;
+		memcpy(o, s + i, k);
+		o += k;
 	}
 	j = json_stringn_nocheck(clean, (size_t)(o - clean));
 	free(clean);
