@@ -52,7 +52,7 @@ static json_t *text(const char *s, size_t n)
 		return json_string("");
 	if ((clean = malloc(3 * n + 1)) == NULL)
 		return NULL;
-	for (o = clean; i < n; i += k ? k : 1) {
+	for (o = clean; i < n; i += k) {
 		if ((k = utf8_seq(u + i, n - i)) == 0 || u[i] == 0) {
 			memcpy(o, repl, sizeof(repl));
 			o += sizeof(repl);

@@ -17,8 +17,8 @@ int pb_id_valid(const char *s, size_t n)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') || strchr("-_.:", s[i]) != NULL) ||
-		    s[i] == '\0')
+		      (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-' || s[i] == '_' ||
+		      s[i] == '.' || s[i] == ':'))
 			return 0;
 	return 1;
 }

@@ -48,12 +48,11 @@ static int parse_replica(const char *list, pb_replica_info *r)
 
 int pb_repl_info_parse(const char *text, pb_repl_info *out)
 {
-	static const char offset_key[] = "master_repl_offset:";
 	const char *line, *end;
-	char v[32];
-	int have_offset = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (pb_info_field(text, "master_repl_offset", &out->master_offset) != PB_OK)
+		return PB_ERR_FORMAT;
 	for (line = text; *line; line = *end ? end + 1 : end) {
 		size_t len;
 
@@ -61,18 +60,8 @@ int pb_repl_info_parse(const char *text, pb_repl_info *out)
 		len = (size_t)(end - line);
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		if (!strncmp(line, offset_key, sizeof(offset_key) - 1)) {
-			size_t vlen = len - (sizeof(offset_key) - 1);
-
-			if (vlen >= sizeof(v))
-				return PB_ERR_FORMAT;
-			memcpy(v, line + sizeof(offset_key) - 1, vlen);
-			v[vlen] = '\0';
-			if (pb_parse_long(v, 0, LONG_MAX, &out->master_offset) != PB_OK)
-				return PB_ERR_FORMAT;
-			have_offset = 1;
-		} else if (!strncmp(line, "slave", 5) && line[5] >= '0' && line[5] <= '9' &&
-			   memchr(line, ':', len) && out->nreplicas < PB_REPLICAS_MAX) {
+		if (!strncmp(line, "slave", 5) && line[5] >= '0' && line[5] <= '9' &&
+		    memchr(line, ':', len) && out->nreplicas < PB_REPLICAS_MAX) {
 			const char *list = (const char *)memchr(line, ':', len) + 1;
 
 			if (parse_replica(list, &out->replicas[out->nreplicas]) != PB_OK)
@@ -80,7 +69,7 @@ int pb_repl_info_parse(const char *text, pb_repl_info *out)
 			out->nreplicas++;
 		}
 	}
-	return have_offset ? PB_OK : PB_ERR_FORMAT;
+	return PB_OK;
 }
 
 long pb_repl_info_behind(const pb_repl_info *info)
