@@ -299,12 +299,18 @@ static int redis_memory_high(worker *w)
 	redisReply *reply;
 
 	if (now - w->mem_checked_ms >= MEMORY_CHECK_MS) {
+		long used, max;
+
 		w->mem_checked_ms = now;
+		/* Unknown unless this answer says (no answer: a restart, a
+		 * failover): the script answers for itself then, and an old
+		 * answer must not keep refusing. */
+		w->mem_max = 0;
 		reply = pb_redis_cmd(&w->redis, "INFO memory");
 		if (reply && reply->type == REDIS_REPLY_STRING &&
-		    (pb_info_field(reply->str, "used_memory", &w->mem_used) != PB_OK ||
-		     pb_info_field(reply->str, "maxmemory", &w->mem_max) != PB_OK))
-			w->mem_max = 0; /* unknown: the script answers for itself */
+		    pb_info_field(reply->str, "used_memory", &used) == PB_OK &&
+		    pb_info_field(reply->str, "maxmemory", &max) == PB_OK)
+			w->mem_used = used, w->mem_max = max;
 		if (reply)
 			freeReplyObject(reply);
 	}
