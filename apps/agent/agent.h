@@ -44,9 +44,15 @@
 typedef struct job {
 	struct job *next;   /* in the handoff or outcome list */
 	struct job *run_prev, *run_next; /* in the running list */
-	char *raw;          /* the job exactly as it is in Redis */
+	char *raw;          /* a version 1 job or a version 2 reference,
+			       exactly as it is in Redis */
 	size_t raw_len;
-	pb_job j;           /* decoded; points into raw */
+	int v2;             /* raw is a reference */
+	char *hdr, *data;   /* version 2: its request's header, its data
+			       (NULL when the request hash had none) */
+	size_t hdr_len, data_len;
+	char dest[PB_DEST_ID_LEN + 1]; /* version 2: its destination's id */
+	pb_job j;           /* decoded; points into raw or hdr and data */
 	CURL *easy;
 	struct curl_slist *headers;
 	pb_buf url;
@@ -59,7 +65,7 @@ typedef struct job {
 	char error[CURL_ERROR_SIZE];
 	/* The outcome, once known, waiting to be recorded in Redis. */
 	enum pb_outcome outcome;
-	pb_buf retry_job;   /* PB_RETRY: the job with attempts + 1 */
+	pb_buf retry_job;   /* PB_RETRY: raw with attempts + 1 */
 	long long delay_ms;
 	int handback;       /* stopping: give it back untried */
 } job;
@@ -73,6 +79,9 @@ typedef struct handover {
 	job *outcomes; /* deliverer -> recorder: finished, not yet recorded */
 	long held;     /* taken and not yet recorded */
 	int fetcher_done;
+	/* Of held, how many each destination has (those with any). */
+	struct dest_held { char id[PB_DEST_ID_LEN + 1]; long n; } *dests;
+	long ndests;
 } handover;
 
 /* Set up before the threads start; read-only after. */
@@ -88,12 +97,15 @@ extern atomic_int recorder_quit; /* no more outcomes will come */
 /* fetch.c */
 void *fetcher_main(void *redis);
 long held_now(void);
+/* A destination's count of held postbacks, by delta; under H.mu. */
+void dest_held_add(const char *id, long delta);
 
 /* deliver.c */
 int deliver_init(void);
 void deliver_loop(void);
 void deliver_cleanup(void);
-job *job_new(const char *raw, size_t len);
+job *job_new(const redisReply *x, const redisReply *hdr,
+	     const redisReply *data);
 void job_free(job *jb);
 
 /* record.c */

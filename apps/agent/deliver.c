@@ -24,17 +24,39 @@ static long running;
 
 /* ---- jobs -------------------------------------------------------------- */
 
-job *job_new(const char *raw, size_t len)
+/* A copy of a string reply, NUL-terminated; *p NULL for a nil reply. */
+static int copy_reply(const redisReply *x, char **p, size_t *len)
+{
+	*p = NULL, *len = 0;
+	if (x == NULL || x->type != REDIS_REPLY_STRING)
+		return PB_OK;
+	if ((*p = malloc(x->len + 1)) == NULL)
+		return PB_ERR_NOMEM;
+	memcpy(*p, x->str, x->len);
+	(*p)[x->len] = '\0';
+	*len = x->len;
+	return PB_OK;
+}
+
+/* A job from what a take returned: x a version 1 job or a version 2
+ * reference; hdr and data its request's header and data (version 2). */
+job *job_new(const redisReply *x, const redisReply *hdr, const redisReply *data)
 {
 	job *jb = calloc(1, sizeof(*jb));
 
-	if (jb == NULL || (jb->raw = malloc(len + 1)) == NULL) {
-		free(jb);
+	if (jb == NULL)
+		return NULL;
+	if (copy_reply(x, &jb->raw, &jb->raw_len) != PB_OK || jb->raw == NULL ||
+	    copy_reply(hdr, &jb->hdr, &jb->hdr_len) != PB_OK ||
+	    copy_reply(data, &jb->data, &jb->data_len) != PB_OK) {
+		job_free(jb);
 		return NULL;
 	}
-	memcpy(jb->raw, raw, len);
-	jb->raw[len] = '\0';
-	jb->raw_len = len;
+	/* Version 1 starts "1<TAB>"; a reference with its destination's id. */
+	jb->v2 = !(jb->raw_len > 1 && jb->raw[0] == PB_JOB_VERSION && jb->raw[1] == '\t');
+	if (jb->v2 && jb->raw_len > PB_DEST_ID_LEN && jb->raw[PB_DEST_ID_LEN] == ' ' &&
+	    pb_dest_id_valid(jb->raw, PB_DEST_ID_LEN))
+		memcpy(jb->dest, jb->raw, PB_DEST_ID_LEN);
 	pb_buf_init(&jb->url, 65536);
 	pb_buf_init(&jb->resp, (size_t)cfg.log_body_bytes);
 	pb_buf_init(&jb->retry_job, 0);
@@ -89,6 +111,8 @@ void job_free(job *jb)
 	pb_buf_free(&jb->resp);
 	pb_buf_free(&jb->retry_job);
 	free(jb->raw);
+	free(jb->hdr);
+	free(jb->data);
 	free(jb);
 }
 
@@ -217,6 +241,18 @@ static int setup_easy(job *jb)
 	return PB_OK;
 }
 
+/* What the retry schedules: raw with the attempts spent. */
+static int next_attempt(job *jb, unsigned attempts)
+{
+	pb_ref ref;
+
+	if (!jb->v2)
+		return pb_job_reencode(&jb->retry_job, &jb->j, attempts);
+	if (pb_ref_decode(&ref, jb->raw, jb->raw_len) != PB_OK)
+		return PB_ERR_FORMAT;
+	return pb_ref_encode(&jb->retry_job, ref.dest, ref.rid, ref.index, attempts);
+}
+
 /* Decide what happens next; the outcome waits in jb for Redis. */
 static void decide(job *jb, int64_t retry_after_ms)
 {
@@ -229,7 +265,7 @@ static void decide(job *jb, int64_t retry_after_ms)
 		jb->delay_ms = pb_retry_delay_ms(attempts, cfg.backoff_base_ms,
 						 cfg.backoff_cap_ms, retry_after_ms,
 						 pb_random_below(UINT64_MAX));
-		if (pb_job_reencode(&jb->retry_job, &jb->j, attempts) != PB_OK)
+		if (next_attempt(jb, attempts) != PB_OK)
 			jb->outcome = PB_DEAD;
 	}
 }
@@ -260,7 +296,18 @@ static void start(job *jb)
 {
 	json_t *data;
 
-	if (pb_job_decode(&jb->j, jb->raw, jb->raw_len) != PB_OK) {
+	if (jb->v2 && jb->data == NULL) {
+		/* The reference outlived its request's hash: a bug or a
+		 * hand-edited Redis. Said, and dead-lettered, not retried. */
+		pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, "", 0, NULL, 0);
+		pb_error("postback %s: its data is not in its request's hash; "
+			 "dead-lettered", jb->j.id[0] ? jb->j.id : "?");
+		fail_untried(jb, "data missing from the request's hash");
+		return;
+	}
+	if ((jb->v2 ? pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
+				     jb->hdr_len, jb->data, jb->data_len)
+		    : pb_job_decode(&jb->j, jb->raw, jb->raw_len)) != PB_OK) {
 		pb_buf shown;
 
 		/* Escaped: its bytes are whatever was in Redis (CR LF too). */

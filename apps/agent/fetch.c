@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,55 @@ long held_now(void)
 	h = H.held;
 	pthread_mutex_unlock(&H.mu);
 	return h;
+}
+
+void dest_held_add(const char *id, long delta)
+{
+	long i;
+
+	if (id[0] == '\0') /* a version 1 job: no destination */
+		return;
+	for (i = 0; i < H.ndests && strcmp(H.dests[i].id, id) != 0; i++)
+		;
+	if (i == H.ndests) {
+		if (delta <= 0 || H.ndests == cfg.concurrency)
+			return; /* at most one destination per slot */
+		memcpy(H.dests[i].id, id, sizeof(H.dests[i].id));
+		H.dests[i].n = 0;
+		H.ndests++;
+	}
+	H.dests[i].n += delta;
+	if (H.dests[i].n <= 0)
+		H.dests[i] = H.dests[--H.ndests];
+}
+
+/* A destination this agent holds, as the take is told of it. */
+typedef struct room {
+	char id[PB_DEST_ID_LEN + 1];
+	char left[24];
+} room;
+
+/*
+ * What each destination this agent holds may still take, as the take's
+ * pairs of id and room (argv points into rs); the others may take
+ * max_in_flight_per_destination. rs and argv have room for concurrency
+ * destinations.
+ */
+static int rooms_now(room *rs, const char **argv)
+{
+	long i, left;
+	size_t n = 0;
+
+	pthread_mutex_lock(&H.mu);
+	for (i = 0; i < H.ndests; i++, n++) {
+		left = cfg.max_in_flight_per_destination - H.dests[i].n;
+		memcpy(rs[n].id, H.dests[i].id, sizeof(rs[n].id));
+		snprintf(rs[n].left, sizeof(rs[n].left), "%ld", left < 0 ? 0 : left);
+		argv[2 * n] = rs[n].id;
+		argv[2 * n + 1] = rs[n].left;
+	}
+	pthread_mutex_unlock(&H.mu);
+	return (int)n;
 }
 
 /*
@@ -88,28 +138,70 @@ static int wait_for_slots(void)
 	return free_slots < cfg.fetch_batch ? free_slots : (int)cfg.fetch_batch;
 }
 
-static void hand_over(redisReply **got, int n)
+/* The rid word of a reference (after the destination id), its length. */
+static const char *rid_of(const redisReply *x, size_t *n)
+{
+	const char *p = memchr(x->str, ' ', x->len), *e;
+
+	if (p == NULL)
+		return *n = 0, NULL;
+	p++;
+	e = memchr(p, ' ', x->len - (size_t)(p - x->str));
+	*n = e ? (size_t)(e - p) : 0;
+	return p;
+}
+
+/* The request header of triple i: the take sends it once per request and
+ * "" for the request's later postbacks in the same reply. */
+static const redisReply *header_of(const redisReply *rep, size_t i)
+{
+	const redisReply *h = rep->element[i + 2], *x = rep->element[i];
+	const char *rid;
+	size_t n, m, j;
+
+	if (h->type != REDIS_REPLY_STRING || h->len > 0)
+		return h;
+	rid = rid_of(x, &n);
+	for (j = i; rid && n && j >= 3; j -= 3) {
+		const redisReply *y = rep->element[j - 3], *hy = rep->element[j - 1];
+		const char *r2 = y->type == REDIS_REPLY_STRING ? rid_of(y, &m) : NULL;
+
+		if (r2 && m == n && memcmp(r2, rid, n) == 0 &&
+		    hy->type == REDIS_REPLY_STRING && hy->len > 0)
+			return hy;
+	}
+	return h;
+}
+
+/* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
+static void hand_over(redisReply *rep)
 {
 	job *list = NULL;
-	int i, taken = 0;
+	size_t i;
+	int taken = 0;
 
-	for (i = 0; i < n; i++) {
-		job *jb = job_new(got[i]->str, got[i]->len);
-		freeReplyObject(got[i]);
-		if (jb == NULL) {
+	for (i = 0; i + 2 < rep->elements; i += 3) {
+		const redisReply *x = rep->element[i];
+		job *jb;
+
+		if (x->type != REDIS_REPLY_STRING)
+			continue;
+		if ((jb = job_new(x, header_of(rep, i), rep->element[i + 1])) == NULL) {
 			/* Still in our processing list: reclaimed at restart. */
 			pb_error("out of memory: a postback stays in %s", keys.processing);
 			continue;
 		}
+		taken++;
 		jb->next = list;
 		list = jb;
-		taken++;
 	}
+	freeReplyObject(rep);
 	pthread_mutex_lock(&H.mu);
 	while (list) {
 		job *nx = list->next;
 		list->next = H.taken;
 		H.taken = list;
+		dest_held_add(list->dest, 1);
 		list = nx;
 	}
 	H.held += taken;
@@ -154,10 +246,12 @@ void *fetcher_main(void *arg)
 	unsigned seen_changes = r->master_changes;
 	int take_broke = 0; /* a take's connection broke: reconcile on the next one */
 	int unregistered = 0; /* said so once; quiet until it changes */
-	redisReply **got = calloc((size_t)cfg.fetch_batch, sizeof(*got)); /* NOLINT(bugprone-sizeof-expression): pointers */
+	room *rs = calloc((size_t)cfg.concurrency, sizeof(*rs));
+	const char **rooms = calloc(2 * (size_t)cfg.concurrency, sizeof(*rooms)); /* NOLINT(bugprone-sizeof-expression): pointers */
 
-	while (!stopping && got) {
-		int n = 0, want, rc;
+	while (!stopping && rs && rooms) {
+		redisReply *got = NULL;
+		int want, rc;
 
 		housekeeping(r, &next_beat, &next_reap);
 		if (r->master_changes != seen_changes) {
@@ -172,7 +266,9 @@ void *fetcher_main(void *arg)
 		}
 		if ((want = wait_for_slots()) == 0)
 			continue;
-		rc = pb_queue_take(r, &keys, want, TICK_MS, got, &n);
+		rc = pb_queue_take(r, &keys, want, TICK_MS,
+				   cfg.max_in_flight_per_destination, rooms,
+				   rooms_now(rs, rooms), &got);
 		if (rc == PB_ERR_NOTFOUND) {
 			/* Reaped while cut off, or new to this master: the
 			 * heartbeat registers us, then we take. */
@@ -189,10 +285,13 @@ void *fetcher_main(void *arg)
 			take_broke |= r->c == NULL;
 			pb_sleep_ms(TICK_MS, &stopping);
 		}
-		if (n > 0)
-			hand_over(got, n);
+		if (got)
+			hand_over(got);
 	}
-	free(got);
+	if (!rs || !rooms)
+		pb_error("fetcher: out of memory; taking nothing");
+	free(rs);
+	free(rooms);
 	pthread_mutex_lock(&H.mu);
 	H.fetcher_done = 1;
 	pthread_mutex_unlock(&H.mu);

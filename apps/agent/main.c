@@ -75,6 +75,10 @@ static int setup(void)
 			 cfg.key_prefix, cfg.agent_id);
 		return PB_ERR_LIMIT;
 	}
+	if ((H.dests = calloc((size_t)cfg.concurrency, sizeof(*H.dests))) == NULL) {
+		pb_error("out of memory for %ld destinations", cfg.concurrency);
+		return PB_ERR_NOMEM;
+	}
 	return deliver_init();
 }
 

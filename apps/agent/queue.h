@@ -2,10 +2,12 @@
  * queue.h - the agent's side of the Redis queue (the reliable-queue
  * pattern, as Sidekiq's super_fetch and BullMQ run it):
  *
- * the keys of keys.h: jobs are moved from the queue into the agent's
- * processing list atomically (LMOVE/BLMOVE) as they are taken; retries wait
- * in the scheduled zset, scored by due time on the master's clock, and go
- * back to the queue when due; a heartbeat with a TTL says the agent lives.
+ * the keys of keys.h: postbacks are moved from their destination's queue
+ * into the agent's processing list atomically (LMOVE) as they are taken;
+ * retries wait in the scheduled zset, scored by due time on the master's
+ * clock, and go back to their queue when due; a heartbeat with a TTL says
+ * the agent lives. Whatever goes back to a queue goes to its head (it
+ * waited longest) and makes its destination ready.
  *
  * A postback leaves an agent's processing list only in the same atomic step
  * that records its outcome (ack, retry, dead letter, hand back), so a crash
@@ -15,6 +17,8 @@
  * be scheduled twice. That LREM searches from the tail (count -1): jobs
  * enter at the head, so the oldest, which finish first, are found first
  * instead of after every job taken since (measured: concurrency 256).
+ * A delivered or dead postback's data leaves its request's hash in the
+ * same script; the hash goes with its last data field.
  */
 #ifndef PB_QUEUE_H
 #define PB_QUEUE_H
@@ -35,16 +39,25 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 		       const char *agent_id);
 
 /*
- * Take up to max jobs into this agent's processing list: one script, called
- * by SHA1, that moves them only while the agent is registered (heartbeat
- * alive, id in the agents set), and if the queue was empty and block_ms > 0,
- * one BLMOVE that waits up to block_ms. Replies with a job go to
- * out[0..*n). PB_ERR_NOTFOUND: not registered on this master; heartbeat,
- * then take. PB_ERR_IO: the connection went, possibly after Redis moved
- * jobs whose replies were lost (they wait in the processing list).
+ * Take up to max postbacks into this agent's processing list: one script,
+ * called by SHA1, that moves them only while the agent is registered
+ * (heartbeat alive, id in the agents set). Version 1 jobs first while any
+ * are left; then references from the ready destinations' queues, in turns
+ * so that no destination fills a batch, at most cap a destination, less
+ * where this agent already holds some: rooms[0..2*nrooms) are pairs of
+ * destination id and what it may still take ("0": none).
+ *
+ * *reply is an array of triples: a job or reference, its data (nil for a
+ * version 1 job, or when the request hash lost it), its request's header
+ * (nil likewise; "" when an earlier triple of this reply carried it). If
+ * nothing was waiting and block_ms > 0, it blocks on the wake list for up
+ * to block_ms and *reply is NULL. PB_ERR_NOTFOUND: not registered on this
+ * master; heartbeat, then take. PB_ERR_IO: the connection went, possibly
+ * after Redis moved postbacks whose replies were lost (they wait in the
+ * processing list).
  */
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
-		  redisReply **out, int *n);
+		  long cap, const char **rooms, int nrooms, redisReply **reply);
 
 int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 		       const char *info);
@@ -52,21 +65,28 @@ int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 int pb_queue_reap(pb_redis *r, const pb_queue_keys *k, long long *moved);
 /* Move back everything in this agent's own processing list (at start). */
 int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved);
-/* Move due retries to the queue. */
+/* Move due retries to their queues. */
 int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 		     long long *moved);
 /* This agent stops: forget its heartbeat and registration. */
 int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
 
-/* Outcome commands, for a pipeline; each reply is an integer 1 or 0. */
-int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *job,
+/*
+ * Outcome commands, for a pipeline, each for a version 1 job or a version
+ * 2 reference (x) alike; each reply is an integer 1 or 0 (x was not in the
+ * processing list: nothing done). pb_queue_outcomes_load() first, before
+ * the pipeline; after a NOSCRIPT reply, pb_queue_outcomes_forget().
+ */
+int pb_queue_outcomes_load(pb_redis *r);
+void pb_queue_outcomes_forget(void);
+int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *x,
 			size_t len);
-int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *job,
+int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *x,
 			  size_t len, const char *next, size_t next_len,
 			  long long delay_ms);
-int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *job,
+int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *x,
 			 size_t len, const char *entry, size_t entry_len);
 int pb_queue_append_handback(pb_redis *r, const pb_queue_keys *k,
-			     const char *job, size_t len);
+			     const char *x, size_t len);
 
 #endif

@@ -32,8 +32,15 @@ static int append_outcome(pb_redis *r, job *jb)
 	case PB_DEAD:
 		break;
 	}
+	/* A dead letter stands alone, as a version 1 job: its request's hash
+	 * goes with its last postback, and a replay queues the job as it is. */
 	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
 		       jb->status, jb->error, pb_wall_ms(), keys.agent_id };
+	pb_buf_reset(&jb->retry_job);
+	if (jb->v2 && jb->j.url &&
+	    pb_job_encode(&jb->retry_job, jb->j.id, jb->j.attempts, jb->j.method,
+			  jb->j.url, jb->j.url_len, jb->j.data, jb->j.data_len) == PB_OK)
+		d.job = jb->retry_job.data, d.job_len = jb->retry_job.len;
 	if ((s = pb_dead_encode(&d)) == NULL)
 		return PB_ERR_NOMEM;
 	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s));
@@ -63,6 +70,8 @@ static int record_list(pb_redis *r, job *list)
 	redisReply *reply;
 	job *jb;
 
+	if (pb_queue_outcomes_load(r) != PB_OK)
+		return PB_ERR_IO;
 	for (jb = list; jb; jb = jb->next)
 		if (append_outcome(r, jb) != PB_OK)
 			return PB_ERR_IO;
@@ -70,7 +79,11 @@ static int record_list(pb_redis *r, job *list)
 		if (pb_redis_get_reply(r, &reply) != PB_OK)
 			return PB_ERR_IO;
 		if (reply->type == REDIS_REPLY_ERROR) {
-			pb_error("recording the outcome of %s: %s", jb->j.id, reply->str);
+			if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
+				pb_queue_outcomes_forget(); /* a new master */
+			else
+				pb_error("recording the outcome of %s: %s", jb->j.id,
+					 reply->str);
 			freeReplyObject(reply);
 			return PB_ERR_IO; /* and drop the connection: unread replies */
 		}
@@ -125,12 +138,13 @@ void *recorder_main(void *arg)
 			pb_sleep_ms(OUTCOME_RETRY_MS, &recorder_quit);
 			continue;
 		}
+		pthread_mutex_lock(&H.mu);
 		for (jb = list; jb; jb = nx) {
 			nx = jb->next;
 			count(jb);
+			dest_held_add(jb->dest, -1);
 			job_free(jb);
 		}
-		pthread_mutex_lock(&H.mu);
 		H.held -= n;
 		pthread_cond_broadcast(&H.slots_cv);
 		pthread_mutex_unlock(&H.mu);

@@ -90,6 +90,9 @@ static const pb_opt opts[] = {
 	  "this agent's identity, stable across restarts (default: host name)"),
 	I(concurrency, PB_DEF_concurrency, 1, 10000, AGT, "deliveries in flight at most"),
 	I(fetch_batch, PB_DEF_fetch_batch, 1, 1000, AGT, "postbacks taken from Redis per round trip"),
+	I(max_in_flight_per_destination, PB_DEF_max_in_flight_per_destination, 1,
+	  10000, AGT, "deliveries in flight to one destination (scheme, host, "
+	  "port) at most"),
 	I(http_connect_timeout_ms, "2000", 10, 600000, AGT,
 	  "HTTP connect timeout, ms"),
 	I(http_timeout_ms, "10000", 10, 3600000, AGT,

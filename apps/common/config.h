@@ -53,6 +53,7 @@ typedef struct pb_config {
 	char agent_id[128];
 	long concurrency;
 	long fetch_batch;
+	long max_in_flight_per_destination;
 	long http_connect_timeout_ms;
 	long http_timeout_ms;
 	long max_attempts;

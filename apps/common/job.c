@@ -1,8 +1,12 @@
 #include "job.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "pb.h"
+
+_Static_assert(PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX,
+	       "a request id and an index make a postback id");
 
 const char *pb_method_name(char method)
 {
@@ -66,11 +70,27 @@ static int next_field(const char **p, const char *end, const char **f,
 	return PB_OK;
 }
 
+/* f[0..n) as a decimal number of 1 to max digits. */
+static int digits(const char *f, size_t n, size_t max, unsigned long long *out)
+{
+	size_t i;
+
+	if (n == 0 || n > max)
+		return PB_ERR_FORMAT;
+	*out = 0;
+	for (i = 0; i < n; i++) {
+		if (f[i] < '0' || f[i] > '9')
+			return PB_ERR_FORMAT;
+		*out = *out * 10 + (unsigned long long)(f[i] - '0');
+	}
+	return PB_OK;
+}
+
 int pb_job_decode(pb_job *job, const char *raw, size_t len)
 {
 	const char *p = raw, *end = raw + len, *f;
-	size_t n, i;
-	unsigned long attempts = 0;
+	size_t n;
+	unsigned long long attempts;
 
 	memset(job, 0, sizeof(*job));
 	if (next_field(&p, end, &f, &n) || n != 1 || f[0] != PB_JOB_VERSION)
@@ -79,13 +99,8 @@ int pb_job_decode(pb_job *job, const char *raw, size_t len)
 		return PB_ERR_FORMAT; /* it goes into a header and the logs */
 	memcpy(job->id, f, n);
 	job->id[n] = '\0';
-	if (next_field(&p, end, &f, &n) || n == 0 || n > 6)
+	if (next_field(&p, end, &f, &n) || digits(f, n, 6, &attempts) != PB_OK)
 		return PB_ERR_FORMAT;
-	for (i = 0; i < n; i++) {
-		if (f[i] < '0' || f[i] > '9')
-			return PB_ERR_FORMAT;
-		attempts = attempts * 10 + (unsigned long)(f[i] - '0');
-	}
 	job->attempts = (unsigned)attempts;
 	if (next_field(&p, end, &f, &n) || n != 1 || (f[0] != 'G' && f[0] != 'P'))
 		return PB_ERR_FORMAT;
@@ -95,6 +110,102 @@ int pb_job_decode(pb_job *job, const char *raw, size_t len)
 	job->data = p;
 	job->data_len = (size_t)(end - p);
 	if (job->data_len < 2 || job->data[0] != '{')
+		return PB_ERR_FORMAT;
+	return PB_OK;
+}
+
+/* ---- version 2 ------------------------------------------------------------ */
+
+/* The next space-separated word of [*p, end) into out (n bytes, NUL). */
+static int next_word(const char **p, const char *end, char sep, char *out,
+		     size_t n)
+{
+	const char *e = memchr(*p, sep, (size_t)(end - *p));
+	size_t len;
+
+	if (e == NULL)
+		e = end;
+	len = (size_t)(e - *p);
+	if (len == 0 || len >= n)
+		return PB_ERR_FORMAT;
+	memcpy(out, *p, len);
+	out[len] = '\0';
+	*p = e < end ? e + 1 : e;
+	return PB_OK;
+}
+
+int pb_ref_encode(pb_buf *out, const char *dest, const char *rid,
+		  const char *index, unsigned attempts)
+{
+	return pb_buf_printf(out, "%s %s %s %u", dest, rid, index, attempts);
+}
+
+int pb_ref_decode(pb_ref *ref, const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+	unsigned long long v;
+	char att[8];
+
+	memset(ref, 0, sizeof(*ref));
+	if (next_word(&p, end, ' ', ref->dest, sizeof(ref->dest)) != PB_OK ||
+	    !pb_dest_id_valid(ref->dest, strlen(ref->dest)) ||
+	    next_word(&p, end, ' ', ref->rid, sizeof(ref->rid)) != PB_OK ||
+	    !pb_id_valid(ref->rid, strlen(ref->rid)) ||
+	    next_word(&p, end, ' ', ref->index, sizeof(ref->index)) != PB_OK ||
+	    digits(ref->index, strlen(ref->index), PB_INDEX_MAX, &v) != PB_OK ||
+	    next_word(&p, end, ' ', att, sizeof(att)) != PB_OK || p != end ||
+	    digits(att, strlen(att), 6, &v) != PB_OK)
+		return PB_ERR_FORMAT;
+	ref->attempts = (unsigned)v;
+	return PB_OK;
+}
+
+int pb_reqhdr_encode(pb_buf *out, char method, int64_t enqueued_ms,
+		     const char *client, const char *url, size_t url_len)
+{
+	int rc;
+
+	if ((method != 'G' && method != 'P') || memchr(url, '\t', url_len) ||
+	    strchr(client, '\t'))
+		return PB_ERR_FORMAT;
+	rc = pb_buf_printf(out, "%c\t%c\t%lld\t%s\t", PB_JOB_V2, method,
+			   (long long)enqueued_ms, client);
+	if (rc == PB_OK)
+		rc = pb_buf_append(out, url, url_len);
+	return rc;
+}
+
+int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
+		   const char *hdr, size_t hdr_len, const char *data,
+		   size_t data_len)
+{
+	const char *p = hdr, *end = hdr + hdr_len, *f;
+	unsigned long long ms;
+	size_t n;
+	pb_ref r;
+
+	memset(job, 0, sizeof(*job));
+	if (pb_ref_decode(&r, ref, ref_len) != PB_OK)
+		return PB_ERR_FORMAT;
+	/* Both fit: PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX. */
+	snprintf(job->id, sizeof(job->id), "%s-%s", r.rid, r.index);
+	memcpy(job->dest, r.dest, sizeof(job->dest));
+	job->attempts = r.attempts;
+	if (next_field(&p, end, &f, &n) || n != 1 || f[0] != PB_JOB_V2)
+		return PB_ERR_FORMAT;
+	if (next_field(&p, end, &f, &n) || n != 1 || (f[0] != 'G' && f[0] != 'P'))
+		return PB_ERR_FORMAT;
+	job->method = f[0];
+	if (next_field(&p, end, &f, &n) || digits(f, n, 15, &ms) != PB_OK)
+		return PB_ERR_FORMAT;
+	job->enqueued_ms = (int64_t)ms;
+	if (next_field(&p, end, &f, &n)) /* the client: not used here yet */
+		return PB_ERR_FORMAT;
+	job->url = p;
+	job->url_len = (size_t)(end - p);
+	job->data = data;
+	job->data_len = data_len;
+	if (job->url_len == 0 || data == NULL || data_len < 2 || data[0] != '{')
 		return PB_ERR_FORMAT;
 	return PB_OK;
 }

@@ -11,16 +11,32 @@
  * characters in URLs) and compact JSON never holds a raw tab, so splitting
  * on the first five tabs is unambiguous. The template is filled by the agent,
  * not the ingest node, so what crosses the network is the request's own data.
+ *
+ * Version 2 (docs/queue-layout.md) keeps what a request's postbacks share
+ * once, in a hash per request, and queues a small reference per postback:
+ *
+ *     request header (field "h"):  2 TAB <G|P> TAB <enqueued ms> TAB <client> TAB <url template>
+ *     data (field "<index>"):      <data JSON>
+ *     reference (in the lists):    <destination id> SP <request id> SP <index> SP <attempts>
+ *
+ * The postback's id is "<request id>-<index>", as in version 1. Agents read
+ * both versions: an upgrade finds version 1 jobs in the queue.
  */
 #ifndef PB_JOB_H
 #define PB_JOB_H
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "buf.h"
+#include "dest.h"
 
 #define PB_JOB_VERSION '1'
+#define PB_JOB_V2 '2'
 #define PB_ID_MAX 40
+#define PB_RID_MAX 32    /* a request id; "-<index>" follows in an id */
+#define PB_INDEX_MAX 7   /* digits of a data object's index */
 
 typedef struct pb_job {
 	char id[PB_ID_MAX + 1];
@@ -30,7 +46,18 @@ typedef struct pb_job {
 	size_t url_len;
 	const char *data; /* compact JSON object; points into the encoded job */
 	size_t data_len;
+	/* Version 2 only (version 1: 0 and ""). */
+	int64_t enqueued_ms; /* when the ingest node queued it, epoch ms */
+	char dest[PB_DEST_ID_LEN + 1];
 } pb_job;
+
+/* A version 2 reference, decoded. */
+typedef struct pb_ref {
+	char dest[PB_DEST_ID_LEN + 1];
+	char rid[PB_RID_MAX + 1];
+	char index[PB_INDEX_MAX + 1];
+	unsigned attempts;
+} pb_ref;
 
 /* 1 if s[0..n) may be a postback id: 1 to PB_ID_MAX of [A-Za-z0-9._:-]
  * (it goes into the X-Postback-Id header and the logs as it is). */
@@ -44,5 +71,19 @@ int pb_job_decode(pb_job *job, const char *raw, size_t len);
 /* The same job with another attempt count. */
 int pb_job_reencode(pb_buf *out, const pb_job *job, unsigned attempts);
 const char *pb_method_name(char method);
+
+/* Version 2: a reference, and a request's header. */
+int pb_ref_encode(pb_buf *out, const char *dest, const char *rid,
+		  const char *index, unsigned attempts);
+int pb_ref_decode(pb_ref *ref, const char *s, size_t n);
+int pb_reqhdr_encode(pb_buf *out, char method, int64_t enqueued_ms,
+		     const char *client, const char *url, size_t url_len);
+/*
+ * The job a version 2 reference stands for, from its request's header and
+ * its data (as the take returns them). The job points into hdr and data.
+ */
+int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
+		   const char *hdr, size_t hdr_len, const char *data,
+		   size_t data_len);
 
 #endif

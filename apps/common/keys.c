@@ -15,6 +15,11 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 {
 	const struct { char *out; const char *name; } keys[] = {
 		{ k->queue, ":queue" },
+		{ k->ready, ":ready" },
+		{ k->waiting, ":waiting" },
+		{ k->wake, ":wake" },
+		{ k->queue_stem, ":q:" },
+		{ k->request_stem, ":r:" },
 		{ k->scheduled, ":scheduled" },
 		{ k->dead, ":dead" },
 		{ k->agents, ":agents" },

@@ -3,14 +3,27 @@
  * else: the C callers use these names, and the Lua scripts get theirs as
  * KEYS, or as a stem (below) to which they add an agent id.
  *
- *   <p>:queue               list; jobs waiting (job.h), ingest LPUSHes,
- *                           agents take from the right
- *   <p>:processing:<agent>  list; the jobs one agent holds
- *   <p>:scheduled           zset; jobs waiting for a retry, by due time (ms)
+ *   <p>:r:<rid>             hash; one request: "h" its header, "<i>" data
+ *                           object i (job.h); a field goes when its
+ *                           postback ends, the hash with its last one
+ *   <p>:q:<d>               list; references (job.h) waiting for
+ *                           destination d (dest.h); ingest RPUSHes,
+ *                           agents take from the left
+ *   <p>:ready               zset; destinations with something waiting,
+ *                           scored by when an agent may next take (ms)
+ *   <p>:waiting             integer; references in all <p>:q:<d> lists
+ *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
+ *   <p>:processing:<agent>  list; what one agent holds
+ *   <p>:scheduled           zset; retries, by due time (ms)
  *   <p>:dead                list; dead letters (JSON), newest first
  *   <p>:agent:<agent>       string; an agent's heartbeat, with a TTL
- *   <p>:agents              set; ids of the agents that may hold jobs
+ *   <p>:agents              set; ids of the agents that may hold postbacks
  *   <p>:idem:<key>          string; the first answer to an Idempotency-Key
+ *   <p>:queue               list; version 1 jobs (job.h) an upgrade left;
+ *                           agents drain it, nothing writes it but replay
+ *
+ * Everything one destination owns carries its id, so that the queues can
+ * later be split across masters by destination.
  *
  * <p> is the key_prefix setting.
  */
@@ -22,13 +35,18 @@
 #define PB_KEY_MAX 256
 
 typedef struct pb_keys {
-	char queue[PB_KEY_MAX];
+	char queue[PB_KEY_MAX];           /* version 1 */
+	char ready[PB_KEY_MAX];
+	char waiting[PB_KEY_MAX];
+	char wake[PB_KEY_MAX];
 	char scheduled[PB_KEY_MAX];
 	char dead[PB_KEY_MAX];
 	char agents[PB_KEY_MAX];
 	char processing_stem[PB_KEY_MAX]; /* "<p>:processing:", an agent id follows */
 	char heartbeat_stem[PB_KEY_MAX];  /* "<p>:agent:", an agent id follows */
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", a client's key follows */
+	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", a destination id follows */
+	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */
 } pb_keys;
 
 /* PB_OK, or PB_ERR_LIMIT when the prefix makes a name too long. */

@@ -387,26 +387,17 @@ int pb_redis_script_load(pb_redis *r, pb_script *s)
 }
 
 redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
-			    const char **argv, const size_t *lens)
+			    const char **argv, size_t *lens)
 {
-	const char *av[PB_SCRIPT_MAX_ARGS + 2];
-	size_t lv[PB_SCRIPT_MAX_ARGS + 2];
 	redisReply *reply;
 	int tries;
 
-	if (argc < 0 || argc > PB_SCRIPT_MAX_ARGS) {
-		set_err(r, PB_ERR_LIMIT, "script: %d arguments (at most %d)", argc,
-			PB_SCRIPT_MAX_ARGS);
-		return NULL;
-	}
-	av[0] = "EVALSHA", lv[0] = 7;
-	memcpy(av + 2, argv, (size_t)argc * sizeof(*argv));
-	memcpy(lv + 2, lens, (size_t)argc * sizeof(*lens));
+	argv[0] = "EVALSHA", lens[0] = 7;
 	for (tries = 0; tries < 2; tries++) {
 		if (s->sha[0] == '\0' && pb_redis_script_load(r, s) != PB_OK)
 			return NULL;
-		av[1] = s->sha, lv[1] = 40;
-		reply = pb_redis_argv(r, argc + 2, av, lv);
+		argv[1] = s->sha, lens[1] = 40;
+		reply = pb_redis_argv(r, argc, argv, lens);
 		if (reply == NULL || reply->type != REDIS_REPLY_ERROR ||
 		    strncmp(reply->str, "NOSCRIPT", 8) != 0)
 			return reply;
@@ -416,6 +407,18 @@ redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
 	set_err(r, PB_ERR_REPLY, "redis %s:%d: NOSCRIPT after SCRIPT LOAD",
 		r->master.host, r->master.port);
 	return NULL;
+}
+
+int pb_redis_append_script(pb_redis *r, pb_script *s, int argc,
+			   const char **argv, size_t *lens)
+{
+	if (s->sha[0] == '\0') { /* loading now would read a pipelined reply */
+		set_err(r, PB_ERR_REPLY, "script not loaded before the pipeline");
+		return r->err;
+	}
+	argv[0] = "EVALSHA", lens[0] = 7;
+	argv[1] = s->sha, lens[1] = 40;
+	return pb_redis_append_argv(r, argc, argv, lens);
 }
 
 int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,

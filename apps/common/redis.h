@@ -86,15 +86,21 @@ typedef struct pb_script {
 } pb_script;
 
 /*
- * EVALSHA s with argv[0..argc) (numkeys, keys, args), loading the script
- * first when this master does not know it (NOSCRIPT: a new master, a
- * restart). Returns like pb_redis_argv; argc is at most PB_SCRIPT_MAX_ARGS.
+ * EVALSHA s with argv[0..argc): argv[0] and argv[1] are this function's
+ * (EVALSHA and the SHA1), the caller's start at argv[2] (numkeys, keys,
+ * args). It loads the script first when this master does not know it
+ * (NOSCRIPT: a new master, a restart). Returns like pb_redis_argv.
  */
-#define PB_SCRIPT_MAX_ARGS 16
-/* SCRIPT LOAD s into s->sha (for callers that pipeline EVALSHA). */
 int pb_redis_script_load(pb_redis *r, pb_script *s);
 redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
-			    const char **argv, const size_t *lens);
+			    const char **argv, size_t *lens);
+/*
+ * The same, appended to a pipeline: the caller loads s before the pipeline
+ * starts (its reply would come after the pipeline's). A NOSCRIPT reply
+ * cannot be repeated there: the caller clears s->sha, loads, sends again.
+ */
+int pb_redis_append_script(pb_redis *r, pb_script *s, int argc,
+			   const char **argv, size_t *lens);
 
 /* 1 if an error reply means the server is not (or no longer) the master. */
 int pb_redis_reply_means_moved(const redisReply *reply);

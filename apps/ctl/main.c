@@ -16,6 +16,7 @@
  *                                move the master role to a replica without
  *                                losing an acknowledged write
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,14 +64,20 @@ static const char dead_take_lua[] =
 	"return 1\n";
 
 /*
- * Everything that holds postbacks, read in one atomic step, so that a job
- * moving between lists meanwhile is seen exactly once: the queue, the
- * retries, the dead letters, then each registered agent's name and
- * processing list.
+ * Everything that holds postbacks, read in one atomic step, so that one
+ * moving between lists meanwhile is seen exactly once: the queues (version
+ * 1, then each ready destination's), the retries, the dead letters, then
+ * each registered agent's name and processing list. Every destination
+ * with something queued is in ready (keys.h).
  */
 static const char ids_lua[] =
-	"local out = {redis.call('LRANGE', KEYS[1], 0, -1),\n"
-	"             redis.call('ZRANGE', KEYS[2], 0, -1),\n"
+	"local q = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+	"for _, d in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do\n"
+	"  for _, x in ipairs(redis.call('LRANGE', ARGV[2] .. d, 0, -1)) do\n"
+	"    q[#q + 1] = x\n"
+	"  end\n"
+	"end\n"
+	"local out = {q, redis.call('ZRANGE', KEYS[2], 0, -1),\n"
 	"             redis.call('LRANGE', KEYS[3], 0, -1)}\n"
 	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
 	"  out[#out + 1] = a\n"
@@ -105,6 +112,18 @@ static long long int_cmd(const char *fmt, const char *arg)
 
 	freeReplyObject(r);
 	return v;
+}
+
+/* Postbacks queued: the waiting count, and version 1 jobs left. */
+static long long waiting(void)
+{
+	redisReply *r = cmd_or_die("GET %s", K.waiting);
+	long n = 0;
+
+	if (r->type == REDIS_REPLY_STRING && pb_parse_long(r->str, 0, LONG_MAX, &n) != PB_OK)
+		n = 0;
+	freeReplyObject(r);
+	return n + int_cmd("LLEN %s", K.queue);
 }
 
 static void print_sentinels(void)
@@ -174,7 +193,8 @@ static int cmd_status(void)
 {
 	print_sentinels();
 	print_replicas();
-	printf("queue    %lld waiting\n", int_cmd("LLEN %s", K.queue));
+	printf("queue    %lld waiting, %lld destination(s) ready\n", waiting(),
+	       int_cmd("ZCARD %s", K.ready));
 	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K.scheduled));
 	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K.dead));
 	print_agents();
@@ -307,13 +327,17 @@ static void print_job_ids(const char *state, const redisReply *jobs,
 	for (i = 0; i < jobs->elements; i++) {
 		const redisReply *e = jobs->element[i];
 		pb_job job;
+		pb_ref ref;
 
-		if (e->type != REDIS_REPLY_STRING ||
-		    pb_job_decode(&job, e->str, e->len) != PB_OK)
+		if (e->type == REDIS_REPLY_STRING &&
+		    pb_ref_decode(&ref, e->str, e->len) == PB_OK)
+			printf("%s\t%s-%s\t%s\n", state, ref.rid, ref.index, agent);
+		else if (e->type == REDIS_REPLY_STRING &&
+			 pb_job_decode(&job, e->str, e->len) == PB_OK)
+			printf("%s\t%s\t%s\n", state, job.id, agent);
+		else
 			printf("%s\t(undecodable job of %zu bytes)\t%s\n", state, e->len,
 			       agent);
-		else
-			printf("%s\t%s\t%s\n", state, job.id, agent);
 	}
 }
 
@@ -328,8 +352,8 @@ static int cmd_ids(int argc, char **argv)
 		     "One atomic snapshot: it reads every list whole, so keep it for checks.");
 		return 0;
 	}
-	r = cmd_or_die("EVAL %s 4 %s %s %s %s %s", ids_lua, K.queue, K.scheduled, K.dead,
-		       K.agents, K.processing_stem);
+	r = cmd_or_die("EVAL %s 5 %s %s %s %s %s %s %s", ids_lua, K.queue, K.scheduled,
+		       K.dead, K.agents, K.ready, K.processing_stem, K.queue_stem);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
 		fprintf(stderr, "pbctl: ids: unexpected reply from %s:%d\n",
 			R.master.host, R.master.port);
@@ -373,7 +397,7 @@ static int cmd_drain(int argc, char **argv)
 	}
 	deadline = pb_now_ms() + timeout_s * 1000;
 	for (;;) {
-		long long q = int_cmd("LLEN %s", K.queue);
+		long long q = waiting();
 		long long s = int_cmd("ZCARD %s", K.scheduled);
 		long long f = in_flight();
 

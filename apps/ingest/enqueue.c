@@ -10,25 +10,53 @@
 #include "pb.h"
 
 /*
- * KEYS[1] queue, KEYS[2] idempotency key (optional)
- * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] idempotency value, ARGV[3] window (s),
- * ARGV[4..] jobs.
- * Returns {1, size} enqueued, {0, size} full, {2, size, first} replay.
- * unpack() is bounded by Lua's C stack, so LPUSH goes in slices.
+ * KEYS[1] the waiting count, KEYS[2] the version 1 queue, KEYS[3] the
+ * request's hash, KEYS[4] ready, KEYS[5] wake, KEYS[6] the idempotency key
+ * (optional).
+ * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] the request id, ARGV[3] the idempotency
+ * value, ARGV[4] its window (s), ARGV[5] the queues' stem, ARGV[6] the
+ * request's header, ARGV[7] n, ARGV[8 .. 7+n] the data objects, then pairs
+ * of destination id and how many objects in a row go there.
+ * Returns {1, size} enqueued (or already: a second try after a lost reply
+ * finds its request's hash and writes nothing twice), {0, size} full,
+ * {2, size, first} replay.
+ * unpack() is bounded by Lua's C stack, so long commands go in slices.
  */
 static const char enqueue_lua[] =
-	"local n = #ARGV - 3\n"
-	"if KEYS[2] then\n"
-	"  local first = redis.call('GET', KEYS[2])\n"
-	"  if first then return {2, redis.call('LLEN', KEYS[1]), first} end\n"
+	"local n = tonumber(ARGV[7])\n"
+	"local size = tonumber(redis.call('GET', KEYS[1]) or '0') +\n"
+	"             redis.call('LLEN', KEYS[2])\n"
+	"if KEYS[6] then\n"
+	"  local first = redis.call('GET', KEYS[6])\n"
+	"  if first then return {2, size, first} end\n"
 	"end\n"
-	"local size = redis.call('LLEN', KEYS[1])\n"
+	"if redis.call('EXISTS', KEYS[3]) == 1 then return {1, size} end\n"
 	"if size + n > tonumber(ARGV[1]) then return {0, size} end\n"
-	"for i = 4, #ARGV, 1000 do\n"
-	"  redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+	"local f = {'h', ARGV[6]}\n"
+	"for i = 0, n - 1 do\n"
+	"  f[#f + 1] = tostring(i)\n"
+	"  f[#f + 1] = ARGV[8 + i]\n"
+	"  if #f >= 1000 or i == n - 1 then\n"
+	"    redis.call('HSET', KEYS[3], unpack(f))\n"
+	"    f = {}\n"
+	"  end\n"
 	"end\n"
-	"if KEYS[2] then\n"
-	"  redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. (size + n), 'EX', ARGV[3])\n"
+	"local i = 0\n"
+	"for a = 8 + n, #ARGV, 2 do\n"
+	"  local d, q, refs = ARGV[a], ARGV[5] .. ARGV[a], {}\n"
+	"  for _ = 1, tonumber(ARGV[a + 1]) do\n"
+	"    refs[#refs + 1] = d .. ' ' .. ARGV[2] .. ' ' .. i .. ' 0'\n"
+	"    i = i + 1\n"
+	"    if #refs == 1000 then redis.call('RPUSH', q, unpack(refs)) refs = {} end\n"
+	"  end\n"
+	"  if #refs > 0 then redis.call('RPUSH', q, unpack(refs)) end\n"
+	"  redis.call('ZADD', KEYS[4], 'NX', 0, d)\n"
+	"end\n"
+	"redis.call('INCRBY', KEYS[1], n)\n"
+	"redis.call('LPUSH', KEYS[5], 1)\n"
+	"redis.call('LTRIM', KEYS[5], 0, 0)\n"
+	"if KEYS[6] then\n"
+	"  redis.call('SET', KEYS[6], ARGV[3] .. ' ' .. (size + n), 'EX', ARGV[4])\n"
 	"end\n"
 	"return {1, size + n}\n";
 
@@ -169,7 +197,10 @@ static int send_pipeline(pb_redis *r, argvec *a, size_t argc)
 
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 {
-	char idem[PB_KEY_MAX], window[24], idem_val[96], maxq[24];
+	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], window[24], idem_val[96],
+	     maxq[24], count[24];
+	const pb_keys *k = req->keys;
+	char (*run_counts)[24];
 	size_t i, argc = 0;
 	argvec *a = &tl_args;
 	int rc, tries, reloaded = 0;
@@ -179,7 +210,10 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	 * that (out of memory) must not read as PB_ENQ_OK, which is 0. */
 	res->status = PB_ENQ_REDIS_DOWN;
 	res->queue_size = -1;
-	if (args_reserve(a, req->count + 8) != PB_OK) {
+	run_counts = calloc(req->nruns ? req->nruns : 1, sizeof(*run_counts));
+	if (run_counts == NULL ||
+	    args_reserve(a, req->count + 2 * req->nruns + 16) != PB_OK) {
+		free(run_counts);
 		snprintf(r->errstr, sizeof(r->errstr), "out of memory for %zu postbacks",
 			 req->count);
 		return r->err = PB_ERR_NOMEM;
@@ -187,32 +221,43 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
 	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
 	snprintf(idem_val, sizeof(idem_val), "%s %zu", req->request_id, req->count);
-	argc = 2; /* EVALSHA and the SHA1 go in send_pipeline */
-	if (req->idem_key) {
-		/* Fits: key_prefix < 64 and a key is at most 128 characters. */
-		if (pb_key_join(idem, sizeof(idem), req->keys->idem_stem,
-				req->idem_key) != PB_OK) {
-			snprintf(r->errstr, sizeof(r->errstr), "idempotency key too long");
-			return r->err = PB_ERR_LIMIT;
-		}
-		arg(a, argc++, "2", 1);
-		arg(a, argc++, req->keys->queue, strlen(req->keys->queue));
-		arg(a, argc++, idem, strlen(idem));
-	} else {
-		arg(a, argc++, "1", 1);
-		arg(a, argc++, req->keys->queue, strlen(req->keys->queue));
+	snprintf(count, sizeof(count), "%zu", req->count);
+	if (pb_key_join(hash, sizeof(hash), k->request_stem, req->request_id) != PB_OK ||
+	    (req->idem_key && pb_key_join(idem, sizeof(idem), k->idem_stem,
+					  req->idem_key) != PB_OK)) {
+		free(run_counts);
+		snprintf(r->errstr, sizeof(r->errstr), "a key is too long");
+		return r->err = PB_ERR_LIMIT;
 	}
+	argc = 2; /* EVALSHA and the SHA1 go in send_pipeline */
+	arg(a, argc++, req->idem_key ? "6" : "5", 1);
+	arg(a, argc++, k->waiting, strlen(k->waiting));
+	arg(a, argc++, k->queue, strlen(k->queue));
+	arg(a, argc++, hash, strlen(hash));
+	arg(a, argc++, k->ready, strlen(k->ready));
+	arg(a, argc++, k->wake, strlen(k->wake));
+	if (req->idem_key)
+		arg(a, argc++, idem, strlen(idem));
 	arg(a, argc++, maxq, strlen(maxq));
+	arg(a, argc++, req->request_id, strlen(req->request_id));
 	arg(a, argc++, idem_val, strlen(idem_val));
 	arg(a, argc++, window, strlen(window));
+	arg(a, argc++, k->queue_stem, strlen(k->queue_stem));
+	arg(a, argc++, req->header, req->header_len);
+	arg(a, argc++, count, strlen(count));
 	for (i = 0; i < req->count; i++)
-		arg(a, argc++, req->jobs[i], req->job_lens[i]);
+		arg(a, argc++, req->data[i], req->data_lens[i]);
+	for (i = 0; i < req->nruns; i++) {
+		snprintf(run_counts[i], sizeof(run_counts[i]), "%zu", req->runs[i].count);
+		arg(a, argc++, req->runs[i].id, strlen(req->runs[i].id));
+		arg(a, argc++, run_counts[i], strlen(run_counts[i]));
+	}
 
 	/*
 	 * Two tries: the first may meet a connection that went stale in a
 	 * failover (EOF, READONLY) and the second then finds the new master.
-	 * A repeat sends the same job ids, so at worst a receiver sees an id
-	 * twice; with an Idempotency-Key not even that.
+	 * A repeat sends the same request id, and the script writes nothing
+	 * for a request whose hash exists.
 	 */
 	for (tries = 0;;) {
 		int noscript = 0;
@@ -234,6 +279,7 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 		if (++tries == 2)
 			break;
 	}
+	free(run_counts);
 	if (rc != PB_OK) {
 		/* min-replicas-to-write: nothing was written, and it says why. */
 		res->status = strstr(r->errstr, "NOREPLICAS") ? PB_ENQ_NO_REPLICAS

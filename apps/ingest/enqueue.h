@@ -2,8 +2,9 @@
  * enqueue.h - put one request's postbacks on the Redis queue, durably.
  *
  * One Lua script (atomic on the master) checks MAX_QUEUE_SIZE, looks up
- * the Idempotency-Key, and LPUSHes every job of the request, so a request
- * is enqueued all or nothing. It is pipelined with PING (the seed's
+ * the Idempotency-Key, writes the request's hash (its header once, each
+ * data object once) and a reference per postback on its destination's
+ * queue (keys.h, job.h), so a request is enqueued all or nothing. It is pipelined with PING (the seed's
  * redis_is_connected) and WAIT, which says how many replicas have the write.
  * WAIT cannot run inside a script; after it, in the same round trip, it can.
  */
@@ -12,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "dest.h"
 #include "keys.h"
 #include "redis.h"
 
@@ -24,13 +26,23 @@ enum pb_enqueue_status {
 	PB_ENQ_REDIS_DOWN,  /* no master, or the command failed */
 };
 
+/* count postbacks in a row that go to one destination. */
+typedef struct pb_dest_run {
+	char id[PB_DEST_ID_LEN + 1];
+	size_t count;
+} pb_dest_run;
+
 typedef struct pb_enqueue_req {
 	const pb_keys *keys;
-	const char *const *jobs; /* encoded jobs */
-	const size_t *job_lens;
-	size_t count;
 	const char *request_id;
-	const char *idem_key; /* NULL when the client sent none */
+	const char *header;      /* job.h's request header */
+	size_t header_len;
+	const char *const *data; /* each data object, compact JSON */
+	const size_t *data_lens;
+	size_t count;
+	const pb_dest_run *runs; /* the objects' destinations, in order */
+	size_t nruns;
+	const char *idem_key;    /* NULL when the client sent none */
 } pb_enqueue_req;
 
 typedef struct pb_enqueue_res {

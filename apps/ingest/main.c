@@ -38,6 +38,7 @@
 #include "log.h"
 #include "pb.h"
 #include "redis.h"
+#include "template.h"
 #include "validate.h"
 
 #define IDEM_KEY_MAX 128
@@ -60,12 +61,14 @@ typedef struct worker {
 	pb_redis redis;
 	FCGX_Request req;
 	pb_buf body;    /* the request body */
-	pb_buf jobs;    /* encoded jobs, back to back */
+	pb_buf jobs;    /* the request's header, then each data object */
 	pb_buf out;     /* the answer */
-	size_t *offs;   /* where each job starts in jobs */
+	size_t *offs;   /* where each data object starts in jobs */
 	size_t *lens;
 	const char **ptrs;
+	pb_dest_run *runs; /* destinations, a run of objects each */
 	size_t jobs_cap;
+	pb_buf url;     /* a filled URL, for its destination */
 	int64_t mem_checked_ms; /* when INFO memory was last asked */
 	long mem_used, mem_max; /* its answer; mem_max 0: no maxmemory */
 } worker;
@@ -189,41 +192,76 @@ static int jobs_reserve(worker *w, size_t n)
 	if ((p = realloc(w->ptrs, n * sizeof(*w->ptrs))) == NULL)
 		return PB_ERR_NOMEM;
 	w->ptrs = p;
+	if ((p = realloc(w->runs, n * sizeof(*w->runs))) == NULL)
+		return PB_ERR_NOMEM;
+	w->runs = p;
 	w->jobs_cap = n;
 	return PB_OK;
 }
 
-/* One encoded job per data object, back to back in w->jobs. */
-static int build_jobs(worker *w, const pb_ingest_req *r, const char *request_id)
+/*
+ * The destination of object obj's postback. When the template's scheme,
+ * host and port hold no {key}, every postback of the request shares the
+ * template's; otherwise the URL is filled here as the agent will fill it
+ * (a missing key: empty). A URL whose destination cannot be read is
+ * queued under the template's own: the agent refuses it, nothing is lost.
+ */
+static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
+		       pb_dest *d)
 {
-	char id[PB_ID_MAX + 1];
-	pb_buf data;
+	size_t pre = pb_dest_prefix_len(r->url, r->url_len);
+
+	if (memchr(r->url, '{', pre) == NULL)
+		return pb_dest_of(d, r->url, r->url_len);
+	pb_buf_reset(&w->url);
+	if (pb_template_fill(&w->url, r->url, pre, obj, "") != PB_OK ||
+	    pb_dest_of(d, w->url.data, w->url.len) != PB_OK)
+		return pb_dest_of(d, r->url, r->url_len);
+	return PB_OK;
+}
+
+/*
+ * What the request queues (job.h, version 2): its header first in w->jobs,
+ * then each data object as compact JSON; the objects' destinations as
+ * runs in w->runs, *nruns of them.
+ */
+static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
+		      size_t *nruns)
+{
 	json_t *obj;
+	pb_dest d;
 	size_t i;
 	int rc = jobs_reserve(w, r->count);
 
+	*nruns = 0;
 	if (rc != PB_OK)
 		return rc;
 	pb_buf_reset(&w->jobs);
-	pb_buf_init(&data, 0);
+	if ((rc = pb_reqhdr_encode(&w->jobs, r->method, pb_wall_ms(), "", r->url,
+				   r->url_len)) != PB_OK)
+		return rc;
+	*hlen = w->jobs.len;
 	json_array_foreach(r->data, i, obj) {
 		size_t need = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-		if ((rc = pb_buf_reserve(&data, need)) != PB_OK)
-			break;
-		data.len = json_dumpb(obj, data.data, need, JSON_COMPACT);
-		snprintf(id, sizeof(id), "%s-%zu", request_id, i);
+
+		if ((rc = pb_buf_reserve(&w->jobs, need)) != PB_OK)
+			return rc;
 		w->offs[i] = w->jobs.len;
-		rc = pb_job_encode(&w->jobs, id, 0, r->method, r->url, r->url_len,
-				   data.data, data.len);
-		if (rc != PB_OK)
-			break;
-		w->lens[i] = w->jobs.len - w->offs[i];
+		w->lens[i] = json_dumpb(obj, w->jobs.data + w->jobs.len, need,
+					JSON_COMPACT);
+		w->jobs.len += w->lens[i];
+		if ((rc = destination(w, r, obj, &d)) != PB_OK)
+			return rc;
+		if (*nruns == 0 || strcmp(w->runs[*nruns - 1].id, d.id) != 0) {
+			memcpy(w->runs[*nruns].id, d.id, sizeof(d.id));
+			w->runs[(*nruns)++].count = 0;
+		}
+		w->runs[*nruns - 1].count++;
 	}
-	pb_buf_free(&data);
 	/* Pointers only now: appending may have moved w->jobs.data. */
-	for (i = 0; rc == PB_OK && i < r->count; i++)
+	for (i = 0; i < r->count; i++)
 		w->ptrs[i] = w->jobs.data + w->offs[i];
-	return rc;
+	return PB_OK;
 }
 
 /* NULL if absent; "" (refused) if not 1..128 printable ASCII characters. */
@@ -326,6 +364,7 @@ static void handle_ingest(worker *w)
 	pb_ingest_req r;
 	pb_enqueue_req eq;
 	pb_enqueue_res res;
+	size_t hlen = 0, nruns = 0;
 	int status, rc;
 
 	status = pb_check_http(FCGX_GetParam("REQUEST_METHOD", env),
@@ -367,10 +406,10 @@ static void handle_ingest(worker *w)
 	}
 	snprintf(request_id, sizeof(request_id), "%s%" PRIxFAST64, id_prefix,
 		 atomic_fetch_add(&id_counter, 1));
-	if ((rc = build_jobs(w, &r, request_id)) == PB_ERR_LIMIT) {
+	if ((rc = build_jobs(w, &r, &hlen, &nruns)) == PB_ERR_LIMIT) {
 		snprintf(err, sizeof(err), "the %zu postbacks would take over %ld "
-			 "bytes (each repeats endpoint.url); send fewer objects a "
-			 "request", r.count, cfg.max_request_job_bytes);
+			 "bytes; send fewer objects a request", r.count,
+			 cfg.max_request_job_bytes);
 		respond_error(w, 413, err);
 		pb_ingest_req_free(&r);
 		return;
@@ -380,7 +419,8 @@ static void handle_ingest(worker *w)
 		pb_ingest_req_free(&r);
 		return;
 	}
-	eq = (pb_enqueue_req){ &keys, w->ptrs, w->lens, r.count, request_id, idem };
+	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen, w->ptrs,
+			       w->lens, r.count, w->runs, nruns, idem };
 	pb_enqueue(&w->redis, &eq, &res);
 	answer_enqueue(w, &res, request_id, r.count);
 	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
@@ -490,6 +530,7 @@ static int start_workers(worker *ws, int n)
 		pb_buf_init(&ws[i].body, (size_t)cfg.max_body_bytes);
 		pb_buf_init(&ws[i].jobs, (size_t)cfg.max_request_job_bytes);
 		pb_buf_init(&ws[i].out, 0);
+		pb_buf_init(&ws[i].url, 65536);
 		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
 			pb_error("cannot start thread %d of %d", i + 1, n);
 			return i;
@@ -506,6 +547,8 @@ static void free_worker(worker *w)
 	free(w->offs);
 	free(w->lens);
 	free(w->ptrs);
+	free(w->runs);
+	pb_buf_free(&w->url);
 }
 
 static void make_id_prefix(void)

@@ -66,8 +66,22 @@ def pb_bench(endpoint, then=None, **kw):
         return json.load(f)
 
 
-def queue_key(c):
-    return c.topo["vars"]["pb_key_prefix"] + ":queue"
+def key(c, name):
+    return c.topo["vars"]["pb_key_prefix"] + ":" + name
+
+
+def waiting(c, m):
+    """Postbacks queued (apps/common/keys.h): the waiting count and any
+    version 1 jobs."""
+    return int(m.get(key(c, "waiting")) or 0) + m.llen(key(c, "queue"))
+
+
+def queue_keys(c, m):
+    """Every key that holds queued postbacks: the queues and the request
+    hashes, with ready and the waiting count."""
+    ks = [k for pattern in ("q:*", "r:*")
+          for k in m.scan_iter(match=key(c, pattern), count=1000)]
+    return ks + [key(c, "ready"), key(c, "waiting"), key(c, "queue")]
 
 
 def ingest_then_deliver(c, agents, requests, objects, connections):
@@ -83,7 +97,7 @@ def ingest_then_deliver(c, agents, requests, objects, connections):
 
     def start_agents():
         deadline = time.monotonic() + 300
-        while m.llen(queue_key(c)) < n and time.monotonic() < deadline:
+        while waiting(c, m) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         snaps.append(cpu_snapshot(c))
         for a in agents:
@@ -183,8 +197,8 @@ def cost_per_postback(c, n=100000):
     import requests
     for a in c.agent_names:
         c.stop(a)
-    m, q = c.master(), queue_key(c)
-    m.delete(q)
+    m = c.master()
+    m.delete(*queue_keys(c, m))
     body = {"endpoint": {"method": "GET", "url":
                          "http://sample_domain_endpoint.com/data?title={mascot}&image={location}&foo={bar}"},
             "data": [SEED] * 100}
@@ -192,13 +206,15 @@ def cost_per_postback(c, n=100000):
     with requests.Session() as s:
         for _ in range(n // 100):
             s.post(c.endpoint + "/ingest", json=body, timeout=30).raise_for_status()
+    ks = queue_keys(c, m)
+    q = next(k for k in ks if k.startswith(key(c, "q:").encode()))
     out = {"redis_queue_bytes_per_postback":
-           round(m.memory_usage(q, samples=0) / n, 1),
+           round(sum(m.memory_usage(k, samples=0) or 0 for k in ks) / n, 1),
            "redis_used_memory_growth_per_postback":
            round((m.info("memory")["used_memory"] - used) / n, 1),
            "ingest_redis_net_bytes_per_postback": round((net_bytes(m) - net) / n, 1),
-           "job_bytes_seed_sample": len(m.lindex(q, 0))}
-    m.delete(q)
+           "reference_bytes_seed_sample": len(m.lindex(q, 0))}
+    m.delete(*ks)
     for a in c.agent_names:
         c.start(a)
     return out

@@ -119,10 +119,17 @@ def ids_in_redis(c):
     return {r[1]: r[0] for r in rows if len(r) == 3}
 
 
+def ref_id(v):
+    """The postback id of a version 2 reference "<dest> <rid> <i> <attempts>"
+    (apps/common/job.h), or None."""
+    w = v.split(" ")
+    return "%s-%s" % (w[1], w[2]) if len(w) == 4 else None
+
+
 def where_in_redis(c, ids):
     """For a drill that found postbacks gone: on every Redis node, its role,
-    the agents set, and which keys hold each of ids (job and dead-letter
-    values carry the id as text)."""
+    the agents set, and which keys hold each of ids (version 1 jobs and dead
+    letters carry the id as text, references its parts)."""
     out = {}
     for n in c.topo["redis_nodes"]:
         try:
@@ -134,7 +141,8 @@ def where_in_redis(c, ids):
                 vals = (r.lrange(k, 0, -1) if t == "list" else
                         r.zrange(k, 0, -1) if t == "zset" else [])
                 for i in ids:
-                    if any("\t%s\t" % i in v or '"%s"' % i in v for v in vals):
+                    if any("\t%s\t" % i in v or '"%s"' % i in v or ref_id(v) == i
+                           for v in vals):
                         node["found"].setdefault(i, []).append(k)
         except Exception as e:  # a node down is an answer too
             node = {"error": str(e)}

@@ -86,6 +86,30 @@ def of_mark(requests_, mark):
     return [r for r in requests_ if r["path"].startswith(mark)]
 
 
+def waiting(cluster, m=None):
+    """Postbacks queued (keys.h): the waiting count and version 1 jobs."""
+    m = m or cluster.master()
+    return int(m.get(cluster.key("waiting")) or 0) + m.llen(cluster.key("queue"))
+
+
+def queued(cluster, m=None):
+    """Postbacks queued, counted one by one: every destination's queue and
+    the version 1 queue. The waiting count must always say the same."""
+    m = m or cluster.master()
+    return sum(m.llen(k) for k in m.scan_iter(match=cluster.key("q:*"), count=1000)) \
+        + m.llen(cluster.key("queue"))
+
+
+def redis_ids(cluster, state=None):
+    """`pbctl ids` as {id: state}, of one state only if given."""
+    out = {}
+    for line in pbctl(cluster, "ids")[1].splitlines():
+        st, i, _ = (line.split("\t") + ["", ""])[:3]
+        if state is None or st == state:
+            out[i] = st
+    return out
+
+
 def pbctl(cluster, *args, check=True):
     """Run the operator tool against this cluster; returns (rc, output)."""
     p = cluster.pbctl(*args)

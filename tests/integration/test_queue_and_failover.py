@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import MAX_QUEUE, ROOT, ingest, of_mark, pbctl
+from conftest import MAX_QUEUE, ROOT, ingest, of_mark, pbctl, queued, waiting
 from pbcluster import wait_until
 
 
@@ -25,7 +25,8 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
     try:
         url = receiver.url + mark + "/q?i={i}"
         master = cluster.master()
-        base = master.llen(cluster.key("queue"))
+        base = waiting(cluster, master)
+        assert base == queued(cluster, master)  # the count is right
         room = MAX_QUEUE - base
         assert room > 10
         accepted, i = [], 0
@@ -44,7 +45,7 @@ def test_queue_full_is_503_and_enqueues_nothing(cluster, receiver, mark):
         assert r.json()["redis_is_connected"] == "+PONG"
         assert r.json()["postback_queue_size"] == MAX_QUEUE - 5
         assert "Retry-After" in r.headers
-        assert master.llen(cluster.key("queue")) == MAX_QUEUE - 5
+        assert waiting(cluster, master) == MAX_QUEUE - 5
         # 5 still fit.
         r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
                              "data": [{"i": 10000 + i} for i in range(5)]})
@@ -74,12 +75,12 @@ def test_redis_near_maxmemory_is_503_and_loses_nothing(cluster, receiver, mark):
     master.config_set("maxmemory", int(used / 0.95))  # above the mark, under the limit
     try:
         time.sleep(0.3)  # each ingest thread asks INFO memory every 100 ms
-        size = master.llen(cluster.key("queue"))
+        size = waiting(cluster, master)
         r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
                              "data": [{"i": -1}]})
         assert r.status_code == 503, r.text
         assert "redis_memory_high_pct" in r.json()["error"] and "Retry-After" in r.headers
-        assert master.llen(cluster.key("queue")) <= size
+        assert waiting(cluster, master) <= size
     finally:
         master.config_set("maxmemory", was)
     time.sleep(0.3)

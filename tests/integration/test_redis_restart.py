@@ -1,8 +1,19 @@
 """The whole Redis tier stopped and started: AOF keeps the queue, the
 scheduled retries and the dead letters."""
 
-from conftest import ingest, of_mark
+from conftest import ingest, of_mark, redis_ids
 from pbcluster import wait_until
+
+
+def queued_state(cluster, m):
+    """Every queue, request hash and the waiting count, as they are."""
+    out = {"waiting": m.get(cluster.key("waiting"))}
+    for pattern in ("q:*", "r:*", "queue", "ready"):
+        for k in m.scan_iter(match=cluster.key(pattern), count=1000):
+            t = m.type(k)
+            out[k] = (m.lrange(k, 0, -1) if t == b"list" else
+                      m.hgetall(k) if t == b"hash" else m.zrange(k, 0, -1))
+    return out
 
 
 def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
@@ -17,21 +28,22 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
     later = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/later"},
                              "data": [{"a": 1}]}).json()["ids"]
     m = cluster.master()
-    wait_until(lambda: any(dead[0].encode() in e for e in m.lrange(cluster.key("dead"), 0, -1))
-               and any(later[0].encode() in e
-                       for e in m.zrange(cluster.key("scheduled"), 0, -1)), 20, 0.1)
+    assert wait_until(lambda: any(dead[0].encode() in e
+                                  for e in m.lrange(cluster.key("dead"), 0, -1))
+                      and redis_ids(cluster).get(later[0]) == "scheduled", 20, 0.1)
     for a in agents:
         cluster.stop(a)
     try:
         queued = ingest(cluster, {"endpoint": {"method": "GET", "url": url + "/q?i={i}"},
                                   "data": [{"i": i} for i in range(50)]}).json()["ids"]
         m = cluster.master()
-        before = {"queue": m.lrange(cluster.key("queue"), 0, -1),
+        before = {"queue": queued_state(cluster, m),
                   "scheduled": m.zrange(cluster.key("scheduled"), 0, -1, withscores=True),
-                  "dead": m.lrange(cluster.key("dead"), 0, -1)}
+                  "dead": m.lrange(cluster.key("dead"), 0, -1),
+                  "ids": redis_ids(cluster)}
         assert any(dead[0].encode() in e for e in before["dead"])
-        assert any(later[0].encode() in e for e, _ in before["scheduled"])
-        assert sum(1 for e in before["queue"] if mark.encode() in e) == 50
+        assert before["ids"][later[0]] == "scheduled"
+        assert all(before["ids"][i] == "queued" for i in queued)
 
         redis_tier = [n["name"] for n in cluster.topo["redis_nodes"]]
         sentinels = [n["name"] for n in cluster.topo["sentinels"]]
@@ -41,9 +53,10 @@ def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
             cluster.start(name)
         cluster.wait_ready(90)
         m = cluster.master()
-        after = {"queue": m.lrange(cluster.key("queue"), 0, -1),
+        after = {"queue": queued_state(cluster, m),
                  "scheduled": m.zrange(cluster.key("scheduled"), 0, -1, withscores=True),
-                 "dead": m.lrange(cluster.key("dead"), 0, -1)}
+                 "dead": m.lrange(cluster.key("dead"), 0, -1),
+                 "ids": redis_ids(cluster)}
         assert after == before
     finally:
         for a in agents:

@@ -30,8 +30,8 @@ static void round_trip(void)
 
 static void seed_size(void)
 {
-	/* The bytes that cross from ingest to delivery for the seed's sample
-	 * (README: "Bytes per postback"); a change here is a change there. */
+	/* A version 1 job of the seed's sample, the form a dead letter
+	 * carries (README, "Redis layout"); a change here is a change there. */
 	const char *url = "http://sample_domain_endpoint.com/data?title={mascot}&image={location}&foo={bar}";
 	const char *data = "{\"mascot\":\"Gopher\",\"location\":\"https://blog.golang.org/gopher/gopher.png\"}";
 	pb_buf b;
@@ -82,9 +82,87 @@ static void refusals(void)
 	pb_buf_free(&b);
 }
 
+/* Version 2: a reference with its request's header and data. */
+static void v2_round_trip(void)
+{
+	const char *url = "http://x.test/?a={a}";
+	const char *data = "{\"a\":1}";
+	pb_buf ref, hdr;
+	pb_ref r;
+	pb_job j;
+
+	pb_buf_init(&ref, 0);
+	pb_buf_init(&hdr, 0);
+	CHECK(pb_ref_encode(&ref, "0123456789abcdef", "f228f38d5a4611", "42", 3) == PB_OK,
+	      "ref encode");
+	CHECK_STR(pb_buf_str(&ref), "0123456789abcdef f228f38d5a4611 42 3");
+	CHECK(pb_reqhdr_encode(&hdr, 'P', 1700000000123LL, "", url, strlen(url)) == PB_OK,
+	      "header encode");
+	CHECK_STR(pb_buf_str(&hdr), "2\tP\t1700000000123\t\thttp://x.test/?a={a}");
+	CHECK(pb_ref_decode(&r, ref.data, ref.len) == PB_OK, "ref decode");
+	CHECK_STR(r.dest, "0123456789abcdef");
+	CHECK_STR(r.rid, "f228f38d5a4611");
+	CHECK_STR(r.index, "42");
+	CHECK(r.attempts == 3, "attempts");
+	CHECK(pb_job_from_v2(&j, ref.data, ref.len, hdr.data, hdr.len, data,
+			     strlen(data)) == PB_OK, "job from v2");
+	CHECK_STR(j.id, "f228f38d5a4611-42");
+	CHECK_STR(j.dest, "0123456789abcdef");
+	CHECK(j.method == 'P' && j.attempts == 3 && j.enqueued_ms == 1700000000123LL,
+	      "fields");
+	CHECK(j.url_len == strlen(url) && memcmp(j.url, url, j.url_len) == 0, "url");
+	CHECK(j.data == data && j.data_len == strlen(data), "data");
+	CHECK(pb_job_from_v2(&j, ref.data, ref.len, hdr.data, hdr.len, NULL, 0) ==
+	      PB_ERR_FORMAT, "data missing (the request hash lost it)");
+	pb_buf_free(&ref);
+	pb_buf_free(&hdr);
+}
+
+static void v2_refusals(void)
+{
+	static const char *bad_refs[] = {
+		"",
+		"0123456789abcdef rid 0",              /* no attempts */
+		"0123456789abcdef rid 0 1 x",          /* one word too many */
+		"0123456789ABCDEF rid 0 1",            /* upper-case id */
+		"0123456789abcde rid 0 1",             /* 15 digits */
+		"0123456789abcdef r\r\nid 0 1",        /* CR LF in the request id */
+		"0123456789abcdef rid 12345678 1",     /* index too long */
+		"0123456789abcdef rid 1x 1",           /* index not a number */
+		"0123456789abcdef rid 0 1234567",      /* attempts too long */
+		"0123456789abcdef 012345678901234567890123456789012 0 1", /* rid 33 */
+		"0123456789abcdef rid  0 1",           /* empty word */
+	};
+	static const char *bad_hdrs[] = {
+		"1\tG\t1\t\thttp://x",   /* not version 2 */
+		"2\tD\t1\t\thttp://x",   /* bad method */
+		"2\tG\tx\t\thttp://x",   /* time not a number */
+		"2\tG\t1\thttp://x",      /* no client field */
+		"2\tG\t1\t\t",           /* empty url */
+	};
+	const char *ref = "0123456789abcdef rid 0 1";
+	size_t i;
+	pb_ref r;
+	pb_job j;
+	pb_buf b;
+
+	for (i = 0; i < PB_ARRAY_LEN(bad_refs); i++)
+		CHECK(pb_ref_decode(&r, bad_refs[i], strlen(bad_refs[i])) == PB_ERR_FORMAT,
+		      "refuse ref %zu", i);
+	for (i = 0; i < PB_ARRAY_LEN(bad_hdrs); i++)
+		CHECK(pb_job_from_v2(&j, ref, strlen(ref), bad_hdrs[i], strlen(bad_hdrs[i]),
+				     "{}", 2) == PB_ERR_FORMAT, "refuse header %zu", i);
+	pb_buf_init(&b, 0);
+	CHECK(pb_reqhdr_encode(&b, 'G', 1, "", "u\tv", 3) == PB_ERR_FORMAT, "tab in url");
+	CHECK(pb_reqhdr_encode(&b, 'G', 1, "c\t", "u", 1) == PB_ERR_FORMAT, "tab in client");
+	pb_buf_free(&b);
+}
+
 void unit_tests(void)
 {
 	round_trip();
 	seed_size();
 	refusals();
+	v2_round_trip();
+	v2_refusals();
 }

@@ -15,6 +15,11 @@ static void names(void)
 	CHECK_STR(k.scheduled, "pb:scheduled");
 	CHECK_STR(k.dead, "pb:dead");
 	CHECK_STR(k.agents, "pb:agents");
+	CHECK_STR(k.ready, "pb:ready");
+	CHECK_STR(k.waiting, "pb:waiting");
+	CHECK_STR(k.wake, "pb:wake");
+	CHECK_STR(k.queue_stem, "pb:q:");
+	CHECK_STR(k.request_stem, "pb:r:");
 	CHECK(pb_key_join(out, sizeof(out), k.processing_stem, "agent1") == PB_OK, "join");
 	CHECK_STR(out, "pb:processing:agent1");
 	CHECK(pb_key_join(out, sizeof(out), k.heartbeat_stem, "agent1") == PB_OK, "join");

@@ -1,0 +1,37 @@
+/*
+ * dest.h - the destination of a postback: the scheme, host and port of its
+ * filled URL, and a short id for it that names its keys in Redis (keys.h).
+ *
+ *   "HTTP://Example.COM/x?y"   ->  "http://example.com:80"
+ *   "https://[::1]:8443/"      ->  "https://[::1]:8443"
+ *
+ * The id is 16 hex digits of FNV-1a 64 over that text: collisions between
+ * a cluster's few thousand destinations are practically impossible (one in
+ * millions for 10,000), and one would only make two partners share a queue
+ * and a breaker, never lose anything.
+ */
+#ifndef PB_DEST_H
+#define PB_DEST_H
+
+#include <stddef.h>
+
+#define PB_DEST_MAX 300    /* "https://" + a 255-byte host + ":65535" */
+#define PB_DEST_ID_LEN 16
+
+typedef struct pb_dest {
+	char name[PB_DEST_MAX];           /* scheme://host:port */
+	char id[PB_DEST_ID_LEN + 1];
+} pb_dest;
+
+/*
+ * The destination of url[0..n). PB_OK, or PB_ERR_FORMAT when url has no
+ * "scheme://" or its authority does not fit (the agent refuses such a URL
+ * anyway; the caller may still queue it under a fallback destination).
+ */
+int pb_dest_of(pb_dest *d, const char *url, size_t n);
+/* The length of url's "scheme://authority" prefix; 0 when it has none. */
+size_t pb_dest_prefix_len(const char *url, size_t n);
+/* 1 if s[0..n) is a destination id: PB_DEST_ID_LEN lower-case hex digits. */
+int pb_dest_id_valid(const char *s, size_t n);
+
+#endif
