@@ -66,6 +66,11 @@ typedef struct job {
 	/* The outcome, once known, waiting to be recorded in Redis. */
 	enum pb_outcome outcome;
 	pb_buf retry_job;   /* PB_RETRY: raw with attempts + 1 */
+	/* What it says of its destination's breaker (retry.h, queue.h). */
+	enum pb_signal sig;
+	pb_dest dname;      /* the filled URL's destination */
+	char reason[128];
+	long long pause_ms; /* a 429's Retry-After: the destination waits */
 	long long delay_ms;
 	int handback;       /* stopping: give it back untried */
 } job;

@@ -250,7 +250,26 @@ static int next_attempt(job *jb, unsigned attempts)
 		return pb_job_reencode(&jb->retry_job, &jb->j, attempts);
 	if (pb_ref_decode(&ref, jb->raw, jb->raw_len) != PB_OK)
 		return PB_ERR_FORMAT;
-	return pb_ref_encode(&jb->retry_job, ref.dest, ref.rid, ref.index, attempts);
+	ref.attempts = attempts;
+	return pb_ref_encode(&jb->retry_job, &ref);
+}
+
+/* Past max_age_s by the time it would be tried (delay_ms from now)? */
+static int expired(const job *jb, long long delay_ms)
+{
+	return cfg.max_age_s > 0 && jb->j.enqueued_ms > 0 &&
+	       pb_wall_ms() + delay_ms - jb->j.enqueued_ms > cfg.max_age_s * 1000;
+}
+
+/* Dead for its age; what the last attempt said stays in the error. */
+static void expire(job *jb)
+{
+	char last[CURL_ERROR_SIZE];
+
+	pb_strlcpy(last, jb->error[0] ? jb->error : "", sizeof(last));
+	snprintf(jb->error, sizeof(jb->error), "expired: older than max_age_s %ld%s%s",
+		 cfg.max_age_s, last[0] ? "; last: " : "", last);
+	jb->outcome = PB_DEAD;
 }
 
 /* Decide what happens next; the outcome waits in jb for Redis. */
@@ -259,6 +278,16 @@ static void decide(job *jb, int64_t retry_after_ms)
 	unsigned attempts = jb->j.attempts + 1;
 
 	jb->outcome = pb_classify(jb->status, jb->transport_ok, jb->refused);
+	jb->sig = pb_breaker_signal(jb->status, jb->transport_ok, jb->refused,
+				    retry_after_ms > 0);
+	if (pb_dest_of(&jb->dname, jb->url.data, jb->url.len) != PB_OK)
+		jb->sig = PB_SIG_NONE;
+	if (jb->error[0])
+		pb_strlcpy(jb->reason, jb->error, sizeof(jb->reason));
+	else
+		snprintf(jb->reason, sizeof(jb->reason), "status %ld", jb->status);
+	if (pb_pauses(jb->status, retry_after_ms > 0))
+		jb->pause_ms = retry_after_ms;
 	if (jb->outcome == PB_RETRY && attempts >= (unsigned)cfg.max_attempts)
 		jb->outcome = PB_DEAD;
 	if (jb->outcome == PB_RETRY) {
@@ -267,6 +296,8 @@ static void decide(job *jb, int64_t retry_after_ms)
 						 pb_random_below(UINT64_MAX));
 		if (next_attempt(jb, attempts) != PB_OK)
 			jb->outcome = PB_DEAD;
+		else if (expired(jb, jb->delay_ms))
+			expire(jb);
 	}
 }
 
@@ -317,6 +348,14 @@ static void start(job *jb)
 			 pb_buf_str(&shown));
 		pb_buf_free(&shown);
 		fail_untried(jb, "malformed job");
+		return;
+	}
+	if (expired(jb, 0)) {
+		/* Parked (an open breaker) or queued past its age: not tried. */
+		pb_strlcpy(jb->error, "", sizeof(jb->error));
+		expire(jb);
+		log_attempt(jb, 0);
+		queue_outcome(jb);
 		return;
 	}
 	data = json_loadb(jb->j.data, jb->j.data_len, 0, NULL);

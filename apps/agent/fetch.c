@@ -174,6 +174,29 @@ static const redisReply *header_of(const redisReply *rep, size_t i)
 }
 
 /* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
+/*
+ * Postbacks wait that this agent may not take until it holds fewer for
+ * their destination: wait until one of its postbacks is recorded (or a
+ * tick for housekeeping), not on the wake list (that says only that new
+ * postbacks came).
+ */
+static void wait_for_a_slot(void)
+{
+	struct timespec ts;
+	long held;
+
+	pthread_mutex_lock(&H.mu);
+	held = H.held;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += TICK_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+	while (!stopping && H.held >= held &&
+	       pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&H.mu);
+}
+
 static void hand_over(redisReply *rep)
 {
 	job *list = NULL;
@@ -251,7 +274,7 @@ void *fetcher_main(void *arg)
 
 	while (!stopping && rs && rooms) {
 		redisReply *got = NULL;
-		int want, rc;
+		int want, rc, capped = 0;
 
 		housekeeping(r, &next_beat, &next_reap);
 		if (r->master_changes != seen_changes) {
@@ -268,7 +291,7 @@ void *fetcher_main(void *arg)
 			continue;
 		rc = pb_queue_take(r, &keys, want, TICK_MS,
 				   cfg.max_in_flight_per_destination, rooms,
-				   rooms_now(rs, rooms), &got);
+				   rooms_now(rs, rooms), &got, &capped);
 		if (rc == PB_ERR_NOTFOUND) {
 			/* Reaped while cut off, or new to this master: the
 			 * heartbeat registers us, then we take. */
@@ -285,8 +308,14 @@ void *fetcher_main(void *arg)
 			take_broke |= r->c == NULL;
 			pb_sleep_ms(TICK_MS, &stopping);
 		}
-		if (got)
+		if (got && got->elements >= 3) {
 			hand_over(got);
+		} else {
+			if (got)
+				freeReplyObject(got);
+			if (capped)
+				wait_for_a_slot();
+		}
 	}
 	if (!rs || !rooms)
 		pb_error("fetcher: out of memory; taking nothing");

@@ -51,13 +51,16 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
  * version 1 job, or when the request hash lost it), its request's header
  * (nil likewise; "" when an earlier triple of this reply carried it). If
  * nothing was waiting and block_ms > 0, it blocks on the wake list for up
- * to block_ms and *reply is NULL. PB_ERR_NOTFOUND: not registered on this
+ * to block_ms and *reply is NULL. *capped: postbacks are waiting that
+ * this agent may not take until it holds fewer for their destination (the
+ * reply ends with one extra element then; the caller waits for a slot). PB_ERR_NOTFOUND: not registered on this
  * master; heartbeat, then take. PB_ERR_IO: the connection went, possibly
  * after Redis moved postbacks whose replies were lost (they wait in the
  * processing list).
  */
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
-		  long cap, const char **rooms, int nrooms, redisReply **reply);
+		  long cap, const char **rooms, int nrooms, redisReply **reply,
+		  int *capped);
 
 int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 		       const char *info);
@@ -79,13 +82,23 @@ int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
  */
 int pb_queue_outcomes_load(pb_redis *r);
 void pb_queue_outcomes_forget(void);
+/* What an outcome says of its destination's breaker (retry.h). */
+typedef struct pb_breaker_arg {
+	const char *signal;  /* "ok", "fail", or "" (nothing) */
+	const char *name;    /* scheme://host:port, for operators */
+	const char *reason;  /* what failed, for operators */
+	long long pause_ms;  /* retry only: pause the destination (429) */
+} pb_breaker_arg;
+
+/* The replies: 0 or 1 as above; 2 the breaker opened, 3 it closed. */
 int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *x,
-			size_t len);
+			size_t len, const pb_breaker_arg *b);
 int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *x,
 			  size_t len, const char *next, size_t next_len,
-			  long long delay_ms);
+			  long long delay_ms, const pb_breaker_arg *b);
 int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *x,
-			 size_t len, const char *entry, size_t entry_len);
+			 size_t len, const char *entry, size_t entry_len,
+			 const pb_breaker_arg *b);
 int pb_queue_append_handback(pb_redis *r, const pb_queue_keys *k,
 			     const char *x, size_t len);
 

@@ -20,15 +20,19 @@ static int append_outcome(pb_redis *r, job *jb)
 	char *s;
 	int rc;
 
+	static const char *signals[] = { "", "ok", "fail" };
+	pb_breaker_arg b = { signals[jb->sig], jb->dname.name, jb->reason,
+			     jb->pause_ms };
+
 	if (jb->handback)
 		return pb_queue_append_handback(r, &keys, jb->raw, jb->raw_len);
 	switch (jb->outcome) {
 	case PB_DELIVERED:
-		return pb_queue_append_ack(r, &keys, jb->raw, jb->raw_len);
+		return pb_queue_append_ack(r, &keys, jb->raw, jb->raw_len, &b);
 	case PB_RETRY:
 		return pb_queue_append_retry(r, &keys, jb->raw, jb->raw_len,
 					     jb->retry_job.data, jb->retry_job.len,
-					     jb->delay_ms);
+					     jb->delay_ms, &b);
 	case PB_DEAD:
 		break;
 	}
@@ -43,7 +47,7 @@ static int append_outcome(pb_redis *r, job *jb)
 		d.job = jb->retry_job.data, d.job_len = jb->retry_job.len;
 	if ((s = pb_dead_encode(&d)) == NULL)
 		return PB_ERR_NOMEM;
-	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s));
+	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s), &b);
 	free(s);
 	return rc;
 }
@@ -87,6 +91,12 @@ static int record_list(pb_redis *r, job *list)
 			freeReplyObject(reply);
 			return PB_ERR_IO; /* and drop the connection: unread replies */
 		}
+		if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
+			pb_warn("breaker open for %s (%s): its postbacks wait in Redis, "
+				"one probe every %ld ms", jb->dname.name, jb->reason,
+				cfg.breaker_cooldown_ms);
+		else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 3)
+			pb_info("breaker closed for %s: it answered", jb->dname.name);
 		freeReplyObject(reply);
 	}
 	return PB_OK;

@@ -13,6 +13,21 @@ enum pb_outcome pb_classify(long status, int transport_ok, int refused)
 	return PB_DEAD;
 }
 
+enum pb_signal pb_breaker_signal(long status, int transport_ok, int refused,
+				  int retry_after)
+{
+	if (refused || (transport_ok && pb_pauses(status, retry_after)))
+		return PB_SIG_NONE;
+	if (!transport_ok || status >= 500)
+		return PB_SIG_FAIL;
+	return PB_SIG_OK;
+}
+
+int pb_pauses(long status, int retry_after)
+{
+	return status == 429 || (status == 503 && retry_after);
+}
+
 int64_t pb_backoff_ceiling_ms(unsigned n, int64_t base_ms, int64_t cap_ms)
 {
 	int64_t d = base_ms;

@@ -6,6 +6,14 @@
  * the postback becomes a dead letter at once. Delays use exponential backoff
  * with full jitter: a uniform draw from [0, min(cap, base * 2^(n-1))] for
  * the n-th retry, never below what a Retry-After asked for.
+ *
+ * What an attempt says of its destination, for the breaker shared by all
+ * agents (queue.h): no answer (connect error, timeout) or a 5xx counts as a
+ * failure; any other answer as a sign of life (a 4xx too: the partner is
+ * there, the postback is wrong); a 429, or a 503 with Retry-After, asks
+ * for a pause of the whole destination instead (a partner's rate limit or
+ * announced maintenance, not a failure), and an attempt refused before it
+ * left (the address policy) says nothing.
  */
 #ifndef PB_RETRY_H
 #define PB_RETRY_H
@@ -20,6 +28,18 @@ enum pb_outcome {
 
 /* status: the HTTP code, or 0 when no answer came (transport_ok false). */
 enum pb_outcome pb_classify(long status, int transport_ok, int refused);
+
+enum pb_signal {
+	PB_SIG_NONE, /* says nothing of the destination */
+	PB_SIG_OK,   /* the destination answered */
+	PB_SIG_FAIL, /* it did not, or with a 5xx */
+};
+
+enum pb_signal pb_breaker_signal(long status, int transport_ok, int refused,
+				  int retry_after);
+
+/* 1 if the answer asks to pause the destination (429; 503 with Retry-After). */
+int pb_pauses(long status, int retry_after);
 
 /* Upper bound of the n-th retry's delay (n >= 1), ms. */
 int64_t pb_backoff_ceiling_ms(unsigned n, int64_t base_ms, int64_t cap_ms);

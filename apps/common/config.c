@@ -93,6 +93,12 @@ static const pb_opt opts[] = {
 	I(max_in_flight_per_destination, PB_DEF_max_in_flight_per_destination, 1,
 	  10000, AGT, "deliveries in flight to one destination (scheme, host, "
 	  "port) at most"),
+	I(breaker_failures, PB_DEF_breaker_failures, 1, 1000000, AGT,
+	  "failures in a row (no answer, 5xx) that open a destination's breaker"),
+	I(breaker_cooldown_ms, PB_DEF_breaker_cooldown_ms, 100, 86400000, AGT,
+	  "how long an open breaker parks its destination before a probe, ms"),
+	I(max_age_s, PB_DEF_max_age_s, 0, 31536000, AGT,
+	  "a postback older than this is dead (\"expired\"), s; 0: no limit"),
 	I(http_connect_timeout_ms, "2000", 10, 600000, AGT,
 	  "HTTP connect timeout, ms"),
 	I(http_timeout_ms, "10000", 10, 3600000, AGT,

@@ -54,6 +54,9 @@ typedef struct pb_config {
 	long concurrency;
 	long fetch_batch;
 	long max_in_flight_per_destination;
+	long breaker_failures;
+	long breaker_cooldown_ms;
+	long max_age_s;
 	long http_connect_timeout_ms;
 	long http_timeout_ms;
 	long max_attempts;

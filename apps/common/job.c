@@ -134,17 +134,17 @@ static int next_word(const char **p, const char *end, char sep, char *out,
 	return PB_OK;
 }
 
-int pb_ref_encode(pb_buf *out, const char *dest, const char *rid,
-		  const char *index, unsigned attempts)
+int pb_ref_encode(pb_buf *out, const pb_ref *r)
 {
-	return pb_buf_printf(out, "%s %s %s %u", dest, rid, index, attempts);
+	return pb_buf_printf(out, "%s %s %s %u %lu %lu", r->dest, r->rid, r->index,
+			     r->attempts, r->offset, r->length);
 }
 
 int pb_ref_decode(pb_ref *ref, const char *s, size_t n)
 {
 	const char *p = s, *end = s + n;
-	unsigned long long v;
-	char att[8];
+	unsigned long long v, att, off, len;
+	char w[3][16];
 
 	memset(ref, 0, sizeof(*ref));
 	if (next_word(&p, end, ' ', ref->dest, sizeof(ref->dest)) != PB_OK ||
@@ -153,10 +153,16 @@ int pb_ref_decode(pb_ref *ref, const char *s, size_t n)
 	    !pb_id_valid(ref->rid, strlen(ref->rid)) ||
 	    next_word(&p, end, ' ', ref->index, sizeof(ref->index)) != PB_OK ||
 	    digits(ref->index, strlen(ref->index), PB_INDEX_MAX, &v) != PB_OK ||
-	    next_word(&p, end, ' ', att, sizeof(att)) != PB_OK || p != end ||
-	    digits(att, strlen(att), 6, &v) != PB_OK)
+	    next_word(&p, end, ' ', w[0], 8) != PB_OK ||
+	    digits(w[0], strlen(w[0]), 6, &att) != PB_OK ||
+	    next_word(&p, end, ' ', w[1], sizeof(w[1])) != PB_OK ||
+	    digits(w[1], strlen(w[1]), 10, &off) != PB_OK ||
+	    next_word(&p, end, ' ', w[2], sizeof(w[2])) != PB_OK || p != end ||
+	    digits(w[2], strlen(w[2]), 10, &len) != PB_OK || len == 0)
 		return PB_ERR_FORMAT;
-	ref->attempts = (unsigned)v;
+	ref->attempts = (unsigned)att;
+	ref->offset = (unsigned long)off;
+	ref->length = (unsigned long)len;
 	return PB_OK;
 }
 
@@ -205,7 +211,8 @@ int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
 	job->url_len = (size_t)(end - p);
 	job->data = data;
 	job->data_len = data_len;
-	if (job->url_len == 0 || data == NULL || data_len < 2 || data[0] != '{')
+	if (job->url_len == 0 || data == NULL || data_len != r.length ||
+	    data_len < 2 || data[0] != '{')
 		return PB_ERR_FORMAT;
 	return PB_OK;
 }

@@ -12,13 +12,15 @@
  * on the first five tabs is unambiguous. The template is filled by the agent,
  * not the ingest node, so what crosses the network is the request's own data.
  *
- * Version 2 (docs/queue-layout.md) keeps what a request's postbacks share
- * once, in a hash per request, and queues a small reference per postback:
+ * Version 2 (docs/queue-layout-v2.md) keeps what a request's postbacks
+ * share once, and queues a small reference per postback:
  *
- *     request header (field "h"):  2 TAB <G|P> TAB <enqueued ms> TAB <client> TAB <url template>
- *     data (field "<index>"):      <data JSON>
- *     reference (in the lists):    <destination id> SP <request id> SP <index> SP <attempts>
+ *     request header (hash field "h"):  2 TAB <G|P> TAB <enqueued ms> TAB <client> TAB <url template>
+ *     data (one string a request):      the data objects' compact JSON, back to back
+ *     reference (in the lists):         <destination id> SP <request id> SP <index> SP <attempts> SP <offset> SP <length>
  *
+ * offset and length say where the postback's data object is in its
+ * request's data string (GETRANGE: no search, no per-postback field).
  * The postback's id is "<request id>-<index>", as in version 1. Agents read
  * both versions: an upgrade finds version 1 jobs in the queue.
  */
@@ -57,6 +59,7 @@ typedef struct pb_ref {
 	char rid[PB_RID_MAX + 1];
 	char index[PB_INDEX_MAX + 1];
 	unsigned attempts;
+	unsigned long offset, length; /* of its data in the request's data */
 } pb_ref;
 
 /* 1 if s[0..n) may be a postback id: 1 to PB_ID_MAX of [A-Za-z0-9._:-]
@@ -73,8 +76,7 @@ int pb_job_reencode(pb_buf *out, const pb_job *job, unsigned attempts);
 const char *pb_method_name(char method);
 
 /* Version 2: a reference, and a request's header. */
-int pb_ref_encode(pb_buf *out, const char *dest, const char *rid,
-		  const char *index, unsigned attempts);
+int pb_ref_encode(pb_buf *out, const pb_ref *ref);
 int pb_ref_decode(pb_ref *ref, const char *s, size_t n);
 int pb_reqhdr_encode(pb_buf *out, char method, int64_t enqueued_ms,
 		     const char *client, const char *url, size_t url_len);

@@ -3,14 +3,18 @@
  * else: the C callers use these names, and the Lua scripts get theirs as
  * KEYS, or as a stem (below) to which they add an agent id.
  *
- *   <p>:r:<rid>             hash; one request: "h" its header, "<i>" data
- *                           object i (job.h); a field goes when its
- *                           postback ends, the hash with its last one
+ *   <p>:r:<rid>             hash; one request: "h" its header (job.h),
+ *                           "n" its postbacks not yet ended
+ *   <p>:d:<rid>             string; its data objects back to back (job.h);
+ *                           both keys go when n reaches 0
  *   <p>:q:<d>               list; references (job.h) waiting for
  *                           destination d (dest.h); ingest RPUSHes,
  *                           agents take from the left
  *   <p>:ready               zset; destinations with something waiting,
  *                           scored by when an agent may next take (ms)
+ *   <p>:dest:<d>            hash; destination d's breaker: state (closed,
+ *                           open, half), fails, until (ms), url, reason,
+ *                           rate (requests/s an operator set)
  *   <p>:waiting             integer; references in all <p>:q:<d> lists
  *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
  *   <p>:processing:<agent>  list; what one agent holds
@@ -47,6 +51,8 @@ typedef struct pb_keys {
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", a client's key follows */
 	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", a destination id follows */
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */
+	char data_stem[PB_KEY_MAX];       /* "<p>:d:", a request id follows */
+	char dest_stem[PB_KEY_MAX];       /* "<p>:dest:", a destination id follows */
 } pb_keys;
 
 /* PB_OK, or PB_ERR_LIMIT when the prefix makes a name too long. */

@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "config.h"
 #include "deadletter.h"
+#include "dest.h"
 #include "job.h"
 #include "keys.h"
 #include "log.h"
@@ -49,6 +50,9 @@ static const char usage[] =
 	"  dead purge ID|--all    delete dead letters\n"
 	"  drain [--timeout S]    wait until nothing is queued, scheduled or in flight\n"
 	"  ids                    every postback id in Redis and where it is (a snapshot)\n"
+	"  breakers [list]        destinations that failed: breaker state, failures, rate\n"
+	"  breakers open DEST [--for S] | close DEST | rate DEST N\n"
+	"                         park a destination, let it flow again, pace it (N/s, 0: off)\n"
 	"  switchover [--timeout S]  move the master role to a replica, losing nothing\n"
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
@@ -84,6 +88,32 @@ static const char ids_lua[] =
 	"  out[#out + 1] = redis.call('LRANGE', ARGV[1] .. a, 0, -1)\n"
 	"end\n"
 	"return out\n";
+
+/*
+ * An operator's word on a destination's breaker (agents' BREAKER in
+ * apps/agent/queue.c keeps the same fields): KEYS[1] its hash, KEYS[2]
+ * ready; ARGV[1] open, close or rate, ARGV[2] ms open or requests/s,
+ * ARGV[3] its scheme://host:port ("" if only its id was given), ARGV[4]
+ * its id.
+ */
+static const char breaker_set_lua[] =
+	"local t = redis.call('TIME')\n"
+	"local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+	"local k, d = KEYS[1], ARGV[4]\n"
+	"if ARGV[3] ~= '' then redis.call('HSET', k, 'url', ARGV[3]) end\n"
+	"if ARGV[1] == 'open' then\n"
+	"  local untl = now + tonumber(ARGV[2])\n"
+	"  redis.call('HSET', k, 'state', 'open', 'until', untl, 'reason', 'opened by an operator')\n"
+	"  redis.call('ZADD', KEYS[2], 'XX', untl, d)\n"
+	"elseif ARGV[1] == 'close' then\n"
+	"  redis.call('HSET', k, 'state', 'closed', 'fails', 0)\n"
+	"  redis.call('ZADD', KEYS[2], 'XX', 0, d)\n"
+	"elseif tonumber(ARGV[2]) > 0 then\n"
+	"  redis.call('HSET', k, 'rate', ARGV[2])\n"
+	"else\n"
+	"  redis.call('HDEL', k, 'rate')\n"
+	"end\n"
+	"return 1\n";
 
 static redisReply *cmd_or_die(const char *fmt, ...)
 {
@@ -189,6 +219,8 @@ static void print_agents(void)
 	freeReplyObject(ids);
 }
 
+static long breakers_open(void);
+
 static int cmd_status(void)
 {
 	print_sentinels();
@@ -197,6 +229,7 @@ static int cmd_status(void)
 	       int_cmd("ZCARD %s", K.ready));
 	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K.scheduled));
 	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K.dead));
+	printf("breakers %ld open (pbctl breakers)\n", breakers_open());
 	print_agents();
 	return 0;
 }
@@ -412,6 +445,146 @@ static int cmd_drain(int argc, char **argv)
 		pb_redis_drop(&R); /* resolve again: a drain may span a failover */
 		pb_sleep_ms(1000, NULL);
 	}
+}
+
+/* The hash's field f, or "" (fields come as name, value pairs). */
+static const char *field_of(const redisReply *h, const char *f)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < h->elements; i += 2)
+		if (!strcmp(h->element[i]->str, f))
+			return h->element[i + 1]->str;
+	return "";
+}
+
+/* Each destination's breaker hash, through fn; how many there were. */
+static long each_breaker(void (*fn)(const char *id, const redisReply *h, void *arg),
+			 void *arg)
+{
+	char cursor[32] = "0", match[PB_KEY_MAX + 2];
+	long n = 0;
+
+	snprintf(match, sizeof(match), "%s*", K.dest_stem);
+	do {
+		redisReply *r = cmd_or_die("SCAN %s MATCH %s COUNT 1000", cursor, match);
+		size_t i;
+
+		pb_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+		for (i = 0; i < r->element[1]->elements; i++, n++) {
+			const char *key = r->element[1]->element[i]->str;
+			redisReply *h = cmd_or_die("HGETALL %s", key);
+
+			fn(key + strlen(K.dest_stem), h, arg);
+			freeReplyObject(h);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return n;
+}
+
+static void print_breaker(const char *id, const redisReply *h, void *arg)
+{
+	const char *until = field_of(h, "until"), *rate = field_of(h, "rate");
+	const char *state = field_of(h, "state"), *fails = field_of(h, "fails");
+	char ts[32] = "-";
+	long ms;
+
+	(void)arg;
+	if (pb_parse_long(until, 0, LONG_MAX, &ms) == PB_OK)
+		pb_format_utc_ms(ts, sizeof(ts), ms);
+	printf("%s  %-6s fails %-4s until %-24s rate %-4s %s  %s\n", id,
+	       state[0] ? state : "closed", fails[0] ? fails : "0", ts,
+	       rate[0] ? rate : "-", field_of(h, "url"), field_of(h, "reason"));
+}
+
+static void count_open(const char *id, const redisReply *h, void *arg)
+{
+	(void)id;
+	if (!strcmp(field_of(h, "state"), "open") || !strcmp(field_of(h, "state"), "half"))
+		++*(long *)arg;
+}
+
+static long breakers_open(void)
+{
+	long n = 0;
+
+	each_breaker(count_open, &n);
+	return n;
+}
+
+static int list_breakers(void)
+{
+	if (each_breaker(print_breaker, NULL) == 0)
+		printf("no destination has failed\n");
+	return 0;
+}
+
+static int cmd_breakers(int argc, char **argv)
+{
+	const char *verb = argc > 0 ? argv[0] : "list";
+	char key[PB_KEY_MAX], num[24] = "0";
+	long n = 3600;
+	pb_dest d;
+	redisReply *r;
+
+	if (!strcmp(verb, "--help")) {
+		puts("pbctl breakers [list]: every destination that failed once, its breaker\n"
+		     "  (closed, open: parked until a probe, half: a probe under way),\n"
+		     "  failures in a row, until when, its rate, its last failure.\n"
+		     "pbctl breakers open DEST [--for S]: park DEST (default 3600 s); a probe\n"
+		     "  after that, as for a breaker that opened by itself.\n"
+		     "pbctl breakers close DEST: let its postbacks flow again now.\n"
+		     "pbctl breakers rate DEST N: at most N requests/s to DEST from all\n"
+		     "  agents together (0: no limit).\n"
+		     "DEST is a URL (its scheme, host and port count) or a destination id.");
+		return 0;
+	}
+	if (!strcmp(verb, "list"))
+		return list_breakers();
+	if (strcmp(verb, "open") != 0 && strcmp(verb, "close") != 0 &&
+	    strcmp(verb, "rate") != 0) {
+		fprintf(stderr, "pbctl: unknown command 'breakers %s' (see --help)\n", verb);
+		return 2;
+	}
+	if (argc < 2) {
+		fprintf(stderr, "pbctl: breakers %s needs a destination\n", verb);
+		return 2;
+	}
+	if (strstr(argv[1], "://")) {
+		if (pb_dest_of(&d, argv[1], strlen(argv[1])) != PB_OK) {
+			fprintf(stderr, "pbctl: '%s' has no scheme://host\n", argv[1]);
+			return 2;
+		}
+	} else if (pb_dest_id_valid(argv[1], strlen(argv[1]))) {
+		memset(&d, 0, sizeof(d));
+		memcpy(d.id, argv[1], PB_DEST_ID_LEN);
+	} else {
+		fprintf(stderr, "pbctl: '%s' is neither a URL nor a destination id\n",
+			argv[1]);
+		return 2;
+	}
+	if (!strcmp(verb, "open") && argc > 3 && !strcmp(argv[2], "--for") &&
+	    pb_parse_long(argv[3], 1, 31536000, &n) != PB_OK) {
+		fprintf(stderr, "pbctl: --for takes 1 to 31536000 seconds, not '%s'\n",
+			argv[3]);
+		return 2;
+	}
+	if (!strcmp(verb, "rate") &&
+	    (argc < 3 || pb_parse_long(argv[2], 0, 1000000, &n) != PB_OK)) {
+		fprintf(stderr, "pbctl: breakers rate takes 0 to 1000000 requests/s\n");
+		return 2;
+	}
+	snprintf(num, sizeof(num), "%ld", !strcmp(verb, "open") ? n * 1000 : n);
+	if (pb_key_join(key, sizeof(key), K.dest_stem, d.id) != PB_OK)
+		return 2;
+	r = cmd_or_die("EVAL %s 2 %s %s %s %s %s %s", breaker_set_lua, key, K.ready,
+		       verb, num, d.name, d.id);
+	freeReplyObject(r);
+	printf("%s %s: %s\n", d.name[0] ? d.name : d.id, d.id,
+	       !strcmp(verb, "open") ? "open (parked)" :
+	       !strcmp(verb, "close") ? "closed" : n ? "rate set" : "rate removed");
+	return 0;
 }
 
 /*
@@ -656,6 +829,8 @@ int main(int argc, char **argv)
 		return cmd_ids(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "switchover"))
 		return cmd_switchover(argc - pos - 1, argv + pos + 1);
+	if (!strcmp(cmd, "breakers"))
+		return cmd_breakers(argc - pos - 1, argv + pos + 1);
 	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }

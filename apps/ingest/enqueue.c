@@ -6,57 +6,51 @@
 #include <string.h>
 
 #include "buf.h"
+#include "job.h"
 #include "log.h"
 #include "pb.h"
 
 /*
  * KEYS[1] the waiting count, KEYS[2] the version 1 queue, KEYS[3] the
- * request's hash, KEYS[4] ready, KEYS[5] wake, KEYS[6] the idempotency key
- * (optional).
- * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] the request id, ARGV[3] the idempotency
- * value, ARGV[4] its window (s), ARGV[5] the queues' stem, ARGV[6] the
- * request's header, ARGV[7] n, ARGV[8 .. 7+n] the data objects, then pairs
- * of destination id and how many objects in a row go there.
+ * request's hash, KEYS[4] its data, KEYS[5] ready, KEYS[6] wake, KEYS[7]
+ * the idempotency key (optional).
+ * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] the request's header, ARGV[3] n, ARGV[4]
+ * its data, ARGV[5] the idempotency value, ARGV[6] its window (s), ARGV[7]
+ * the queues' stem, then for each destination in turn: its id, c, and its
+ * c references (job.h; built by the caller, so that the script only places
+ * bytes: a Redis command per postback, or a Lua string built per postback,
+ * each cost more than the rest of the script).
  * Returns {1, size} enqueued (or already: a second try after a lost reply
  * finds its request's hash and writes nothing twice), {0, size} full,
  * {2, size, first} replay.
  * unpack() is bounded by Lua's C stack, so long commands go in slices.
  */
 static const char enqueue_lua[] =
-	"local n = tonumber(ARGV[7])\n"
+	"local n = tonumber(ARGV[3])\n"
 	"local size = tonumber(redis.call('GET', KEYS[1]) or '0') +\n"
 	"             redis.call('LLEN', KEYS[2])\n"
-	"if KEYS[6] then\n"
-	"  local first = redis.call('GET', KEYS[6])\n"
+	"if KEYS[7] then\n"
+	"  local first = redis.call('GET', KEYS[7])\n"
 	"  if first then return {2, size, first} end\n"
 	"end\n"
 	"if redis.call('EXISTS', KEYS[3]) == 1 then return {1, size} end\n"
 	"if size + n > tonumber(ARGV[1]) then return {0, size} end\n"
-	"local f = {'h', ARGV[6]}\n"
-	"for i = 0, n - 1 do\n"
-	"  f[#f + 1] = tostring(i)\n"
-	"  f[#f + 1] = ARGV[8 + i]\n"
-	"  if #f >= 1000 or i == n - 1 then\n"
-	"    redis.call('HSET', KEYS[3], unpack(f))\n"
-	"    f = {}\n"
+	"redis.call('HSET', KEYS[3], 'h', ARGV[2], 'n', n)\n"
+	"redis.call('SET', KEYS[4], ARGV[4])\n"
+	"local a = 8\n"
+	"while a <= #ARGV do\n"
+	"  local d, last = ARGV[a], a + 1 + tonumber(ARGV[a + 1])\n"
+	"  for b = a + 2, last, 1000 do\n"
+	"    redis.call('RPUSH', ARGV[7] .. d, unpack(ARGV, b, math.min(b + 999, last)))\n"
 	"  end\n"
-	"end\n"
-	"local i = 0\n"
-	"for a = 8 + n, #ARGV, 2 do\n"
-	"  local d, q, refs = ARGV[a], ARGV[5] .. ARGV[a], {}\n"
-	"  for _ = 1, tonumber(ARGV[a + 1]) do\n"
-	"    refs[#refs + 1] = d .. ' ' .. ARGV[2] .. ' ' .. i .. ' 0'\n"
-	"    i = i + 1\n"
-	"    if #refs == 1000 then redis.call('RPUSH', q, unpack(refs)) refs = {} end\n"
-	"  end\n"
-	"  if #refs > 0 then redis.call('RPUSH', q, unpack(refs)) end\n"
-	"  redis.call('ZADD', KEYS[4], 'NX', 0, d)\n"
+	"  redis.call('ZADD', KEYS[5], 'NX', 0, d)\n"
+	"  a = last + 1\n"
 	"end\n"
 	"redis.call('INCRBY', KEYS[1], n)\n"
-	"redis.call('LPUSH', KEYS[5], 1)\n"
-	"redis.call('LTRIM', KEYS[5], 0, 0)\n"
-	"if KEYS[6] then\n"
-	"  redis.call('SET', KEYS[6], ARGV[3] .. ' ' .. (size + n), 'EX', ARGV[4])\n"
+	"redis.call('LPUSH', KEYS[6], 1)\n"
+	"redis.call('LTRIM', KEYS[6], 0, 0)\n"
+	"if KEYS[7] then\n"
+	"  redis.call('SET', KEYS[7], ARGV[5] .. ' ' .. (size + n), 'EX', ARGV[6])\n"
 	"end\n"
 	"return {1, size + n}\n";
 
@@ -195,14 +189,38 @@ static int send_pipeline(pb_redis *r, argvec *a, size_t argc)
 	return pb_redis_append(r, "ECHO 0");
 }
 
+/* Each postback's reference (job.h), NUL-terminated, back to back in
+ * refs; offs[i] where reference i starts. */
+static int build_refs(const pb_enqueue_req *req, pb_buf *refs, size_t *offs)
+{
+	pb_ref ref = { .attempts = 0 };
+	size_t i, j, n = 0;
+
+	pb_strlcpy(ref.rid, req->request_id, sizeof(ref.rid));
+	for (i = 0; i < req->nruns; i++)
+		for (j = 0; j < req->runs[i].count; j++, n++) {
+			memcpy(ref.dest, req->runs[i].id, sizeof(ref.dest));
+			snprintf(ref.index, sizeof(ref.index), "%zu", n);
+			ref.offset = (unsigned long)req->offs[n];
+			ref.length = (unsigned long)req->lens[n];
+			offs[n] = refs->len;
+			pb_ref_encode(refs, &ref);
+			pb_buf_putc(refs, '\0');
+		}
+	offs[n] = refs->len;
+	return pb_buf_err(refs);
+}
+
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 {
-	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], window[24], idem_val[96],
-	     maxq[24], count[24];
+	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], data[PB_KEY_MAX], window[24],
+	     idem_val[96], maxq[24], count[24];
 	const pb_keys *k = req->keys;
-	char (*run_counts)[24];
-	size_t i, argc = 0;
+	char (*run_counts)[24] = calloc(req->nruns ? req->nruns : 1, 24);
+	size_t *ref_offs = calloc(req->count + 1, sizeof(*ref_offs));
+	size_t i, j, n, argc = 0;
 	argvec *a = &tl_args;
+	pb_buf refs;
 	int rc, tries, reloaded = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -210,47 +228,50 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	 * that (out of memory) must not read as PB_ENQ_OK, which is 0. */
 	res->status = PB_ENQ_REDIS_DOWN;
 	res->queue_size = -1;
-	run_counts = calloc(req->nruns ? req->nruns : 1, sizeof(*run_counts));
-	if (run_counts == NULL ||
-	    args_reserve(a, req->count + 2 * req->nruns + 16) != PB_OK) {
-		free(run_counts);
+	pb_buf_init(&refs, 0);
+	if (run_counts == NULL || ref_offs == NULL ||
+	    args_reserve(a, req->count + 2 * req->nruns + 20) != PB_OK ||
+	    build_refs(req, &refs, ref_offs) != PB_OK) {
 		snprintf(r->errstr, sizeof(r->errstr), "out of memory for %zu postbacks",
 			 req->count);
-		return r->err = PB_ERR_NOMEM;
+		rc = r->err = PB_ERR_NOMEM;
+		goto out;
+	}
+	if (pb_key_join(hash, sizeof(hash), k->request_stem, req->request_id) != PB_OK ||
+	    pb_key_join(data, sizeof(data), k->data_stem, req->request_id) != PB_OK ||
+	    (req->idem_key && pb_key_join(idem, sizeof(idem), k->idem_stem,
+					  req->idem_key) != PB_OK)) {
+		snprintf(r->errstr, sizeof(r->errstr), "a key is too long");
+		rc = r->err = PB_ERR_LIMIT;
+		goto out;
 	}
 	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
 	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
 	snprintf(idem_val, sizeof(idem_val), "%s %zu", req->request_id, req->count);
 	snprintf(count, sizeof(count), "%zu", req->count);
-	if (pb_key_join(hash, sizeof(hash), k->request_stem, req->request_id) != PB_OK ||
-	    (req->idem_key && pb_key_join(idem, sizeof(idem), k->idem_stem,
-					  req->idem_key) != PB_OK)) {
-		free(run_counts);
-		snprintf(r->errstr, sizeof(r->errstr), "a key is too long");
-		return r->err = PB_ERR_LIMIT;
-	}
 	argc = 2; /* EVALSHA and the SHA1 go in send_pipeline */
-	arg(a, argc++, req->idem_key ? "6" : "5", 1);
+	arg(a, argc++, req->idem_key ? "7" : "6", 1);
 	arg(a, argc++, k->waiting, strlen(k->waiting));
 	arg(a, argc++, k->queue, strlen(k->queue));
 	arg(a, argc++, hash, strlen(hash));
+	arg(a, argc++, data, strlen(data));
 	arg(a, argc++, k->ready, strlen(k->ready));
 	arg(a, argc++, k->wake, strlen(k->wake));
 	if (req->idem_key)
 		arg(a, argc++, idem, strlen(idem));
 	arg(a, argc++, maxq, strlen(maxq));
-	arg(a, argc++, req->request_id, strlen(req->request_id));
+	arg(a, argc++, req->header, req->header_len);
+	arg(a, argc++, count, strlen(count));
+	arg(a, argc++, req->data, req->data_len);
 	arg(a, argc++, idem_val, strlen(idem_val));
 	arg(a, argc++, window, strlen(window));
 	arg(a, argc++, k->queue_stem, strlen(k->queue_stem));
-	arg(a, argc++, req->header, req->header_len);
-	arg(a, argc++, count, strlen(count));
-	for (i = 0; i < req->count; i++)
-		arg(a, argc++, req->data[i], req->data_lens[i]);
-	for (i = 0; i < req->nruns; i++) {
-		snprintf(run_counts[i], sizeof(run_counts[i]), "%zu", req->runs[i].count);
+	for (i = 0, n = 0; i < req->nruns; i++) {
+		snprintf(run_counts[i], 24, "%zu", req->runs[i].count);
 		arg(a, argc++, req->runs[i].id, strlen(req->runs[i].id));
 		arg(a, argc++, run_counts[i], strlen(run_counts[i]));
+		for (j = 0; j < req->runs[i].count; j++, n++)
+			arg(a, argc++, refs.data + ref_offs[n], ref_offs[n + 1] - ref_offs[n] - 1);
 	}
 
 	/*
@@ -279,15 +300,18 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 		if (++tries == 2)
 			break;
 	}
-	free(run_counts);
 	if (rc != PB_OK) {
 		/* min-replicas-to-write: nothing was written, and it says why. */
 		res->status = strstr(r->errstr, "NOREPLICAS") ? PB_ENQ_NO_REPLICAS
 							     : PB_ENQ_REDIS_DOWN;
-		return rc;
+		goto out;
 	}
 	if ((res->status == PB_ENQ_OK || res->status == PB_ENQ_REPLAY) &&
 	    r->cfg->wait_replicas > 0 && res->replicas < r->cfg->wait_replicas)
 		res->status = PB_ENQ_NOT_DURABLE;
-	return PB_OK;
+out:
+	free(run_counts);
+	free(ref_offs);
+	pb_buf_free(&refs);
+	return rc;
 }

@@ -2,9 +2,9 @@
  * enqueue.h - put one request's postbacks on the Redis queue, durably.
  *
  * One Lua script (atomic on the master) checks MAX_QUEUE_SIZE, looks up
- * the Idempotency-Key, writes the request's hash (its header once, each
- * data object once) and a reference per postback on its destination's
- * queue (keys.h, job.h), so a request is enqueued all or nothing. It is pipelined with PING (the seed's
+ * the Idempotency-Key, writes the request's header and its data objects
+ * once (keys.h, job.h) and a reference per postback on its destination's
+ * queue, so a request is enqueued all or nothing. It is pipelined with PING (the seed's
  * redis_is_connected) and WAIT, which says how many replicas have the write.
  * WAIT cannot run inside a script; after it, in the same round trip, it can.
  */
@@ -37,8 +37,10 @@ typedef struct pb_enqueue_req {
 	const char *request_id;
 	const char *header;      /* job.h's request header */
 	size_t header_len;
-	const char *const *data; /* each data object, compact JSON */
-	const size_t *data_lens;
+	const char *data;        /* the data objects' compact JSON, back to back */
+	size_t data_len;
+	const size_t *offs;      /* where each object starts in data */
+	const size_t *lens;
 	size_t count;
 	const pb_dest_run *runs; /* the objects' destinations, in order */
 	size_t nruns;

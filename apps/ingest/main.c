@@ -63,9 +63,8 @@ typedef struct worker {
 	pb_buf body;    /* the request body */
 	pb_buf jobs;    /* the request's header, then each data object */
 	pb_buf out;     /* the answer */
-	size_t *offs;   /* where each data object starts in jobs */
+	size_t *offs;   /* where each data object starts, after the header */
 	size_t *lens;
-	const char **ptrs;
 	pb_dest_run *runs; /* destinations, a run of objects each */
 	size_t jobs_cap;
 	pb_buf url;     /* a filled URL, for its destination */
@@ -189,9 +188,6 @@ static int jobs_reserve(worker *w, size_t n)
 	if ((p = realloc(w->lens, n * sizeof(*w->lens))) == NULL)
 		return PB_ERR_NOMEM;
 	w->lens = p;
-	if ((p = realloc(w->ptrs, n * sizeof(*w->ptrs))) == NULL)
-		return PB_ERR_NOMEM;
-	w->ptrs = p;
 	if ((p = realloc(w->runs, n * sizeof(*w->runs))) == NULL)
 		return PB_ERR_NOMEM;
 	w->runs = p;
@@ -222,8 +218,9 @@ static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
 
 /*
  * What the request queues (job.h, version 2): its header first in w->jobs,
- * then each data object as compact JSON; the objects' destinations as
- * runs in w->runs, *nruns of them.
+ * then its data objects as compact JSON back to back (w->offs[i] where
+ * object i starts, from the end of the header); the objects' destinations
+ * as runs in w->runs, *nruns of them.
  */
 static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 		      size_t *nruns)
@@ -246,7 +243,7 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 
 		if ((rc = pb_buf_reserve(&w->jobs, need)) != PB_OK)
 			return rc;
-		w->offs[i] = w->jobs.len;
+		w->offs[i] = w->jobs.len - *hlen;
 		w->lens[i] = json_dumpb(obj, w->jobs.data + w->jobs.len, need,
 					JSON_COMPACT);
 		w->jobs.len += w->lens[i];
@@ -258,9 +255,6 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 		}
 		w->runs[*nruns - 1].count++;
 	}
-	/* Pointers only now: appending may have moved w->jobs.data. */
-	for (i = 0; i < r->count; i++)
-		w->ptrs[i] = w->jobs.data + w->offs[i];
 	return PB_OK;
 }
 
@@ -419,7 +413,8 @@ static void handle_ingest(worker *w)
 		pb_ingest_req_free(&r);
 		return;
 	}
-	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen, w->ptrs,
+	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen,
+			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
 			       w->lens, r.count, w->runs, nruns, idem };
 	pb_enqueue(&w->redis, &eq, &res);
 	answer_enqueue(w, &res, request_id, r.count);
@@ -546,7 +541,6 @@ static void free_worker(worker *w)
 	pb_buf_free(&w->out);
 	free(w->offs);
 	free(w->lens);
-	free(w->ptrs);
 	free(w->runs);
 	pb_buf_free(&w->url);
 }

@@ -78,8 +78,8 @@ def waiting(c, m):
 
 def queue_keys(c, m):
     """Every key that holds queued postbacks: the queues and the request
-    hashes, with ready and the waiting count."""
-    ks = [k for pattern in ("q:*", "r:*")
+    hashes and data, with ready and the waiting count."""
+    ks = [k for pattern in ("q:*", "r:*", "d:*")
           for k in m.scan_iter(match=key(c, pattern), count=1000)]
     return ks + [key(c, "ready"), key(c, "waiting"), key(c, "queue")]
 

@@ -120,10 +120,11 @@ def ids_in_redis(c):
 
 
 def ref_id(v):
-    """The postback id of a version 2 reference "<dest> <rid> <i> <attempts>"
-    (apps/common/job.h), or None."""
+    """The postback id of a version 2 reference
+    "<dest> <rid> <i> <attempts> <offset> <length>" (apps/common/job.h), or
+    None."""
     w = v.split(" ")
-    return "%s-%s" % (w[1], w[2]) if len(w) == 4 else None
+    return "%s-%s" % (w[1], w[2]) if len(w) == 6 else None
 
 
 def where_in_redis(c, ids):

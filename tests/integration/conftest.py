@@ -27,6 +27,7 @@ OVERRIDES = {
     "pb_agent_backoff_cap_ms": 1000,
     "pb_agent_heartbeat_ttl_ms": 3000,
     "pb_agent_shutdown_grace_ms": 3000,
+    "pb_agent_breaker_cooldown_ms": 2000,
 }
 
 

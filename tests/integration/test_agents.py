@@ -204,7 +204,9 @@ def test_pbctl_ids_says_where_each_postback_is(cluster, receiver, mark, behave):
     """One postback waits for a retry, one is dead, one is being delivered:
     `pbctl ids` lists each under its state (and the in-flight one under the
     agent that holds it)."""
-    answers = {"0": (503, {"Retry-After": "60"}, b"later"), "1": (400, {}, b"no")}
+    # A 500 with Retry-After: this postback waits (a 429 or 503 would
+    # pause the whole destination, every other test's too).
+    answers = {"0": (500, {"Retry-After": "60"}, b"later"), "1": (400, {}, b"no")}
     behave(lambda rec: answers.get(rec["path"][-1]) or (time.sleep(4), (200, {}, b"ok"))[1])
     retry, dead, held = send(cluster, receiver, mark, 3)
 
@@ -268,7 +270,9 @@ def test_a_take_whose_reply_was_lost_is_returned(cluster, receiver, mark):
     jobs = ["1\t%s\t0\tG\t%s%s/l?i=%d\t{}" % (i, receiver.url, mark, n)
             for n, i in enumerate(ids)]
     m = cluster.redis(cluster.master_node())
-    m.eval(BUSY_PUSH, 1, cluster.key("queue"), 3, *jobs)
+    # Busy past the agents' reply timeout (250 ms block + 2 s), short of the
+    # Sentinels' down-after (3 s): no failover, only lost replies.
+    m.eval(BUSY_PUSH, 1, cluster.key("queue"), 2.6, *jobs)
     assert wait_all(receiver, mark, ids, 30), "postbacks left behind by lost replies"
     assert {a: cluster.pid(a) for a in agents(cluster)} == pids, "an agent restarted"
     assert any("a take lost its connection" in agent_log(cluster, a) for a in agents(cluster)), \

@@ -7,6 +7,7 @@ import time
 import requests
 
 from conftest import exit_status, of_mark
+from pbcluster import wait_until
 
 
 def stream(cluster, receiver, mark, clients, seconds, per_client):
@@ -133,9 +134,10 @@ def test_ingest_memory_stays_bounded_for_the_largest_accepted_requests(cluster, 
 
 def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiver, mark):
     """An 11 KB request whose postbacks once took 8 MB in Redis (the template
-    repeated in each, issue 16): the template is stored once, in the
-    request's hash, and each postback is a reference of a few dozen bytes
-    (apps/common/job.h, version 2); all of them are delivered."""
+    repeated in each, issue 16): the template is stored once, the data
+    objects once, and each postback is a reference of a few dozen bytes
+    (apps/common/job.h, version 2); all of them are delivered, and the
+    request's keys go with the last."""
     url = receiver.url + mark + "/" + "p" * 7900 + "?i={i}"
     for a in cluster.agent_names:
         cluster.stop(a)
@@ -147,7 +149,9 @@ def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiv
         rid, ids = r.json()["request_id"], r.json()["ids"]
         m = cluster.master()
         h = m.hgetall(cluster.key("r:" + rid))
-        assert len(h) == 1001 and h[b"h"].count(b"p" * 7900) == 1
+        assert h[b"n"] == b"1000" and h[b"h"].count(b"p" * 7900) == 1, h.keys()
+        assert m.strlen(cluster.key("d:" + rid)) == sum(
+            len('{"i":%d}' % i) for i in range(1000))  # each object once
         refs = [x for k in m.scan_iter(match=cluster.key("q:*"))
                 for x in m.lrange(k, 0, -1) if x.split(b" ")[1] == rid.encode()]
         assert len(refs) == 1000 and max(len(x) for x in refs) < 64, refs[:3]
@@ -155,4 +159,5 @@ def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiv
         for a in cluster.agent_names:
             cluster.start(a)
     assert receiver.wait_for(lambda rs: set(ids) <= {g["id"] for g in of_mark(rs, mark)}, 60)
-    assert not m.exists(cluster.key("r:" + rid))  # gone with its last postback
+    # Gone with its last postback (recorded just after the receiver answered).
+    assert wait_until(lambda: not m.exists(cluster.key("r:" + rid), cluster.key("d:" + rid)), 10)

@@ -5,7 +5,9 @@ destination more than max_in_flight_per_destination of its slots."""
 import threading
 import time
 
-from conftest import ingest, of_mark, redis_ids
+import pytest
+from pbcluster import wait_until
+from conftest import OVERRIDES, ingest, of_mark, pbctl, redis_ids
 from receiver import Receiver
 
 HOLE_POSTBACKS = 2000
@@ -17,15 +19,27 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, int(p / 100.0 * len(xs)))]
 
 
-def test_a_destination_that_never_answers_does_not_delay_the_others(
-        cluster, receiver, mark):
-    """2,000 postbacks for a destination that accepts connections and never
-    answers (each attempt holds a slot for http_timeout_ms), then 200 for
-    a healthy receiver, one every 10 ms: those arrive as if alone, and once
-    the dead destination answers again every one of its postbacks arrives."""
+# How the blocked partner behaves until it recovers (opened set), and how
+# long its 2,000 postbacks may take to arrive after that.
+PARTNERS = {
+    "never answers": (lambda opened: (opened.wait(120), (200, {}, b"ok"))[1], 120),
+    "answers after 3 s": (lambda opened: (time.sleep(3), (200, {}, b"ok"))[1], 120),
+    "answers 503": (lambda opened: (200, {}, b"ok") if opened.is_set()
+                    else (503, {}, b"down"), 60),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PARTNERS))
+def test_a_blocked_destination_does_not_delay_the_others(cluster, receiver, mark, kind):
+    """2,000 postbacks for a partner that is blocked (it never answers: each
+    attempt holds a slot for http_timeout_ms; it answers after seconds; it
+    answers 503), then 200 for a healthy receiver, one every 10 ms: those
+    arrive as if alone (p99 from acknowledgement to arrival under 1 s),
+    none of the blocked partner's postbacks is lost or dead meanwhile, and
+    once it recovers every one of them arrives."""
+    behave, recovery_s = PARTNERS[kind]
     opened = threading.Event()
-    hole = Receiver(cluster.bind, 0,
-                    respond=lambda rec: (opened.wait(120), (200, {}, b"ok"))[1]).start()
+    hole = Receiver(cluster.bind, 0, respond=lambda rec: behave(opened)).start()
     try:
         url = hole.url + mark + "/hole?i={i}"
         hole_ids = []
@@ -48,18 +62,68 @@ def test_a_destination_that_never_answers_does_not_delay_the_others(
             lambda rs: set(acked) <= {g["id"] for g in of_mark(rs, mark)}, 60)
         arrived = {g["id"]: g["time"] for g in of_mark(receiver.requests, mark)}
         lat_ms = [1000 * (arrived[i] - t) for i, t in acked.items()]
-        print("healthy postbacks beside a dead destination: p50 %.0f ms, p99 %.0f ms"
-              % (percentile(lat_ms, 50), percentile(lat_ms, 99)))
+        print("healthy postbacks beside a partner that %s: p50 %.0f ms, p99 %.0f ms"
+              % (kind, percentile(lat_ms, 50), percentile(lat_ms, 99)))
         # Before per-destination queues: p50 130 s, p99 149 s (issue 13).
-        # A bound far under http_timeout_ms (10 s), far over this machine's noise.
-        assert percentile(lat_ms, 99) < 2000, sorted(lat_ms)[-10:]
+        assert percentile(lat_ms, 99) <= 1000, sorted(lat_ms)[-10:]
 
-        # Meanwhile nothing of the dead destination's is lost or dead.
+        # Meanwhile nothing of the blocked partner's is lost or dead: each
+        # waits in Redis, or (the slow partner) has arrived.
         held = redis_ids(cluster)
-        assert all(i in held and held[i] != "dead" for i in hole_ids)
+        done = {g["id"] for g in hole.requests if g["status"] == 200}
+        assert all((i in held and held[i] != "dead") or i in done for i in hole_ids)
 
         opened.set()  # the partner is back
-        assert hole.wait_for(lambda rs: set(hole_ids) <= {g["id"] for g in rs}, 120)
+        assert hole.wait_for(lambda rs: set(hole_ids) <= {g["id"] for g in rs
+                                                          if g["status"] == 200},
+                             recovery_s)
+        assert not any(redis_ids(cluster, "dead").get(i) for i in hole_ids)
     finally:
         opened.set()
         hole.stop()
+
+
+def breaker_line(cluster, url):
+    """`pbctl breakers` line of the destination of url ("" if none)."""
+    host = url.split("/")[2]
+    return next((line for line in pbctl(cluster, "breakers")[1].splitlines()
+                 if "://" + host in line), "")
+
+
+def test_a_failing_destination_is_parked_probed_and_released(cluster, mark):
+    """A destination that answers 503 to everything: after breaker_failures
+    failures in a row its breaker opens for all agents; while it is open one
+    probe a cool-down reaches it and nothing is dead-lettered; once it
+    answers, the probe closes the breaker and every postback arrives."""
+    state = {"up": False}
+    partner = Receiver(cluster.bind, 0, respond=lambda rec: (200, {}, b"ok")
+                       if state["up"] else (503, {}, b"down")).start()
+    cooldown_s = OVERRIDES["pb_agent_breaker_cooldown_ms"] / 1000.0
+    try:
+        url = partner.url + mark + "/b?i={i}"
+        ids = []
+        for start in range(0, 300, 100):
+            r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
+                                 "data": [{"i": i} for i in range(start, start + 100)]})
+            assert r.status_code == 200, r.text
+            ids += r.json()["ids"]
+        assert wait_until(lambda: " open " in breaker_line(cluster, url), 20), \
+            pbctl(cluster, "breakers")[1]
+        assert "breakers 1 open" in pbctl(cluster, "status")[1]
+        time.sleep(0.5)  # attempts already under way when it opened finish
+        before = len(partner.requests)
+        time.sleep(3 * cooldown_s)
+        probes = len(partner.requests) - before
+        print("breaker open: %d requests reached the destination in %.0f s "
+              "(cool-down %.0f s)" % (probes, 3 * cooldown_s, cooldown_s))
+        assert 1 <= probes <= 4, probes  # one a cool-down, not the backlog
+        held = redis_ids(cluster)
+        assert all(i in held and held[i] != "dead" for i in ids)
+
+        state["up"] = True
+        assert partner.wait_for(
+            lambda rs: set(ids) <= {g["id"] for g in rs if g["status"] == 200}, 60)
+        assert " closed " in breaker_line(cluster, url), breaker_line(cluster, url)
+    finally:
+        state["up"] = True
+        partner.stop()

@@ -6,20 +6,22 @@ from pbcluster import wait_until
 
 
 def queued_state(cluster, m):
-    """Every queue, request hash and the waiting count, as they are."""
+    """Every queue, request header and data, and the waiting count, as
+    they are."""
     out = {"waiting": m.get(cluster.key("waiting"))}
-    for pattern in ("q:*", "r:*", "queue", "ready"):
+    for pattern in ("q:*", "r:*", "d:*", "queue", "ready"):
         for k in m.scan_iter(match=cluster.key(pattern), count=1000):
             t = m.type(k)
             out[k] = (m.lrange(k, 0, -1) if t == b"list" else
-                      m.hgetall(k) if t == b"hash" else m.zrange(k, 0, -1))
+                      m.hgetall(k) if t == b"hash" else
+                      m.get(k) if t == b"string" else m.zrange(k, 0, -1))
     return out
 
 
 def test_queue_retries_and_dead_letters_survive_a_full_redis_restart(
         cluster, receiver, mark, behave):
     agents = cluster.agent_names
-    rules = {"/404": (404, {}, b"gone"), "/later": (429, {"Retry-After": "3600"}, b"later")}
+    rules = {"/404": (404, {}, b"gone"), "/later": (500, {"Retry-After": "3600"}, b"later")}
     behave(lambda rec: next((v for k, v in rules.items() if k in rec["path"]),
                             (200, {}, b"ok")))
     url = receiver.url + mark

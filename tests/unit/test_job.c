@@ -86,16 +86,17 @@ static void refusals(void)
 static void v2_round_trip(void)
 {
 	const char *url = "http://x.test/?a={a}";
-	const char *data = "{\"a\":1}";
+	const char *data = "{\"a\":1}"; /* 7 bytes, as the reference says */
 	pb_buf ref, hdr;
 	pb_ref r;
 	pb_job j;
 
 	pb_buf_init(&ref, 0);
 	pb_buf_init(&hdr, 0);
-	CHECK(pb_ref_encode(&ref, "0123456789abcdef", "f228f38d5a4611", "42", 3) == PB_OK,
-	      "ref encode");
-	CHECK_STR(pb_buf_str(&ref), "0123456789abcdef f228f38d5a4611 42 3");
+	pb_ref in = { "0123456789abcdef", "f228f38d5a4611", "42", 3, 3150, 7 };
+
+	CHECK(pb_ref_encode(&ref, &in) == PB_OK, "ref encode");
+	CHECK_STR(pb_buf_str(&ref), "0123456789abcdef f228f38d5a4611 42 3 3150 7");
 	CHECK(pb_reqhdr_encode(&hdr, 'P', 1700000000123LL, "", url, strlen(url)) == PB_OK,
 	      "header encode");
 	CHECK_STR(pb_buf_str(&hdr), "2\tP\t1700000000123\t\thttp://x.test/?a={a}");
@@ -103,7 +104,7 @@ static void v2_round_trip(void)
 	CHECK_STR(r.dest, "0123456789abcdef");
 	CHECK_STR(r.rid, "f228f38d5a4611");
 	CHECK_STR(r.index, "42");
-	CHECK(r.attempts == 3, "attempts");
+	CHECK(r.attempts == 3 && r.offset == 3150 && r.length == 7, "numbers");
 	CHECK(pb_job_from_v2(&j, ref.data, ref.len, hdr.data, hdr.len, data,
 			     strlen(data)) == PB_OK, "job from v2");
 	CHECK_STR(j.id, "f228f38d5a4611-42");
@@ -122,16 +123,19 @@ static void v2_refusals(void)
 {
 	static const char *bad_refs[] = {
 		"",
-		"0123456789abcdef rid 0",              /* no attempts */
-		"0123456789abcdef rid 0 1 x",          /* one word too many */
-		"0123456789ABCDEF rid 0 1",            /* upper-case id */
-		"0123456789abcde rid 0 1",             /* 15 digits */
-		"0123456789abcdef r\r\nid 0 1",        /* CR LF in the request id */
-		"0123456789abcdef rid 12345678 1",     /* index too long */
-		"0123456789abcdef rid 1x 1",           /* index not a number */
-		"0123456789abcdef rid 0 1234567",      /* attempts too long */
-		"0123456789abcdef 012345678901234567890123456789012 0 1", /* rid 33 */
-		"0123456789abcdef rid  0 1",           /* empty word */
+		"0123456789abcdef rid 0 1 0",            /* no length */
+		"0123456789abcdef rid 0 1 0 2 x",        /* one word too many */
+		"0123456789ABCDEF rid 0 1 0 2",          /* upper-case id */
+		"0123456789abcde rid 0 1 0 2",           /* 15 digits */
+		"0123456789abcdef r\r\nid 0 1 0 2",      /* CR LF in the request id */
+		"0123456789abcdef rid 12345678 1 0 2",   /* index too long */
+		"0123456789abcdef rid 1x 1 0 2",         /* index not a number */
+		"0123456789abcdef rid 0 1234567 0 2",    /* attempts too long */
+		"0123456789abcdef 012345678901234567890123456789012 0 1 0 2", /* rid 33 */
+		"0123456789abcdef rid  0 1 0 2",         /* empty word */
+		"0123456789abcdef rid 0 1 0 0",          /* no data */
+		"0123456789abcdef rid 0 1 12345678901 2", /* offset too long */
+		"0123456789abcdef rid 0 1 -1 2",         /* negative */
 	};
 	static const char *bad_hdrs[] = {
 		"1\tG\t1\t\thttp://x",   /* not version 2 */
@@ -140,7 +144,7 @@ static void v2_refusals(void)
 		"2\tG\t1\thttp://x",      /* no client field */
 		"2\tG\t1\t\t",           /* empty url */
 	};
-	const char *ref = "0123456789abcdef rid 0 1";
+	const char *ref = "0123456789abcdef rid 0 1 0 2";
 	size_t i;
 	pb_ref r;
 	pb_job j;
@@ -152,6 +156,8 @@ static void v2_refusals(void)
 	for (i = 0; i < PB_ARRAY_LEN(bad_hdrs); i++)
 		CHECK(pb_job_from_v2(&j, ref, strlen(ref), bad_hdrs[i], strlen(bad_hdrs[i]),
 				     "{}", 2) == PB_ERR_FORMAT, "refuse header %zu", i);
+	CHECK(pb_job_from_v2(&j, ref, strlen(ref), "2\tG\t1\t\thttp://x", 14, "{}x", 3) ==
+	      PB_ERR_FORMAT, "data of another length than the reference says");
 	pb_buf_init(&b, 0);
 	CHECK(pb_reqhdr_encode(&b, 'G', 1, "", "u\tv", 3) == PB_ERR_FORMAT, "tab in url");
 	CHECK(pb_reqhdr_encode(&b, 'G', 1, "c\t", "u", 1) == PB_ERR_FORMAT, "tab in client");

@@ -20,6 +20,8 @@ static void names(void)
 	CHECK_STR(k.wake, "pb:wake");
 	CHECK_STR(k.queue_stem, "pb:q:");
 	CHECK_STR(k.request_stem, "pb:r:");
+	CHECK_STR(k.data_stem, "pb:d:");
+	CHECK_STR(k.dest_stem, "pb:dest:");
 	CHECK(pb_key_join(out, sizeof(out), k.processing_stem, "agent1") == PB_OK, "join");
 	CHECK_STR(out, "pb:processing:agent1");
 	CHECK(pb_key_join(out, sizeof(out), k.heartbeat_stem, "agent1") == PB_OK, "join");

@@ -21,6 +21,30 @@ static void classify(void)
 		      cases[i].ok, cases[i].refused);
 }
 
+static void signals(void)
+{
+	static const struct { long status; int ok, refused, ra; enum pb_signal want; } cases[] = {
+		{ 200, 1, 0, 0, PB_SIG_OK },   { 204, 1, 0, 0, PB_SIG_OK },
+		{ 404, 1, 0, 0, PB_SIG_OK },   { 400, 1, 0, 0, PB_SIG_OK },
+		{ 301, 1, 0, 0, PB_SIG_OK },   { 408, 1, 0, 0, PB_SIG_OK },
+		{ 429, 1, 0, 0, PB_SIG_NONE }, { 429, 1, 0, 1, PB_SIG_NONE },
+		{ 500, 1, 0, 0, PB_SIG_FAIL }, { 503, 1, 0, 0, PB_SIG_FAIL },
+		{ 503, 1, 0, 1, PB_SIG_NONE }, /* maintenance announced: a pause */
+		{ 500, 1, 0, 1, PB_SIG_FAIL }, { 599, 1, 0, 0, PB_SIG_FAIL },
+		{ 0, 0, 0, 0, PB_SIG_FAIL },   /* connect error, timeout */
+		{ 0, 0, 1, 0, PB_SIG_NONE },   /* refused by the address policy */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(pb_breaker_signal(cases[i].status, cases[i].ok, cases[i].refused,
+					cases[i].ra) == cases[i].want,
+		      "signal: status %ld ok %d refused %d retry-after %d",
+		      cases[i].status, cases[i].ok, cases[i].refused, cases[i].ra);
+	CHECK(pb_pauses(429, 0) && pb_pauses(503, 1) && !pb_pauses(503, 0) &&
+	      !pb_pauses(200, 1), "pauses");
+}
+
 static void backoff(void)
 {
 	CHECK(pb_backoff_ceiling_ms(1, 1000, 300000) == 1000, "first");
@@ -42,4 +66,5 @@ void unit_tests(void)
 {
 	classify();
 	backoff();
+	signals();
 }
