@@ -49,7 +49,7 @@ typedef struct job {
 	size_t raw_len;
 	int v2;             /* raw is a reference */
 	char *hdr, *data;   /* version 2: its request's header, its data
-			       (NULL when the request hash had none) */
+			       (NULL when its request's data was gone) */
 	size_t hdr_len, data_len;
 	char dest[PB_DEST_ID_LEN + 1]; /* version 2: its destination's id */
 	pb_job j;           /* decoded; points into raw or hdr and data */

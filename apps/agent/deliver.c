@@ -266,7 +266,7 @@ static void expire(job *jb)
 {
 	char last[CURL_ERROR_SIZE];
 
-	pb_strlcpy(last, jb->error[0] ? jb->error : "", sizeof(last));
+	pb_strlcpy(last, jb->error, sizeof(last));
 	snprintf(jb->error, sizeof(jb->error), "expired: older than max_age_s %ld%s%s",
 		 cfg.max_age_s, last[0] ? "; last: " : "", last);
 	jb->outcome = PB_DEAD;
@@ -328,12 +328,12 @@ static void start(job *jb)
 	json_t *data;
 
 	if (jb->v2 && jb->data == NULL) {
-		/* The reference outlived its request's hash: a bug or a
+		/* The reference outlived its request's data: a bug or a
 		 * hand-edited Redis. Said, and dead-lettered, not retried. */
 		pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, "", 0, NULL, 0);
-		pb_error("postback %s: its data is not in its request's hash; "
-			 "dead-lettered", jb->j.id[0] ? jb->j.id : "?");
-		fail_untried(jb, "data missing from the request's hash");
+		pb_error("postback %s: its request's data is gone; dead-lettered",
+			 jb->j.id[0] ? jb->j.id : "?");
+		fail_untried(jb, "data missing: the request's data is gone");
 		return;
 	}
 	if ((jb->v2 ? pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
@@ -352,7 +352,6 @@ static void start(job *jb)
 	}
 	if (expired(jb, 0)) {
 		/* Parked (an open breaker) or queued past its age: not tried. */
-		pb_strlcpy(jb->error, "", sizeof(jb->error));
 		expire(jb);
 		log_attempt(jb, 0);
 		queue_outcome(jb);

@@ -116,6 +116,15 @@ static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 		pb_debug("moved %lld due retries to the queue", moved);
 }
 
+/* A deadline TICK_MS from now, for pthread_cond_timedwait on slots_cv. */
+static void tick_from_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += TICK_MS * 1000000L;
+	if (ts->tv_nsec >= 1000000000L)
+		ts->tv_sec++, ts->tv_nsec -= 1000000000L;
+}
+
 /* Wait for free slots; returns how many may be taken (0: stopping). */
 static int wait_for_slots(void)
 {
@@ -124,10 +133,7 @@ static int wait_for_slots(void)
 
 	pthread_mutex_lock(&H.mu);
 	while (!stopping && (free_slots = (int)(cfg.concurrency - H.held)) <= 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L)
-			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		tick_from_now(&ts);
 		pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts);
 		if ((free_slots = (int)(cfg.concurrency - H.held)) <= 0)
 			break; /* time for housekeeping */
@@ -173,7 +179,6 @@ static const redisReply *header_of(const redisReply *rep, size_t i)
 	return h;
 }
 
-/* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
 /*
  * Postbacks wait that this agent may not take until it holds fewer for
  * their destination: wait until one of its postbacks is recorded (or a
@@ -187,16 +192,14 @@ static void wait_for_a_slot(void)
 
 	pthread_mutex_lock(&H.mu);
 	held = H.held;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += TICK_MS * 1000000L;
-	if (ts.tv_nsec >= 1000000000L)
-		ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+	tick_from_now(&ts);
 	while (!stopping && H.held >= held &&
 	       pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts) == 0)
 		;
 	pthread_mutex_unlock(&H.mu);
 }
 
+/* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
 static void hand_over(redisReply *rep)
 {
 	job *list = NULL;

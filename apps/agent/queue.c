@@ -6,10 +6,6 @@
 
 #include "pb.h"
 
-/* The master's clock in ms, so every agent schedules on one clock. */
-#define NOW_MS "local t = redis.call('TIME')\n" \
-	       "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-
 /*
  * Back to a queue's head: a reference to its destination's queue (which
  * becomes ready, unless a later score says otherwise), a version 1 job to
@@ -60,7 +56,7 @@
 	"    if b[2] and b[2] ~= '0' then redis.call('HSET', k, 'fails', 0) end\n" \
 	"    return 1\n" \
 	"  end\n" \
-	"  " NOW_MS \
+	"  " PB_LUA_NOW_MS \
 	"  local fails = redis.call('HINCRBY', k, 'fails', 1)\n" \
 	"  if b[1] == 'half' or (b[1] ~= 'open' and fails >= tonumber(threshold)) then\n" \
 	"    local untl = now + tonumber(cooldown)\n" \
@@ -87,7 +83,7 @@ static const char ack_lua[] =
 static const char retry_lua[] =
 	BREAKER
 	"if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
-	NOW_MS
+	PB_LUA_NOW_MS
 	"redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])\n"
 	"local d = string.match(ARGV[1], '^(%x+) ')\n"
 	"if d and tonumber(ARGV[4]) > 0 then\n"
@@ -116,7 +112,7 @@ static const char handback_lua[] =
 /* KEYS[1] scheduled, KEYS[2..4] as ROUTE; ARGV[1] limit, ARGV[2] "<p>:q:". */
 static const char promote_lua[] =
 	ROUTE
-	NOW_MS
+	PB_LUA_NOW_MS
 	"local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])\n"
 	"local refs = 0\n"
 	"for _, x in ipairs(due) do\n"
@@ -189,7 +185,7 @@ static const char take_lua[] =
 	"   redis.call('SISMEMBER', KEYS[4], ARGV[3]) == 0 then\n"
 	"  return redis.error_reply('NOTREGISTERED no live heartbeat for ' .. ARGV[3])\n"
 	"end\n"
-	NOW_MS
+	PB_LUA_NOW_MS
 	"local want, out = tonumber(ARGV[1]), {}\n"
 	"while want > 0 do\n"
 	"  local job = redis.call('LMOVE', KEYS[5], KEYS[2], 'RIGHT', 'LEFT')\n"
@@ -302,6 +298,11 @@ static int int_script(pb_redis *r, pb_script *s, int argc, const char **argv,
 	size_t lens[16];
 	int i;
 
+	if (argc > (int)PB_ARRAY_LEN(lens)) {
+		snprintf(r->errstr, sizeof(r->errstr), "script: %d arguments (at most %zu)",
+			 argc, PB_ARRAY_LEN(lens));
+		return r->err = PB_ERR_LIMIT;
+	}
 	for (i = 2; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	return int_reply(r, pb_redis_script(r, s, argc, argv, lens), out);

@@ -17,8 +17,8 @@
  * be scheduled twice. That LREM searches from the tail (count -1): jobs
  * enter at the head, so the oldest, which finish first, are found first
  * instead of after every job taken since (measured: concurrency 256).
- * A delivered or dead postback's data leaves its request's hash in the
- * same script; the hash goes with its last data field.
+ * A delivered or dead postback counts down its request's postbacks in the
+ * same script; the request's header and data go with its last.
  */
 #ifndef PB_QUEUE_H
 #define PB_QUEUE_H
@@ -48,7 +48,7 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
  * destination id and what it may still take ("0": none).
  *
  * *reply is an array of triples: a job or reference, its data (nil for a
- * version 1 job, or when the request hash lost it), its request's header
+ * version 1 job, or when its request's data is gone), its request's header
  * (nil likewise; "" when an earlier triple of this reply carried it). If
  * nothing was waiting and block_ms > 0, it blocks on the wake list for up
  * to block_ms and *reply is NULL. *capped: postbacks are waiting that

@@ -36,8 +36,8 @@ static int append_outcome(pb_redis *r, job *jb)
 	case PB_DEAD:
 		break;
 	}
-	/* A dead letter stands alone, as a version 1 job: its request's hash
-	 * goes with its last postback, and a replay queues the job as it is. */
+	/* A dead letter stands alone, as a version 1 job: its request's keys
+	 * go with its last postback, and a replay queues the job as it is. */
 	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
 		       jb->status, jb->error, pb_wall_ms(), keys.agent_id };
 	pb_buf_reset(&jb->retry_job);
@@ -149,16 +149,17 @@ void *recorder_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&H.mu);
-		for (jb = list; jb; jb = nx) {
-			nx = jb->next;
-			count(jb);
+		for (jb = list; jb; jb = jb->next)
 			dest_held_add(jb->dest, -1);
-			job_free(jb);
-		}
 		H.held -= n;
 		pthread_cond_broadcast(&H.slots_cv);
 		pthread_mutex_unlock(&H.mu);
 		curl_multi_wakeup(multi); /* the deliverer may be waiting for this */
+		for (jb = list; jb; jb = nx) {
+			nx = jb->next;
+			count(jb);
+			job_free(jb);
+		}
 	}
 	return NULL;
 }

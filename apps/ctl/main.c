@@ -97,8 +97,7 @@ static const char ids_lua[] =
  * its id.
  */
 static const char breaker_set_lua[] =
-	"local t = redis.call('TIME')\n"
-	"local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+	PB_LUA_NOW_MS
 	"local k, d = KEYS[1], ARGV[4]\n"
 	"if ARGV[3] ~= '' then redis.call('HSET', k, 'url', ARGV[3]) end\n"
 	"if ARGV[1] == 'open' then\n"

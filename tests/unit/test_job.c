@@ -114,7 +114,7 @@ static void v2_round_trip(void)
 	CHECK(j.url_len == strlen(url) && memcmp(j.url, url, j.url_len) == 0, "url");
 	CHECK(j.data == data && j.data_len == strlen(data), "data");
 	CHECK(pb_job_from_v2(&j, ref.data, ref.len, hdr.data, hdr.len, NULL, 0) ==
-	      PB_ERR_FORMAT, "data missing (the request hash lost it)");
+	      PB_ERR_FORMAT, "data missing (the request's data is gone)");
 	pb_buf_free(&ref);
 	pb_buf_free(&hdr);
 }
