@@ -7,16 +7,20 @@
 #include "pb.h"
 
 /*
- * Back to a queue's head: a reference to its destination's queue (which
- * becomes ready, unless a later score says otherwise), a version 1 job to
- * the version 1 queue. KEYS[2] the version 1 queue, KEYS[3] ready, KEYS[4]
- * the waiting count; qstem "<p>:q:". Returns 1 for a reference.
+ * Back to a queue: a reference to its destination's queue, at its head
+ * (push LPUSH: handed back or reclaimed untried, it waited longest) or its
+ * tail (RPUSH: a due retry, so that the probes of an open breaker try one
+ * parked postback after another, not the same one until it is dead); the
+ * destination becomes ready, unless a later score says otherwise. A
+ * version 1 job goes to the version 1 queue. KEYS[2] the version 1 queue,
+ * KEYS[3] ready, KEYS[4] the waiting count; qstem "<p>:q:". Returns 1 for
+ * a reference.
  */
 #define ROUTE \
-	"local function route(x, qstem)\n" \
+	"local function route(x, qstem, push)\n" \
 	"  local d = string.match(x, '^(%x+) ')\n" \
 	"  if not d then redis.call('RPUSH', KEYS[2], x) return 0 end\n" \
-	"  redis.call('LPUSH', qstem .. d, x)\n" \
+	"  redis.call(push, qstem .. d, x)\n" \
 	"  redis.call('ZADD', KEYS[3], 'NX', 0, d)\n" \
 	"  return 1\n" \
 	"end\n"
@@ -106,7 +110,7 @@ static const char dead_lua[] =
 static const char handback_lua[] =
 	ROUTE
 	"if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end\n"
-	"redis.call('INCRBY', KEYS[4], route(ARGV[1], ARGV[2]))\n"
+	"redis.call('INCRBY', KEYS[4], route(ARGV[1], ARGV[2], 'LPUSH'))\n"
 	"return 1\n";
 
 /* KEYS[1] scheduled, KEYS[2..4] as ROUTE; ARGV[1] limit, ARGV[2] "<p>:q:". */
@@ -117,7 +121,7 @@ static const char promote_lua[] =
 	"local refs = 0\n"
 	"for _, x in ipairs(due) do\n"
 	"  redis.call('ZREM', KEYS[1], x)\n"
-	"  refs = refs + route(x, ARGV[2])\n"
+	"  refs = refs + route(x, ARGV[2], 'RPUSH')\n"
 	"end\n"
 	"if refs > 0 then redis.call('INCRBY', KEYS[4], refs) end\n"
 	"return #due\n";
@@ -135,7 +139,7 @@ static const char reap_lua[] =
 	"local function reclaim(id)\n"
 	"  local p = ARGV[1] .. id\n"
 	"  for _, x in ipairs(redis.call('LRANGE', p, 0, -1)) do\n"
-	"    refs = refs + route(x, ARGV[4])\n"
+	"    refs = refs + route(x, ARGV[4], 'LPUSH')\n"
 	"    moved = moved + 1\n"
 	"  end\n"
 	"  redis.call('DEL', p)\n"

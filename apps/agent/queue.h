@@ -6,8 +6,9 @@
  * into the agent's processing list atomically (LMOVE) as they are taken;
  * retries wait in the scheduled zset, scored by due time on the master's
  * clock, and go back to their queue when due; a heartbeat with a TTL says
- * the agent lives. Whatever goes back to a queue goes to its head (it
- * waited longest) and makes its destination ready.
+ * the agent lives. What goes back to a queue untried goes to its head (it
+ * waited longest), a due retry to its tail; either makes its destination
+ * ready.
  *
  * A postback leaves an agent's processing list only in the same atomic step
  * that records its outcome (ack, retry, dead letter, hand back), so a crash
