@@ -1,5 +1,6 @@
 """Agents killed, stopped, restarted: every postback still arrives."""
 import collections
+import contextlib
 import json
 import re
 import signal
@@ -259,21 +260,40 @@ return 1
 """
 
 
+@contextlib.contextmanager
+def no_failover(cluster, down_after_ms=20000):
+    """Every Sentinel's down-after raised for the block, restored after: a
+    master kept busy on purpose is not failed over."""
+    name = cluster.topo["vars"]["pb_master_name"]
+    was = cluster.topo["vars"]["pb_sentinel_down_after_ms"]
+    sentinels = [cluster.sentinel(a, user="operator") for a in cluster.sentinel_addrs()]
+    try:
+        for s in sentinels:
+            s.execute_command("SENTINEL", "SET", name, "down-after-milliseconds", down_after_ms)
+        yield
+    finally:
+        for s in sentinels:
+            s.execute_command("SENTINEL", "SET", name, "down-after-milliseconds", was)
+
+
 def test_a_take_whose_reply_was_lost_is_returned(cluster, receiver, mark):
     """A move Redis made whose reply the agent never got (it gave up
     waiting): the postback is in the agent's list, not in its hands. The
     agent reconciles its own list after such a take and every postback is
     delivered, no agent restarted."""
     pids = {a: cluster.pid(a) for a in agents(cluster)}
-    time.sleep(1)  # the agents idle in BLMOVE
+    time.sleep(1)  # the agents idle in BLPOP on the wake list
     ids = ["lost%s-%d" % (mark[-8:], i) for i in range(4)]
     jobs = ["1\t%s\t0\tG\t%s%s/l?i=%d\t{}" % (i, receiver.url, mark, n)
             for n, i in enumerate(ids)]
-    m = cluster.redis(cluster.master_node())
-    # Busy past the agents' reply timeout (250 ms block + 2 s), short of the
-    # Sentinels' down-after (3 s): no failover, only lost replies.
-    m.eval(BUSY_PUSH, 1, cluster.key("queue"), 2.6, *jobs)
-    assert wait_all(receiver, mark, ids, 30), "postbacks left behind by lost replies"
+    m = cluster.redis(cluster.master_node(), timeout=15)
+    # Busy for 4 s, well past the agents' reply timeout (250 ms block + 2 s):
+    # every command an agent sends in the first 1.75 s loses its reply, and
+    # an agent sends one at least every 250 ms. Short of Redis' busy-reply
+    # threshold (5 s); the Sentinels are told to wait, so no failover.
+    with no_failover(cluster):
+        m.eval(BUSY_PUSH, 1, cluster.key("queue"), 4.0, *jobs)
+        assert wait_all(receiver, mark, ids, 30), "postbacks left behind by lost replies"
     assert {a: cluster.pid(a) for a in agents(cluster)} == pids, "an agent restarted"
     assert any("a take lost its connection" in agent_log(cluster, a) for a in agents(cluster)), \
         "no take lost its reply"
