@@ -281,8 +281,11 @@ def test_a_take_whose_reply_was_lost_is_returned(cluster, receiver, mark):
     waiting): the postback is in the agent's list, not in its hands. The
     agent reconciles its own list after such a take and every postback is
     delivered, no agent restarted."""
-    pids = {a: cluster.pid(a) for a in agents(cluster)}
+    # An agent an earlier test killed may still wait for its restart.
+    assert wait_until(lambda: all(cluster.pid(a) for a in agents(cluster)), 30), \
+        "agents not running"
     time.sleep(1)  # the agents idle in BLPOP on the wake list
+    pids = {a: cluster.pid(a) for a in agents(cluster)}
     ids = ["lost%s-%d" % (mark[-8:], i) for i in range(4)]
     jobs = ["1\t%s\t0\tG\t%s%s/l?i=%d\t{}" % (i, receiver.url, mark, n)
             for n, i in enumerate(ids)]
