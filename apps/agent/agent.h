@@ -84,9 +84,11 @@ typedef struct handover {
 	job *outcomes; /* deliverer -> recorder: finished, not yet recorded */
 	long held;     /* taken and not yet recorded */
 	int fetcher_done;
-	/* Of held, how many each destination has (those with any). */
+	/* Of held, how many each destination has in delivery (taken, attempt
+	 * not yet over; those with any): its share of the delivery slots. */
 	struct dest_held { char id[PB_DEST_ID_LEN + 1]; long n; } *dests;
 	long ndests;
+	unsigned long dest_freed; /* counts attempts over: a slot of theirs freed */
 } handover;
 
 /* Set up before the threads start; read-only after. */

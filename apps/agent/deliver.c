@@ -309,6 +309,11 @@ static void queue_outcome(job *jb)
 	jb->next = H.outcomes;
 	H.outcomes = jb;
 	pthread_cond_signal(&H.record_cv);
+	/* Its destination's slot is free once the attempt is over; the
+	 * agent-wide slot only once the outcome is in Redis (held). */
+	dest_held_add(jb->dest, -1);
+	H.dest_freed++;
+	pthread_cond_broadcast(&H.slots_cv);
 	pthread_mutex_unlock(&H.mu);
 }
 

@@ -180,20 +180,20 @@ static const redisReply *header_of(const redisReply *rep, size_t i)
 }
 
 /*
- * Postbacks wait that this agent may not take until it holds fewer for
- * their destination: wait until one of its postbacks is recorded (or a
+ * Postbacks wait that this agent may not take until it has fewer in
+ * delivery for their destination: wait until an attempt is over (or a
  * tick for housekeeping), not on the wake list (that says only that new
  * postbacks came).
  */
 static void wait_for_a_slot(void)
 {
 	struct timespec ts;
-	long held;
+	unsigned long freed;
 
 	pthread_mutex_lock(&H.mu);
-	held = H.held;
+	freed = H.dest_freed;
 	tick_from_now(&ts);
-	while (!stopping && H.held >= held &&
+	while (!stopping && H.dest_freed == freed &&
 	       pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts) == 0)
 		;
 	pthread_mutex_unlock(&H.mu);

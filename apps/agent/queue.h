@@ -3,7 +3,8 @@
  * pattern, as Sidekiq's super_fetch and BullMQ run it):
  *
  * the keys of keys.h: postbacks are moved from their destination's queue
- * into the agent's processing list atomically (LMOVE) as they are taken;
+ * into the agent's processing list atomically (in one script: LRANGE,
+ * LTRIM, LPUSH a destination at a time) as they are taken;
  * retries wait in the scheduled zset, scored by due time on the master's
  * clock, and go back to their queue when due; a heartbeat with a TTL says
  * the agent lives. What goes back to a queue untried goes to its head (it
@@ -14,7 +15,7 @@
  * that records its outcome (ack, retry, dead letter, hand back), so a crash
  * at any point leaves it in Redis. Each outcome script first removes the job
  * from the processing list and does nothing more if it was not there: after
- * a failover that lost the LMOVE, the job is back in the queue and must not
+ * a failover that lost the take, the job is back in the queue and must not
  * be scheduled twice. That LREM searches from the tail (count -1): jobs
  * enter at the head, so the oldest, which finish first, are found first
  * instead of after every job taken since (measured: concurrency 256).
@@ -76,10 +77,11 @@ int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
 
 /*
- * Outcome commands, for a pipeline, each for a version 1 job or a version
- * 2 reference (x) alike; each reply is an integer 1 or 0 (x was not in the
- * processing list: nothing done). pb_queue_outcomes_load() first, before
- * the pipeline; after a NOSCRIPT reply, pb_queue_outcomes_forget().
+ * Outcomes, recorded many in one script call (by SHA1): for a version 1
+ * job or a version 2 reference (x) alike, each removes x from the
+ * processing list and does its work only if x was there.
+ * pb_queue_outcomes_load() first, before the pipeline; after a NOSCRIPT
+ * reply, pb_queue_outcomes_forget().
  */
 int pb_queue_outcomes_load(pb_redis *r);
 void pb_queue_outcomes_forget(void);
@@ -91,16 +93,27 @@ typedef struct pb_breaker_arg {
 	long long pause_ms;  /* retry only: pause the destination (429) */
 } pb_breaker_arg;
 
-/* The replies: 0 or 1 as above; 2 the breaker opened, 3 it closed. */
-int pb_queue_append_ack(pb_redis *r, const pb_queue_keys *k, const char *x,
-			size_t len, const pb_breaker_arg *b);
-int pb_queue_append_retry(pb_redis *r, const pb_queue_keys *k, const char *x,
-			  size_t len, const char *next, size_t next_len,
-			  long long delay_ms, const pb_breaker_arg *b);
-int pb_queue_append_dead(pb_redis *r, const pb_queue_keys *k, const char *x,
-			 size_t len, const char *entry, size_t entry_len,
-			 const pb_breaker_arg *b);
-int pb_queue_append_handback(pb_redis *r, const pb_queue_keys *k,
-			     const char *x, size_t len);
+enum pb_out_kind { PB_OUT_ACK, PB_OUT_RETRY, PB_OUT_DEAD, PB_OUT_HANDBACK };
+
+typedef struct pb_queue_outcome {
+	enum pb_out_kind kind;
+	const char *x;       /* the job or reference, as taken */
+	size_t len;
+	const char *extra;   /* retry: x with one attempt more; dead: the letter */
+	size_t extra_len;
+	long long delay_ms;  /* retry: due in this many ms */
+	pb_breaker_arg b;    /* not for a hand back */
+} pb_queue_outcome;
+
+#define PB_OUTCOMES_MAX 128 /* records in one call: one short script run */
+
+/*
+ * Append one call recording o[0..n), 1 <= n <= PB_OUTCOMES_MAX. Its reply
+ * is an array of n integers: 0 x was not in the processing list (nothing
+ * done), 1 done, 2 done and the destination's breaker opened, 3 done and
+ * it closed. PB_ERR_LIMIT for n out of range.
+ */
+int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
+			     const pb_queue_outcome *o, int n);
 
 #endif

@@ -14,30 +14,35 @@ static struct {
 	unsigned long long delivered, retried, dead, handed_back;
 } stats;
 
-static int append_outcome(pb_redis *r, job *jb)
+/*
+ * jb's record for outcomes_lua (queue.h). A dead letter stands alone, as a
+ * version 1 job: its request's keys go with its last postback, and a
+ * replay queues the job as it is; *letter is malloc'ed, the caller frees.
+ */
+static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 {
-	pb_dead d;
-	char *s;
-	int rc;
-
 	static const char *signals[] = { "", "ok", "fail" };
-	pb_breaker_arg b = { signals[jb->sig], jb->dname.name, jb->reason,
-			     jb->pause_ms };
+	pb_dead d;
 
-	if (jb->handback)
-		return pb_queue_append_handback(r, &keys, jb->raw, jb->raw_len);
+	*letter = NULL;
+	*o = (pb_queue_outcome){ .x = jb->raw, .len = jb->raw_len,
+		.b = { signals[jb->sig], jb->dname.name, jb->reason, jb->pause_ms } };
+	if (jb->handback) {
+		o->kind = PB_OUT_HANDBACK;
+		return PB_OK;
+	}
 	switch (jb->outcome) {
 	case PB_DELIVERED:
-		return pb_queue_append_ack(r, &keys, jb->raw, jb->raw_len, &b);
+		o->kind = PB_OUT_ACK;
+		return PB_OK;
 	case PB_RETRY:
-		return pb_queue_append_retry(r, &keys, jb->raw, jb->raw_len,
-					     jb->retry_job.data, jb->retry_job.len,
-					     jb->delay_ms, &b);
+		o->kind = PB_OUT_RETRY;
+		o->extra = jb->retry_job.data, o->extra_len = jb->retry_job.len;
+		o->delay_ms = jb->delay_ms;
+		return PB_OK;
 	case PB_DEAD:
 		break;
 	}
-	/* A dead letter stands alone, as a version 1 job: its request's keys
-	 * go with its last postback, and a replay queues the job as it is. */
 	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
 		       jb->status, jb->error, pb_wall_ms(), keys.agent_id };
 	pb_buf_reset(&jb->retry_job);
@@ -45,11 +50,11 @@ static int append_outcome(pb_redis *r, job *jb)
 	    pb_job_encode(&jb->retry_job, jb->j.id, jb->j.attempts, jb->j.method,
 			  jb->j.url, jb->j.url_len, jb->j.data, jb->j.data_len) == PB_OK)
 		d.job = jb->retry_job.data, d.job_len = jb->retry_job.len;
-	if ((s = pb_dead_encode(&d)) == NULL)
+	if ((*letter = pb_dead_encode(&d)) == NULL)
 		return PB_ERR_NOMEM;
-	rc = pb_queue_append_dead(r, &keys, jb->raw, jb->raw_len, s, strlen(s), &b);
-	free(s);
-	return rc;
+	o->kind = PB_OUT_DEAD;
+	o->extra = *letter, o->extra_len = strlen(*letter);
+	return PB_OK;
 }
 
 static void count(const job *jb)
@@ -64,40 +69,73 @@ static void count(const job *jb)
 		stats.dead++;
 }
 
+/* Append one call for up to PB_OUTCOMES_MAX jobs from *list on; *list
+ * moves past them. */
+static int append_chunk(pb_redis *r, job **list)
+{
+	pb_queue_outcome o[PB_OUTCOMES_MAX] = { 0 };
+	char *letters[PB_OUTCOMES_MAX];
+	job *jb = *list;
+	int n = 0, rc = PB_OK, i;
+
+	for (; jb && n < PB_OUTCOMES_MAX && rc == PB_OK; jb = jb->next, n++)
+		rc = outcome_of(jb, &o[n], &letters[n]);
+	if (rc == PB_OK)
+		rc = pb_queue_append_outcomes(r, &keys, o, n);
+	for (i = 0; i < n; i++)
+		free(letters[i]);
+	*list = jb;
+	return rc;
+}
+
+/* What the recording of one job said. */
+static void recorded(const job *jb, const redisReply *x)
+{
+	if (x->type != REDIS_REPLY_INTEGER)
+		return;
+	if (x->integer == 2)
+		pb_warn("breaker open for %s (%s): its postbacks wait in Redis, "
+			"one probe every %ld ms", jb->dname.name, jb->reason,
+			cfg.breaker_cooldown_ms);
+	else if (x->integer == 3)
+		pb_info("breaker closed for %s: it answered", jb->dname.name);
+}
+
 /*
- * Send a list of outcomes in one pipeline. On any failure all of them go
- * again later: the scripts remove from the processing list first, so
- * repeating one that already landed changes nothing.
+ * Send a list of outcomes in one pipeline of script calls, each for up to
+ * PB_OUTCOMES_MAX of them. On any failure all of them go again later: the
+ * script removes from the processing list first, so repeating one that
+ * already landed changes nothing.
  */
 static int record_list(pb_redis *r, job *list)
 {
 	redisReply *reply;
-	job *jb;
+	job *jb, *rest;
+	int calls = 0, rc = PB_OK;
+	size_t i;
 
 	if (pb_queue_outcomes_load(r) != PB_OK)
 		return PB_ERR_IO;
-	for (jb = list; jb; jb = jb->next)
-		if (append_outcome(r, jb) != PB_OK)
+	for (rest = list; rest; calls++)
+		if (append_chunk(r, &rest) != PB_OK)
 			return PB_ERR_IO;
-	for (jb = list; jb; jb = jb->next) {
+	for (jb = list; calls > 0; calls--) {
 		if (pb_redis_get_reply(r, &reply) != PB_OK)
 			return PB_ERR_IO;
 		if (reply->type == REDIS_REPLY_ERROR) {
 			if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
 				pb_queue_outcomes_forget(); /* a new master */
 			else
-				pb_error("recording the outcome of %s: %s", jb->j.id,
-					 reply->str);
-			freeReplyObject(reply);
-			return PB_ERR_IO; /* and drop the connection: unread replies */
+				pb_error("recording %s's outcome and later ones: %s",
+					 jb->j.id, reply->str);
+			rc = PB_ERR_IO; /* and drop the connection: unread replies */
+		} else if (reply->type == REDIS_REPLY_ARRAY) {
+			for (i = 0; i < reply->elements && jb; i++, jb = jb->next)
+				recorded(jb, reply->element[i]);
 		}
-		if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
-			pb_warn("breaker open for %s (%s): its postbacks wait in Redis, "
-				"one probe every %ld ms", jb->dname.name, jb->reason,
-				cfg.breaker_cooldown_ms);
-		else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 3)
-			pb_info("breaker closed for %s: it answered", jb->dname.name);
 		freeReplyObject(reply);
+		if (rc != PB_OK)
+			return rc;
 	}
 	return PB_OK;
 }
@@ -149,8 +187,6 @@ void *recorder_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&H.mu);
-		for (jb = list; jb; jb = jb->next)
-			dest_held_add(jb->dest, -1);
 		H.held -= n;
 		pthread_cond_broadcast(&H.slots_cv);
 		pthread_mutex_unlock(&H.mu);
