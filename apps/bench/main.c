@@ -40,9 +40,20 @@ typedef struct opts {
 	const char *endpoint, *listen, *json, *md;
 	long requests, objects, connections, rate, wait_s;
 	char method[8];
+	int seed;	/* --sample seed: the seed document's fields too */
 } opts;
 
-static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, 1000, 1, 16, 0, 60, "GET" };
+static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, 1000, 1, 16, 0, 60, "GET", 0 };
+
+/*
+ * The seed document's request (shared/seeds), sent with --sample seed so
+ * that byte counts are those of its sample: its template (the host is the
+ * receiver's) and its object, as they are. Without pb-bench's t and s no
+ * end-to-end latency is measured; deliveries count by X-Postback-Id.
+ */
+#define SEED_PATH "data?title={mascot}&image={location}&foo={bar}"
+#define SEED_OBJECT "{\"mascot\":\"Gopher\"," \
+		    "\"location\":\"https://blog.golang.org/gopher/gopher.png\"}"
 
 /* ---- numbers ---------------------------------------------------------------- */
 
@@ -245,13 +256,17 @@ static void build_body(req *r)
 	long i;
 
 	pb_buf_reset(&r->body);
-	pb_buf_printf(&r->body,
-		      "{\"endpoint\":{\"method\":\"%s\",\"url\":\"http://%s/b?t={t}&s={s}\"},"
-		      "\"data\":[", o.method, o.listen);
+	pb_buf_printf(&r->body, "{\"endpoint\":{\"method\":\"%s\",\"url\":\"http://%s/%s\"},"
+		      "\"data\":[", o.method, o.listen,
+		      o.seed ? SEED_PATH : "b?t={t}&s={s}");
 	r->sent_us = wall_us();
-	for (i = 0; i < o.objects; i++)
-		pb_buf_printf(&r->body, "%s{\"t\":%lld,\"s\":%ld}", i ? "," : "",
-			      (long long)r->sent_us, seq++);
+	for (i = 0; i < o.objects; i++) {
+		if (o.seed)
+			pb_buf_printf(&r->body, "%s" SEED_OBJECT, i ? "," : "");
+		else
+			pb_buf_printf(&r->body, "%s{\"t\":%lld,\"s\":%ld}", i ? "," : "",
+				      (long long)r->sent_us, seq++);
+	}
 	pb_buf_puts(&r->body, "]}");
 }
 
@@ -456,7 +471,7 @@ static int parse_args(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			printf("usage: pb-bench --endpoint URL [--listen HOST:PORT] [--requests N]\n"
 			       "  [--objects K] [--connections C] [--rate R] [--method GET|POST]\n"
-			       "  [--wait S] [--json FILE] [--md FILE]\n"
+			       "  [--wait S] [--sample small|seed] [--json FILE] [--md FILE]\n"
 			       "Load generator and counting receiver: exit 0 when every\n"
 			       "acknowledged postback arrived. Defaults: --listen %s --requests %ld\n"
 			       "--objects %ld --connections %ld --rate 0 (closed loop) --wait %ld\n",
@@ -478,6 +493,8 @@ static int parse_args(int argc, char **argv)
 		else if (!strcmp(a, "--rate")) rc |= number(a, v, &o.rate);
 		else if (!strcmp(a, "--wait")) rc |= number(a, v, &o.wait_s);
 		else if (!strcmp(a, "--method")) pb_strlcpy(o.method, v, sizeof(o.method));
+		else if (!strcmp(a, "--sample") && !strcmp(v, "seed")) o.seed = 1;
+		else if (!strcmp(a, "--sample") && !strcmp(v, "small")) o.seed = 0;
 		else {
 			fprintf(stderr, "pb-bench: unknown option %s (see --help)\n", a);
 			return -1;

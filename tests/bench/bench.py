@@ -220,7 +220,48 @@ def cost_per_postback(c, n=100000):
     return out
 
 
-# ---- targets (issue 6) -------------------------------------------------------
+def held_anywhere(c, m):
+    """Postbacks still queued or in an agent's processing list."""
+    lists = list(m.scan_iter(match=key(c, "processing:*"), count=1000))
+    return waiting(c, m) + sum(m.llen(k) for k in lists)
+
+
+def link_bytes(c, objects, postbacks):
+    """Bytes per postback on each Redis link, from Redis' own counters
+    (INFO stats and persistence, CONFIG RESETSTAT before), for postbacks of
+    the seed's sample (pb-bench --sample seed) ingested and delivered with
+    every agent running: clients (and the replicas' acknowledgements) to
+    the master, the master to clients, the master to both replicas, and
+    the master's AOF. Sentinels' and heartbeats' bytes count too: they are
+    on the links."""
+    m = c.master()
+    rewrite = m.config_get("auto-aof-rewrite-percentage")["auto-aof-rewrite-percentage"]
+    m.config_set("auto-aof-rewrite-percentage", 0)  # a rewrite would shrink the AOF
+    try:
+        m.config_resetstat()
+        aof = m.info("persistence")["aof_current_size"]
+        res = pb_bench(c.endpoint + "/ingest", requests=postbacks // objects,
+                       objects=objects, connections=16, sample="seed", wait=120)
+        deadline = time.monotonic() + 30
+        while held_anywhere(c, m) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the last outcomes on their way
+        st, aof = m.info("stats"), m.info("persistence")["aof_current_size"] - aof
+    finally:
+        m.config_set("auto-aof-rewrite-percentage", rewrite)
+    n = res["acknowledged"] or 1
+    out = {
+        "to_master": (st["total_net_input_bytes"] - st["total_net_repl_input_bytes"]) / n,
+        "from_master": (st["total_net_output_bytes"] - st["total_net_repl_output_bytes"]) / n,
+        "to_replicas": st["total_net_repl_output_bytes"] / n,
+        "aof": aof / n,
+    }
+    out = {k: round(v, 1) for k, v in out.items()}
+    out["network"] = round(out["to_master"] + out["from_master"] + out["to_replicas"], 1)
+    out["missing"] = res["missing"]
+    return out
+
+
+# ---- targets (issues 6 and 14) ----------------------------------------------
 
 TARGETS = [
     # (what, result key, comparison, target, CPU share that explains a miss)
@@ -233,6 +274,10 @@ TARGETS = [
     ("end to end at 1,000/s: p99 ms", "e2e_at_1000_p99_ms", "<", 10, None),
     ("Redis memory per queued postback (seed sample): bytes",
      "redis_queue_bytes_per_postback", "<", 200, None),
+    ("Redis network links per postback, 100 objects (seed sample): bytes",
+     "bytes_network_100_objects", "<=", 550, None),
+    ("AOF per postback, 100 objects (seed sample): bytes",
+     "bytes_aof_100_objects", "<=", 160, None),
 ]
 
 
@@ -253,7 +298,7 @@ def judge(r):
         v = r.get(key)
         if v is None:
             continue
-        met = v >= target if op == ">=" else v < target
+        met = {">=": v >= target, "<=": v <= target, "<": v < target}[op]
         why = bottleneck(r[cpu]) if not met and cpu in r else ""
         lines.append("| %s | %s | %s %s | %s | %s |" % (
             what, round(v, 3), op, target, "met" if met else "missed", why))
@@ -310,6 +355,12 @@ def main():
         r["acknowledged"] = sum(x["acknowledged"] for x in runs)
         r["missing"] = sum(x["missing"] for x in runs)
         r["duplicates"] = sum(x["duplicates"] for x in runs)
+        print("bench: bytes per postback on each Redis link (seed sample)", flush=True)
+        links = {k: link_bytes(c, k, postbacks) for k, postbacks in ((1, 10000), (100, 20000))}
+        for k, v in links.items():
+            r["missing"] += v.pop("missing")
+            for link, b in v.items():
+                r["bytes_%s_%d_objects" % (link, k)] = b
         r.update(cost_per_postback(c))
         r["ratio_ingest_1_to_fastcgi_nowork"] = round(
             r["ingest_1_req_per_s"] / r["ceiling_fastcgi_nowork_req_per_s"], 3)
