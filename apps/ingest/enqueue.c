@@ -47,8 +47,9 @@ static const char enqueue_lua[] =
 	"  a = last + 1\n"
 	"end\n"
 	"redis.call('INCRBY', KEYS[1], n)\n"
-	"redis.call('LPUSH', KEYS[6], 1)\n"
-	"redis.call('LTRIM', KEYS[6], 0, 0)\n"
+	/* One token is enough to wake an idle agent; under load agents do
+	 * not block and the token stays: a read instead of two writes. */
+	"if redis.call('LLEN', KEYS[6]) == 0 then redis.call('LPUSH', KEYS[6], 1) end\n"
 	"if KEYS[7] then\n"
 	"  redis.call('SET', KEYS[7], ARGV[5] .. ' ' .. (size + n), 'EX', ARGV[6])\n"
 	"end\n"
