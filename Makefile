@@ -26,6 +26,13 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
            -Wno-format-truncation
 OPT     ?= -O2 -g
 CFLAGS  ?=
+LDFLAGS ?=
+# Hardening, as Debian's dpkg-buildflags gives it (hardening=+all): a
+# canary on stack buffers, checked libc calls where the size is known,
+# position-independent executables, relocations read-only after start.
+# tests/lint/hardening.sh checks the binaries for each.
+HARDEN   := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2 -fPIE
+LDHARDEN := -pie -Wl,-z,relro -Wl,-z,now
 LIBS_INGEST := -lfcgi -lhiredis -ljansson -lpthread
 LIBS_AGENT  := -lcurl -lhiredis -ljansson -lpthread
 LIBS_CTL    := -lhiredis -ljansson
@@ -58,19 +65,19 @@ all: $(BINS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(OPT) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
+	$(CC) $(CSTD) $(WARN) $(OPT) $(HARDEN) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
 $(B)/pb-ingest: $(call obj,$(COMMON_SRC) $(INGEST_SRC))
-	$(CC) $(OPT) -o $@ $^ $(LIBS_INGEST)
+	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_INGEST)
 
 $(B)/pb-agent: $(call obj,$(COMMON_SRC) $(AGENT_SRC))
-	$(CC) $(OPT) -o $@ $^ $(LIBS_AGENT)
+	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_AGENT)
 
 $(B)/pbctl: $(call obj,$(COMMON_SRC) $(CTL_SRC))
-	$(CC) $(OPT) -o $@ $^ $(LIBS_CTL)
+	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_CTL)
 
 $(B)/pb-bench: $(call obj,$(filter-out apps/common/redis.c,$(COMMON_SRC)) $(BENCH_SRC))
-	$(CC) $(OPT) -o $@ $^ $(LIBS_BENCH)
+	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
 # Unit tests: pure modules, built with AddressSanitizer and UBSan.
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -98,7 +105,7 @@ deps:
 # Static analysis, clean or failing: clang-tidy with the checks in
 # .clang-tidy, cppcheck with what it needs of jansson in tests/lint.
 LINT_SRC := $(wildcard apps/*/*.c) $(UNIT_SRC)
-lint: deps $(GEN_DEFAULTS)
+lint: deps $(GEN_DEFAULTS) $(BINS)
 	@set -e; for f in $(LINT_SRC); do \
 	  clang-tidy -quiet $$f -- $(CSTD) $(INC) -Itests/unit 2>/dev/null; done
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \
@@ -106,6 +113,7 @@ lint: deps $(GEN_DEFAULTS)
 	  --library=tests/lint/cppcheck.cfg --suppress=missingIncludeSystem \
 	  $(INC) -Itests/unit apps tests/unit
 	/usr/bin/python3 -m pyflakes scripts tests
+	tests/lint/hardening.sh $(BINS)
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
