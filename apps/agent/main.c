@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -56,6 +57,29 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 	return PB_OK;
 }
 
+/*
+ * Descriptors: a socket per delivery in flight, as many kept alive for
+ * reuse (CURLMOPT_MAXCONNECTS), and a few for Redis and the logs. A soft
+ * limit of 1024 (a shell's, or systemd's default) is short of that at
+ * concurrency 512: raise it as far as the hard limit allows, and say so
+ * when that is not enough (the unit's LimitNOFILE is derived the same way).
+ */
+static void raise_fd_limit(void)
+{
+	rlim_t want = (rlim_t)cfg.concurrency * 2 + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max
+									 : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		pb_warn("open files limited to %llu, %llu wanted for concurrency %ld: "
+			"deliveries may fail with 'too many open files'",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)want,
+			cfg.concurrency);
+}
+
 static int setup(void)
 {
 	char host[128];
@@ -75,6 +99,7 @@ static int setup(void)
 			 cfg.key_prefix, cfg.agent_id);
 		return PB_ERR_LIMIT;
 	}
+	raise_fd_limit();
 	if ((H.dests = calloc((size_t)cfg.concurrency, sizeof(*H.dests))) == NULL) {
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
 		return PB_ERR_NOMEM;
