@@ -202,7 +202,10 @@ class Cluster:
             with open(out) as f:
                 text = keep(f.read(), text)
         tmp = out + ".tmp"
-        with open(tmp, "w") as f:
+        # Owner only: the configs hold the Redis and Sentinel passwords.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, out)
 
@@ -371,8 +374,10 @@ class Cluster:
 
     def spawn(self, p):
         out = open(self.path("log", p.name + ".log"), "ab")
+        # umask 077: Redis and Sentinel rewrite their configs (passwords
+        # in them) as 0644 less the umask.
         proc = subprocess.Popen(p.argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=self.state)
+                                stdin=subprocess.DEVNULL, cwd=self.state, umask=0o077)
         out.close()
         with open(self.path("pid", p.name + ".pid"), "w") as f:
             f.write(str(proc.pid))

@@ -90,3 +90,15 @@ def test_redis_user_may_do_only_its_job(cluster, user, argv, allowed):
         n = next(n for n in cluster.topo["redis_nodes"] if n["name"] == node)
         r = redis.Redis(host=n["host"], port=n["port"], socket_timeout=5)
     assert run(r, fill(argv, cluster)) == allowed, (user, argv)
+
+
+def test_rendered_configs_are_readable_by_their_owner_only(cluster):
+    """The configs hold every Redis and Sentinel password: no group or
+    other bits on any of them."""
+    import os
+    import stat
+    confs = os.listdir(cluster.path("conf"))
+    assert confs, "no configs rendered"
+    loose = {n: oct(stat.S_IMODE(os.stat(cluster.path("conf", n)).st_mode))
+             for n in confs if os.stat(cluster.path("conf", n)).st_mode & 0o077}
+    assert not loose, loose
