@@ -31,8 +31,8 @@
  * more in the calls than in their work (measured: 33 us a call, 8 of
  * them in its commands).
  *
- * KEYS[1] processing, KEYS[2] ready, KEYS[3] scheduled, KEYS[4] dead,
- * KEYS[5] the version 1 queue, KEYS[6] the waiting count; ARGV[1] "<p>:r:",
+ * KEYS[1] processing, KEYS[2..4] as ROUTE (the version 1 queue, ready, the
+ * waiting count), KEYS[5] scheduled, KEYS[6] dead; ARGV[1] "<p>:r:",
  * ARGV[2] "<p>:d:", ARGV[3] "<p>:dest:", ARGV[4] "<p>:q:", ARGV[5] the
  * breaker's threshold, ARGV[6] its cool-down (ms); from ARGV[7], records
  * of a kind letter and its fields:
@@ -48,16 +48,10 @@
  * breaker opened, 3 done and the breaker closed.
  */
 static const char outcomes_lua[] =
+	ROUTE
+	PB_LUA_NOW_MS
 	"local rstem, dstem, bstem, qstem = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 	"local threshold, cooldown = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-	"local now\n"
-	"local function clock()\n"
-	"  if not now then\n"
-	"    local t = redis.call('TIME')\n"
-	"    now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-	"  end\n"
-	"  return now\n"
-	"end\n"
 	/* One fewer left of its request, counted here and written once a
 	 * request at the end; its header and data go with its last postback
 	 * (keys.h). A request already gone comes back as n < 0: gone again at
@@ -84,7 +78,7 @@ static const char outcomes_lua[] =
 	"    clean[d] = true\n"
 	"    if b[1] and b[1] ~= 'closed' then\n"
 	"      redis.call('HSET', k, 'state', 'closed', 'fails', 0)\n"
-	"      redis.call('ZADD', KEYS[2], 'XX', 0, d)\n"
+	"      redis.call('ZADD', KEYS[3], 'XX', 0, d)\n"
 	"      return 3\n"
 	"    end\n"
 	"    if b[2] and b[2] ~= '0' then redis.call('HSET', k, 'fails', 0) end\n"
@@ -93,9 +87,9 @@ static const char outcomes_lua[] =
 	"  clean[d] = nil\n"
 	"  local fails = redis.call('HINCRBY', k, 'fails', 1)\n"
 	"  if b[1] == 'half' or (b[1] ~= 'open' and fails >= threshold) then\n"
-	"    local untl = clock() + cooldown\n"
+	"    local untl = now + cooldown\n"
 	"    redis.call('HSET', k, 'state', 'open', 'until', untl, 'url', name, 'reason', reason)\n"
-	"    redis.call('ZADD', KEYS[2], 'XX', untl, d)\n"
+	"    redis.call('ZADD', KEYS[3], 'XX', untl, d)\n"
 	"    return 2\n"
 	"  end\n"
 	"  return 1\n"
@@ -113,23 +107,18 @@ static const char outcomes_lua[] =
 	"      finish(x)\n"
 	"      r = breaker(d, ARGV[i + 2], '', '')\n"
 	"    elseif kind == 'R' then\n"
-	"      redis.call('ZADD', KEYS[3], clock() + tonumber(ARGV[i + 3]), ARGV[i + 2])\n"
+	"      redis.call('ZADD', KEYS[5], now + tonumber(ARGV[i + 3]), ARGV[i + 2])\n"
 	"      if d and tonumber(ARGV[i + 4]) > 0 then\n"
-	"        redis.call('ZADD', KEYS[2], 'XX', 'GT', clock() + tonumber(ARGV[i + 4]), d)\n"
+	"        redis.call('ZADD', KEYS[3], 'XX', 'GT', now + tonumber(ARGV[i + 4]), d)\n"
 	"      end\n"
 	"      r = breaker(d, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])\n"
 	"    elseif kind == 'D' then\n"
-	"      redis.call('LPUSH', KEYS[4], ARGV[i + 2])\n"
+	"      redis.call('LPUSH', KEYS[6], ARGV[i + 2])\n"
 	"      finish(x)\n"
 	"      r = breaker(d, ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])\n"
 	/* Handed back untried: to the head of its queue, it waited longest. */
-	"    elseif d then\n"
-	"      redis.call('LPUSH', qstem .. d, x)\n"
-	"      redis.call('ZADD', KEYS[2], 'NX', 0, d)\n"
-	"      back, r = back + 1, 1\n"
 	"    else\n"
-	"      redis.call('RPUSH', KEYS[5], x)\n"
-	"      r = 1\n"
+	"      back, r = back + route(x, qstem, 'LPUSH'), 1\n"
 	"    end\n"
 	"  end\n"
 	"  out[#out + 1] = r\n"
@@ -140,7 +129,7 @@ static const char outcomes_lua[] =
 	"    redis.call('DEL', rstem .. rid, dstem .. rid)\n"
 	"  end\n"
 	"end\n"
-	"if back > 0 then redis.call('INCRBY', KEYS[6], back) end\n"
+	"if back > 0 then redis.call('INCRBY', KEYS[4], back) end\n"
 	"return out\n";
 
 /* KEYS[1] scheduled, KEYS[2..4] as ROUTE; ARGV[1] limit, ARGV[2] "<p>:q:". */
@@ -593,9 +582,9 @@ int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 	snprintf(breaker[1], sizeof(breaker[1]), "%ld", r->cfg->breaker_cooldown_ms);
 	{
 		const char *fixed[FIXED] = {
-			NULL, NULL, "6", k->processing, k->names.ready,
-			k->names.scheduled, k->names.dead, k->names.queue,
-			k->names.waiting, k->names.request_stem, k->names.data_stem,
+			NULL, NULL, "6", k->processing, k->names.queue,
+			k->names.ready, k->names.waiting, k->names.scheduled,
+			k->names.dead, k->names.request_stem, k->names.data_stem,
 			k->names.dest_stem, k->names.queue_stem, breaker[0], breaker[1]
 		};
 		memcpy(argv, fixed, sizeof(fixed));
