@@ -40,7 +40,7 @@ typedef struct opts {
 	const char *endpoint, *listen, *json, *md;
 	long requests, objects, connections, rate, wait_s;
 	char method[8];
-	int seed;	/* --sample seed: the seed document's fields too */
+	int seed;	/* --sample seed: the seed document's template and object */
 } opts;
 
 static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, 1000, 1, 16, 0, 60, "GET", 0 };

@@ -217,7 +217,7 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], data[PB_KEY_MAX], window[24],
 	     idem_val[96], maxq[24], count[24];
 	const pb_keys *k = req->keys;
-	char (*run_counts)[24] = calloc(req->nruns ? req->nruns : 1, 24);
+	char (*run_counts)[24] = calloc(req->nruns ? req->nruns : 1, sizeof(*run_counts));
 	size_t *ref_offs = calloc(req->count + 1, sizeof(*ref_offs));
 	size_t i, j, n, argc = 0;
 	argvec *a = &tl_args;
@@ -268,7 +268,7 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	arg(a, argc++, window, strlen(window));
 	arg(a, argc++, k->queue_stem, strlen(k->queue_stem));
 	for (i = 0, n = 0; i < req->nruns; i++) {
-		snprintf(run_counts[i], 24, "%zu", req->runs[i].count);
+		snprintf(run_counts[i], sizeof(run_counts[i]), "%zu", req->runs[i].count);
 		arg(a, argc++, req->runs[i].id, strlen(req->runs[i].id));
 		arg(a, argc++, run_counts[i], strlen(run_counts[i]));
 		for (j = 0; j < req->runs[i].count; j++, n++)
