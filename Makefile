@@ -33,12 +33,13 @@ LDFLAGS ?=
 # tests/lint/hardening.sh checks the binaries for each.
 HARDEN   := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2 -fPIE
 LDHARDEN := -pie -Wl,-z,relro -Wl,-z,now
-LIBS_INGEST := -lfcgi -lhiredis -ljansson -lpthread
-LIBS_AGENT  := -lcurl -lhiredis -ljansson -lpthread
-LIBS_CTL    := -lhiredis -ljansson
-LIBS_BENCH  := -lcurl -ljansson -lpthread
+LIBS_INGEST := -lfcgi -lhiredis -ljansson -lmicrohttpd -lm -lpthread
+LIBS_AGENT  := -lcurl -lhiredis -ljansson -lmicrohttpd -lm -lpthread
+LIBS_CTL    := -lhiredis -ljansson -lm -lpthread
+LIBS_BENCH  := -lcurl -ljansson -lm -lpthread
 
 B := build
+.DEFAULT_GOAL := all
 COMMON_SRC := $(wildcard apps/common/*.c)
 INGEST_SRC := $(wildcard apps/ingest/*.c)
 AGENT_SRC  := $(wildcard apps/agent/*.c)
@@ -73,10 +74,10 @@ $(B)/pb-ingest: $(call obj,$(COMMON_SRC) $(INGEST_SRC))
 $(B)/pb-agent: $(call obj,$(COMMON_SRC) $(AGENT_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_AGENT)
 
-$(B)/pbctl: $(call obj,$(COMMON_SRC) $(CTL_SRC))
+$(B)/pbctl: $(call obj,$(filter-out apps/common/httpd.c,$(COMMON_SRC)) $(CTL_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_CTL)
 
-$(B)/pb-bench: $(call obj,$(filter-out apps/common/redis.c,$(COMMON_SRC)) $(BENCH_SRC))
+$(B)/pb-bench: $(call obj,$(filter-out apps/common/redis.c apps/common/httpd.c,$(COMMON_SRC)) $(BENCH_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
 # Unit tests: pure modules, built with AddressSanitizer and UBSan.
@@ -85,7 +86,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
-UNIT_LIB := $(filter-out apps/common/redis.c,$(COMMON_SRC)) \
+UNIT_LIB := $(filter-out apps/common/redis.c apps/common/httpd.c,$(COMMON_SRC)) \
             apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c \
             apps/ctl/replinfo.c apps/bench/idset.c
 
@@ -95,7 +96,7 @@ $(B)/san/%.o: %.c
 
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNIT_LIB))
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ -ljansson
+	$(CC) $(SANFLAGS) -o $@ $^ -ljansson -lm -lpthread
 
 .SECONDARY:
 

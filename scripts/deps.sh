@@ -15,6 +15,7 @@ PKGS=(
   redis-server redis-sentinel redis-tools haproxy curl
   python3 python3-pytest python3-redis python3-requests python3-jinja2 python3-yaml
   python3-pyflakes
+  libmicrohttpd-dev prometheus prometheus-redis-exporter chromium libjs-chart.js
 )
 
 [ "${1:-}" = lab ] && PKGS+=("${LAB_PKGS[@]}")
@@ -34,9 +35,9 @@ echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts its own redis/sentinel/haproxy on install where systemd runs;
+# Debian starts its own redis/sentinel/haproxy/prometheus on install where systemd runs;
 # the local cluster runs its own instances on other ports, so stop those.
-for svc in redis-server redis-sentinel haproxy; do
+for svc in redis-server redis-sentinel haproxy prometheus prometheus-redis-exporter; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi

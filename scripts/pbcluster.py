@@ -31,8 +31,9 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD_USERS = ("admin", "operator", "replication", "sentinel", "sentinel_client",
-                  "sentinel_peer", "sentinel_operator", "ingest", "agent")
-STOP_ORDER = ("haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
+                  "sentinel_peer", "sentinel_operator", "ingest", "agent", "monitor")
+STOP_ORDER = ("monitor", "haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
+CHART_JS = "/usr/share/javascript/chart.js/chart.min.js"  # Debian's libjs-chart.js
 STOP_TIMEOUT_S = 30
 # The topology's lists of hosts, each host with a name, an address and a port.
 HOST_GROUPS = ("ingest_nodes", "redis_nodes", "sentinels", "agents")
@@ -84,6 +85,11 @@ def load_topology(path):
     return topo
 
 
+def metrics_listen(node):
+    """A daemon's metrics_listen: its host and metrics_port ("" = off)."""
+    return "%s:%d" % (node["host"], node["metrics_port"]) if "metrics_port" in node else ""
+
+
 def shift_ports(value, offset):
     """Add offset to every integer under a key that names a port."""
     if isinstance(value, dict):
@@ -96,8 +102,8 @@ def shift_ports(value, offset):
 
 
 class Program:
-    def __init__(self, name, kind, argv, conf, netns=None):
-        self.name, self.kind, self.conf = name, kind, conf
+    def __init__(self, name, kind, argv, conf, netns=None, env=None):
+        self.name, self.kind, self.conf, self.env = name, kind, conf, env
         # "ip netns exec" execs the program: the PID stays the program's.
         self.argv = (["ip", "netns", "exec", netns] + argv) if netns else argv
         self.next_start = 0.0
@@ -244,14 +250,15 @@ class Cluster:
         for n in self.topo["ingest_nodes"]:
             c = conf(n["name"] + ".conf")
             self.render("apps/conf/pb-ingest.conf.j2", c, dict(
-                base, ingest_listen="%s:%d" % (n["host"], n["port"])))
+                base, ingest_listen="%s:%d" % (n["host"], n["port"]),
+                ingest_metrics_listen=metrics_listen(n)))
             progs.append(Program(n["name"], "ingest",
                                  [os.path.join(ROOT, "build", "pb-ingest"), "-c", c], c,
                                  n["netns"]))
         for a in self.topo["agents"]:
             c = conf(a["name"] + ".conf")
             self.render("apps/conf/pb-agent.conf.j2", c, dict(
-                base, agent_id=a["name"],
+                base, agent_id=a["name"], agent_metrics_listen=metrics_listen(a),
                 agent_delivery_log=self.path("log", a["name"] + ".delivery.log")))
             progs.append(Program(a["name"], "agent",
                                  [os.path.join(ROOT, "build", "pb-agent"), "-c", c], c,
@@ -268,6 +275,8 @@ class Cluster:
         subprocess.run(["haproxy", "-c", "-q", "-f", c], check=True)
         progs.append(Program("haproxy", "haproxy", ["haproxy", "-db", "-f", c], c,
                              self.topo["lb"]["netns"]))
+        if "prometheus_port" in self.topo:
+            progs += self.monitoring(base)
         if self.receiver:
             progs.append(Program("receiver", "receiver", [
                 sys.executable, os.path.join(ROOT, "scripts", "receiver.py"),
@@ -278,6 +287,51 @@ class Cluster:
                 "--refuse-file", self.path("receiver.refuse")], self.state,
                 self.topo["receiver"]["netns"]))
         return progs
+
+    def monitoring(self, base):
+        """Prometheus (with the alert rules and the dashboard) and one redis
+        exporter for every Redis server and Sentinel."""
+        t = self.topo
+        exporter = "%s:%d" % (t["bind"], t["redis_exporter_port"])
+        prom = "%s:%d" % (t["bind"], t["prometheus_port"])
+        hostports = lambda group: ["%s:%d" % (n["host"], n["port"]) for n in t[group]]
+        c = self.path("conf", "prometheus.yml")
+        self.render("monitoring/prometheus.yml.j2", c, dict(
+            base, prometheus_listen=prom,
+            prometheus_rules_file=os.path.join(ROOT, "monitoring", "alerts.yml"),
+            prometheus_ingest_targets=[metrics_listen(n) for n in t["ingest_nodes"]
+                                       if "metrics_port" in n],
+            prometheus_agent_targets=[metrics_listen(a) for a in t["agents"]
+                                      if "metrics_port" in a],
+            prometheus_haproxy_targets=["%s:%d" % (t["lb"]["host"], t["haproxy_stats_port"])],
+            prometheus_redis_targets=hostports("redis_nodes"),
+            prometheus_sentinel_targets=hostports("sentinels"),
+            redis_exporter_listen=exporter))
+        subprocess.run(["promtool", "check", "config", c], check=True,
+                       stdout=subprocess.DEVNULL)
+        # The dashboard, served by Prometheus at /user/: same origin as
+        # the API it reads.
+        dash = self.path("dashboard")
+        os.makedirs(dash, exist_ok=True)
+        src = os.path.join(ROOT, "monitoring", "dashboard")
+        links = {f: os.path.join(src, f) for f in os.listdir(src)}
+        links["chart.min.js"] = CHART_JS
+        for name, target in links.items():
+            link = os.path.join(dash, name)
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(target, link)
+        return [
+            Program("redis-exporter", "monitor", [
+                "prometheus-redis-exporter", "-web.listen-address", exporter,
+                "-redis.addr", "", "-redis.user", "monitor", "-config-command", "-"],
+                None, t["lb"]["netns"], env={"REDIS_PASSWORD": self.password("monitor")}),
+            Program("prometheus", "monitor", [
+                "prometheus", "--config.file", c, "--web.listen-address", prom,
+                "--storage.tsdb.path", self.path("data", "prometheus"),
+                "--storage.tsdb.retention.time", "2d", "--web.user-assets", dash,
+                "--web.enable-lifecycle"], c, t["lb"]["netns"]),
+        ]
 
     # ---- processes -------------------------------------------------------
     def pid(self, name):
@@ -377,7 +431,8 @@ class Cluster:
         # umask 077: Redis and Sentinel rewrite their configs (passwords
         # in them) as 0644 less the umask.
         proc = subprocess.Popen(p.argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=self.state, umask=0o077)
+                                stdin=subprocess.DEVNULL, cwd=self.state, umask=0o077,
+                                env=dict(os.environ, **p.env) if p.env else None)
         out.close()
         with open(self.path("pid", p.name + ".pid"), "w") as f:
             f.write(str(proc.pid))

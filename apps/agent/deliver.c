@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "agent.h"
+#include "agentmetrics.h"
 #include "log.h"
 #include "pb.h"
 #include "template.h"
@@ -146,6 +147,7 @@ static void log_attempt(const job *jb, int64_t elapsed_ms)
 	static pb_buf line; /* deliverer only; kept, so no allocation per line */
 	char ts[32];
 
+	am_attempt(jb, (double)elapsed_ms / 1000.0);
 	pb_buf_reset(&line);
 	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
 	pb_buf_printf(&line, "%s id=%s attempt=%u method=%s url=\"", ts, jb->j.id,

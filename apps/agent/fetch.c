@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agentmetrics.h"
 #include "log.h"
 #include "pb.h"
 
@@ -114,6 +115,7 @@ static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 	}
 	if (pb_queue_promote(r, &keys, 1000, &moved) == PB_OK && moved > 0)
 		pb_debug("moved %lld due retries to the queue", moved);
+	am_queue_tick(r);
 }
 
 /* A deadline TICK_MS from now, for pthread_cond_timedwait on slots_cv. */
@@ -205,6 +207,7 @@ static void hand_over(redisReply *rep)
 	job *list = NULL;
 	size_t i;
 	int taken = 0;
+	long held;
 
 	for (i = 0; i + 2 < rep->elements; i += 3) {
 		const redisReply *x = rep->element[i];
@@ -231,7 +234,9 @@ static void hand_over(redisReply *rep)
 		list = nx;
 	}
 	H.held += taken;
+	held = H.held;
 	pthread_mutex_unlock(&H.mu);
+	am_in_flight(held);
 	curl_multi_wakeup(multi);
 }
 
@@ -278,6 +283,7 @@ void *fetcher_main(void *arg)
 	while (!stopping && rs && rooms) {
 		redisReply *got = NULL;
 		int want, rc, capped = 0;
+		int64_t t0;
 
 		housekeeping(r, &next_beat, &next_reap);
 		if (r->master_changes != seen_changes) {
@@ -292,6 +298,7 @@ void *fetcher_main(void *arg)
 		}
 		if ((want = wait_for_slots()) == 0)
 			continue;
+		t0 = pb_now_us();
 		rc = pb_queue_take(r, &keys, want, TICK_MS,
 				   cfg.max_in_flight_per_destination, rooms,
 				   rooms_now(rs, rooms), &got, &capped);
@@ -312,6 +319,7 @@ void *fetcher_main(void *arg)
 			pb_sleep_ms(TICK_MS, &stopping);
 		}
 		if (got && got->elements >= 3) {
+			am_take_round((double)(pb_now_us() - t0) / 1e6);
 			hand_over(got);
 		} else {
 			if (got)

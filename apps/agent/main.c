@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "agent.h"
+#include "agentmetrics.h"
 #include "log.h"
 #include "pb.h"
 
@@ -100,6 +101,8 @@ static int setup(void)
 		return PB_ERR_LIMIT;
 	}
 	raise_fd_limit();
+	if (am_start() != PB_OK)
+		return PB_ERR_IO;
 	if ((H.dests = calloc((size_t)cfg.concurrency, sizeof(*H.dests))) == NULL) {
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
 		return PB_ERR_NOMEM;
@@ -161,5 +164,6 @@ int main(int argc, char **argv)
 	pb_redis_close(&fetch_redis);
 	pb_redis_close(&record_redis);
 	deliver_cleanup();
+	am_stop();
 	return 0;
 }

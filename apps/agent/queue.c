@@ -303,12 +303,41 @@ static const char take_lua[] =
 	"end\n"
 	"return out\n";
 
+/*
+ * KEYS: [1] lease, [2] waiting, [3] v1 queue, [4] scheduled, [5] dead,
+ * [6] agents, [7] ready. ARGV: agent id, lease ms, processing stem, queue
+ * stem, request stem, heads. A request header's third field is its
+ * enqueue time (job.h).
+ */
+static const char stats_lua[] =
+	PB_LUA_NOW_MS
+	"local holder = redis.call('GET', KEYS[1])\n"
+	"if holder and holder ~= ARGV[1] then return {0} end\n"
+	"redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+	"local waiting = tonumber(redis.call('GET', KEYS[2]) or '0') + redis.call('LLEN', KEYS[3])\n"
+	"local held = 0\n"
+	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"
+	"  held = held + redis.call('LLEN', ARGV[3] .. a)\n"
+	"end\n"
+	"local first = nil\n"
+	"for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '+inf', 'LIMIT', 0, ARGV[6])) do\n"
+	"  local ref = redis.call('LINDEX', ARGV[4] .. d, 0)\n"
+	"  local rid = ref and string.match(ref, '^%S+ (%S+)')\n"
+	"  local h = rid and redis.call('HGET', ARGV[5] .. rid, 'h')\n"
+	"  local ms = h and tonumber(string.match(h, '^2\\t[^\\t]*\\t(%d+)'))\n"
+	"  if ms and (not first or ms < first) then first = ms end\n"
+	"end\n"
+	"return {1, waiting, redis.call('ZCARD', KEYS[4]), held, redis.call('LLEN', KEYS[5]),\n"
+	"        first and math.max(now - first, 0) or 0,\n"
+	"        redis.call('ZCOUNT', KEYS[7], '(' .. now, '+inf')}\n";
+
 /* Per thread: the fetcher's and the recorder's (main's before and after
  * them), each loaded on its own connection's master. */
 static _Thread_local pb_script take_script = { take_lua, "" };
 static _Thread_local pb_script promote_script = { promote_lua, "" };
 static _Thread_local pb_script reap_script = { reap_lua, "" };
 static _Thread_local pb_script outcomes_script = { outcomes_lua, "" };
+static _Thread_local pb_script stats_script = { stats_lua, "" };
 
 int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 		       const char *agent_id)
@@ -486,6 +515,42 @@ int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 
 	snprintf(slimit, sizeof(slimit), "%ld", limit);
 	return int_script(r, &promote_script, (int)PB_ARRAY_LEN(argv), argv, moved);
+}
+
+int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
+		       pb_queue_stats *s)
+{
+	char slease[24], sheads[24];
+	const char *argv[] = { NULL, NULL, "7", k->names.metrics_lease,
+			       k->names.waiting, k->names.queue, k->names.scheduled,
+			       k->names.dead, k->names.agents, k->names.ready,
+			       k->agent_id, slease, k->names.processing_stem,
+			       k->names.queue_stem, k->names.request_stem, sheads };
+	long long *out[] = { &s->waiting, &s->scheduled, &s->in_flight, &s->dead,
+			     &s->oldest_ms, &s->blocked };
+	size_t lens[PB_ARRAY_LEN(argv)], i;
+	redisReply *reply;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(slease, sizeof(slease), "%ld", lease_ms);
+	snprintf(sheads, sizeof(sheads), "%d", PB_STATS_HEADS);
+	for (i = 2; i < PB_ARRAY_LEN(argv); i++)
+		lens[i] = strlen(argv[i]);
+	reply = pb_redis_script(r, &stats_script, (int)PB_ARRAY_LEN(argv), argv, lens);
+	if (reply == NULL)
+		return r->err;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    (reply->element[0]->integer == 1 &&
+	     reply->elements != 1 + PB_ARRAY_LEN(out))) {
+		snprintf(r->errstr, sizeof(r->errstr), "queue stats: unexpected reply");
+		freeReplyObject(reply);
+		return r->err = PB_ERR_REPLY;
+	}
+	s->holder = reply->element[0]->integer == 1;
+	for (i = 0; s->holder && i < PB_ARRAY_LEN(out); i++)
+		*out[i] = reply->element[i + 1]->integer;
+	freeReplyObject(reply);
+	return PB_OK;
 }
 
 int pb_queue_leave(pb_redis *r, const pb_queue_keys *k)

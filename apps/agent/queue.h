@@ -73,6 +73,21 @@ int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved);
 /* Move due retries to their queues. */
 int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 		     long long *moved);
+/*
+ * The cluster's queue, for the metrics, if this agent holds the lease
+ * (keys.h) or takes it because nobody does; s->holder says which. One
+ * script: the lease's SET, then reads (a queue head per destination with
+ * something waiting, up to PB_STATS_HEADS, for the oldest).
+ */
+#define PB_STATS_HEADS 1000
+typedef struct pb_queue_stats {
+	int holder;
+	long long waiting, scheduled, in_flight, dead;
+	long long oldest_ms; /* age of the oldest head; 0: none waiting */
+	long long blocked;   /* destinations not to be taken from now */
+} pb_queue_stats;
+int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
+		       pb_queue_stats *s);
 /* This agent stops: forget its heartbeat and registration. */
 int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agentmetrics.h"
 #include "deadletter.h"
 #include "log.h"
 #include "pb.h"
@@ -93,6 +94,8 @@ static void recorded(const job *jb, const redisReply *x)
 {
 	if (x->type != REDIS_REPLY_INTEGER)
 		return;
+	if (x->integer == 2 || x->integer == 3)
+		am_breaker(x->integer == 2);
 	if (x->integer == 2)
 		pb_warn("breaker open for %s (%s): its postbacks wait in Redis, "
 			"one probe every %ld ms", jb->dname.name, jb->reason,
@@ -171,11 +174,13 @@ void *recorder_main(void *arg)
 {
 	pb_redis *r = arg;
 	job *list, *jb, *nx;
-	long n;
+	long n, held;
+	int64_t t0;
 
 	while ((list = take_outcomes()) != NULL) {
 		for (n = 0, jb = list; jb; jb = jb->next)
 			n++;
+		t0 = pb_now_us();
 		if (record_list(r, list) != PB_OK) {
 			pb_warn("cannot record %ld outcome(s) yet, will retry: %s", n,
 				r->errstr);
@@ -186,14 +191,17 @@ void *recorder_main(void *arg)
 			pb_sleep_ms(OUTCOME_RETRY_MS, &recorder_quit);
 			continue;
 		}
+		am_record_round((double)(pb_now_us() - t0) / 1e6);
 		pthread_mutex_lock(&H.mu);
-		H.held -= n;
+		held = H.held -= n;
 		pthread_cond_broadcast(&H.slots_cv);
 		pthread_mutex_unlock(&H.mu);
+		am_in_flight(held);
 		curl_multi_wakeup(multi); /* the deliverer may be waiting for this */
 		for (jb = list; jb; jb = nx) {
 			nx = jb->next;
 			count(jb);
+			am_recorded(jb);
 			job_free(jb);
 		}
 	}

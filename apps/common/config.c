@@ -59,6 +59,8 @@ static const pb_opt opts[] = {
 	  "how long to keep resolving the master when none answers, ms"),
 	S(key_prefix, PB_DEF_key_prefix, ALL, "prefix of every Redis key"),
 	S(log_level, "info", ALL, "debug, info, warn or error"),
+	S(metrics_listen, "", ING | AGT,
+	  "serve Prometheus metrics on host:port, at /metrics (empty: off)"),
 
 	S(listen, "127.0.0.1:9001", ING, "FastCGI socket: host:port or a path"),
 	I(threads, PB_DEF_threads, 1, 1024, ING,
@@ -126,6 +128,8 @@ static const pb_opt opts[] = {
 	S(allow_destinations, PB_DEF_allow_destinations, AGT,
 	  "addresses or CIDR ranges allowed even when private (comma-separated)"),
 	S(user_agent, "postback-agent/" PB_VERSION, AGT, "HTTP User-Agent"),
+	I(metrics_destinations, "100", 0, 10000, AGT,
+	  "destinations with metric series of their own (the rest: \"other\")"),
 };
 
 static void *field(pb_config *cfg, const pb_opt *o)

@@ -34,6 +34,7 @@ typedef struct pb_config {
 	long failover_wait_ms;
 	char key_prefix[64];
 	char log_level[16];
+	char metrics_listen[256];
 	/* ingest node */
 	char listen[256];
 	long threads;
@@ -72,6 +73,7 @@ typedef struct pb_config {
 	int delivery_log_stdout;
 	char allow_destinations[PB_STR_MAX];
 	char user_agent[128];
+	long metrics_destinations;
 
 	/* Filled from the *_file settings after loading; never printed. */
 	char redis_password[256];

@@ -28,6 +28,7 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->processing_stem, ":processing:" },
 		{ k->heartbeat_stem, ":agent:" },
 		{ k->idem_stem, ":idem:" },
+		{ k->metrics_lease, ":metrics-lease" },
 	};
 	size_t i;
 

@@ -23,6 +23,8 @@
  *   <p>:agent:<agent>       string; an agent's heartbeat, with a TTL
  *   <p>:agents              set; ids of the agents that may hold postbacks
  *   <p>:idem:<key>          string; the first answer to an Idempotency-Key
+ *   <p>:metrics-lease       string; the agent that shows the cluster's
+ *                           queue gauges (metrics), with a TTL
  *   <p>:queue               list; version 1 jobs (job.h) an upgrade left;
  *                           agents drain it, nothing writes it but replay
  *
@@ -49,6 +51,7 @@ typedef struct pb_keys {
 	char processing_stem[PB_KEY_MAX]; /* "<p>:processing:", an agent id follows */
 	char heartbeat_stem[PB_KEY_MAX];  /* "<p>:agent:", an agent id follows */
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", a client's key follows */
+	char metrics_lease[PB_KEY_MAX];
 	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", a destination id follows */
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */
 	char data_stem[PB_KEY_MAX];       /* "<p>:d:", a request id follows */

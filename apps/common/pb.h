@@ -29,6 +29,8 @@ enum pb_err {
 
 /* Milliseconds on the monotonic clock: for timeouts and durations. */
 int64_t pb_now_ms(void);
+/* Microseconds on the same clock: for the metrics' round trips. */
+int64_t pb_now_us(void);
 /* Milliseconds since the epoch: for timestamps and retry due times. */
 int64_t pb_wall_ms(void);
 /* Sleep for ms milliseconds (restarts on EINTR unless *stop becomes set). */

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "pb.h"
+#include "stdmetrics.h"
 
 /* Pause between two rounds of asking the sentinels. */
 #define RESOLVE_PAUSE_MS 200
@@ -258,6 +259,7 @@ static int connect_master(pb_redis *r, const pb_hostport *hp)
 	if (r->master.port != 0 && (r->master.port != hp->port ||
 				    strcmp(r->master.host, hp->host) != 0))
 		r->master_changes++;
+	pb_stdmetrics_connected(hp->host, hp->port);
 	r->c = c;
 	r->master = *hp;
 	return PB_OK;

@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "config.h"
 #include "enqueue.h"
+#include "ingestmetrics.h"
 #include "job.h"
 #include "log.h"
 #include "pb.h"
@@ -70,6 +71,7 @@ typedef struct worker {
 	pb_buf url;     /* a filled URL, for its destination */
 	int64_t mem_checked_ms; /* when INFO memory was last asked */
 	long mem_used, mem_max; /* its answer; mem_max 0: no maxmemory */
+	int status;     /* of the last answer, for the metrics */
 } worker;
 
 /* ---- answers ---------------------------------------------------------- */
@@ -101,6 +103,7 @@ static void respond(worker *w, int status, const char *extra_headers)
 		status = 500;
 		extra_headers = NULL;
 	}
+	w->status = status;
 	FCGX_FPrintF(w->req.out,
 		     "Status: %d %s\r\nContent-Type: application/json\r\n"
 		     "Cache-Control: no-store\r\n%s\r\n",
@@ -360,6 +363,7 @@ static void handle_ingest(worker *w)
 	pb_enqueue_res res;
 	size_t hlen = 0, nruns = 0;
 	int status, rc;
+	int64_t t0;
 
 	status = pb_check_http(FCGX_GetParam("REQUEST_METHOD", env),
 			       FCGX_GetParam("CONTENT_TYPE", env),
@@ -394,6 +398,7 @@ static void handle_ingest(worker *w)
 			 "agents drain it", w->mem_used, w->mem_max,
 			 cfg.redis_memory_high_pct);
 		pb_warn("%s", err);
+		im_memory_high();
 		respond_unavailable(w, 1, -1, err);
 		pb_ingest_req_free(&r);
 		return;
@@ -416,7 +421,9 @@ static void handle_ingest(worker *w)
 	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen,
 			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
 			       w->lens, r.count, w->runs, nruns, idem };
+	t0 = pb_now_us();
 	pb_enqueue(&w->redis, &eq, &res);
+	im_enqueued(&res, r.count, (double)(pb_now_us() - t0) / 1e6);
 	answer_enqueue(w, &res, request_id, r.count);
 	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
 		 (int)res.status);
@@ -446,9 +453,11 @@ static void handle(worker *w)
 		pb_buf_reset(&w->out);
 		pb_buf_puts(&w->out, "{\"status\":\"ok\"}\n");
 		respond(w, 200, NULL);
+		return; /* HAProxy's checks: not requests of a client */
 	} else {
 		respond_error(w, 404, "no such path; POST to /ingest");
 	}
+	im_answered(w->status);
 }
 
 /* ---- threads and shutdown ----------------------------------------------- */
@@ -592,6 +601,10 @@ int main(int argc, char **argv)
 		pb_error("out of memory for %ld threads", cfg.threads);
 		return 1;
 	}
+	if (im_start(cfg.metrics_listen) != PB_OK) {
+		free(ws);
+		return 1;
+	}
 	started = start_workers(ws, (int)cfg.threads);
 	pb_info("listening on %s with %d threads, master '%s' via %s, "
 		"MAX_QUEUE_SIZE %ld, WAIT %ld replicas/%ld ms",
@@ -623,6 +636,7 @@ int main(int argc, char **argv)
 	}
 	free(ws);
 	close(listen_fd);
+	im_stop();
 	pb_info("stopped");
 	return started == cfg.threads ? 0 : 1;
 }

@@ -16,7 +16,8 @@ PACKAGES=(
   systemd systemd-sysv dbus iproute2 openssh-server python3 python3-apt
   ca-certificates procps less netbase
   redis-server redis-sentinel redis-tools haproxy nftables logrotate
-  libhiredis0.14 libcurl4 libjansson4 libfcgi0ldbl
+  libhiredis0.14 libcurl4 libjansson4 libfcgi0ldbl libmicrohttpd12
+  prometheus prometheus-redis-exporter libjs-chart.js
 )
 MIRROR=${PB_LAB_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${PB_LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}

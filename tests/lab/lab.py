@@ -78,7 +78,8 @@ class Inventory:
         def walk(group, name):
             members = self.groups.setdefault(name, [])
             for host, hv in (group.get("hosts") or {}).items():
-                self.hosts[host] = hv["ansible_host"]
+                if hv:  # a host listed again in another group has no vars there
+                    self.hosts[host] = hv["ansible_host"]
                 members.append(host)
             for child, cg in (group.get("children") or {}).items():
                 members.extend(walk(cg or {}, child))

@@ -120,9 +120,45 @@ def test_firewall_opens_each_port_to_exactly_who_needs_it(lab):
         assert not can_connect(lab, "receiver", addr, port)
     assert not can_connect(lab, "agent1", redis1, 26390)  # no Sentinel beside Redis
     assert not can_connect(lab, "agent1", sentinel1, 6390)
+    # Metrics: the monitoring host only (here lb1, beside HAProxy).
+    for addr, port in ((ingest1, 9301), (lab.hosts["agent1"], 9302)):
+        assert can_connect(lab, lab.groups["monitoring"][0], addr, port)
+        assert not can_connect(lab, "receiver", addr, port)
+        assert not can_connect(lab, None, addr, port)
+    assert can_connect(lab, None, lab.hosts[lab.groups["monitoring"][0]], 9090)
+    assert not can_connect(lab, "receiver", lab.hosts[lab.groups["monitoring"][0]], 9090)
 
 
-SERVICES = {"lb": ["haproxy", "nftables"], "ingest": ["pb-ingest", "nftables"],
+def test_prometheus_scrapes_every_target_and_serves_the_dashboard(lab):
+    prom = "http://%s:9090" % lab.hosts[lab.groups["monitoring"][0]]
+    want = {("pb-ingest", h) for h in lab.groups["ingest"]} | \
+        {("pb-agent", h) for h in lab.groups["agent"]} | \
+        {("haproxy", h) for h in lab.groups["lb"]} | \
+        {("redis", h) for h in lab.groups["redis"]} | \
+        {("sentinel", h) for h in lab.groups["sentinel"]}
+    by_addr = {a: h for h, a in lab.hosts.items()}
+    deadline, got = time.time() + 90, {}
+    while time.time() < deadline:
+        targets = requests.get(prom + "/api/v1/targets", timeout=10).json()
+        got = {(t["labels"]["job"], by_addr.get(t["labels"]["instance"].split(":")[0])):
+               (t["health"], t["lastError"]) for t in targets["data"]["activeTargets"]}
+        if want <= set(got) and all(got[w][0] == "up" for w in want):
+            break
+        time.sleep(3)
+    assert want <= set(got), f"not scraped: {want - set(got)}"
+    down = {w: got[w] for w in want if got[w][0] != "up"}
+    assert not down, f"targets not up: {down}"
+    # One agent, not each, shows the cluster's queue.
+    q = requests.get(prom + "/api/v1/query", params={"query": "sum(pb_queue_exporter)"},
+                     timeout=10).json()["data"]["result"]
+    assert q and float(q[0]["value"][1]) == 1, q
+    page = requests.get(prom + "/user/index.html", timeout=10)
+    assert page.status_code == 200 and "dashboard.js" in page.text
+    assert requests.get(prom + "/user/chart.min.js", timeout=10).status_code == 200
+
+
+SERVICES = {"lb": ["haproxy", "nftables"],
+            "monitoring": ["prometheus", "prometheus-redis-exporter"], "ingest": ["pb-ingest", "nftables"],
             "redis": ["redis-server", "nftables"],
             "sentinel": ["redis-sentinel", "nftables"],
             "agent": ["pb-agent", "nftables"]}

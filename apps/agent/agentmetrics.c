@@ -1,0 +1,207 @@
+#include <string.h>
+
+#include "agent.h"
+#include "agentmetrics.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "pb.h"
+#include "stdmetrics.h"
+
+#define METRICS_QUEUE_MS 5000 /* how often the lease holder reads the queue */
+#define LEASE_MS 15000        /* ... and how long its lease outlives it */
+
+/* Seconds, from a millisecond to a day: attempts, round trips, latency. */
+static const double fast[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+			       0.25, 0.5, 1, 2.5, 5, 10, 30 };
+static const double slow[] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300,
+			       900, 3600, 21600, 86400 };
+#define FAST .bounds = fast, .nbounds = (int)PB_ARRAY_LEN(fast)
+#define SLOW .bounds = slow, .nbounds = (int)PB_ARRAY_LEN(slow)
+
+/* In the order of enum pb_outcome. */
+static pb_family attempts = {
+	.name = "pb_delivery_attempts_total", .type = PB_COUNTER,
+	.help = "attempts whose outcome is recorded in Redis: delivered, retry "
+		"(scheduled again) or dead (a dead letter)",
+	.label = "outcome", .values = { "delivered", "retry", "dead" },
+};
+static pb_family responses = {
+	.name = "pb_delivery_responses_total", .type = PB_COUNTER,
+	.help = "attempts by the partner's answer: its status class, or none "
+		"(no answer: refused, timed out, reset, not allowed)",
+	.label = "class", .values = { "1xx", "2xx", "3xx", "4xx", "5xx", "none" },
+};
+static pb_family attempt_seconds = {
+	.name = "pb_delivery_attempt_seconds", .type = PB_HISTOGRAM, FAST,
+	.help = "one HTTP attempt, from its start to its answer or failure",
+};
+static pb_family latency = {
+	.name = "pb_delivery_latency_seconds", .type = PB_HISTOGRAM, SLOW,
+	.help = "from the ingest node's acknowledgement to the delivery being "
+		"recorded (version 2 postbacks)",
+};
+static pb_family record_seconds = {
+	.name = "pb_record_seconds", .type = PB_HISTOGRAM, FAST,
+	.help = "one round trip recording a batch of outcomes in Redis (with "
+		"the master's fsync)",
+};
+static pb_family take_seconds = {
+	.name = "pb_take_seconds", .type = PB_HISTOGRAM, FAST,
+	.help = "one take that returned postbacks, round trip (an idle agent's "
+		"includes its wait for work)",
+};
+static pb_family in_flight = {
+	.name = "pb_delivery_in_flight", .type = PB_GAUGE,
+	.help = "postbacks this agent holds: taken, outcome not yet recorded",
+};
+static pb_family breaker = {
+	.name = "pb_breaker_transitions_total", .type = PB_COUNTER,
+	.help = "destination breakers this agent opened or closed",
+	.label = "to", .values = { "open", "closed" },
+};
+/* The cluster's: shown by the one agent holding the lease (keys.h). */
+static pb_family queue = {
+	.name = "pb_queue_postbacks", .type = PB_GAUGE, .hidden = 1,
+	.help = "postbacks in Redis by state: waiting (queued for delivery), "
+		"scheduled (retries not yet due), in_flight (held by agents), "
+		"dead (dead letters)",
+	.label = "state", .values = { "waiting", "scheduled", "in_flight", "dead" },
+};
+static pb_family oldest = {
+	.name = "pb_queue_oldest_waiting_seconds", .type = PB_GAUGE, .hidden = 1,
+	.scale = 1000,
+	.help = "age of the oldest postback at the head of a destination's queue "
+		"(0: none waiting)",
+};
+static pb_family blocked = {
+	.name = "pb_destinations_blocked", .type = PB_GAUGE, .hidden = 1,
+	.help = "destinations with postbacks waiting that no agent may take from "
+		"now: an open breaker or a rate limit",
+};
+static pb_family exporter = {
+	.name = "pb_queue_exporter", .type = PB_GAUGE,
+	.help = "1 on the agent that holds the lease to show the cluster's "
+		"queue gauges (exactly one agent should)",
+};
+
+static pb_family *const families[] = {
+	PB_STD_FAMILIES, &attempts, &responses, &attempt_seconds, &latency,
+	&record_seconds, &take_seconds, &in_flight, &breaker, &queue, &oldest,
+	&blocked, &exporter,
+};
+
+static pb_dest_counts dests = {
+	.name = "pb_delivery_destination_attempts_total",
+	.help = "attempts by destination (scheme://host:port) and outcome; the "
+		"first metrics_destinations seen have their own series, the rest "
+		"are counted as destination=\"other\"",
+	.outcomes = (const char *const[]){ "delivered", "retry", "dead", NULL },
+};
+static pb_httpd httpd;
+
+static int render(pb_buf *out, void *arg)
+{
+	(void)arg;
+	return pb_metrics_render(out, families, PB_ARRAY_LEN(families), &dests);
+}
+
+int am_start(void)
+{
+	pb_stdmetrics_init();
+	if (cfg.metrics_listen[0] == '\0')
+		return PB_OK;
+	if (pb_dest_counts_init(&dests, (size_t)cfg.metrics_destinations) != PB_OK) {
+		pb_error("metrics: out of memory for %ld destinations",
+			 cfg.metrics_destinations);
+		return PB_ERR_NOMEM;
+	}
+	if (pb_httpd_start(&httpd, cfg.metrics_listen, render, NULL) != PB_OK) {
+		pb_error("%s", httpd.errstr);
+		return httpd.err;
+	}
+	pb_info("metrics on http://%s/metrics", cfg.metrics_listen);
+	return PB_OK;
+}
+
+void am_stop(void)
+{
+	pb_httpd_stop(&httpd);
+	pb_dest_counts_free(&dests);
+}
+
+void am_attempt(const job *jb, double seconds)
+{
+	int class = jb->status >= 100 && jb->status < 600 ? (int)(jb->status / 100) - 1
+							   : 5;
+
+	pb_m_add(&responses, class, 1);
+	pb_m_observe(&attempt_seconds, 0, seconds);
+	if (jb->dname.name[0] != '\0')
+		pb_dest_counts_add(&dests, jb->dname.name, (int)jb->outcome);
+}
+
+void am_recorded(const job *jb)
+{
+	if (jb->handback)
+		return;
+	pb_m_add(&attempts, (int)jb->outcome, 1);
+	if (jb->outcome == PB_DELIVERED && jb->j.enqueued_ms > 0)
+		pb_m_observe(&latency, 0,
+			     (double)(pb_wall_ms() - jb->j.enqueued_ms) / 1000.0);
+}
+
+void am_breaker(int opened)
+{
+	pb_m_add(&breaker, opened ? 0 : 1, 1);
+}
+
+void am_record_round(double seconds)
+{
+	pb_m_observe(&record_seconds, 0, seconds);
+}
+
+void am_take_round(double seconds)
+{
+	pb_m_observe(&take_seconds, 0, seconds);
+}
+
+void am_in_flight(long held)
+{
+	pb_m_set(&in_flight, 0, held);
+}
+
+static void show_queue(int shown)
+{
+	atomic_store(&queue.hidden, !shown);
+	atomic_store(&oldest.hidden, !shown);
+	atomic_store(&blocked.hidden, !shown);
+	pb_m_set(&exporter, 0, shown);
+}
+
+void am_queue_tick(pb_redis *r)
+{
+	static int64_t next;
+	pb_queue_stats s;
+	int64_t now = pb_now_ms();
+	int rc;
+
+	if (cfg.metrics_listen[0] == '\0' || now < next)
+		return;
+	next = now + METRICS_QUEUE_MS;
+	rc = pb_queue_stats_get(r, &keys, LEASE_MS, &s);
+	if (rc != PB_OK) {
+		pb_debug("queue metrics: %s", r->errstr);
+		show_queue(0);
+		return;
+	}
+	if (s.holder) {
+		pb_m_set(&queue, 0, s.waiting);
+		pb_m_set(&queue, 1, s.scheduled);
+		pb_m_set(&queue, 2, s.in_flight);
+		pb_m_set(&queue, 3, s.dead);
+		pb_m_set(&oldest, 0, s.oldest_ms);
+		pb_m_set(&blocked, 0, s.blocked);
+	}
+	show_queue(s.holder);
+}

@@ -1,0 +1,110 @@
+#include <stdio.h>
+
+#include "httpd.h"
+#include "ingestmetrics.h"
+#include "log.h"
+#include "metrics.h"
+#include "pb.h"
+#include "stdmetrics.h"
+
+static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+				 0.25, 0.5, 1, 2.5, 5, 10 };
+
+static pb_family requests = {
+	.name = "pb_ingest_requests_total", .type = PB_COUNTER,
+	.help = "requests answered, by HTTP status",
+	.label = "code", .values = { "200", "400", "404", "405", "413", "415",
+				     "500", "503", "other" },
+};
+static pb_family accepted = {
+	.name = "pb_postbacks_accepted_total", .type = PB_COUNTER,
+	.help = "postbacks acknowledged (200): queued in Redis and confirmed by "
+		"wait_replicas replicas; a replayed request counts once",
+};
+static pb_family replays = {
+	.name = "pb_ingest_replays_total", .type = PB_COUNTER,
+	.help = "requests answered from their Idempotency-Key: queued before, "
+		"nothing queued again",
+};
+/* In the order of enum pb_enqueue_status after PB_ENQ_REPLAY, then ours. */
+static pb_family refused = {
+	.name = "pb_ingest_unavailable_total", .type = PB_COUNTER,
+	.help = "requests refused with 503, by reason: full (MAX_QUEUE_SIZE), "
+		"not_durable (WAIT short of replicas), no_replicas, redis_down, "
+		"memory_high (Redis near maxmemory)",
+	.label = "reason", .values = { "full", "not_durable", "no_replicas",
+				       "redis_down", "memory_high" },
+};
+static pb_family enqueue_seconds = {
+	.name = "pb_ingest_enqueue_seconds", .type = PB_HISTOGRAM,
+	.bounds = bounds, .nbounds = (int)PB_ARRAY_LEN(bounds),
+	.help = "queueing one request in Redis: the script and the WAIT for "
+		"replicas, one round trip each",
+};
+
+static pb_family *const families[] = {
+	PB_STD_FAMILIES, &requests, &accepted, &replays, &refused, &enqueue_seconds,
+};
+static pb_httpd httpd;
+
+static int render(pb_buf *out, void *arg)
+{
+	(void)arg;
+	return pb_metrics_render(out, families, PB_ARRAY_LEN(families), NULL);
+}
+
+int im_start(const char *listen)
+{
+	pb_stdmetrics_init();
+	if (listen[0] == '\0')
+		return PB_OK;
+	if (pb_httpd_start(&httpd, listen, render, NULL) != PB_OK) {
+		pb_error("%s", httpd.errstr);
+		return httpd.err;
+	}
+	pb_info("metrics on http://%s/metrics", listen);
+	return PB_OK;
+}
+
+void im_stop(void)
+{
+	pb_httpd_stop(&httpd);
+}
+
+void im_answered(int status)
+{
+	char code[16];
+
+	snprintf(code, sizeof(code), "%d", status);
+	pb_m_add_to(&requests, code, 1);
+}
+
+void im_enqueued(const pb_enqueue_res *res, size_t count, double seconds)
+{
+	pb_m_observe(&enqueue_seconds, 0, seconds);
+	switch (res->status) {
+	case PB_ENQ_OK:
+		pb_m_add(&accepted, 0, (long long)count);
+		return;
+	case PB_ENQ_REPLAY:
+		pb_m_add(&replays, 0, 1);
+		return;
+	case PB_ENQ_FULL:
+		pb_m_add(&refused, 0, 1);
+		return;
+	case PB_ENQ_NOT_DURABLE:
+		pb_m_add(&refused, 1, 1);
+		return;
+	case PB_ENQ_NO_REPLICAS:
+		pb_m_add(&refused, 2, 1);
+		return;
+	case PB_ENQ_REDIS_DOWN:
+		pb_m_add(&refused, 3, 1);
+		return;
+	}
+}
+
+void im_memory_high(void)
+{
+	pb_m_add(&refused, 4, 1);
+}
