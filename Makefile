@@ -2,6 +2,7 @@
 #
 #   make            build the daemons into build/
 #   make test       install what is missing, build, run every single-machine test
+#   make rules      promtool: check and unit-test the alert rules
 #   make run        install what is missing, build, start the local cluster
 #   make stop       stop the local cluster
 #   make deb        the Debian package the Ansible roles install
@@ -60,7 +61,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps deb lab lab-down lint test unit integration drill drill-smoke drill-soak \
+.PHONY: all deps deb lab lab-down lint test unit rules integration drill drill-smoke drill-soak \
         bench run stop install clean
 all: $(BINS)
 
@@ -122,6 +123,11 @@ unit: $(UNIT_BIN)
 integration: all
 	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
+# The alert rules: valid, and each firing when it should (promtool).
+rules:
+	promtool check rules monitoring/alerts.yml
+	promtool test rules monitoring/alerts_test.yml
+
 # Failover drills on network-namespace hosts (root). DRILL=name runs one.
 DRILL_PYTEST := /usr/bin/python3 -m pytest -q -s -p no:cacheprovider
 drill: all
@@ -144,6 +150,7 @@ bench: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory rules
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory drill-smoke
 

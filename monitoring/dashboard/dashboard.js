@@ -81,12 +81,14 @@ function growthBy(result, label, start) {
 	return out;
 }
 
-/* Times where a counter rose (after its first sample), a minute apart. */
-function rises(result) {
+/* Times where a counter rose (from 0 if it began inside the range, as
+ * growth() counts), a minute apart. */
+function rises(result, start) {
 	const times = [];
 	for (const s of result)
 		s.values.forEach(([t, v], i) => {
-			if (i > 0 && Number(v) > Number(s.values[i - 1][1]))
+			const prev = i > 0 ? Number(s.values[i - 1][1]) : t > start ? 0 : Number(v);
+			if (Number(v) > prev)
 				times.push(t * 1000);
 		});
 	times.sort((a, b) => a - b);
@@ -215,13 +217,12 @@ async function refresh() {
 		attempt: mean("pb_delivery_attempt_seconds", w),
 		record: mean("pb_record_seconds", w),
 		enqueue: mean("pb_ingest_enqueue_seconds", w),
-		dests: instant(`sum by (destination, outcome)
-			(increase(pb_delivery_destination_attempts_total[${w.range}s]))`),
+		dests: series("pb_delivery_destination_attempts_total", w),
 	};
 	const r = {};
 	await Promise.all(Object.entries(q).map(async ([k, p]) => { r[k] = await p; }));
 
-	state.failovers = rises(r.changes);
+	state.failovers = rises(r.changes, w.start);
 	tiles(r, w);
 	draw("chart-volume", w, datasetsBy(r.volume, "outcome"), { stacked: true });
 	const ok = one(r.success, "success", "success");
@@ -237,7 +238,7 @@ async function refresh() {
 			     one(r.attempt, "attempt (HTTP)", "attempt"),
 			     one(r.record, "record (Redis)", "record"),
 			     one(r.enqueue, "ingest enqueue", "enqueue")]);
-	failing(r.dests);
+	failing(r.dests, w);
 	setText("updated", `updated ${new Date().toLocaleTimeString("en-GB")}`);
 }
 
@@ -259,11 +260,12 @@ function tiles(r, w) {
 	setText("failovers", count(state.failovers.length));
 }
 
-function failing(result) {
+/* The ten destinations with the most failed attempts (retry or dead). */
+function failing(result, w) {
 	const rows = {};
 	for (const s of result) {
 		const row = rows[s.metric.destination] ||= { all: 0, failed: 0 };
-		const v = num(s.value[1]) || 0;
+		const v = growth(s.values, w.start);
 		row.all += v;
 		if (s.metric.outcome !== "delivered")
 			row.failed += v;
