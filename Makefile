@@ -10,6 +10,8 @@
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~4 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
+#   make bench      throughput and bytes against measured ceilings (~3 min)
+#   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
 #                   pyflakes on the Python
 #   make install    install binaries (PREFIX, DESTDIR)
@@ -61,7 +63,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps deb lab lab-down lint test unit rules integration drill drill-smoke drill-soak \
+.PHONY: all deps deb lab lab-down lint test unit rules integration bench-metrics drill drill-smoke drill-soak \
         bench run stop install clean
 all: $(BINS)
 
@@ -146,6 +148,11 @@ drill-soak: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
+
+# What the metrics cost: the bench's runs with and without them (~6 min).
+bench-metrics: deps
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 tests/bench/metrics_cost.py
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -113,7 +113,7 @@ class Program:
 
 class Cluster:
     def __init__(self, state=None, offset=None, overrides=None,
-                 receiver=None, topology=None):
+                 receiver=None, topology=None, metrics=None):
         self.state = os.path.abspath(state or os.environ.get(
             "PB_STATE_DIR", os.path.join(ROOT, "run")))
         # A state folder remembers how its cluster was made, so that the
@@ -123,7 +123,7 @@ class Cluster:
             with open(saved) as f:
                 s = json.load(f)
             offset, overrides, receiver = s["offset"], s["overrides"], s["receiver"]
-            saved_topology = s.get("topology")
+            saved_topology, metrics = s.get("topology"), s.get("metrics", True)
         else:
             saved_topology = None
         self.overrides = overrides or {}
@@ -133,6 +133,13 @@ class Cluster:
                                         os.path.join(ROOT, "cluster", "local.yml"))
         topo = shift_ports(load_topology(self.topology), self.offset)
         topo["vars"].update(overrides or {})
+        # metrics=False: no metrics endpoints, no Prometheus (make bench-metrics
+        # compares the two).
+        self.metrics = metrics is not False
+        if not self.metrics:
+            topo.pop("prometheus_port", None)
+            for n in topo["ingest_nodes"] + topo["agents"]:
+                n.pop("metrics_port", None)
         self.topo = topo
         self.receiver = (os.environ.get("PB_RECEIVER", "1") != "0"
                          if receiver is None else receiver)
@@ -141,7 +148,8 @@ class Cluster:
             os.makedirs(self.path(sub), exist_ok=True)
         with open(saved + ".tmp", "w") as f:
             json.dump({"offset": self.offset, "overrides": self.overrides,
-                       "receiver": self.receiver, "topology": self.topology}, f)
+                       "receiver": self.receiver, "topology": self.topology,
+                       "metrics": self.metrics}, f)
         os.replace(saved + ".tmp", saved)
 
     # ---- paths and names ------------------------------------------------

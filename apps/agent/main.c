@@ -101,8 +101,6 @@ static int setup(void)
 		return PB_ERR_LIMIT;
 	}
 	raise_fd_limit();
-	if (am_start() != PB_OK)
-		return PB_ERR_IO;
 	if ((H.dests = calloc((size_t)cfg.concurrency, sizeof(*H.dests))) == NULL) {
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
 		return PB_ERR_NOMEM;
@@ -138,8 +136,11 @@ int main(int argc, char **argv)
 	json_object_seed(0); /* before threads: jansson's rule */
 	if (setup() != PB_OK)
 		return 1;
-	/* Every thread inherits this mask; the signal thread takes them. */
+	/* Every thread inherits this mask (the metrics server's too); the
+	 * signal thread takes them. */
 	pb_block_signals(&sigs);
+	if (am_start() != PB_OK)
+		return 1;
 
 	pb_redis_init(&fetch_redis, &cfg, "agent-fetch");
 	pb_redis_init(&record_redis, &cfg, "agent-record");
