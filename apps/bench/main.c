@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "idset.h"
+#include "metricscost.h"
 #include "pb.h"
 
 typedef struct opts {
@@ -472,9 +473,12 @@ static int parse_args(int argc, char **argv)
 			printf("usage: pb-bench --endpoint URL [--listen HOST:PORT] [--requests N]\n"
 			       "  [--objects K] [--connections C] [--rate R] [--method GET|POST]\n"
 			       "  [--wait S] [--sample small|seed] [--json FILE] [--md FILE]\n"
+			       "       pb-bench --metrics-cost N\n"
 			       "Load generator and counting receiver: exit 0 when every\n"
 			       "acknowledged postback arrived. Defaults: --listen %s --requests %ld\n"
-			       "--objects %ld --connections %ld --rate 0 (closed loop) --wait %ld\n",
+			       "--objects %ld --connections %ld --rate 0 (closed loop) --wait %ld\n"
+			       "--metrics-cost N: time the metric updates of N delivered postbacks\n"
+			       "(no cluster), print ns per postback as JSON\n",
 			       o.listen, o.requests, o.objects, o.connections, o.wait_s);
 			exit(0);
 		}
@@ -483,6 +487,12 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 		i++;
+		if (!strcmp(a, "--metrics-cost")) {
+			long n;
+			if (number(a, v, &n) != 0 || n < 1)
+				return -1;
+			exit(pb_metrics_cost(n));
+		}
 		if (!strcmp(a, "--endpoint")) o.endpoint = v;
 		else if (!strcmp(a, "--listen")) o.listen = v;
 		else if (!strcmp(a, "--json")) o.json = v;

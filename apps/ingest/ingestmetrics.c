@@ -26,7 +26,6 @@ static pb_family replays = {
 	.help = "requests answered from their Idempotency-Key: queued before, "
 		"nothing queued again",
 };
-/* In the order of enum pb_enqueue_status after PB_ENQ_REPLAY, then ours. */
 static pb_family refused = {
 	.name = "pb_ingest_unavailable_total", .type = PB_COUNTER,
 	.help = "requests refused with 503, by reason: full (MAX_QUEUE_SIZE), "
@@ -81,27 +80,17 @@ void im_answered(int status)
 
 void im_enqueued(const pb_enqueue_res *res, size_t count, double seconds)
 {
+	/* A refusal's series in refused, by enqueue status. */
+	static const int reason[] = { [PB_ENQ_FULL] = 0, [PB_ENQ_NOT_DURABLE] = 1,
+				      [PB_ENQ_NO_REPLICAS] = 2, [PB_ENQ_REDIS_DOWN] = 3 };
+
 	pb_m_observe(&enqueue_seconds, 0, seconds);
-	switch (res->status) {
-	case PB_ENQ_OK:
+	if (res->status == PB_ENQ_OK)
 		pb_m_add(&accepted, 0, (long long)count);
-		return;
-	case PB_ENQ_REPLAY:
+	else if (res->status == PB_ENQ_REPLAY)
 		pb_m_add(&replays, 0, 1);
-		return;
-	case PB_ENQ_FULL:
-		pb_m_add(&refused, 0, 1);
-		return;
-	case PB_ENQ_NOT_DURABLE:
-		pb_m_add(&refused, 1, 1);
-		return;
-	case PB_ENQ_NO_REPLICAS:
-		pb_m_add(&refused, 2, 1);
-		return;
-	case PB_ENQ_REDIS_DOWN:
-		pb_m_add(&refused, 3, 1);
-		return;
-	}
+	else if ((size_t)res->status < PB_ARRAY_LEN(reason))
+		pb_m_add(&refused, reason[res->status], 1);
 }
 
 void im_memory_high(void)

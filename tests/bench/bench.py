@@ -133,6 +133,9 @@ def daemons(c):
     out += [("redis master" if n["name"] == master else "redis replicas", n["name"])
             for n in c.topo["redis_nodes"]]
     out += [("sentinels", n["name"]) for n in c.topo["sentinels"]]
+    # Prometheus and the redis exporter, when the cluster has them.
+    out += [("monitoring", name) for name in ("prometheus", "redis-exporter")
+            if c.pid(name)]
     return out + [("agents", a) for a in c.agent_names]
 
 
