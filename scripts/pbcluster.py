@@ -133,11 +133,13 @@ class Cluster:
                                         os.path.join(ROOT, "cluster", "local.yml"))
         topo = shift_ports(load_topology(self.topology), self.offset)
         topo["vars"].update(overrides or {})
-        # metrics=False: no metrics endpoints, no Prometheus (make bench-metrics
-        # compares the two).
-        self.metrics = metrics is not False
-        if not self.metrics:
+        # metrics: True (default) everything; "endpoints": the daemons'
+        # /metrics but no Prometheus nor exporter; False: none of it (make
+        # bench-metrics compares them).
+        self.metrics = True if metrics is None else metrics
+        if self.metrics is not True:
             topo.pop("prometheus_port", None)
+        if self.metrics is False:
             for n in topo["ingest_nodes"] + topo["agents"]:
                 n.pop("metrics_port", None)
         self.topo = topo
