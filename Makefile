@@ -3,6 +3,7 @@
 #   make            build the daemons into build/
 #   make test       install what is missing, build, run every single-machine test
 #   make rules      promtool: check and unit-test the alert rules
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make run        install what is missing, build, start the local cluster
 #   make stop       stop the local cluster
 #   make deb        the Debian package the Ansible roles install
@@ -63,7 +64,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps deb lab lab-down lint test unit rules integration bench-metrics drill drill-smoke drill-soak \
+.PHONY: all deps deb fuzz lab lab-down lint test unit rules integration bench-metrics drill drill-smoke drill-soak \
         bench run stop install clean
 all: $(BINS)
 
@@ -106,16 +107,40 @@ $(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNI
 deps:
 	@scripts/deps.sh
 
+# Fuzzing (libFuzzer, with ASan and UBSan): each target in tests/fuzz for
+# FUZZ_SECONDS, from its seeds (tests/fuzz/seeds/NAME) and what earlier runs
+# found (build/fuzz/corpus/NAME). A crash stops with the input that caused
+# it in build/fuzz/ (crash-*): rerun with build/fuzz/fuzz_NAME <that file>.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(B)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB) $(GEN_DEFAULTS)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(WARN) $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lm -lpthread
+
+fuzz: deps $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+	  n=$$(basename $$f); t=$${n#fuzz_}; mkdir -p $(B)/fuzz/corpus/$$t; \
+	  echo "fuzz: $$n, $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ \
+	    $(B)/fuzz/corpus/$$t tests/fuzz/seeds/$$t > $(B)/fuzz/$$n.log 2>&1 || \
+	    { tail -n 40 $(B)/fuzz/$$n.log; echo "fuzz: $$n FAILED"; exit 1; }; \
+	  grep -E '^stat::number_of_executed_runs|^Done' $(B)/fuzz/$$n.log; \
+	done
+
 # Static analysis, clean or failing: clang-tidy with the checks in
 # .clang-tidy, cppcheck with what it needs of jansson in tests/lint.
-LINT_SRC := $(wildcard apps/*/*.c) $(UNIT_SRC)
+LINT_SRC := $(wildcard apps/*/*.c) $(UNIT_SRC) $(FUZZ_SRC)
 lint: deps $(GEN_DEFAULTS) $(BINS)
 	@set -e; for f in $(LINT_SRC); do \
 	  clang-tidy -quiet $$f -- $(CSTD) $(INC) -Itests/unit 2>/dev/null; done
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \
 	  --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
 	  --library=tests/lint/cppcheck.cfg --suppress=missingIncludeSystem \
-	  $(INC) -Itests/unit apps tests/unit
+	  $(INC) -Itests/unit apps tests/unit tests/fuzz
 	/usr/bin/python3 -m pyflakes scripts tests
 	tests/lint/hardening.sh $(BINS)
 

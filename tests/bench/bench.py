@@ -313,7 +313,11 @@ def main():
     shutil.rmtree(STATE, ignore_errors=True)
     overrides = {"pb_max_queue_size": 10000000}
     overrides.update(json.loads(os.environ.get("BENCH_SET") or "{}"))
-    c = Cluster(state=STATE, offset=20000, overrides=overrides, receiver=False)
+    # The daemons with their /metrics, without Prometheus: it belongs on a
+    # host of its own, and here it would take the pipeline's cores (make
+    # bench-metrics measures both).
+    c = Cluster(state=STATE, offset=20000, overrides=overrides, receiver=False,
+                metrics="endpoints")
     r = {"settings": overrides}
     try:
         c.up(timeout=90)
