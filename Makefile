@@ -118,7 +118,8 @@ FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=al
 
 $(B)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB) $(GEN_DEFAULTS)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) $(WARN) $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lm -lpthread
+	clang $(CSTD) $(filter-out -Wno-format-truncation,$(WARN)) -Wno-format-nonliteral \
+	  $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lm -lpthread
 
 fuzz: deps $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do \

@@ -23,9 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 	size_t i;
 	int status = pb_parse_ingest(&r, (const char *)in, n, 8192, 64, err, sizeof(err));
 
-	if (status != 0) {
+	if (status != 0) { /* the request is the caller's to free either way */
 		if (status != 400 && status != 413)
 			abort();
+		pb_ingest_req_free(&r);
 		return 0;
 	}
 	if (r.count < 1 || r.count > 64 || json_array_size(r.data) != r.count ||
