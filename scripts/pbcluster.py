@@ -34,6 +34,9 @@ PASSWORD_USERS = ("admin", "operator", "replication", "sentinel", "sentinel_clie
                   "sentinel_peer", "sentinel_operator", "ingest", "agent", "monitor")
 STOP_ORDER = ("monitor", "haproxy", "receiver", "ingest", "agent", "sentinel", "redis")
 CHART_JS = "/usr/share/javascript/chart.js/chart.min.js"  # Debian's libjs-chart.js
+# The daemons and pbctl; PB_BIN_DIR=build/asan runs the sanitizer builds
+# (make integration-asan).
+BIN_DIR = os.environ.get("PB_BIN_DIR") or os.path.join(ROOT, "build")
 STOP_TIMEOUT_S = 30
 # The topology's lists of hosts, each host with a name, an address and a port.
 HOST_GROUPS = ("ingest_nodes", "redis_nodes", "sentinels", "agents")
@@ -263,7 +266,7 @@ class Cluster:
                 base, ingest_listen="%s:%d" % (n["host"], n["port"]),
                 ingest_metrics_listen=metrics_listen(n)))
             progs.append(Program(n["name"], "ingest",
-                                 [os.path.join(ROOT, "build", "pb-ingest"), "-c", c], c,
+                                 [os.path.join(BIN_DIR, "pb-ingest"), "-c", c], c,
                                  n["netns"]))
         for a in self.topo["agents"]:
             c = conf(a["name"] + ".conf")
@@ -271,7 +274,7 @@ class Cluster:
                 base, agent_id=a["name"], agent_metrics_listen=metrics_listen(a),
                 agent_delivery_log=self.path("log", a["name"] + ".delivery.log")))
             progs.append(Program(a["name"], "agent",
-                                 [os.path.join(ROOT, "build", "pb-agent"), "-c", c], c,
+                                 [os.path.join(BIN_DIR, "pb-agent"), "-c", c], c,
                                  a["netns"]))
         # pbctl is no daemon: its settings are rendered for the operator.
         self.render("apps/conf/pbctl.conf.j2", conf("pbctl.conf"), base)
@@ -384,7 +387,7 @@ class Cluster:
 
     def pbctl(self, *args, timeout=120):
         """Run the operator tool against this cluster (a CompletedProcess)."""
-        return subprocess.run([os.path.join(ROOT, "build", "pbctl"), "-c",
+        return subprocess.run([os.path.join(BIN_DIR, "pbctl"), "-c",
                                self.path("conf", "pbctl.conf")] + list(args),
                               capture_output=True, text=True, timeout=timeout)
 
