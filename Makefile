@@ -60,12 +60,23 @@ $(GEN_DEFAULTS): scripts/gen_defaults.py scripts/pbcluster.py apps/conf/pb-inges
 	/usr/bin/python3 scripts/gen_defaults.py $@
 $(B)/obj/apps/common/config.o $(B)/san/apps/common/config.o: $(GEN_DEFAULTS)
 
+# The build's version (scripts/version.sh), rewritten only when it changes,
+# so that a new commit rebuilds just what reports it.
+GEN_VERSION := $(B)/gen/version.h
+$(GEN_VERSION): FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define PB_BUILD_VERSION "'"$$(scripts/version.sh)"'"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+FORCE:
+VERSIONED := apps/common/config.o apps/common/stdmetrics.o apps/agent/fetch.o
+$(foreach d,obj san asanobj,$(addprefix $(B)/$(d)/,$(VERSIONED))): $(GEN_VERSION)
+
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: all deps deb fuzz lab lab-down lint test unit rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
         bench run stop install clean
 all: $(BINS)
 
@@ -117,7 +128,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-$(B)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB) $(GEN_DEFAULTS)
+$(B)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB) $(GEN_DEFAULTS) $(GEN_VERSION)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(filter-out -Wno-format-truncation,$(WARN)) -Wno-format-nonliteral \
 	  $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lm -lpthread

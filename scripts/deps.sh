@@ -35,9 +35,12 @@ echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts its own redis/sentinel/haproxy/prometheus on install where systemd runs;
-# the local cluster runs its own instances on other ports, so stop those.
+# Debian starts the services of packages it installs, where systemd runs;
+# the local cluster runs its own instances on other ports. Stop and disable
+# those of the packages installed just now, and never one that was there
+# before: it may be the operator's.
 for svc in redis-server redis-sentinel haproxy prometheus prometheus-redis-exporter; do
+  case " ${missing[*]} " in *" $svc "*) ;; *) continue ;; esac
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi

@@ -19,10 +19,7 @@ from pbcluster import role_defaults  # noqa: E402
 
 TEMPLATES = {"ingest": "apps/conf/pb-ingest.conf.j2", "agent": "apps/conf/pb-agent.conf.j2"}
 # The built-in default differs from the role's on purpose: why.
-DELIBERATE = {
-    "delivery_log_stdout":
-        "under systemd the journal keeps a copy; run by hand, the file is enough",
-}
+DELIBERATE = {}
 ASSIGN = re.compile(r"^(\w+) = (.*)$")
 
 

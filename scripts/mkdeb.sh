@@ -9,14 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${1:-build/deb}
-base=$(sed -n 's/^#define PB_VERSION "\(.*\)"/\1/p' apps/common/pb.h)
-# A version that grows with every commit on main, so that apt on the hosts
-# sees a rebuilt package as newer: 0.1.0+42.g886435f
-if git rev-parse --git-dir >/dev/null 2>&1; then
-  version="$base+$(git rev-list --count HEAD).g$(git rev-parse --short HEAD)"
-else
-  version="$base"
-fi
+version=$(scripts/version.sh)
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

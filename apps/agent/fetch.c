@@ -13,6 +13,7 @@
 #include "agentmetrics.h"
 #include "log.h"
 #include "pb.h"
+#include "version.h"
 
 /* Postbacks taken and not yet recorded, as the threads share them. */
 long held_now(void)
@@ -87,8 +88,9 @@ static void heartbeat(pb_redis *r)
 {
 	char info[160];
 
-	snprintf(info, sizeof(info), "{\"pid\":%d,\"held\":%ld,\"at\":%lld}",
-		 (int)getpid(), held_now(), (long long)pb_wall_ms());
+	snprintf(info, sizeof(info),
+		 "{\"pid\":%d,\"held\":%ld,\"at\":%lld,\"version\":\"%s\"}",
+		 (int)getpid(), held_now(), (long long)pb_wall_ms(), PB_BUILD_VERSION);
 	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK) {
 		pb_warn("heartbeat: %s", r->errstr);
 		beats_ok_since = 0;

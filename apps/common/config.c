@@ -10,6 +10,7 @@
 #include "defaults.h" /* generated: build/gen/defaults.h */
 #include "log.h"
 #include "pb.h"
+#include "version.h"
 
 enum opt_type { T_INT, T_STR, T_BOOL };
 
@@ -428,7 +429,7 @@ int pb_config_load(pb_config *cfg, unsigned who, const char *prog,
 			return PB_CONFIG_EXIT;
 		}
 		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("%s %s\n", prog, PB_VERSION);
+			printf("%s %s\n", prog, PB_BUILD_VERSION);
 			return PB_CONFIG_EXIT;
 		}
 		if (!strcmp(a, "-t") || !strcmp(a, "--check")) {

@@ -2,7 +2,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,12 +13,34 @@
 static const char *log_prog = "pb";
 static enum pb_log_level log_min = PB_LOG_INFO;
 static const char *level_names[] = { "debug", "info", "warn", "error" };
+/* syslog priorities of the levels, for the journal: debug, info, warning, err */
+static const int level_priority[] = { 7, 6, 4, 3 };
+static int to_journal;
+
+/*
+ * Is standard error the journal? systemd says so in JOURNAL_STREAM
+ * ("device:inode" of the stream it connected); a redirected stderr keeps
+ * the variable but not the inode. Then each line starts with "<priority>"
+ * (journald's SyslogLevelPrefix) and carries no time or pid: the journal
+ * records both.
+ */
+static int stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	       fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
 
 int pb_log_init(const char *prog, const char *level)
 {
 	size_t i;
 
 	log_prog = prog;
+	to_journal = stderr_is_journal();
 	for (i = 0; i < PB_ARRAY_LEN(level_names); i++) {
 		if (strcmp(level, level_names[i]) == 0) {
 			log_min = (enum pb_log_level)i;
@@ -50,8 +74,11 @@ void pb_log(enum pb_log_level level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	/* One fprintf a line: stdio locks the stream, so threads don't mix. */
-	fprintf(stderr, "%s %s[%d] %s: %s\n", ts, log_prog, (int)getpid(),
-		level_names[level], msg);
+	if (to_journal)
+		fprintf(stderr, "<%d>%s: %s\n", level_priority[level], level_names[level], msg);
+	else
+		fprintf(stderr, "%s %s[%d] %s: %s\n", ts, log_prog, (int)getpid(),
+			level_names[level], msg);
 }
 
 int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)

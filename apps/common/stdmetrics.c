@@ -2,12 +2,13 @@
 #include <string.h>
 
 #include "pb.h"
+#include "version.h"
 #include "stdmetrics.h"
 
 pb_family pb_m_build_info = {
 	.name = "pb_build_info", .type = PB_GAUGE,
 	.help = "1, labelled with the version this program was built from",
-	.label = "version", .values = { PB_VERSION },
+	.label = "version", .values = { PB_BUILD_VERSION },
 };
 pb_family pb_m_start_time = {
 	.name = "pb_process_start_time_seconds", .type = PB_GAUGE, .scale = 1000,

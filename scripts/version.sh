@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The version of this build, one line: PB_VERSION (apps/common/pb.h), then,
+# in a git checkout, the commit count and hash, so that every commit on main
+# is newer than the last (0.1.0+42.g886435f): the package's version, and
+# what the daemons report (--version, pb_build_info, the agents' heartbeat).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=$(sed -n 's/^#define PB_VERSION "\(.*\)"/\1/p' apps/common/pb.h)
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  echo "$base+$(git rev-list --count HEAD).g$(git rev-parse --short HEAD)"
+else
+  echo "$base"
+fi
