@@ -28,10 +28,16 @@ static int stderr_is_journal(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
+	char *end;
 	struct stat st;
 
-	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
-	       fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	if (js == NULL || fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	dev = strtoull(js, &end, 10);
+	if (end == js || *end != ':')
+		return 0;
+	ino = strtoull(end + 1, &end, 10);
+	return *end == '\0' && (unsigned long long)st.st_dev == dev &&
 	       (unsigned long long)st.st_ino == ino;
 }
 
