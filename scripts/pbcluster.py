@@ -641,9 +641,10 @@ def main(argv):
     c = Cluster()
     if cmd == "up":
         c.up()
+        prom = "http://%s:%s" % (c.bind, c.topo.get("prometheus_port", "-"))
         print(USAGE.format(endpoint=c.endpoint, receiver=c.receiver_url,
                            state=os.path.relpath(c.state), port=c.topo["haproxy_stats_port"],
-                           bind=c.topo["lb"]["host"]))
+                           bind=c.topo["lb"]["host"], prometheus=prom))
     elif cmd == "down":
         c.down()
         print("stopped")
@@ -662,7 +663,8 @@ USAGE = """\
 The postback cluster is up.
 
   endpoint   {endpoint}/ingest  (also /ingest.php and /i)
-  stats      http://{bind}:{port}/  (Prometheus: /metrics)
+  stats      http://{bind}:{port}/  (its metrics: /metrics)
+  dashboard  {prometheus}/user/index.html  (Prometheus: {prometheus}/, alerts: /alerts)
   receiver   {receiver}  (a demo receiver; what it gets: {state}/log/receiver.requests.log)
 
 Try it:
