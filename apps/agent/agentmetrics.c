@@ -100,28 +100,16 @@ static pb_dest_counts dests = {
 };
 static pb_httpd httpd;
 
-static int render(pb_buf *out, void *arg)
-{
-	(void)arg;
-	return pb_metrics_render(out, families, PB_ARRAY_LEN(families), &dests);
-}
-
 int am_start(void)
 {
-	pb_stdmetrics_init();
-	if (cfg.metrics_listen[0] == '\0')
-		return PB_OK;
-	if (pb_dest_counts_init(&dests, (size_t)cfg.metrics_destinations) != PB_OK) {
+	if (cfg.metrics_listen[0] != '\0' &&
+	    pb_dest_counts_init(&dests, (size_t)cfg.metrics_destinations) != PB_OK) {
 		pb_error("metrics: out of memory for %ld destinations",
 			 cfg.metrics_destinations);
 		return PB_ERR_NOMEM;
 	}
-	if (pb_httpd_start(&httpd, cfg.metrics_listen, render, NULL) != PB_OK) {
-		pb_error("%s", httpd.errstr);
-		return httpd.err;
-	}
-	pb_info("metrics on http://%s/metrics", cfg.metrics_listen);
-	return PB_OK;
+	return pb_httpd_serve(&httpd, cfg.metrics_listen, families,
+			      PB_ARRAY_LEN(families), &dests);
 }
 
 void am_stop(void)

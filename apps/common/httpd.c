@@ -8,8 +8,10 @@
 #include <microhttpd.h>
 
 #include "httpd.h"
+#include "log.h"
 #include "metrics.h"
 #include "pb.h"
+#include "stdmetrics.h"
 
 #define CONNECTIONS_MAX 16 /* scrapers: Prometheus, an operator's curl */
 #define TIMEOUT_S 10
@@ -57,7 +59,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found,
 			     strlen(not_found), MHD_RESPMEM_PERSISTENT);
 	pb_buf_init(&page, PB_M_RENDER_MAX);
-	if (h->render(&page, h->arg) != PB_OK || page.data == NULL) {
+	if (pb_metrics_render(&page, h->fams, h->nfams, h->dests) != PB_OK ||
+	    page.data == NULL) {
 		pb_buf_free(&page);
 		return MHD_NO; /* the scrape fails; Prometheus marks it so */
 	}
@@ -101,14 +104,15 @@ static int resolve(pb_httpd *h, const char *listen, struct sockaddr_storage *ss)
 	return PB_OK;
 }
 
-int pb_httpd_start(pb_httpd *h, const char *listen, pb_httpd_render render,
-		   void *arg)
+int pb_httpd_start(pb_httpd *h, const char *listen, pb_family *const *fams,
+		   size_t nfams, pb_dest_counts *dests)
 {
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 
-	h->render = render;
-	h->arg = arg;
+	h->fams = fams;
+	h->nfams = nfams;
+	h->dests = dests;
 	h->d = NULL;
 	if ((h->err = resolve(h, listen, &ss)) != PB_OK)
 		return h->err;
@@ -125,6 +129,20 @@ int pb_httpd_start(pb_httpd *h, const char *listen, pb_httpd_render render,
 			 strerror(errno));
 		return h->err = PB_ERR_IO;
 	}
+	return PB_OK;
+}
+
+int pb_httpd_serve(pb_httpd *h, const char *listen, pb_family *const *fams,
+		   size_t nfams, pb_dest_counts *dests)
+{
+	pb_stdmetrics_init();
+	if (listen[0] == '\0')
+		return PB_OK;
+	if (pb_httpd_start(h, listen, fams, nfams, dests) != PB_OK) {
+		pb_error("%s", h->errstr);
+		return h->err;
+	}
+	pb_info("metrics on http://%s/metrics", listen);
 	return PB_OK;
 }
 

@@ -9,23 +9,28 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-
-/* Appends the page to out; PB_OK or the buffer's error. */
-typedef int (*pb_httpd_render)(pb_buf *out, void *arg);
+#include "metrics.h"
 
 typedef struct pb_httpd {
 	struct MHD_Daemon *d;
-	pb_httpd_render render;
-	void *arg;
+	pb_family *const *fams; /* what a scrape shows: these families, */
+	size_t nfams;
+	pb_dest_counts *dests;  /* and this table (NULL: none) */
 	int err;
 	char errstr[256];
 } pb_httpd;
 
 /* Listen on "host:port" (a numeric address; [v6]:port). PB_OK, or an
  * error with errstr saying what failed. */
-int pb_httpd_start(pb_httpd *h, const char *listen, pb_httpd_render render,
-		   void *arg);
+int pb_httpd_start(pb_httpd *h, const char *listen, pb_family *const *fams,
+		   size_t nfams, pb_dest_counts *dests);
+/*
+ * What a daemon calls at start: the standard families set
+ * (stdmetrics.h), then, unless listen is "" (metrics off), the endpoint
+ * started and where it listens logged. PB_OK, or the error, logged.
+ */
+int pb_httpd_serve(pb_httpd *h, const char *listen, pb_family *const *fams,
+		   size_t nfams, pb_dest_counts *dests);
 void pb_httpd_stop(pb_httpd *h);
 
 #endif

@@ -2,7 +2,6 @@
 
 #include "httpd.h"
 #include "ingestmetrics.h"
-#include "log.h"
 #include "metrics.h"
 #include "pb.h"
 #include "stdmetrics.h"
@@ -46,23 +45,9 @@ static pb_family *const families[] = {
 };
 static pb_httpd httpd;
 
-static int render(pb_buf *out, void *arg)
-{
-	(void)arg;
-	return pb_metrics_render(out, families, PB_ARRAY_LEN(families), NULL);
-}
-
 int im_start(const char *listen)
 {
-	pb_stdmetrics_init();
-	if (listen[0] == '\0')
-		return PB_OK;
-	if (pb_httpd_start(&httpd, listen, render, NULL) != PB_OK) {
-		pb_error("%s", httpd.errstr);
-		return httpd.err;
-	}
-	pb_info("metrics on http://%s/metrics", listen);
-	return PB_OK;
+	return pb_httpd_serve(&httpd, listen, families, PB_ARRAY_LEN(families), NULL);
 }
 
 void im_stop(void)
