@@ -15,10 +15,11 @@ import time
 import pytest
 import requests
 
-from conftest import OFFSET, OVERRIDES, ROOT, pbctl
+from conftest import OVERRIDES, ROOT, pbctl
 from pbcluster import Cluster, wait_until
 from receiver import Receiver
 
+METRICS_OFFSET = 4000
 OK, FLAKY, BAD = 20, 10, 5   # postbacks: delivered at once; 500 then 200; 400
 LINE = re.compile(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -60,7 +61,10 @@ def m():
     """The cluster, after a switchover and the workload, all recorded."""
     state = os.path.join(ROOT, "run", "test-metrics")
     shutil.rmtree(state, ignore_errors=True)
-    c = Cluster(state=state, offset=OFFSET + 4000, overrides=OVERRIDES, receiver=False)
+    # Ports +4000: every one below 32768, where Linux takes the ephemeral
+    # ports of outgoing connections (a CI run lost a Sentinel's port to one
+    # of the session cluster's connections at +14000).
+    c = Cluster(state=state, offset=METRICS_OFFSET, overrides=OVERRIDES, receiver=False)
     seen = collections.Counter()
     lock = threading.Lock()
 
