@@ -38,10 +38,10 @@ LDFLAGS ?=
 # tests/lint/hardening.sh checks the binaries for each.
 HARDEN   := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2 -fPIE
 LDHARDEN := -pie -Wl,-z,relro -Wl,-z,now
-LIBS_INGEST := -lfcgi -lhiredis -ljansson -lmicrohttpd -lm -lpthread
-LIBS_AGENT  := -lcurl -lhiredis -ljansson -lmicrohttpd -lm -lpthread
-LIBS_CTL    := -lhiredis -ljansson -lm -lpthread
-LIBS_BENCH  := -lcurl -ljansson -lm -lpthread
+LIBS_INGEST := -lfcgi -lhiredis -ljansson -lmicrohttpd -lcrypto -lm -lpthread
+LIBS_AGENT  := -lcurl -lhiredis -ljansson -lmicrohttpd -lcrypto -lm -lpthread
+LIBS_CTL    := -lhiredis -ljansson -lcrypto -lm -lpthread
+LIBS_BENCH  := -lcurl -ljansson -lcrypto -lm -lpthread
 
 B := build
 .DEFAULT_GOAL := all
@@ -112,7 +112,7 @@ $(B)/san/%.o: %.c
 
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNIT_LIB))
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ -ljansson -lm -lpthread
+	$(CC) $(SANFLAGS) -o $@ $^ -ljansson -lcrypto -lm -lpthread
 
 .SECONDARY:
 
@@ -131,7 +131,7 @@ FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=al
 $(B)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB) $(GEN_DEFAULTS) $(GEN_VERSION)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(filter-out -Wno-format-truncation,$(WARN)) -Wno-format-nonliteral \
-	  $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lm -lpthread
+	  $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lcrypto -lm -lpthread
 
 fuzz: deps $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do \

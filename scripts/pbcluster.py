@@ -17,6 +17,7 @@ receiver).
 The supervisor restarts a program that exits, as systemd's Restart=always
 would, with a back-off of 1 s doubling to 10 s while it keeps failing.
 """
+import hashlib
 import json
 import os
 import secrets
@@ -181,6 +182,41 @@ class Cluster:
     def password(self, user):
         with open(self.path("secrets", user + ".pass")) as f:
             return f.read().strip()
+
+    @property
+    def client_key(self):
+        """The local client's key (secrets/client.key; `pbctl keys add`
+        issued it when the cluster first came up)."""
+        with open(self.path("secrets", "client.key")) as f:
+            return f.read().strip()
+
+    @property
+    def auth(self):
+        """The header that carries the local client's key."""
+        return {"Authorization": "Bearer " + self.client_key}
+
+    def ensure_client_key(self, name="local"):
+        """A client key for this cluster in secrets/client.key, issued with
+        `pbctl keys add` the first time; registered again (its hash, as
+        pbctl writes it) if Redis lost it, e.g. to a test's FLUSHALL. Then
+        waits until the ingest nodes had time to load it."""
+        path = self.path("secrets", "client.key")
+        if not os.path.exists(path):
+            p = self.pbctl("keys", "add", name)
+            if p.returncode != 0:
+                raise RuntimeError("pbctl keys add: %s" % p.stderr)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(p.stdout.strip() + "\n")
+        else:
+            h = hashlib.sha256(self.client_key.encode()).hexdigest()
+            m = self.master()
+            if m.hexists(self.key("clients"), h):
+                return
+            m.hset(self.key("clients"), h, "%s %d" % (name, time.time() * 1000))
+            m.incr(self.key("clients-version"))
+        # Ingest nodes look for changes every client_keys_refresh_ms (500).
+        time.sleep(1.2)
 
     def sentinel_addrs(self):
         return [(n["host"], n["port"]) for n in self.topo["sentinels"]]
@@ -582,6 +618,7 @@ class Cluster:
                     raise TimeoutError("cluster in %s: %s not ready after %d s; see %s"
                                        % (self.state, what, timeout, self.path("log")))
                 time.sleep(0.2)
+        self.ensure_client_key()
 
     def status(self):
         rows = []
@@ -644,7 +681,8 @@ def main(argv):
         prom = "http://%s:%s" % (c.bind, c.topo.get("prometheus_port", "-"))
         print(USAGE.format(endpoint=c.endpoint, receiver=c.receiver_url,
                            state=os.path.relpath(c.state), port=c.topo["haproxy_stats_port"],
-                           bind=c.topo["lb"]["host"], prometheus=prom))
+                           bind=c.topo["lb"]["host"], prometheus=prom,
+                           keyfile=os.path.relpath(c.path("secrets", "client.key"))))
     elif cmd == "down":
         c.down()
         print("stopped")
@@ -667,9 +705,11 @@ The postback cluster is up.
   dashboard  {prometheus}/user/index.html  (Prometheus: {prometheus}/, alerts: /alerts)
   receiver   {receiver}  (a demo receiver; what it gets: {state}/log/receiver.requests.log)
 
-Try it:
+Try it (every request carries a client key; this one is the local client's,
+issued with `pbctl keys add local` into {keyfile}):
 
-  curl -s {endpoint}/ingest -H 'Content-Type: application/json' -d '{{
+  curl -s {endpoint}/ingest -H "Authorization: Bearer $(cat {keyfile})" \\
+    -H 'Content-Type: application/json' -d '{{
     "endpoint": {{"method": "GET",
                  "url": "{receiver}/data?title={{mascot}}&image={{location}}&foo={{bar}}"}},
     "data": [{{"mascot": "Gopher", "location": "https://blog.golang.org/gopher/gopher.png"}}]}}'

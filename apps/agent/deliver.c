@@ -139,7 +139,9 @@ static int open_log(void)
 
 /*
  * One line per attempt, logfmt, so both people and grep can read it:
- * time id attempt method url status time_ms outcome [retry_in_ms] [error] body
+ * time id client attempt method url status time_ms outcome [retry_in_ms]
+ * [error] body; client is the name of the key that queued it ("" for
+ * none, or a version 1 job).
  */
 static void log_attempt(const job *jb, int64_t elapsed_ms)
 {
@@ -150,7 +152,8 @@ static void log_attempt(const job *jb, int64_t elapsed_ms)
 	am_attempt(jb, (double)elapsed_ms / 1000.0);
 	pb_buf_reset(&line);
 	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
-	pb_buf_printf(&line, "%s id=%s attempt=%u method=%s url=\"", ts, jb->j.id,
+	pb_buf_printf(&line, "%s id=%s client=%.*s attempt=%u method=%s url=\"", ts,
+		      jb->j.id, (int)jb->j.client_len, jb->j.client ? jb->j.client : "",
 		      jb->j.attempts + 1, pb_method_name(jb->j.method));
 	pb_log_escape(&line, jb->url.data, jb->url.len, jb->url.len);
 	pb_buf_printf(&line, "\" status=%ld time_ms=%lld outcome=%s", jb->status,

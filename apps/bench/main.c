@@ -33,18 +33,20 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "clientkey.h"
 #include "idset.h"
 #include "metricscost.h"
 #include "pb.h"
 
 typedef struct opts {
 	const char *endpoint, *listen, *json, *md;
+	char auth[PB_CLIENT_KEY_MAX + 32]; /* "Authorization: Bearer <key>" */
 	long requests, objects, connections, rate, wait_s;
 	char method[8];
 	int seed;	/* --sample seed: the seed document's template and object */
 } opts;
 
-static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, 1000, 1, 16, 0, 60, "GET", 0 };
+static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, "", 1000, 1, 16, 0, 60, "GET", 0 };
 
 /*
  * The seed document's request (shared/seeds), sent with --sample seed so
@@ -328,6 +330,8 @@ static void run_load(void)
 
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (o.auth[0])
+		hdrs = curl_slist_append(hdrs, o.auth);
 	for (i = 0; i < o.connections; i++) {
 		rs[i].easy = curl_easy_init();
 		pb_buf_init(&rs[i].body, 0);
@@ -454,6 +458,26 @@ static void report(const tally *t, double load_s, double total_s)
 	json_decref(j);
 }
 
+/* --key-file: the client key, its first line, into the header it goes in. */
+static int key_file(const char *path)
+{
+	char line[PB_CLIENT_KEY_MAX + 2];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
+		fprintf(stderr, "pb-bench: --key-file %s: cannot read a key\n", path);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	snprintf(o.auth, sizeof(o.auth), "Authorization: Bearer %s", line);
+	return 0;
+}
+
 /* A count option: a whole number from 0 up. */
 static int number(const char *name, const char *v, long *out)
 {
@@ -472,7 +496,8 @@ static int parse_args(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			printf("usage: pb-bench --endpoint URL [--listen HOST:PORT] [--requests N]\n"
 			       "  [--objects K] [--connections C] [--rate R] [--method GET|POST]\n"
-			       "  [--wait S] [--sample small|seed] [--json FILE] [--md FILE]\n"
+			       "  [--wait S] [--sample small|seed] [--key-file FILE] [--json FILE]\n"
+			       "  [--md FILE]\n"
 			       "       pb-bench --metrics-cost N\n"
 			       "Load generator and counting receiver: exit 0 when every\n"
 			       "acknowledged postback arrived. Defaults: --listen %s --requests %ld\n"
@@ -497,6 +522,7 @@ static int parse_args(int argc, char **argv)
 		else if (!strcmp(a, "--listen")) o.listen = v;
 		else if (!strcmp(a, "--json")) o.json = v;
 		else if (!strcmp(a, "--md")) o.md = v;
+		else if (!strcmp(a, "--key-file")) rc |= key_file(v);
 		else if (!strcmp(a, "--requests")) rc |= number(a, v, &o.requests);
 		else if (!strcmp(a, "--objects")) rc |= number(a, v, &o.objects);
 		else if (!strcmp(a, "--connections")) rc |= number(a, v, &o.connections);

@@ -88,6 +88,11 @@ static const pb_opt opts[] = {
 	I(shutdown_drain_ms, PB_DEF_shutdown_drain_ms, 0, 600000, ING,
 	  "on SIGTERM, how long to answer on open connections (longer than "
 	  "HAProxy takes to mark the node down), ms"),
+	B(require_client_key, PB_DEF_require_client_key, ING,
+	  "refuse (401) a request without a client key (pbctl keys add)"),
+	I(client_keys_refresh_ms, "500", 50, 60000, ING,
+	  "how often the client keys are checked for changes in Redis, ms "
+	  "(a revoked key works at most this long, and one reload)"),
 
 	S(agent_id, "", AGT,
 	  "this agent's identity, stable across restarts (default: host name)"),

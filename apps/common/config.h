@@ -50,6 +50,8 @@ typedef struct pb_config {
 	long retry_after_s;
 	long idempotency_window_s;
 	long shutdown_drain_ms;
+	int require_client_key;
+	long client_keys_refresh_ms;
 	/* delivery agent */
 	char agent_id[128];
 	long concurrency;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clientkey.h"
 #include "pb.h"
 
 _Static_assert(PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX,
@@ -93,6 +94,7 @@ int pb_job_decode(pb_job *job, const char *raw, size_t len)
 	unsigned long long attempts;
 
 	memset(job, 0, sizeof(*job));
+	job->client = "";
 	if (next_field(&p, end, &f, &n) || n != 1 || f[0] != PB_JOB_VERSION)
 		return PB_ERR_FORMAT;
 	if (next_field(&p, end, &f, &n) || !pb_id_valid(f, n))
@@ -205,8 +207,10 @@ int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
 	if (next_field(&p, end, &f, &n) || digits(f, n, 15, &ms) != PB_OK)
 		return PB_ERR_FORMAT;
 	job->enqueued_ms = (int64_t)ms;
-	if (next_field(&p, end, &f, &n)) /* the client: not used here yet */
-		return PB_ERR_FORMAT;
+	if (next_field(&p, end, &f, &n) || (n > 0 && !pb_client_name_valid(f, n)))
+		return PB_ERR_FORMAT; /* it goes into the delivery log */
+	job->client = f;
+	job->client_len = n;
 	job->url = p;
 	job->url_len = (size_t)(end - p);
 	job->data = data;

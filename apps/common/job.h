@@ -50,6 +50,9 @@ typedef struct pb_job {
 	size_t data_len;
 	/* Version 2 only (version 1: 0 and ""). */
 	int64_t enqueued_ms; /* when the ingest node queued it, epoch ms */
+	const char *client;  /* whose key queued it (clientkey.h); points into
+				the header; "" when anonymous or version 1 */
+	size_t client_len;
 	char dest[PB_DEST_ID_LEN + 1];
 } pb_job;
 

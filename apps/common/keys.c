@@ -28,6 +28,8 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->processing_stem, ":processing:" },
 		{ k->heartbeat_stem, ":agent:" },
 		{ k->idem_stem, ":idem:" },
+		{ k->clients, ":clients" },
+		{ k->clients_version, ":clients-version" },
 		{ k->metrics_lease, ":metrics-lease" },
 	};
 	size_t i;

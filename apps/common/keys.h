@@ -22,7 +22,12 @@
  *   <p>:dead                list; dead letters (JSON), newest first
  *   <p>:agent:<agent>       string; an agent's heartbeat, with a TTL
  *   <p>:agents              set; ids of the agents that may hold postbacks
- *   <p>:idem:<key>          string; the first answer to an Idempotency-Key
+ *   <p>:idem:<client>:<key> string; the first answer to a client's
+ *                           Idempotency-Key
+ *   <p>:clients             hash; SHA-256 of a client key (clientkey.h) ->
+ *                           "<client name> <issued ms>"
+ *   <p>:clients-version     integer; raised by every change to <p>:clients,
+ *                           so that ingest nodes reload it only then
  *   <p>:metrics-lease       string; the agent that shows the cluster's
  *                           queue gauges (metrics), with a TTL
  *   <p>:queue               list; version 1 jobs (job.h) an upgrade left;
@@ -50,7 +55,9 @@ typedef struct pb_keys {
 	char agents[PB_KEY_MAX];
 	char processing_stem[PB_KEY_MAX]; /* "<p>:processing:", an agent id follows */
 	char heartbeat_stem[PB_KEY_MAX];  /* "<p>:agent:", an agent id follows */
-	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", a client's key follows */
+	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", "<client>:<key>" follows */
+	char clients[PB_KEY_MAX];
+	char clients_version[PB_KEY_MAX];
 	char metrics_lease[PB_KEY_MAX];
 	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", a destination id follows */
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */

@@ -15,6 +15,8 @@
  *   pbctl switchover [--timeout S]
  *                                move the master role to a replica without
  *                                losing an acknowledged write
+ *   pbctl keys add NAME | list | revoke NAME | revoke --hash PREFIX
+ *                                client keys (clientkey.h)
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "clientkey.h"
 #include "config.h"
 #include "deadletter.h"
 #include "dest.h"
@@ -54,6 +57,8 @@ static const char usage[] =
 	"  breakers open DEST [--for S] | close DEST | rate DEST N\n"
 	"                         park a destination, let it flow again, pace it (N/s, 0: off)\n"
 	"  switchover [--timeout S]  move the master role to a replica, losing nothing\n"
+	"  keys add NAME | list | revoke NAME | revoke --hash PREFIX\n"
+	"                         issue a client key (printed once), list, revoke\n"
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
@@ -586,6 +591,136 @@ static int cmd_breakers(int argc, char **argv)
 	return 0;
 }
 
+/* ---- client keys (clientkey.h) ------------------------------------------ */
+
+/*
+ * Every change raises <p>:clients-version in the same step, so that the
+ * ingest nodes reload the keys (apps/ingest/clients.h). KEYS[1] clients,
+ * KEYS[2] the version; revoke: ARGV[1] "name" or "hash", ARGV[2] the name
+ * or a hash's first digits. Returns how many keys went.
+ */
+static const char keys_add_lua[] =
+	"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+	"redis.call('INCR', KEYS[2])\n"
+	"return 1\n";
+static const char keys_revoke_lua[] =
+	"local all, gone = redis.call('HGETALL', KEYS[1]), 0\n"
+	"for i = 1, #all, 2 do\n"
+	"  local h, name = all[i], string.match(all[i + 1], '^(%S+)')\n"
+	"  if (ARGV[1] == 'name' and name == ARGV[2]) or\n"
+	"     (ARGV[1] == 'hash' and string.sub(h, 1, #ARGV[2]) == ARGV[2]) then\n"
+	"    redis.call('HDEL', KEYS[1], h)\n"
+	"    gone = gone + 1\n"
+	"  end\n"
+	"end\n"
+	"if gone > 0 then redis.call('INCR', KEYS[2]) end\n"
+	"return gone\n";
+
+/* A change to the keys is confirmed by a replica before pbctl says it is
+ * done, as a postback is: a failover must not bring a revoked key back. */
+static void keys_wait(void)
+{
+	redisReply *r = cmd_or_die("WAIT 1 2000");
+
+	if (r->type == REDIS_REPLY_INTEGER && r->integer < 1)
+		fprintf(stderr, "pbctl: warning: no replica confirmed the change "
+				"within 2 s; check `pbctl status`\n");
+	freeReplyObject(r);
+}
+
+static int keys_add(const char *name)
+{
+	char key[PB_CLIENT_KEY_LEN + 1], hash[PB_CLIENT_HASH_LEN + 1], val[96];
+
+	if (!pb_client_name_valid(name, strlen(name))) {
+		fprintf(stderr, "pbctl: a client name is 1 to %d of A-Z a-z 0-9 . _ -, "
+			"not '%s'\n", PB_CLIENT_NAME_MAX, name);
+		return 2;
+	}
+	if (pb_client_key_new(key) != PB_OK) {
+		fprintf(stderr, "pbctl: no random bytes for a key\n");
+		return 1;
+	}
+	pb_client_key_hash(key, strlen(key), hash);
+	snprintf(val, sizeof(val), "%s %lld", name, (long long)pb_wall_ms());
+	freeReplyObject(cmd_or_die("EVAL %s 2 %s %s %s %s", keys_add_lua, K.clients,
+				   K.clients_version, hash, val));
+	keys_wait();
+	/* The key itself goes to standard output alone, for a file or a
+	 * variable; Redis keeps only its hash, so this is the one copy. */
+	printf("%s\n", key);
+	fprintf(stderr, "pbctl: key for client '%s' issued (SHA-256 %.12s...); it is "
+		"shown only this once\n", name, hash);
+	return 0;
+}
+
+static int keys_list(void)
+{
+	redisReply *r = cmd_or_die("HGETALL %s", K.clients);
+	size_t i;
+
+	if (r->elements == 0)
+		printf("no client keys (pbctl keys add NAME)\n");
+	else
+		printf("%-24s %-14s %s\n", "client", "key SHA-256", "issued (UTC)");
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const char *v = r->element[i + 1]->str, *sp = strchr(v, ' ');
+		char ts[32] = "?";
+		long ms;
+
+		if (sp && pb_parse_long(sp + 1, 0, LONG_MAX, &ms) == PB_OK)
+			pb_format_utc_ms(ts, sizeof(ts), ms);
+		printf("%-24.*s %.12s.. %s\n", sp ? (int)(sp - v) : (int)strlen(v), v,
+		       r->element[i]->str, ts);
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+	const char *verb = argc > 0 ? argv[0] : "list";
+	const char *by = "name", *what;
+	redisReply *r;
+	long long gone;
+
+	if (!strcmp(verb, "--help")) {
+		puts("pbctl keys add NAME: issue a key for client NAME and print it (once:\n"
+		     "  Redis keeps only its SHA-256). A client may hold several keys, to\n"
+		     "  change them without a pause: add, move the client, revoke the old.\n"
+		     "pbctl keys list: clients, the first digits of their keys' hashes, when issued.\n"
+		     "pbctl keys revoke NAME: every key of client NAME stops working.\n"
+		     "pbctl keys revoke --hash PREFIX: the one key whose hash starts so.\n"
+		     "Ingest nodes see a change within client_keys_refresh_ms (500).");
+		return 0;
+	}
+	if (!strcmp(verb, "list"))
+		return keys_list();
+	if (!strcmp(verb, "add") && argc == 2)
+		return keys_add(argv[1]);
+	if (!strcmp(verb, "revoke") && argc == 2) {
+		what = argv[1];
+	} else if (!strcmp(verb, "revoke") && argc == 3 && !strcmp(argv[1], "--hash") &&
+		   strlen(argv[2]) >= 8) {
+		by = "hash", what = argv[2];
+	} else {
+		fprintf(stderr, "pbctl: usage: keys add NAME | list | revoke NAME | "
+			"revoke --hash PREFIX (8 digits at least)\n");
+		return 2;
+	}
+	r = cmd_or_die("EVAL %s 2 %s %s %s %s", keys_revoke_lua, K.clients,
+		       K.clients_version, by, what);
+	gone = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	freeReplyObject(r);
+	if (gone == 0) {
+		fprintf(stderr, "pbctl: no key matches %s '%s'\n", by, what);
+		return 1;
+	}
+	keys_wait();
+	printf("%lld key(s) revoked\n", gone);
+	return 0;
+}
+
 /*
  * A planned switchover. SENTINEL FAILOVER alone is a forced failover: the
  * old master keeps taking writes while the replica Sentinel promotes has
@@ -830,6 +965,8 @@ int main(int argc, char **argv)
 		return cmd_switchover(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "breakers"))
 		return cmd_breakers(argc - pos - 1, argv + pos + 1);
+	if (!strcmp(cmd, "keys"))
+		return cmd_keys(argc - pos - 1, argv + pos + 1);
 	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }

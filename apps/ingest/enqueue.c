@@ -240,8 +240,8 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	}
 	if (pb_key_join(hash, sizeof(hash), k->request_stem, req->request_id) != PB_OK ||
 	    pb_key_join(data, sizeof(data), k->data_stem, req->request_id) != PB_OK ||
-	    (req->idem_key && pb_key_join(idem, sizeof(idem), k->idem_stem,
-					  req->idem_key) != PB_OK)) {
+	    (req->idem_key && snprintf(idem, sizeof(idem), "%s%s:%s", k->idem_stem,
+				       req->client, req->idem_key) >= (int)sizeof(idem))) {
 		snprintf(r->errstr, sizeof(r->errstr), "a key is too long");
 		rc = r->err = PB_ERR_LIMIT;
 		goto out;

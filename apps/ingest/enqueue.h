@@ -45,6 +45,7 @@ typedef struct pb_enqueue_req {
 	const pb_dest_run *runs; /* the objects' destinations, in order */
 	size_t nruns;
 	const char *idem_key;    /* NULL when the client sent none */
+	const char *client;      /* the client's name ("": anonymous) */
 } pb_enqueue_req;
 
 typedef struct pb_enqueue_res {

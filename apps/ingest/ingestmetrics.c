@@ -12,7 +12,7 @@ static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 static pb_family requests = {
 	.name = "pb_ingest_requests_total", .type = PB_COUNTER,
 	.help = "requests answered, by HTTP status",
-	.label = "code", .values = { "200", "400", "404", "405", "413", "415",
+	.label = "code", .values = { "200", "400", "401", "404", "405", "413", "415",
 				     "500", "503", "other" },
 };
 static pb_family accepted = {

@@ -32,6 +32,8 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "clientkey.h"
+#include "clients.h"
 #include "config.h"
 #include "enqueue.h"
 #include "ingestmetrics.h"
@@ -72,6 +74,7 @@ typedef struct worker {
 	int64_t mem_checked_ms; /* when INFO memory was last asked */
 	long mem_used, mem_max; /* its answer; mem_max 0: no maxmemory */
 	int status;     /* of the last answer, for the metrics */
+	char client[PB_CLIENT_NAME_MAX + 1]; /* whose key the request carries */
 } worker;
 
 /* ---- answers ---------------------------------------------------------- */
@@ -81,6 +84,7 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
@@ -128,7 +132,8 @@ static void respond_error(worker *w, int status, const char *msg)
 	pb_buf_putc(&w->out, '{');
 	put_json_string(&w->out, "error", msg);
 	pb_buf_puts(&w->out, "}\n");
-	respond(w, status, status == 405 ? "Allow: POST\r\n" : NULL);
+	respond(w, status, status == 405 ? "Allow: POST\r\n"
+			   : status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
 }
 
 /* 503 with the seed's keys, an error, and Retry-After. */
@@ -165,6 +170,51 @@ static void respond_accepted(worker *w, const char *request_id, size_t count,
 }
 
 /* ---- the ingest request ----------------------------------------------- */
+
+/*
+ * Whose request this is (clientkey.h), into w->client, before anything of
+ * it is read: 1 to go on, 0 when it has been answered (401, or 503 while
+ * the keys have not been loaded). With require_client_key off, a request
+ * without a key is the anonymous client "".
+ */
+static int authenticate(worker *w)
+{
+	char hash[PB_CLIENT_HASH_LEN + 1];
+	const char *key;
+	size_t n;
+	int rc;
+
+	w->client[0] = '\0';
+	rc = pb_client_key_from(FCGX_GetParam("HTTP_AUTHORIZATION", w->req.envp),
+				FCGX_GetParam("HTTP_X_API_KEY", w->req.envp), &key, &n);
+	if (rc == PB_ERR_NOTFOUND && !cfg.require_client_key)
+		return 1;
+	if (rc == PB_ERR_NOTFOUND) {
+		respond_error(w, 401, "a client key is required: send "
+				      "'Authorization: Bearer <key>' or 'X-Api-Key: <key>'");
+		return 0;
+	}
+	if (rc != PB_OK) {
+		respond_error(w, 401, "the client key is malformed: send "
+				      "'Authorization: Bearer <key>' or 'X-Api-Key: <key>'");
+		return 0;
+	}
+	pb_client_key_hash(key, n, hash);
+	rc = pb_clients_lookup(hash, w->client);
+	if (rc == PB_ERR_IO) {
+		respond_unavailable(w, 0, -1, "client keys not loaded yet "
+				    "(Redis not reached since this node started)");
+		return 0;
+	}
+	if (rc != PB_OK) {
+		/* The hash's first digits tell an operator which key, and
+		 * are of no use to anyone who reads the log. */
+		pb_debug("unknown client key (SHA-256 %.8s...)", hash);
+		respond_error(w, 401, "unknown or revoked client key");
+		return 0;
+	}
+	return 1;
+}
 
 /* Read the body into w->body; PB_ERR_LIMIT past max_body_bytes. */
 static int read_body(worker *w)
@@ -237,8 +287,8 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 	if (rc != PB_OK)
 		return rc;
 	pb_buf_reset(&w->jobs);
-	if ((rc = pb_reqhdr_encode(&w->jobs, r->method, pb_wall_ms(), "", r->url,
-				   r->url_len)) != PB_OK)
+	if ((rc = pb_reqhdr_encode(&w->jobs, r->method, pb_wall_ms(), w->client,
+				   r->url, r->url_len)) != PB_OK)
 		return rc;
 	*hlen = w->jobs.len;
 	json_array_foreach(r->data, i, obj) {
@@ -365,6 +415,8 @@ static void handle_ingest(worker *w)
 	int status, rc;
 	int64_t t0;
 
+	if (!authenticate(w))
+		return;
 	status = pb_check_http(FCGX_GetParam("REQUEST_METHOD", env),
 			       FCGX_GetParam("CONTENT_TYPE", env),
 			       FCGX_GetParam("CONTENT_LENGTH", env),
@@ -420,7 +472,7 @@ static void handle_ingest(worker *w)
 	}
 	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen,
 			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
-			       w->lens, r.count, w->runs, nruns, idem };
+			       w->lens, r.count, w->runs, nruns, idem, w->client };
 	t0 = pb_now_us();
 	pb_enqueue(&w->redis, &eq, &res);
 	im_enqueued(&res, r.count, (double)(pb_now_us() - t0) / 1e6);
@@ -601,15 +653,17 @@ int main(int argc, char **argv)
 		pb_error("out of memory for %ld threads", cfg.threads);
 		return 1;
 	}
-	if (im_start(cfg.metrics_listen) != PB_OK) {
+	if (im_start(cfg.metrics_listen) != PB_OK ||
+	    pb_clients_start(&cfg, &keys, &stopping) != PB_OK) {
 		free(ws);
 		return 1;
 	}
 	started = start_workers(ws, (int)cfg.threads);
 	pb_info("listening on %s with %d threads, master '%s' via %s, "
-		"MAX_QUEUE_SIZE %ld, WAIT %ld replicas/%ld ms",
+		"MAX_QUEUE_SIZE %ld, WAIT %ld replicas/%ld ms, client keys %s",
 		cfg.listen, started, cfg.master_name, cfg.sentinels,
-		cfg.max_queue_size, cfg.wait_replicas, cfg.wait_timeout_ms);
+		cfg.max_queue_size, cfg.wait_replicas, cfg.wait_timeout_ms,
+		cfg.require_client_key ? "required" : "optional");
 
 	while (started == cfg.threads) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -636,6 +690,7 @@ int main(int argc, char **argv)
 	}
 	free(ws);
 	close(listen_fd);
+	pb_clients_stop();
 	im_stop();
 	pb_info("stopped");
 	return started == cfg.threads ? 0 : 1;

@@ -40,6 +40,7 @@ def free_port():
 
 
 RUNNING = []  # the pb-bench under way, whose CPU time /proc still has
+KEY_FILE = None  # the cluster's client key (secrets/client.key), once it is up
 
 
 def pb_bench(endpoint, then=None, **kw):
@@ -49,6 +50,8 @@ def pb_bench(endpoint, then=None, **kw):
     listen = "127.0.0.1:%d" % free_port()
     args = [BENCH, "--endpoint", endpoint or "http://%s/x" % listen, "--listen", listen,
             "--json", out]
+    if endpoint and KEY_FILE:
+        args += ["--key-file", KEY_FILE]
     for k, v in kw.items():
         args += ["--" + k, str(v)]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL)
@@ -208,7 +211,8 @@ def cost_per_postback(c, n=100000):
     used, net = m.info("memory")["used_memory"], net_bytes(m)
     with requests.Session() as s:
         for _ in range(n // 100):
-            s.post(c.endpoint + "/ingest", json=body, timeout=30).raise_for_status()
+            s.post(c.endpoint + "/ingest", json=body, headers=c.auth,
+                   timeout=30).raise_for_status()
     ks = queue_keys(c, m)
     q = next(k for k in ks if k.startswith(key(c, "q:").encode()))
     out = {"redis_queue_bytes_per_postback":
@@ -321,6 +325,8 @@ def main():
     r = {"settings": overrides}
     try:
         c.up(timeout=90)
+        global KEY_FILE
+        KEY_FILE = c.path("secrets", "client.key")
         ep = c.endpoint
         time.sleep(2)
         r["rss_kb_at_rest"] = {name: rss_kb(c, name) for _, name in daemons(c)}

@@ -51,6 +51,7 @@ def round_(metrics, n):
                 receiver=False, metrics=metrics)
     try:
         c.up(timeout=90)
+        bench.KEY_FILE = c.path("secrets", "client.key")
         time.sleep(3)
         fastcgi = pb_bench(c.endpoint + "/health", requests=20000, connections=32,
                            wait=0)["answered_per_s"]

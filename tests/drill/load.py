@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """load - a steady, bounded stream of postbacks through HAProxy.
 
-    load.py --endpoint URL --target URL --rate N --seconds S --out FILE
+    load.py --endpoint URL --key-file F --target URL --rate N --seconds S --out FILE
 
 Sends N requests a second (2 postbacks each, with unique data) for at most S
 seconds, from a few threads, and writes one JSON line per request: when the
@@ -21,11 +21,14 @@ THREADS = 8
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--key-file", required=True, help="the client key (secrets/client.key)")
     ap.add_argument("--target", required=True, help="URL template for the postbacks")
     ap.add_argument("--rate", type=float, default=50)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    with open(a.key_file) as f:
+        auth = {"Authorization": "Bearer " + f.read().strip()}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     out = open(a.out, "w")
@@ -42,7 +45,7 @@ def main():
             i += 2
             rec = {"sent": time.time()}
             try:
-                r = s.post(a.endpoint, json=body, timeout=15)
+                r = s.post(a.endpoint, json=body, headers=auth, timeout=15)
                 rec["status"] = r.status_code
                 if r.status_code == 200:
                     rec["ids"] = r.json()["ids"]

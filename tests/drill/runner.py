@@ -168,6 +168,7 @@ def drill(lab, name, inject, heal, hold, check=None):
         ["ip", "netns", "exec", lab.topo["client"]["netns"], "/usr/bin/python3",
          os.path.join(ROOT, "tests", "drill", "load.py"),
          "--endpoint", c.endpoint + "/ingest",
+         "--key-file", c.path("secrets", "client.key"),
          "--target", c.receiver_url + mark + "?k={k}&i={i}",
          "--rate", str(RATE), "--seconds", str(PRE_S + hold + SETTLE_MAX_S + POST_S + 60),
          "--out", out])

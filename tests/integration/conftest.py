@@ -78,6 +78,7 @@ def mark():
 
 def ingest(cluster, body, path="/ingest", headers=None, **kw):
     h = {"Content-Type": "application/json"}
+    h.update(cluster.auth)
     h.update(headers or {})
     return requests.post(cluster.endpoint + path, json=body, headers=h,
                          timeout=kw.pop("timeout", 30), **kw)

@@ -40,7 +40,7 @@ def refused_and_nothing_queued(cluster, receiver, mark, method, path, ctype, bod
                                status, err):
     master = cluster.master()
     before = waiting(cluster, master)
-    headers = {"Content-Type": ctype} if ctype else {}
+    headers = dict(cluster.auth, **({"Content-Type": ctype} if ctype else {}))
     r = requests.request(method, cluster.endpoint + path, data=body,
                          headers=headers, timeout=30)
     assert r.status_code == status, r.text
@@ -101,7 +101,8 @@ def test_chunked_body_is_411(cluster, receiver, mark):
 
 def test_idempotency_key_must_be_sane(cluster, receiver, mark):
     r = requests.post(cluster.endpoint + "/ingest", json=good(receiver, mark),
-                      headers={"Idempotency-Key": "x" * 200}, timeout=30)
+                      headers=dict(cluster.auth, **{"Idempotency-Key": "x" * 200}),
+                      timeout=30)
     assert r.status_code == 400 and "Idempotency-Key" in r.json()["error"]
     time.sleep(0.3)
     assert of_mark(receiver.requests, mark) == []

@@ -20,7 +20,8 @@ def test_bench_smoke_counts_close(cluster, tmp_path):
         [os.path.join(ROOT, "build", "pb-bench"), "--endpoint", cluster.endpoint + "/ingest",
          "--listen", "127.0.0.1:%d" % free_port(), "--requests", "400",
          "--objects", "3", "--connections", "8", "--method", "POST",
-         "--wait", "60", "--json", str(report)],
+         "--wait", "60", "--json", str(report),
+         "--key-file", cluster.path("secrets", "client.key")],
         capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     r = json.loads(report.read_text())

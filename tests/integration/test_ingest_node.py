@@ -26,7 +26,8 @@ def stream(cluster, receiver, mark, clients, seconds, per_client):
                                  "url": receiver.url + mark + "/s?k={k}&i={i}"},
                     "data": [{"k": k, "i": i}]}
             try:
-                r = s.post(cluster.endpoint + "/ingest", json=body, timeout=10)
+                r = s.post(cluster.endpoint + "/ingest", json=body, timeout=10,
+                           headers=cluster.auth)
                 with lock:
                     if r.status_code == 200:
                         acked.extend(r.json()["ids"])
@@ -115,7 +116,7 @@ def test_ingest_memory_stays_bounded_for_the_largest_accepted_requests(cluster, 
 
         def send():
             r = requests.post(cluster.endpoint + "/ingest", data=body, timeout=120,
-                              headers={"Content-Type": "application/json"})
+                              headers=dict(cluster.auth, **{"Content-Type": "application/json"}))
             answers.append(r.status_code)
         ts = [threading.Thread(target=send) for _ in range(n_req)]
         for t in ts:
@@ -145,7 +146,7 @@ def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiv
     for a in cluster.agent_names:
         cluster.stop(a)
     try:
-        r = requests.post(cluster.endpoint + "/ingest", timeout=30, json={
+        r = requests.post(cluster.endpoint + "/ingest", timeout=30, headers=cluster.auth, json={
             "endpoint": {"method": "GET", "url": url},
             "data": [{"i": i} for i in range(1000)]})
         assert r.status_code == 200, r.text

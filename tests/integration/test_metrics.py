@@ -85,7 +85,7 @@ def m():
         # connected and Prometheus has seen them before it.
         assert wait_until(lambda: sum(1 for s in x.query("up") if s["value"][1] == "1") >= 13,
                           30), "Prometheus never saw every target up"
-        requests.post(c.endpoint + "/ingest", json={
+        requests.post(c.endpoint + "/ingest", headers=c.auth, json={
             "endpoint": {"method": "GET", "url": rec.url + "/warm/{i}"}, "data": [{"i": 0}]}, timeout=10)
         assert rec.wait_for(lambda rs: len(rs) == 1, 20)
         time.sleep(3)
@@ -108,8 +108,9 @@ def m():
 
 
 def workload(c, rec):
-    def post(body, **kw):
-        return requests.post(c.endpoint + "/ingest", timeout=10, **kw, **body)
+    def post(body):
+        body["headers"] = dict(c.auth, **body.get("headers", {}))
+        return requests.post(c.endpoint + "/ingest", timeout=10, **body)
     for path, n in (("/ok/", OK), ("/flaky/", FLAKY), ("/bad/", BAD)):
         r = post({"json": {"endpoint": {"method": "GET", "url": rec.url + path + "{i}"},
                            "data": [{"i": i} for i in range(n)]}})

@@ -112,6 +112,7 @@ def test_switchover_while_streaming_loses_nothing_acknowledged(cluster, receiver
     old = cluster.master_node()
     load = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "drill", "load.py"),
                              "--endpoint", cluster.endpoint + "/ingest",
+                             "--key-file", cluster.path("secrets", "client.key"),
                              "--target", receiver.url + mark + "/f?k={k}&i={i}",
                              "--rate", "200", "--seconds", "60", "--out", out])
     try:

@@ -94,4 +94,8 @@ def lab():
     lab.ssh("receiver", "systemctl stop pb-receiver 2>/dev/null; rm -f /root/received.jsonl; "
             f"systemd-run --quiet --unit=pb-receiver /usr/bin/python3 /root/receiver.py "
             f"--bind 0.0.0.0 --port {RECEIVER_PORT} --log /root/received.jsonl")
+    # A client key, issued as an operator would: pbctl on a Redis host.
+    key = lab.ssh(lab.groups["redis"][0], "pbctl", "keys", "add", "lab-tests").stdout.strip()
+    lab.auth = {"Authorization": "Bearer " + key}
+    time.sleep(1.5)  # the ingest nodes reload keys every 500 ms
     return lab

@@ -34,7 +34,7 @@ def playbook(log_name):
 
 def post(lab, url, data, timeout=10):
     body = {"endpoint": {"method": "GET", "url": url}, "data": data}
-    return requests.post(lab.endpoint, json=body, timeout=timeout)
+    return requests.post(lab.endpoint, json=body, headers=lab.auth, timeout=timeout)
 
 
 def test_second_run_changes_nothing(lab):
@@ -219,9 +219,12 @@ def test_master_host_stopped_fails_over_and_loses_nothing(lab):
     assert old
     out = os.path.join(RUN, "failover-load.jsonl")
     run_id = uuid.uuid4().hex[:8]
+    key_file = os.path.join(RUN, "client.key")
+    with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(lab.auth["Authorization"].split()[1] + "\n")
     load = subprocess.Popen(
         ["/usr/bin/python3", os.path.join(ROOT, "tests", "drill", "load.py"),
-         "--endpoint", lab.endpoint, "--rate", "40", "--seconds", "30", "--out", out,
+         "--endpoint", lab.endpoint, "--key-file", key_file, "--rate", "40", "--seconds", "30", "--out", out,
          "--target", f"http://{lab.receiver}:8090/failover/{run_id}?k={{k}}&i={{i}}"])
     try:
         time.sleep(6)

@@ -113,8 +113,15 @@ static void v2_round_trip(void)
 	      "fields");
 	CHECK(j.url_len == strlen(url) && memcmp(j.url, url, j.url_len) == 0, "url");
 	CHECK(j.data == data && j.data_len == strlen(data), "data");
+	CHECK(j.client_len == 0, "anonymous client");
 	CHECK(pb_job_from_v2(&j, ref.data, ref.len, hdr.data, hdr.len, NULL, 0) ==
 	      PB_ERR_FORMAT, "data missing (the request's data is gone)");
+	pb_buf_reset(&hdr);
+	CHECK(pb_reqhdr_encode(&hdr, 'G', 1, "acme.io", url, strlen(url)) == PB_OK,
+	      "header with a client");
+	CHECK(pb_job_from_v2(&j, ref.data, ref.len, hdr.data, hdr.len, data,
+			     strlen(data)) == PB_OK, "job of a client");
+	CHECK(j.client_len == 7 && memcmp(j.client, "acme.io", 7) == 0, "its client");
 	pb_buf_free(&ref);
 	pb_buf_free(&hdr);
 }
@@ -143,6 +150,7 @@ static void v2_refusals(void)
 		"2\tG\tx\t\thttp://x",   /* time not a number */
 		"2\tG\t1\thttp://x",      /* no client field */
 		"2\tG\t1\t\t",           /* empty url */
+		"2\tG\t1\ta\r\nb\thttp://x", /* a client name that is not one */
 	};
 	const char *ref = "0123456789abcdef rid 0 1 0 2";
 	size_t i;

@@ -22,6 +22,8 @@ static void names(void)
 	CHECK_STR(k.request_stem, "pb:r:");
 	CHECK_STR(k.data_stem, "pb:d:");
 	CHECK_STR(k.dest_stem, "pb:dest:");
+	CHECK_STR(k.clients, "pb:clients");
+	CHECK_STR(k.clients_version, "pb:clients-version");
 	CHECK(pb_key_join(out, sizeof(out), k.processing_stem, "agent1") == PB_OK, "join");
 	CHECK_STR(out, "pb:processing:agent1");
 	CHECK(pb_key_join(out, sizeof(out), k.heartbeat_stem, "agent1") == PB_OK, "join");

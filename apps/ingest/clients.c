@@ -1,0 +1,188 @@
+#include "clients.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pb.h"
+#include "redis.h"
+
+#define RELOAD_ANYWAY_MS 60000
+
+typedef struct client {
+	char hash[PB_CLIENT_HASH_LEN + 1];
+	char name[PB_CLIENT_NAME_MAX + 1];
+} client;
+
+/* The table in use: sorted by hash, replaced whole by the thread. */
+static struct {
+	pthread_rwlock_t lock;
+	client *all;
+	size_t n;
+	int loaded;
+} T = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
+
+static const pb_config *cfg;
+static const pb_keys *keys;
+static const atomic_int *stop;
+static pthread_t tid;
+static int started;
+
+static int by_hash(const void *a, const void *b)
+{
+	return strcmp(((const client *)a)->hash, ((const client *)b)->hash);
+}
+
+int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1])
+{
+	client want = { "", "" }, *c;
+	int rc;
+
+	pb_strlcpy(want.hash, hash, sizeof(want.hash));
+	pthread_rwlock_rdlock(&T.lock);
+	if (!T.loaded) {
+		rc = PB_ERR_IO;
+	} else if ((c = bsearch(&want, T.all, T.n, sizeof(*c), by_hash)) == NULL) {
+		rc = PB_ERR_NOTFOUND;
+	} else {
+		memcpy(name, c->name, sizeof(c->name));
+		rc = PB_OK;
+	}
+	pthread_rwlock_unlock(&T.lock);
+	return rc;
+}
+
+/*
+ * One field of HGETALL into c: the hash, and the name before the space of
+ * "<name> <issued ms>". 0 if either is not what pbctl writes (skipped,
+ * with a warning: a key nobody can use is better than a node that stops).
+ */
+static int parse_entry(const redisReply *f, const redisReply *v, client *c)
+{
+	size_t n;
+
+	if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+	    f->len != PB_CLIENT_HASH_LEN)
+		return 0;
+	n = strcspn(v->str, " ");
+	if (!pb_client_name_valid(v->str, n))
+		return 0;
+	memcpy(c->hash, f->str, f->len + 1);
+	memcpy(c->name, v->str, n);
+	c->name[n] = '\0';
+	return 1;
+}
+
+/* Read <p>:clients into a new table and put it in place. */
+static int reload(pb_redis *r)
+{
+	redisReply *rep = pb_redis_cmd(r, "HGETALL %s", keys->clients);
+	client *all, *old;
+	size_t i, n = 0;
+
+	if (rep == NULL)
+		return r->err;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		pb_warn("client keys: HGETALL %s: %s", keys->clients,
+			rep->type == REDIS_REPLY_ERROR ? rep->str : "not a hash");
+		freeReplyObject(rep);
+		return PB_ERR_REPLY;
+	}
+	if ((all = calloc(rep->elements / 2 + 1, sizeof(*all))) == NULL) {
+		freeReplyObject(rep);
+		return PB_ERR_NOMEM;
+	}
+	for (i = 0; i + 1 < rep->elements; i += 2)
+		if (parse_entry(rep->element[i], rep->element[i + 1], &all[n]))
+			n++;
+		else
+			pb_warn("client keys: %s holds a field that is not a key "
+				"hash and a client name; skipped", keys->clients);
+	freeReplyObject(rep);
+	qsort(all, n, sizeof(*all), by_hash);
+	pthread_rwlock_wrlock(&T.lock);
+	old = T.all;
+	T.all = all;
+	T.n = n;
+	if (!T.loaded)
+		pb_info("client keys: %zu loaded from %s", n, keys->clients);
+	T.loaded = 1;
+	pthread_rwlock_unlock(&T.lock);
+	free(old);
+	return PB_OK;
+}
+
+/* <p>:clients-version as a string ("" when the key does not exist). */
+static int version(pb_redis *r, char *out, size_t n)
+{
+	redisReply *rep = pb_redis_cmd(r, "GET %s", keys->clients_version);
+	int rc = PB_OK;
+
+	if (rep == NULL)
+		return r->err;
+	if (rep->type == REDIS_REPLY_STRING)
+		pb_strlcpy(out, rep->str, n);
+	else if (rep->type == REDIS_REPLY_NIL)
+		out[0] = '\0';
+	else
+		rc = PB_ERR_REPLY;
+	freeReplyObject(rep);
+	return rc;
+}
+
+static void *clients_main(void *arg)
+{
+	pb_redis r;
+	char seen[32] = "", now_v[32];
+	unsigned changes = 0;
+	int64_t loaded_at = 0;
+	int have = 0;
+
+	(void)arg;
+	pb_redis_init(&r, cfg, "ingest-client-keys");
+	r.stop = stop;
+	while (!*stop) {
+		if (version(&r, now_v, sizeof(now_v)) == PB_OK &&
+		    (!have || strcmp(now_v, seen) != 0 || r.master_changes != changes ||
+		     pb_now_ms() - loaded_at >= RELOAD_ANYWAY_MS)) {
+			changes = r.master_changes;
+			if (reload(&r) == PB_OK) {
+				memcpy(seen, now_v, sizeof(seen));
+				loaded_at = pb_now_ms();
+				have = 1;
+			}
+		}
+		pb_sleep_ms(cfg->client_keys_refresh_ms, stop);
+	}
+	pb_redis_close(&r);
+	return NULL;
+}
+
+int pb_clients_start(const pb_config *c, const pb_keys *k,
+		     const atomic_int *stopping)
+{
+	cfg = c;
+	keys = k;
+	stop = stopping;
+	if (pthread_create(&tid, NULL, clients_main, NULL) != 0) {
+		pb_error("cannot start the client keys thread");
+		return PB_ERR_NOMEM;
+	}
+	started = 1;
+	return PB_OK;
+}
+
+void pb_clients_stop(void)
+{
+	if (started)
+		pthread_join(tid, NULL);
+	started = 0;
+	pthread_rwlock_wrlock(&T.lock);
+	free(T.all);
+	T.all = NULL;
+	T.n = 0;
+	T.loaded = 0;
+	pthread_rwlock_unlock(&T.lock);
+}

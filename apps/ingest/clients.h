@@ -1,0 +1,31 @@
+/*
+ * clients.h - the client keys this ingest node accepts.
+ *
+ * A copy of <p>:clients (keys.h, clientkey.h) in memory, so that checking a
+ * request's key costs no round trip: a thread of its own asks Redis for
+ * <p>:clients-version every client_keys_refresh_ms and reloads the hash
+ * when it changed (pbctl raises it with every change), when the master
+ * changed, and once a minute regardless. A revoked key is refused within
+ * client_keys_refresh_ms plus one reload.
+ */
+#ifndef PB_CLIENTS_H
+#define PB_CLIENTS_H
+
+#include <stdatomic.h>
+
+#include "clientkey.h"
+#include "config.h"
+#include "keys.h"
+
+/* Start the reloading thread. PB_OK, or PB_ERR_NOMEM if it cannot start. */
+int pb_clients_start(const pb_config *cfg, const pb_keys *k,
+		     const atomic_int *stopping);
+void pb_clients_stop(void);
+/*
+ * The client whose key hashes to hash (clientkey.h) into name: PB_OK;
+ * PB_ERR_NOTFOUND, no such key; PB_ERR_IO, the keys have not been loaded
+ * yet (Redis not reached since the start).
+ */
+int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1]);
+
+#endif
