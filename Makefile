@@ -38,8 +38,8 @@ LDFLAGS ?=
 # tests/lint/hardening.sh checks the binaries for each.
 HARDEN   := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2 -fPIE
 LDHARDEN := -pie -Wl,-z,relro -Wl,-z,now
-LIBS_INGEST := -lfcgi -lhiredis -ljansson -lmicrohttpd -lcrypto -lm -lpthread
-LIBS_AGENT  := -lcurl -lhiredis -ljansson -lmicrohttpd -lcrypto -lm -lpthread
+LIBS_INGEST := -lfcgi -lhiredis -ljansson -lmicrohttpd -lcrypto -lsystemd -lm -lpthread
+LIBS_AGENT  := -lcurl -lhiredis -ljansson -lmicrohttpd -lcrypto -lsystemd -lm -lpthread
 LIBS_CTL    := -lhiredis -ljansson -lcrypto -lm -lpthread
 LIBS_BENCH  := -lcurl -ljansson -lcrypto -lm -lpthread
 
@@ -90,10 +90,10 @@ $(B)/pb-ingest: $(call obj,$(COMMON_SRC) $(INGEST_SRC))
 $(B)/pb-agent: $(call obj,$(COMMON_SRC) $(AGENT_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_AGENT)
 
-$(B)/pbctl: $(call obj,$(filter-out apps/common/httpd.c,$(COMMON_SRC)) $(CTL_SRC))
+$(B)/pbctl: $(call obj,$(filter-out apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) $(CTL_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_CTL)
 
-$(B)/pb-bench: $(call obj,$(filter-out apps/common/redis.c apps/common/httpd.c,$(COMMON_SRC)) $(BENCH_SRC))
+$(B)/pb-bench: $(call obj,$(filter-out apps/common/redis.c apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) $(BENCH_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
 # Unit tests: pure modules, built with AddressSanitizer and UBSan.
@@ -102,7 +102,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
-UNIT_LIB := $(filter-out apps/common/redis.c apps/common/httpd.c,$(COMMON_SRC)) \
+UNIT_LIB := $(filter-out apps/common/redis.c apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) \
             apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c \
             apps/ctl/replinfo.c apps/bench/idset.c
 
@@ -156,6 +156,7 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 	  $(INC) -Itests/unit apps tests/unit tests/fuzz
 	/usr/bin/python3 -m pyflakes scripts tests
 	tests/lint/hardening.sh $(BINS)
+	/usr/bin/python3 tests/lint/unit_security.py
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
@@ -176,7 +177,7 @@ $(B)/asan/pb-ingest: $(call san,$(COMMON_SRC) $(INGEST_SRC))
 $(B)/asan/pb-agent: $(call san,$(COMMON_SRC) $(AGENT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS_AGENT)
-$(B)/asan/pbctl: $(call san,$(filter-out apps/common/httpd.c,$(COMMON_SRC)) $(CTL_SRC))
+$(B)/asan/pbctl: $(call san,$(filter-out apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) $(CTL_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS_CTL)
 

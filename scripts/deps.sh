@@ -11,7 +11,7 @@ LAB_PKGS=(
 )
 PKGS=(
   build-essential pkg-config clang clang-tidy cppcheck libclang-rt-14-dev
-  libhiredis-dev libcurl4-openssl-dev libssl-dev libjansson-dev libfcgi-dev
+  libhiredis-dev libcurl4-openssl-dev libssl-dev libsystemd-dev libjansson-dev libfcgi-dev
   redis-server redis-sentinel redis-tools haproxy curl
   python3 python3-pytest python3-redis python3-requests python3-jinja2 python3-yaml
   python3-pyflakes

@@ -252,6 +252,8 @@ class Cluster:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
                                  undefined=jinja2.StrictUndefined,
                                  keep_trailing_newline=True, trim_blocks=True)
+        # Ansible's hash filter, for the ACL users' passwords (stored hashed).
+        env.filters["hash"] = lambda s, alg: hashlib.new(alg, s.encode()).hexdigest()
         text = env.get_template(template).render(**extra)
         if keep and os.path.exists(out):
             with open(out) as f:

@@ -100,6 +100,7 @@ extern handover H;
 extern atomic_int stopping;      /* SIGTERM: take no more, finish, leave */
 extern atomic_int reopen_log;    /* SIGHUP: reopen the delivery log */
 extern atomic_int recorder_quit; /* no more outcomes will come */
+extern _Atomic int64_t fetch_turn_ms; /* the fetcher's last housekeeping */
 
 /* fetch.c */
 void *fetcher_main(void *redis);

@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "agentmetrics.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "pb.h"
 #include "template.h"
 
@@ -485,6 +486,7 @@ static int all_done(void)
 void deliver_loop(void)
 {
 	int64_t deadline = 0, now;
+	long watchdog_ms = pb_sd_watchdog_ms();
 	int still;
 
 	for (;;) {
@@ -497,6 +499,10 @@ void deliver_loop(void)
 		if (cfg.delivery_log_stdout)
 			fflush(stdout);
 		now = pb_now_ms();
+		/* Alive: this loop turns, and so does the fetcher's (it blocks
+		 * at most failover_wait_ms and a command's timeout at a time). */
+		if (watchdog_ms > 0 && now - fetch_turn_ms < watchdog_ms)
+			pb_sd_alive();
 		if (stopping) {
 			if (deadline == 0)
 				deadline = now + cfg.shutdown_grace_ms;

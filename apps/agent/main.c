@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "agentmetrics.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "pb.h"
 
 pb_config cfg;
@@ -41,6 +42,7 @@ static void *signal_main(void *arg)
 		} else {
 			pb_info("%s: no new postbacks; finishing those in flight "
 				"(grace %ld ms)", strsignal(sig), cfg.shutdown_grace_ms);
+			pb_sd_stopping("finishing the deliveries in flight");
 			stopping = 1;
 			pthread_cond_broadcast(&H.slots_cv);
 		}
@@ -155,6 +157,7 @@ int main(int argc, char **argv)
 	    start_thread(&fetcher, fetcher_main, &fetch_redis) != PB_OK ||
 	    start_thread(&recorder, recorder_main, &record_redis) != PB_OK)
 		return 1;
+	pb_sd_ready("delivering");
 	deliver_loop();
 	pthread_join(fetcher, NULL);
 	record_finish();

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "pb.h"
 #include "redis.h"
+#include "sdnotify.h"
 #include "template.h"
 #include "validate.h"
 
@@ -606,6 +607,24 @@ static void free_worker(worker *w)
 	pb_buf_free(&w->url);
 }
 
+/*
+ * The next signal into *sig: 1, or 0 when the watchdog's half interval
+ * passed first. Each turn pings the watchdog, once the workers are all
+ * running: what it guards is this process hanging as a whole; a Redis that
+ * is down is answered with 503s, not with a restart.
+ */
+static int wait_signal(const sigset_t *sigs, int *sig)
+{
+	long wd = pb_sd_watchdog_ms();
+	struct timespec ts = { wd / 4000, (wd / 4 % 1000) * 1000000L };
+
+	pb_sd_alive();
+	if (wd == 0)
+		return sigwait(sigs, sig) == 0;
+	*sig = sigtimedwait(sigs, NULL, &ts);
+	return *sig > 0;
+}
+
 static void make_id_prefix(void)
 {
 	unsigned char r[6];
@@ -665,8 +684,10 @@ int main(int argc, char **argv)
 		cfg.max_queue_size, cfg.wait_replicas, cfg.wait_timeout_ms,
 		cfg.require_client_key ? "required" : "optional");
 
+	if (started == cfg.threads)
+		pb_sd_ready("answering on the FastCGI socket");
 	while (started == cfg.threads) {
-		if (sigwait(&sigs, &sig) != 0)
+		if (!wait_signal(&sigs, &sig))
 			continue;
 		if (sig == SIGHUP) {
 			pb_info("SIGHUP ignored: restart to change settings");
@@ -678,6 +699,7 @@ int main(int argc, char **argv)
 		"answering on open connections for %ld ms, then exiting",
 		started == cfg.threads ? strsignal(sig) : "startup failed",
 		cfg.shutdown_drain_ms);
+	pb_sd_stopping("draining: answering on open connections");
 	drain_deadline = pb_now_ms() + cfg.shutdown_drain_ms;
 	stopping = 1;
 	if (write(wake_pipe[1], "x", 1) < 0)

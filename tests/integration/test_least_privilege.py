@@ -102,3 +102,27 @@ def test_rendered_configs_are_readable_by_their_owner_only(cluster):
     loose = {n: oct(stat.S_IMODE(os.stat(cluster.path("conf", n)).st_mode))
              for n in confs if os.stat(cluster.path("conf", n)).st_mode & 0o077}
     assert not loose, loose
+
+
+# The passwords a config must hold in clear: what its server sends to
+# another (a replica's masterauth; a Sentinel's to the Redis servers and to
+# its peers). Every ACL user's own password is stored as its SHA-256.
+CLEAR = {"redis": {"replication"}, "sentinel": {"sentinel", "sentinel_peer"}}
+
+
+def test_configs_hold_acl_passwords_only_hashed(cluster):
+    import hashlib
+    from pbcluster import PASSWORD_USERS
+    for kind, nodes in (("redis", cluster.topo["redis_nodes"]),
+                        ("sentinel", cluster.topo["sentinels"])):
+        for n in nodes:
+            with open(cluster.path("conf", n["name"] + ".conf")) as f:
+                text = f.read()
+            for user in PASSWORD_USERS:
+                pw = cluster.password(user)
+                if user not in CLEAR[kind]:
+                    assert pw not in text, (n["name"], user, "in clear")
+            # ... and the users are there, by hash.
+            assert hashlib.sha256(cluster.password(
+                "admin" if kind == "redis" else "sentinel_operator").encode()
+            ).hexdigest() in text, n["name"]

@@ -82,6 +82,28 @@ def test_sample_delivered_through_the_load_balancer(lab):
     assert "master " in status and "queue    0 waiting" in status, status
 
 
+def test_units_notify_are_watched_and_sandboxed(lab):
+    """pb-ingest and pb-agent are Type=notify with a watchdog, running and
+    pinging it; HAProxy runs unprivileged; `systemd-analyze security` of
+    each is at most 2.0 on the hosts themselves."""
+    units = [(h, "pb-ingest") for h in lab.groups["ingest"]] + \
+            [(h, "pb-agent") for h in lab.groups["agent"]]
+    for host, unit in units:
+        show = dict(line.split("=", 1) for line in lab.ssh(
+            host, "systemctl", "show", unit, "-p", "Type,WatchdogUSec,ActiveState,"
+            "StatusText,WatchdogTimestampMonotonic").stdout.splitlines() if "=" in line)
+        assert show["Type"] == "notify" and show["WatchdogUSec"] == "30s", (host, show)
+        assert show["ActiveState"] == "active" and show["StatusText"], (host, show)
+        assert int(show["WatchdogTimestampMonotonic"]) > 0, (host, "no watchdog ping yet")
+    lb = lab.groups["lb"][0]
+    users = set(lab.ssh(lb, "ps", "-o", "user=", "-C", "haproxy").stdout.split())
+    assert users == {"haproxy"}, users
+    for host, unit in units + [(lb, "haproxy")]:
+        out = lab.ssh(host, "systemd-analyze", "security", unit + ".service").stdout
+        level = float(out.rsplit("Overall exposure level for", 1)[1].split(":")[1].split()[0])
+        assert level <= 2.0, (host, unit, level)
+
+
 def test_delivery_log_rotates_and_the_agent_writes_to_the_new_file(lab):
     # logrotate runs hourly on the agents, so maxsize acts within the hour.
     for agent in lab.groups["agent"]:
