@@ -172,14 +172,36 @@ def test_agent_that_never_returns_is_reaped_by_the_others(cluster, receiver, mar
         cluster.start(victim)
 
 
+def acl_rules(m, user):
+    """A user's rules as ACL LIST shows them, one argument of ACL SETUSER
+    each (a selector, in parentheses, is one)."""
+    line = next(l.decode() if isinstance(l, bytes) else l for l in m.acl_list()
+                if (l.decode() if isinstance(l, bytes) else l).startswith("user %s " % user))
+    out, depth, cur = [], 0, ""
+    for ch in line[len("user %s " % user):]:
+        if ch == " " and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    return out + [cur] if cur else out
+
+
 def test_an_agent_reaped_while_cut_off_takes_nothing_until_registered(cluster, receiver, mark):
     """A partition's heal: the other side reaped the agents (heartbeats gone,
     ids out of the agents set) and they cannot register yet. They must take
     nothing: a job in the list of an agent no reaper knows would be seen by
     nobody (`pbctl ids` included) until that agent restarts."""
     m = cluster.redis(cluster.master_node())
-    # Their heartbeats cannot land (as on a master that refuses writes).
-    m.execute_command("ACL", "SETUSER", "agent", "-set", "-sadd")
+    # Their heartbeats cannot land (as on a master that refuses writes): the
+    # agent user without SET on the heartbeats, SADD on the agents set.
+    rules = acl_rules(m, "agent")
+    m.execute_command("ACL", "SETUSER", "agent", "reset", *[
+        r.replace(" +set", "") if "%s:agent:*" % cluster.topo["vars"]["pb_key_prefix"] in r
+        else r.replace(" +sadd", "") if r.endswith("agents +sismember +sadd +srem +smembers)")
+        else r for r in rules])
     try:
         for a in agents(cluster):
             m.delete(cluster.key("agent:" + a))
@@ -195,7 +217,7 @@ def test_an_agent_reaped_while_cut_off_takes_nothing_until_registered(cluster, r
         assert {i: states.get(i) for i in ids} == {i: "queued" for i in ids}, held
         assert not of_mark(receiver.requests, mark), "delivered while unregistered"
     finally:
-        m.execute_command("ACL", "SETUSER", "agent", "+set", "+sadd")
+        m.execute_command("ACL", "SETUSER", "agent", "reset", *rules)
     assert wait_all(receiver, mark, ids, 20), "not delivered once registered again"
     assert any("registering before taking" in agent_log(cluster, a) for a in agents(cluster)), \
         "no agent said it was not registered"

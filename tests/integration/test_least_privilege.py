@@ -36,6 +36,14 @@ REDIS_CASES = [
     ("ingest", ["EVAL", "return 1", "0"], False),
     ("ingest", ["LPUSH", "other:key", "x"], False),
     ("ingest", ["REPLICAOF", "NO", "ONE"], False),
+    # By key (selectors in sentinel/redis.conf.j2): only its own keys, and
+    # only with the commands it runs on them.
+    ("ingest", ["HGETALL", "{p}:clients"], True),
+    ("ingest", ["HSET", "{p}:clients", "h", "mallory 0"], False),
+    ("ingest", ["SET", "{p}:q:0123456789abcdef", "x"], False),
+    ("ingest", ["LPUSH", "{p}:processing:agent1", "x"], False),
+    ("ingest", ["LPUSH", "{p}:dead", "x"], False),
+    ("ingest", ["GET", "{p}:agent:agent1"], False),
     ("agent", ["LLEN", "{p}:queue"], True),
     ("agent", ["FLUSHALL"], False),
     ("agent", ["CONFIG", "GET", "*"], False),
@@ -43,6 +51,13 @@ REDIS_CASES = [
     ("agent", ["SCRIPT", "FLUSH"], False),
     ("agent", ["LPUSH", "other:key", "x"], False),
     ("agent", ["SHUTDOWN"], False),
+    ("agent", ["DEL", "{p}:queue"], False),
+    ("agent", ["DEL", "{p}:dead"], False),
+    ("agent", ["DEL", "{p}:q:0123456789abcdef"], False),
+    ("agent", ["LRANGE", "{p}:dead", "0", "0"], False),
+    ("agent", ["SET", "{p}:q:0123456789abcdef", "x"], False),
+    ("agent", ["HSET", "{p}:clients", "h", "mallory 0"], False),
+    ("agent", ["DEL", "{p}:r:none", "{p}:d:none"], True),
     ("operator", ["LRANGE", "{p}:dead", "0", "0"], True),
     ("operator", ["FLUSHALL"], False),
     ("operator", ["CONFIG", "SET", "maxmemory", "1"], False),
@@ -126,3 +141,30 @@ def test_configs_hold_acl_passwords_only_hashed(cluster):
             assert hashlib.sha256(cluster.password(
                 "admin" if kind == "redis" else "sentinel_operator").encode()
             ).hexdigest() in text, n["name"]
+
+
+# A script of its own (SCRIPT LOAD, EVALSHA) runs with its loader's
+# permissions: no more than the commands above.
+SCRIPT_CASES = [
+    ("ingest", "{p}:q:0123456789abcdef", "SET"),
+    ("ingest", "{p}:clients", "HSET"),
+    ("agent", "{p}:dead", "DEL"),
+    ("agent", "{p}:queue", "DEL"),
+]
+
+
+@pytest.mark.parametrize("user,key,cmd", SCRIPT_CASES,
+                         ids=["%s %s %s" % c for c in SCRIPT_CASES])
+def test_a_script_of_its_own_gets_no_further(cluster, user, key, cmd):
+    key = fill([key], cluster)[0]
+    admin = cluster.master()
+    before = admin.dump(key)
+    r = cluster.redis(cluster.master_node(), user=user)
+    body = {"SET": "redis.call('SET', KEYS[1], 'x')",
+            "HSET": "redis.call('HSET', KEYS[1], 'h', 'mallory 0')",
+            "DEL": "redis.call('DEL', KEYS[1])"}[cmd]
+    sha = r.script_load(body)
+    with pytest.raises(redis.exceptions.ResponseError) as e:
+        r.evalsha(sha, 1, key)
+    assert "user executing the script can't" in str(e.value), e.value
+    assert admin.dump(key) == before
