@@ -68,7 +68,7 @@ $(GEN_VERSION): FORCE
 	@echo '#define PB_BUILD_VERSION "'"$$(scripts/version.sh)"'"' > $@.tmp
 	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 FORCE:
-VERSIONED := apps/common/config.o apps/common/stdmetrics.o apps/agent/fetch.o
+VERSIONED := apps/common/config.o apps/common/stdmetrics.o apps/agent/fetch.o apps/ingest/clients.o
 $(foreach d,obj san,$(addprefix $(B)/$(d)/,$(VERSIONED))): $(GEN_VERSION)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))

@@ -27,6 +27,7 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->agents, ":agents" },
 		{ k->processing_stem, ":processing:" },
 		{ k->heartbeat_stem, ":agent:" },
+		{ k->ingest_stem, ":ingest:" },
 		{ k->idem_stem, ":idem:" },
 		{ k->clients, ":clients" },
 		{ k->clients_version, ":clients-version" },

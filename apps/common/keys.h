@@ -22,6 +22,8 @@
  *   <p>:dead                list; dead letters (JSON), newest first
  *   <p>:agent:<agent>       string; an agent's heartbeat, with a TTL
  *   <p>:agents              set; ids of the agents that may hold postbacks
+ *   <p>:ingest:<node>       string; an ingest node's heartbeat (its pid,
+ *                           version, listen address), with a TTL
  *   <p>:idem:<client>:<key> string; the first answer to a client's
  *                           Idempotency-Key
  *   <p>:clients             hash; SHA-256 of a client key (clientkey.h) ->
@@ -55,6 +57,7 @@ typedef struct pb_keys {
 	char agents[PB_KEY_MAX];
 	char processing_stem[PB_KEY_MAX]; /* "<p>:processing:", an agent id follows */
 	char heartbeat_stem[PB_KEY_MAX];  /* "<p>:agent:", an agent id follows */
+	char ingest_stem[PB_KEY_MAX];     /* "<p>:ingest:", a node's id follows */
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", "<client>:<key>" follows */
 	char clients[PB_KEY_MAX];
 	char clients_version[PB_KEY_MAX];

@@ -223,6 +223,33 @@ static void print_agents(void)
 	freeReplyObject(ids);
 }
 
+/* Ingest nodes by their heartbeats (keys.h: <p>:ingest:<node>). SCAN: a
+ * handful of keys among many, read by an operator, not a daemon. */
+static void print_ingests(void)
+{
+	char cursor[32] = "0", pattern[PB_KEY_MAX + 1];
+	size_t stem = strlen(K.ingest_stem), i;
+	int seen = 0;
+
+	snprintf(pattern, sizeof(pattern), "%s*", K.ingest_stem);
+	do {
+		redisReply *r = cmd_or_die("SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+		redisReply *keys = r->element[1];
+
+		pb_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+		for (i = 0; i < keys->elements; i++, seen++) {
+			redisReply *hb = cmd_or_die("GET %s", keys->element[i]->str);
+
+			printf("ingest   %-24s %s\n", keys->element[i]->str + stem,
+			       hb->type == REDIS_REPLY_STRING ? hb->str : "(gone)");
+			freeReplyObject(hb);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	if (seen == 0)
+		printf("ingest   none alive (no heartbeat in 10 s)\n");
+}
+
 static long breakers_open(void);
 
 static int cmd_status(void)
@@ -234,6 +261,7 @@ static int cmd_status(void)
 	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K.scheduled));
 	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K.dead));
 	printf("breakers %ld open (pbctl breakers)\n", breakers_open());
+	print_ingests();
 	print_agents();
 	return 0;
 }

@@ -2,14 +2,18 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "pb.h"
 #include "redis.h"
+#include "version.h"
 
 #define RELOAD_ANYWAY_MS 60000
+#define NODE_BEAT_MS 2000
+#define NODE_BEAT_TTL_MS 10000
 
 typedef struct client {
 	char hash[PB_CLIENT_HASH_LEN + 1];
@@ -27,6 +31,7 @@ static struct {
 static const pb_config *cfg;
 static const pb_keys *keys;
 static const atomic_int *stop;
+static char beat_key[PB_KEY_MAX];
 static pthread_t tid;
 static int started;
 
@@ -132,12 +137,33 @@ static int version(pb_redis *r, char *out, size_t n)
 	return rc;
 }
 
+/* This node's heartbeat: who it is, for `pbctl status`; gone with it. */
+static void beat(pb_redis *r)
+{
+	char info[256];
+	redisReply *rep;
+	size_t n;
+
+	pthread_rwlock_rdlock(&T.lock);
+	n = T.n;
+	pthread_rwlock_unlock(&T.lock);
+	snprintf(info, sizeof(info),
+		 "{\"pid\":%d,\"version\":\"%s\",\"listen\":\"%s\",\"client_keys\":%zu,"
+		 "\"at\":%lld}", (int)getpid(), PB_BUILD_VERSION, cfg->listen, n,
+		 (long long)pb_wall_ms());
+	rep = pb_redis_cmd(r, "SET %s %s PX %d", beat_key, info, NODE_BEAT_TTL_MS);
+	if (rep && rep->type == REDIS_REPLY_ERROR)
+		pb_warn("heartbeat %s: %s", beat_key, rep->str);
+	if (rep)
+		freeReplyObject(rep);
+}
+
 static void *clients_main(void *arg)
 {
 	pb_redis r;
 	char seen[32] = "", now_v[32];
 	unsigned changes = 0;
-	int64_t loaded_at = 0;
+	int64_t loaded_at = 0, next_beat = 0;
 	int have = 0;
 
 	(void)arg;
@@ -154,18 +180,26 @@ static void *clients_main(void *arg)
 				have = 1;
 			}
 		}
+		if (pb_now_ms() >= next_beat) {
+			beat(&r);
+			next_beat = pb_now_ms() + NODE_BEAT_MS;
+		}
 		pb_sleep_ms(cfg->client_keys_refresh_ms, stop);
 	}
 	pb_redis_close(&r);
 	return NULL;
 }
 
-int pb_clients_start(const pb_config *c, const pb_keys *k,
+int pb_clients_start(const pb_config *c, const pb_keys *k, const char *node,
 		     const atomic_int *stopping)
 {
 	cfg = c;
 	keys = k;
 	stop = stopping;
+	if (pb_key_join(beat_key, sizeof(beat_key), k->ingest_stem, node) != PB_OK) {
+		pb_error("node name '%s': its key is too long", node);
+		return PB_ERR_LIMIT;
+	}
 	if (pthread_create(&tid, NULL, clients_main, NULL) != 0) {
 		pb_error("cannot start the client keys thread");
 		return PB_ERR_NOMEM;

@@ -7,6 +7,9 @@
  * when it changed (pbctl raises it with every change), when the master
  * changed, and once a minute regardless. A revoked key is refused within
  * client_keys_refresh_ms plus one reload.
+ *
+ * The same thread writes the node's heartbeat, <p>:ingest:<node> (keys.h),
+ * every NODE_BEAT_MS: its pid, version and address, for `pbctl status`.
  */
 #ifndef PB_CLIENTS_H
 #define PB_CLIENTS_H
@@ -17,8 +20,9 @@
 #include "config.h"
 #include "keys.h"
 
-/* Start the reloading thread. PB_OK, or PB_ERR_NOMEM if it cannot start. */
-int pb_clients_start(const pb_config *cfg, const pb_keys *k,
+/* Start the thread; node names this node (its heartbeat's key). PB_OK,
+ * or PB_ERR_NOMEM if it cannot start. */
+int pb_clients_start(const pb_config *cfg, const pb_keys *k, const char *node,
 		     const atomic_int *stopping);
 void pb_clients_stop(void);
 /*

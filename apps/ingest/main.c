@@ -625,6 +625,20 @@ static int wait_signal(const sigset_t *sigs, int *sig)
 	return *sig > 0;
 }
 
+/* This node in `pbctl status`: "<host name>/<listen>" (two nodes may
+ * share a host, never a listen address). */
+static const char *node_name(void)
+{
+	static char name[300];
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		pb_strlcpy(host, "unknown", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	snprintf(name, sizeof(name), "%s/%s", host, cfg.listen);
+	return name;
+}
+
 static void make_id_prefix(void)
 {
 	unsigned char r[6];
@@ -673,7 +687,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (im_start(cfg.metrics_listen) != PB_OK ||
-	    pb_clients_start(&cfg, &keys, &stopping) != PB_OK) {
+	    pb_clients_start(&cfg, &keys, node_name(), &stopping) != PB_OK) {
 		free(ws);
 		return 1;
 	}

@@ -2,11 +2,12 @@
 import collections
 import contextlib
 import json
+import os
 import re
 import signal
 import time
 
-from conftest import delivery_log_lines, exit_status, ingest, of_mark, pbctl
+from conftest import ROOT, delivery_log_lines, exit_status, ingest, of_mark, pbctl
 from pbcluster import wait_until
 
 
@@ -322,3 +323,19 @@ def test_a_take_whose_reply_was_lost_is_returned(cluster, receiver, mark):
     assert {a: cluster.pid(a) for a in agents(cluster)} == pids, "an agent restarted"
     assert any("a take lost its connection" in agent_log(cluster, a) for a in agents(cluster)), \
         "no take lost its reply"
+
+
+def test_status_shows_every_daemon_and_its_version(cluster):
+    """`pbctl status` names each ingest node and agent alive, with the
+    version it runs (an upgrade's check that every host took it)."""
+    import subprocess
+    version = subprocess.run([os.path.join(ROOT, "scripts", "version.sh")],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    out = pbctl(cluster, "status")[1]
+    ingests = re.findall(r"^ingest\s+(\S+)\s+(\{.*\})$", out, re.M)
+    agents_ = re.findall(r"^agent\s+(\S+)\s+alive in flight \d+\s+(\{.*\})$", out, re.M)
+    listens = {"%s:%d" % (n["host"], n["port"]) for n in cluster.topo["ingest_nodes"]}
+    assert {json.loads(i)["listen"] for _, i in ingests} == listens, out
+    assert {a for a, _ in agents_} == set(cluster.agent_names), out
+    for _, info in ingests + agents_:
+        assert json.loads(info)["version"] == version, out
