@@ -157,6 +157,7 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 	/usr/bin/python3 -m pyflakes scripts tests
 	tests/lint/hardening.sh $(BINS)
 	/usr/bin/python3 tests/lint/unit_security.py
+	/usr/bin/python3 tests/lint/egress_ranges.py
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)

@@ -130,9 +130,12 @@ def test_delivery_log_rotates_and_the_agent_writes_to_the_new_file(lab):
     assert logged == len(ids)
 
 
-def can_connect(lab, src, addr, port):
-    """Whether src (a lab host, or None for the controller) reaches addr:port."""
+def can_connect(lab, src, addr, port, user=None):
+    """Whether src (a lab host, or None for the controller) reaches addr:port
+    (as user, on src)."""
     probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}' 2>/dev/null"
+    if user:
+        probe = f"runuser -u {user} -- {probe}"
     if src is None:
         return subprocess.run(["bash", "-c", probe]).returncode == 0
     return lab.ssh(src, probe, check=False).returncode == 0
@@ -161,6 +164,19 @@ def test_firewall_opens_each_port_to_exactly_who_needs_it(lab):
         assert not can_connect(lab, None, addr, port)
     assert can_connect(lab, None, lab.hosts[lab.groups["monitoring"][0]], 9090)
     assert not can_connect(lab, "receiver", lab.hosts[lab.groups["monitoring"][0]], 9090)
+
+
+def test_agents_egress_reaches_only_redis_sentinels_and_allowed_destinations(lab):
+    """The firewall's second line behind allow_private: pb-agent's sockets
+    reach Redis, the Sentinels and the allowed receiver, and no other
+    private address (HAProxy's port on lb1, open to everyone else)."""
+    agent, redis1 = lab.groups["agent"][0], lab.hosts["redis1"]
+    sentinel1 = lab.hosts[lab.groups["sentinel"][0]]
+    assert can_connect(lab, agent, redis1, 6390, user="pb-agent")
+    assert can_connect(lab, agent, sentinel1, 26390, user="pb-agent")
+    assert can_connect(lab, agent, lab.receiver, 8090, user="pb-agent")
+    assert not can_connect(lab, agent, lab.lb, 8080, user="pb-agent")
+    assert can_connect(lab, agent, lab.lb, 8080)  # other users: not filtered
 
 
 def test_prometheus_scrapes_every_target_and_serves_the_dashboard(lab):
