@@ -40,7 +40,7 @@ tests/lab/lab.py down 2>/dev/null || true    # leftovers of an interrupted run
 tests/lab/lab.py up
 
 step "site.yml, first run (log: run/lab/ansible-first-run.log)"
-if ! (cd ansible && ansible-playbook -i inventories/lab/hosts.yml site.yml) \
+if ! (cd ansible && ansible-playbook -i inventories/lab/hosts.yml -e pb_bootstrap=true site.yml) \
     >run/lab/ansible-first-run.log 2>&1; then
   tail -60 run/lab/ansible-first-run.log
   exit 1
@@ -49,4 +49,12 @@ sed -n '/PLAY RECAP/,$p' run/lab/ansible-first-run.log
 
 step "tests"
 /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/lab
+
+step "site.yml --check --diff on the provisioned lab (log: run/lab/ansible-check.log)"
+if ! (cd ansible && ansible-playbook -i inventories/lab/hosts.yml --check --diff site.yml) \
+    >run/lab/ansible-check.log 2>&1; then
+  tail -60 run/lab/ansible-check.log
+  exit 1
+fi
+sed -n '/PLAY RECAP/,$p' run/lab/ansible-check.log
 step "passed"
