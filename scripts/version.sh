@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=$(sed -n 's/^#define PB_VERSION "\(.*\)"/\1/p' apps/common/pb.h)
+# PB_VERSION_SUFFIX (e.g. ".1") makes a newer version of the same commit:
+# the lab's upgrade drill builds one.
 if git rev-parse --git-dir >/dev/null 2>&1; then
-  echo "$base+$(git rev-list --count HEAD).g$(git rev-parse --short HEAD)"
+  echo "$base+$(git rev-list --count HEAD).g$(git rev-parse --short HEAD)${PB_VERSION_SUFFIX:-}"
 else
-  echo "$base"
+  echo "$base${PB_VERSION_SUFFIX:-}"
 fi

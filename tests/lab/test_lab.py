@@ -16,11 +16,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "drill"))
 RUN = os.path.join(ROOT, "run", "lab")
 
 
-def playbook(log_name):
+def playbook(log_name, *extra):
     """Run site.yml against the lab; return {host: recap counts}."""
     log = os.path.join(RUN, log_name)
     with open(log, "w") as f:
-        p = subprocess.run(["ansible-playbook", "-i", machines.INVENTORY, "site.yml"],
+        p = subprocess.run(["ansible-playbook", "-i", machines.INVENTORY, "site.yml"] + list(extra),
                            cwd=ANSIBLE, stdout=f, stderr=subprocess.STDOUT, timeout=900)
     text = open(log).read()
     assert p.returncode == 0, f"ansible-playbook failed, see {log}"
@@ -252,18 +252,25 @@ def test_rebooted_hosts_come_back_with_their_services(lab):
     assert not missing
 
 
-def test_master_host_stopped_fails_over_and_loses_nothing(lab):
-    old = lab.master()
-    assert old
-    out = os.path.join(RUN, "failover-load.jsonl")
-    run_id = uuid.uuid4().hex[:8]
+def stream(lab, name, seconds):
+    """load.py through the lab's HAProxy at 40 requests/s (2 postbacks
+    each) for at most seconds: (the process, its output file)."""
+    out = os.path.join(RUN, name + "-load.jsonl")
     key_file = os.path.join(RUN, "client.key")
     with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(lab.auth["Authorization"].split()[1] + "\n")
-    load = subprocess.Popen(
+    run_id = uuid.uuid4().hex[:8]
+    return subprocess.Popen(
         ["/usr/bin/python3", os.path.join(ROOT, "tests", "drill", "load.py"),
-         "--endpoint", lab.endpoint, "--key-file", key_file, "--rate", "40", "--seconds", "30", "--out", out,
-         "--target", f"http://{lab.receiver}:8090/failover/{run_id}?k={{k}}&i={{i}}"])
+         "--endpoint", lab.endpoint, "--key-file", key_file, "--rate", "40",
+         "--seconds", str(seconds), "--out", out,
+         "--target", f"http://{lab.receiver}:8090/{name}/{run_id}?k={{k}}&i={{i}}"]), out
+
+
+def test_master_host_stopped_fails_over_and_loses_nothing(lab):
+    old = lab.master()
+    assert old
+    load, out = stream(lab, "failover", 30)
     try:
         time.sleep(6)
         machines.stop(old, kill=True)                   # the host crashes
@@ -301,3 +308,63 @@ def test_master_host_stopped_fails_over_and_loses_nothing(lab):
             break
         time.sleep(1)
     assert role[0] == "slave" and role[1] == lab.hosts[new], role
+
+
+def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
+    """#17's upgrade drill: version N runs and postbacks stream in; version
+    N+1 is built (the same code, a newer version) and site.yml runs again,
+    with a Redis setting changed too, so every Redis server restarts. After
+    it every ingest node and agent runs N+1 (pbctl status), the master
+    handed its role to a replica before its restart, every acknowledged
+    postback is delivered, and a second run changes nothing."""
+    extra = ["-e", "pb_redis_maxmemory=1100mb"]
+    old_master = lab.master()
+    assert old_master
+    redis_host = lab.groups["redis"][0]
+    load, out = stream(lab, "upgrade", 900)
+    try:
+        time.sleep(5)
+        env = dict(os.environ, PB_VERSION_SUFFIX=".1")
+        deb = subprocess.run([os.path.join(ROOT, "scripts", "mkdeb.sh")], env=env, cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        new_version = subprocess.run([os.path.join(ROOT, "scripts", "version.sh")], env=env,
+                                     capture_output=True, text=True, check=True).stdout.strip()
+        assert new_version in deb
+        t0 = time.time()
+        recap, text = playbook("ansible-upgrade.log", *extra)
+        took = time.time() - t0
+        time.sleep(5)
+    finally:
+        load.terminate()
+        load.wait(timeout=30)
+    status = lab.ssh(redis_host, "pbctl", "status").stdout
+    versions = re.findall(r'"version":"([^"]+)"', status)
+    assert len(versions) == len(lab.groups["ingest"]) + len(lab.groups["agent"]), status
+    assert set(versions) == {new_version}, status
+    # The master handed its role over before its restart: it is a replica
+    # now, and every Redis server restarted during the run.
+    assert re.search(r"Move the master role to a replica before the restart\] \*+\n"
+                     r"(?:(?!TASK|RUNNING HANDLER).*\n)*?changed: \[%s\]" % old_master, text), \
+        "no switchover before the master's restart"
+    new_master = lab.master()
+    assert new_master and new_master != old_master
+    role = lab.redis_cli(old_master, "ROLE", check=False)
+    assert role[0] == "slave", role
+    for h in lab.groups["redis"]:
+        info = lab.redis_cli(h, "INFO", "server")
+        uptime = int(next(t for t in info if t.startswith("uptime_in_seconds:")).split(":")[1])
+        assert uptime < took + 30, (h, uptime, "not restarted by the upgrade")
+    records = [json.loads(line) for line in open(out)]
+    acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
+    refused = sum(1 for r in records if r["status"] != 200)
+    assert len(acked) > 1000, f"too little load got through: {len(acked)} acknowledged"
+    seen, missing = lab.wait_received(acked, timeout=180)
+    dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
+    print(f"\nupgrade to {new_version} in {took:.0f} s, master {old_master} -> {new_master}: "
+          f"{len(acked)} acknowledged, {len(acked) - len(missing)} delivered, "
+          f"{len(missing)} lost, {dup} duplicates, {refused} requests refused (503/errors)")
+    assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
+    recap, text = playbook("ansible-upgrade-second-run.log", *extra)
+    changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
+    assert not changed, f"a second run after the upgrade changed {changed}: " \
+        f"{re.findall(r'^changed: .*$', text, re.M)}"
