@@ -22,6 +22,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--key-file", required=True, help="the client key (secrets/client.key)")
+    ap.add_argument("--cacert", help="the certificate an https endpoint is checked against")
     ap.add_argument("--target", required=True, help="URL template for the postbacks")
     ap.add_argument("--rate", type=float, default=50)
     ap.add_argument("--seconds", type=float, default=30)
@@ -37,6 +38,7 @@ def main():
 
     def worker(k):
         s = requests.Session()
+        s.verify = a.cacert or True
         period = THREADS / a.rate
         nxt, i = time.time(), 0
         while not stop.is_set() and time.time() < t_end:
@@ -53,6 +55,7 @@ def main():
                 rec["status"] = 0
                 rec["error"] = type(e).__name__
                 s = requests.Session()
+                s.verify = a.cacert or True
             rec["t"] = time.time()
             with lock:
                 out.write(json.dumps(rec) + "\n")

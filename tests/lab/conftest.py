@@ -26,7 +26,10 @@ class Lab:
         self.bridge, self.hosts, self.groups = inv.bridge, inv.hosts, inv.groups
         self.lb = self.hosts[self.groups["lb"][0]]
         self.receiver = self.hosts[self.groups["lab_receiver"][0]]
-        self.endpoint = f"http://{self.lb}:8080/ingest"
+        # The lab's HAProxy speaks TLS on the client port, with a certificate
+        # run.sh made for the lab (pb_haproxy_tls_cert in its inventory).
+        self.endpoint = f"https://{self.lb}:8080/ingest"
+        self.cacert = os.path.join(ROOT, "run", "lab", "tls", "cert.pem")
 
     def ssh(self, name, *cmd, check=True, timeout=120):
         return machines.ssh(self.hosts[name], *cmd, check=check, timeout=timeout)

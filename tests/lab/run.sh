@@ -35,6 +35,15 @@ done
 step "package"
 scripts/mkdeb.sh
 
+step "TLS certificate for the lab's HAProxy (run/lab/tls)"
+lb=$(/usr/bin/python3 -c 'import yaml; i = yaml.safe_load(open("ansible/inventories/lab/hosts.yml"))
+print(i["all"]["children"]["lb"]["hosts"]["lb1"]["ansible_host"])')
+mkdir -p run/lab/tls
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=postback lab" \
+  -addext "subjectAltName=IP:$lb" -keyout run/lab/tls/key.pem -out run/lab/tls/cert.pem 2>/dev/null
+cat run/lab/tls/cert.pem run/lab/tls/key.pem > run/lab/tls/haproxy.pem
+chmod 600 run/lab/tls/key.pem run/lab/tls/haproxy.pem
+
 step "machines"
 tests/lab/lab.py down 2>/dev/null || true    # leftovers of an interrupted run
 tests/lab/lab.py up

@@ -34,7 +34,8 @@ def playbook(log_name, *extra):
 
 def post(lab, url, data, timeout=10):
     body = {"endpoint": {"method": "GET", "url": url}, "data": data}
-    return requests.post(lab.endpoint, json=body, headers=lab.auth, timeout=timeout)
+    return requests.post(lab.endpoint, json=body, headers=lab.auth, timeout=timeout,
+                         verify=lab.cacert)
 
 
 def test_second_run_changes_nothing(lab):
@@ -262,7 +263,8 @@ def stream(lab, name, seconds):
     run_id = uuid.uuid4().hex[:8]
     return subprocess.Popen(
         ["/usr/bin/python3", os.path.join(ROOT, "tests", "drill", "load.py"),
-         "--endpoint", lab.endpoint, "--key-file", key_file, "--rate", "40",
+         "--endpoint", lab.endpoint, "--key-file", key_file, "--cacert", lab.cacert,
+         "--rate", "40",
          "--seconds", str(seconds), "--out", out,
          "--target", f"http://{lab.receiver}:8090/{name}/{run_id}?k={{k}}&i={{i}}"]), out
 
