@@ -331,9 +331,14 @@ def test_status_shows_every_daemon_and_its_version(cluster):
     import subprocess
     version = subprocess.run([os.path.join(ROOT, "scripts", "version.sh")],
                              capture_output=True, text=True, check=True).stdout.strip()
-    out = pbctl(cluster, "status")[1]
-    ingests = re.findall(r"^ingest\s+(\S+)\s+(\{.*\})$", out, re.M)
-    agents_ = re.findall(r"^agent\s+(\S+)\s+alive in flight \d+\s+(\{.*\})$", out, re.M)
+    def daemons():
+        out = pbctl(cluster, "status")[1]
+        return (out, re.findall(r"^ingest\s+(\S+)\s+(\{.*\})$", out, re.M),
+                re.findall(r"^agent\s+(\S+)\s+alive in flight \d+\s+(\{.*\})$", out, re.M))
+    # An earlier test may have just restarted an agent: it registers again
+    # with its first heartbeat.
+    wait_until(lambda: len(daemons()[2]) == len(cluster.agent_names), 30)
+    out, ingests, agents_ = daemons()
     listens = {"%s:%d" % (n["host"], n["port"]) for n in cluster.topo["ingest_nodes"]}
     assert {json.loads(i)["listen"] for _, i in ingests} == listens, out
     assert {a for a, _ in agents_} == set(cluster.agent_names), out
