@@ -10,7 +10,7 @@
 #   make deb        the Debian package the Ansible roles install
 #   make drill      every failover drill on network-namespace hosts (root)
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
-#   make lab        the Ansible roles on systemd-nspawn machines (root, ~4 min)
+#   make lab        the Ansible roles on systemd-nspawn machines (root, ~20 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
 #   make bench-metrics  the same runs with metrics on and off (~6 min)

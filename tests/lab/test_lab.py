@@ -289,20 +289,23 @@ def test_master_host_stopped_fails_over_and_loses_nothing(lab):
         if load.poll() is None:
             load.terminate()
             load.wait()
-    records = [json.loads(line) for line in open(out)]
-    acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
-    refused = sum(1 for r in records if r["status"] != 200)
-    assert len(acked) > 500, f"too little load got through: {len(acked)} acknowledged"
-    seen, missing = lab.wait_received(acked, timeout=120)
-    dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
-    print(f"\nfailover {old} -> {new}: {len(acked)} acknowledged, "
-          f"{len(acked) - len(missing)} delivered, {len(missing)} lost, "
-          f"{dup} duplicates, {refused} requests refused (503/errors)")
-    assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
-
-    # The old master's host comes back, as a replica of the new master.
-    machines.boot(old, lab.bridge)
-    machines.wait_ssh({old: lab.hosts[old]}, timeout=120)
+    try:
+        records = [json.loads(line) for line in open(out)]
+        acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
+        refused = sum(1 for r in records if r["status"] != 200)
+        assert len(acked) > 500, f"too little load got through: {len(acked)} acknowledged"
+        seen, missing = lab.wait_received(acked, timeout=120)
+        dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
+        print(f"\nfailover {old} -> {new}: {len(acked)} acknowledged, "
+              f"{len(acked) - len(missing)} delivered, {len(missing)} lost, "
+              f"{dup} duplicates, {refused} requests refused (503/errors)")
+        assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
+    finally:
+        # The old master's host comes back (also when the above failed: the
+        # tests after this one need every host).
+        machines.boot(old, lab.bridge)
+        machines.wait_ssh({old: lab.hosts[old]}, timeout=120)
+    # ... as a replica of the new master.
     deadline = time.time() + 90
     while time.time() < deadline:
         role = lab.redis_cli(old, "ROLE", check=False)
