@@ -269,6 +269,21 @@ def stream(lab, name, seconds):
          "--target", f"http://{lab.receiver}:8090/{name}/{run_id}?k={{k}}&i={{i}}"]), out
 
 
+def all_delivered(lab, out, what, least, timeout):
+    """Every postback load.py acknowledged (its file out) reaches the
+    receiver: at least least acknowledged, none missing after timeout
+    seconds; prints what (the run) with the counts."""
+    records = [json.loads(line) for line in open(out)]
+    acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
+    refused = sum(1 for r in records if r["status"] != 200)
+    assert len(acked) > least, f"too little load got through: {len(acked)} acknowledged"
+    seen, missing = lab.wait_received(acked, timeout=timeout)
+    dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
+    print(f"\n{what}: {len(acked)} acknowledged, {len(acked) - len(missing)} delivered, "
+          f"{len(missing)} lost, {dup} duplicates, {refused} requests refused (503/errors)")
+    assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
+
+
 def test_master_host_stopped_fails_over_and_loses_nothing(lab):
     old = lab.master()
     assert old
@@ -290,16 +305,7 @@ def test_master_host_stopped_fails_over_and_loses_nothing(lab):
             load.terminate()
             load.wait()
     try:
-        records = [json.loads(line) for line in open(out)]
-        acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
-        refused = sum(1 for r in records if r["status"] != 200)
-        assert len(acked) > 500, f"too little load got through: {len(acked)} acknowledged"
-        seen, missing = lab.wait_received(acked, timeout=120)
-        dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
-        print(f"\nfailover {old} -> {new}: {len(acked)} acknowledged, "
-              f"{len(acked) - len(missing)} delivered, {len(missing)} lost, "
-              f"{dup} duplicates, {refused} requests refused (503/errors)")
-        assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
+        all_delivered(lab, out, f"failover {old} -> {new}", 500, 120)
     finally:
         # The old master's host comes back (also when the above failed: the
         # tests after this one need every host).
@@ -359,16 +365,8 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
         info = lab.redis_cli(h, "INFO", "server")
         uptime = int(next(t for t in info if t.startswith("uptime_in_seconds:")).split(":")[1])
         assert uptime < took + 30, (h, uptime, "not restarted by the upgrade")
-    records = [json.loads(line) for line in open(out)]
-    acked = [i for r in records if r["status"] == 200 for i in r["ids"]]
-    refused = sum(1 for r in records if r["status"] != 200)
-    assert len(acked) > 1000, f"too little load got through: {len(acked)} acknowledged"
-    seen, missing = lab.wait_received(acked, timeout=180)
-    dup = sum(seen[i] - 1 for i in acked if seen.get(i, 0) > 1)
-    print(f"\nupgrade to {new_version} in {took:.0f} s, master {old_master} -> {new_master}: "
-          f"{len(acked)} acknowledged, {len(acked) - len(missing)} delivered, "
-          f"{len(missing)} lost, {dup} duplicates, {refused} requests refused (503/errors)")
-    assert not missing, f"{len(missing)} acknowledged postbacks never delivered"
+    all_delivered(lab, out, f"upgrade to {new_version} in {took:.0f} s, "
+                  f"master {old_master} -> {new_master}", 1000, 180)
     recap, text = playbook("ansible-upgrade-second-run.log", *extra)
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     assert not changed, f"a second run after the upgrade changed {changed}: " \
