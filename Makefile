@@ -7,7 +7,7 @@
 #   make integration-asan  the integration tests against ASan/UBSan daemons
 #   make run        install what is missing, build, start the local cluster
 #   make stop       stop the local cluster
-#   make deb        the Debian package the Ansible roles install
+#   make deb        the Debian packages (debhelper) the Ansible roles install
 #   make drill      every failover drill on network-namespace hosts (root)
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~20 min)
@@ -82,7 +82,7 @@ all: $(BINS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(OPT) $(HARDEN) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
+	$(CC) $(CSTD) $(WARN) $(OPT) $(HARDEN) $(CPPFLAGS) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
 $(B)/pb-ingest: $(call obj,$(COMMON_SRC) $(INGEST_SRC))
 	$(CC) $(OPT) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_INGEST)
@@ -226,7 +226,9 @@ test: deps
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory drill-smoke
 
-deb: deps
+# The packages (debhelper, debian/) and lintian: needs build dependencies only.
+deb:
+	@scripts/deps.sh deb
 	@scripts/mkdeb.sh
 
 # site.yml on systemd-nspawn machines: lint, deploy, tests, always torn down.

@@ -3,22 +3,32 @@
 # Idempotent: asks apt only for what is missing. Needs root for apt-get.
 set -euo pipefail
 
-# scripts/deps.sh lab: also what `make lab` needs (Ansible, Vagrant,
-# debootstrap, systemd-nspawn).
+# scripts/deps.sh          what building, testing and `make run` need
+# scripts/deps.sh deb      what building the Debian package needs, only
+# scripts/deps.sh lab      also what `make lab` needs (Ansible, Vagrant,
+#                          debootstrap, systemd-nspawn, the package's tools)
+BUILD_PKGS=(
+  build-essential pkg-config python3 python3-jinja2 python3-yaml
+  libhiredis-dev libcurl4-openssl-dev libssl-dev libsystemd-dev libjansson-dev libfcgi-dev
+  libmicrohttpd-dev
+)
+DEB_PKGS=(debhelper dpkg-dev lintian git)
+TEST_PKGS=(
+  clang clang-tidy cppcheck libclang-rt-14-dev
+  redis-server redis-sentinel redis-tools haproxy curl
+  python3-pytest python3-redis python3-requests python3-pyflakes
+  prometheus prometheus-redis-exporter chromium libjs-chart.js
+)
 LAB_PKGS=(
   ansible-core ansible-lint vagrant vagrant-libvirt debootstrap systemd-container
-  openssh-client dpkg-dev iproute2
+  openssh-client iproute2
 )
-PKGS=(
-  build-essential pkg-config clang clang-tidy cppcheck libclang-rt-14-dev
-  libhiredis-dev libcurl4-openssl-dev libssl-dev libsystemd-dev libjansson-dev libfcgi-dev
-  redis-server redis-sentinel redis-tools haproxy curl
-  python3 python3-pytest python3-redis python3-requests python3-jinja2 python3-yaml
-  python3-pyflakes
-  libmicrohttpd-dev prometheus prometheus-redis-exporter chromium libjs-chart.js
-)
-
-[ "${1:-}" = lab ] && PKGS+=("${LAB_PKGS[@]}")
+case "${1:-}" in
+  "") PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  deb) PKGS=("${BUILD_PKGS[@]}" "${DEB_PKGS[@]}") ;;
+  lab) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${DEB_PKGS[@]}" "${LAB_PKGS[@]}") ;;
+  *) echo "usage: scripts/deps.sh [deb|lab]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do

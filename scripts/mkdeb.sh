@@ -1,54 +1,54 @@
 #!/usr/bin/env bash
-# Build the project's Debian package from the binaries in build/:
+# Build the project's Debian packages the Debian way (debhelper, debian/):
 #   scripts/mkdeb.sh [OUTDIR]        (make deb; default OUTDIR build/deb)
-# It holds the binaries only; configuration and systemd units come from the
-# Ansible roles, which render them from the inventory. Dependencies are
-# computed from the binaries by dpkg-shlibdeps, so they match what was linked.
-# Prints the path of the .deb on standard output.
+# postback (the daemons, pbctl, their units and users), postback-bench and
+# postback-dbgsym, at the build's version (scripts/version.sh, which the
+# changelog entry written here records), then lintian: any error fails.
+# Builds from a copy of the source tree, so build/ is left alone. Prints
+# the path of the postback .deb (the one the Ansible roles install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${1:-build/deb}
 version=$(scripts/version.sh)
-arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
-make --no-print-directory -s all
-make --no-print-directory -s install DESTDIR="$stage/root" PREFIX=/usr >/dev/null
-install -D -m 0644 README.md "$stage/root/usr/share/doc/postback/README.md"
-cat > "$stage/root/usr/share/doc/postback/copyright" <<COPY
-Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: postback
-Files: *
-Copyright: the postback authors
-License: MIT
-COPY
+# The tracked and new files of the working tree, without build output.
+mkdir -p "$stage/postback"
+git ls-files -z --cached --others --exclude-standard |
+  tar --null -T - -cf - | tar -xf - -C "$stage/postback"
 
-# dpkg-shlibdeps wants a debian/control to read; a minimal one will do.
-mkdir -p "$stage/debian"
-printf 'Source: postback\n\nPackage: postback\nArchitecture: any\n' >"$stage/debian/control"
-bins=$(cd "$stage/root" && ls usr/bin/*)
-depends=$(cd "$stage" && dpkg-shlibdeps -O $(printf 'root/%s ' $bins) 2>/dev/null |
-  sed -n 's/^shlibs:Depends=//p')
-[ -n "$depends" ] || { echo "mkdeb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+# The changelog's newest entry is this build's version (unless it is already).
+if [ "$(cd "$stage/postback" && dpkg-parsechangelog -S Version)" != "$version" ]; then
+  {
+    printf 'postback (%s) unstable; urgency=medium\n\n' "$version"
+    printf '  * Built from %s.\n\n' "$(git describe --always --dirty 2>/dev/null || echo 'a source tree')"
+    printf ' -- %s  %s\n\n' "$(cd "$stage/postback" && dpkg-parsechangelog -S Maintainer)" "$(git log -1 --format=%aD 2>/dev/null || date -R)"
+    cat "$stage/postback/debian/changelog"
+  } > "$stage/changelog" && mv "$stage/changelog" "$stage/postback/debian/changelog"
+fi
 
-mkdir -p "$stage/root/DEBIAN"
-cat > "$stage/root/DEBIAN/control" <<CONTROL
-Package: postback
-Version: $version
-Architecture: $arch
-Maintainer: postback developers <postback@localhost>
-Section: net
-Priority: optional
-Depends: $depends
-Description: high-availability postback delivery
- pb-ingest (FastCGI ingest node behind HAProxy), pb-agent (delivery agent),
- pbctl (operator's tool) and pb-bench (benchmark), for a postback queue kept
- in Redis with Sentinel.
-CONTROL
+(cd "$stage/postback" &&
+  DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
+  dpkg-buildpackage -b -us -uc >"$stage/build.log" 2>&1) || {
+  tail -40 "$stage/build.log" >&2
+  echo "mkdeb: dpkg-buildpackage failed (log above)" >&2
+  exit 1
+}
+
+changes=$(ls "$stage"/postback_*.changes)
+lintian --fail-on error --tag-display-limit 0 "$changes" >&2 || {
+  echo "mkdeb: lintian found errors in the packages" >&2
+  exit 1
+}
+
+# Debian's build flags took effect in the shipped binaries.
+mkdir -p "$stage/x"
+dpkg-deb -x "$stage"/postback_"$version"_*.deb "$stage/x"
+tests/lint/hardening.sh "$stage"/x/usr/bin/* >&2
+
 mkdir -p "$out"
-deb="$out/postback_${version}_${arch}.deb"
-rm -f "$out"/postback_*.deb
-dpkg-deb --root-owner-group -Zxz --build "$stage/root" "$deb" >/dev/null
-echo "$deb"
+rm -f "$out"/postback*_*.deb "$out"/postback_*.changes "$out"/postback_*.buildinfo
+cp "$stage"/postback*_*.deb "$changes" "$stage"/postback_*.buildinfo "$out"/
+ls "$out"/postback_"$version"_*.deb

@@ -10,6 +10,10 @@ base=$(sed -n 's/^#define PB_VERSION "\(.*\)"/\1/p' apps/common/pb.h)
 # the lab's upgrade drill builds one.
 if git rev-parse --git-dir >/dev/null 2>&1; then
   echo "$base+$(git rev-list --count HEAD).g$(git rev-parse --short HEAD)${PB_VERSION_SUFFIX:-}"
+elif [ -f debian/changelog ] && command -v dpkg-parsechangelog >/dev/null; then
+  # A copy of the source without git (the package's build, scripts/mkdeb.sh):
+  # the version its changelog names.
+  dpkg-parsechangelog -S Version
 else
   echo "$base${PB_VERSION_SUFFIX:-}"
 fi
