@@ -249,7 +249,10 @@ class Cluster:
         text (Redis: its replicaof line)."""
         if once and os.path.exists(out):
             return
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT),
+        # The templates' own folder too: what they include is named as the
+        # roles' templates folders (which hold them all) name it.
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(
+                                     [ROOT, os.path.dirname(os.path.join(ROOT, template))]),
                                  undefined=jinja2.StrictUndefined,
                                  keep_trailing_newline=True, trim_blocks=True)
         # Ansible's hash filter, for the ACL users' passwords (stored hashed).

@@ -36,7 +36,7 @@ REDIS_CASES = [
     ("ingest", ["EVAL", "return 1", "0"], False),
     ("ingest", ["LPUSH", "other:key", "x"], False),
     ("ingest", ["REPLICAOF", "NO", "ONE"], False),
-    # By key (selectors in sentinel/redis.conf.j2): only its own keys, and
+    # By key (selectors in sentinel/redis-users.conf.j2): only its own keys, and
     # only with the commands it runs on them.
     ("ingest", ["HGETALL", "{p}:clients"], True),
     ("ingest", ["HSET", "{p}:clients", "h", "mallory 0"], False),

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make lab: the Ansible roles proven on real machines.
-#   1. lint: ansible-lint, a syntax check of site.yml with every inventory,
-#      vagrant validate;
-#   2. the Debian package (make deb);
+#   1. lint: ansible-lint, a syntax check of site.yml and
+#      rotate-passwords.yml with every inventory, vagrant validate;
+#   2. the Debian packages (make deb: debhelper, lintian);
 #   3. systemd-nspawn machines from the lab inventory (lab.py up);
 #   4. site.yml over SSH, then tests/lab: a second run changes nothing, the
-#      sample end to end, the firewall, reboots, the master's host lost.
+#      sample end to end, the firewall, reboots, the master's host lost,
+#      an upgrade and a password rotation with postbacks flowing.
 # The machines, mounts and bridge are removed at the end, also on failure;
 # LAB_KEEP=1 leaves them up to look around (then: make lab-down).
 set -euo pipefail
@@ -26,7 +27,9 @@ trap cleanup EXIT
 step "lint"
 (cd ansible && ansible-lint)
 for inv in ansible/inventories/*/hosts.yml; do
-  (cd ansible && ansible-playbook --syntax-check -i "../$inv" site.yml >/dev/null)
+  for book in site.yml rotate-passwords.yml; do
+    (cd ansible && ansible-playbook --syntax-check -i "../$inv" "$book" >/dev/null)
+  done
   echo "syntax ok with $inv"
 done
 (cd vagrant && vagrant validate --ignore-provider >/dev/null &&
