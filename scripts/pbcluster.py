@@ -167,6 +167,34 @@ class Cluster:
         return "http://%s:%d" % (self.topo["lb"]["host"], self.topo["haproxy_port"])
 
     @property
+    def tls_endpoint(self):
+        """The endpoint over TLS (its certificate: tls/cert.pem), or None."""
+        port = self.topo.get("haproxy_tls_port")
+        return "https://%s:%d" % (self.topo["lb"]["host"], port) if port else None
+
+    def make_tls(self):
+        """A self-signed certificate for HAProxy's TLS port, made once:
+        tls/haproxy.pem (certificate and key, for HAProxy), tls/cert.pem
+        (for clients to verify it with)."""
+        d = self.path("tls")
+        pem = os.path.join(d, "haproxy.pem")
+        if os.path.exists(pem):
+            return pem
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "825",
+                        "-subj", "/CN=postback local cluster", "-addext",
+                        "subjectAltName=IP:%s,IP:127.0.0.1" % self.topo["lb"]["host"],
+                        "-keyout", key, "-out", cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fd = os.open(pem + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(open(cert).read() + open(key).read())
+        os.replace(pem + ".tmp", pem)
+        return pem
+
+    @property
     def receiver_url(self):
         return "http://%s:%d" % (self.topo["receiver"]["host"], self.topo["receiver_port"])
 
@@ -323,6 +351,8 @@ class Cluster:
         self.render("haproxy/haproxy.cfg.j2", c, dict(
             base, haproxy_bind=self.topo["lb"]["host"],
             haproxy_port=self.topo["haproxy_port"],
+            haproxy_tls_port=self.topo.get("haproxy_tls_port") or "",
+            haproxy_tls_cert=self.make_tls() if self.topo.get("haproxy_tls_port") else "",
             haproxy_stats_port=self.topo["haproxy_stats_port"],
             haproxy_errorfile_503=os.path.join(ROOT, "haproxy", "503.json.http"),
             ingest_nodes=self.topo["ingest_nodes"]))
@@ -684,7 +714,9 @@ def main(argv):
     if cmd == "up":
         c.up()
         prom = "http://%s:%s" % (c.bind, c.topo.get("prometheus_port", "-"))
-        print(USAGE.format(endpoint=c.endpoint, receiver=c.receiver_url,
+        print(USAGE.format(endpoint=c.endpoint, tls_endpoint=c.tls_endpoint or "-",
+                           cert=os.path.relpath(c.path("tls", "cert.pem")),
+                           receiver=c.receiver_url,
                            state=os.path.relpath(c.state), port=c.topo["haproxy_stats_port"],
                            bind=c.topo["lb"]["host"], prometheus=prom,
                            keyfile=os.path.relpath(c.path("secrets", "client.key"))))
@@ -706,6 +738,8 @@ USAGE = """\
 The postback cluster is up.
 
   endpoint   {endpoint}/ingest  (also /ingest.php and /i)
+             {tls_endpoint}/ingest  (TLS; its self-signed certificate: {cert},
+             curl --cacert {cert} ...)
   stats      http://{bind}:{port}/  (its metrics: /metrics)
   dashboard  {prometheus}/user/index.html  (Prometheus: {prometheus}/, alerts: /alerts)
   receiver   {receiver}  (a demo receiver; what it gets: {state}/log/receiver.requests.log)

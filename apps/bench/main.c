@@ -40,13 +40,14 @@
 
 typedef struct opts {
 	const char *endpoint, *listen, *json, *md;
+	const char *cacert;	/* --cacert: verify an https endpoint with it */
 	char auth[PB_CLIENT_KEY_MAX + 32]; /* "Authorization: Bearer <key>" */
 	long requests, objects, connections, rate, wait_s;
 	char method[8];
 	int seed;	/* --sample seed: the seed document's template and object */
 } opts;
 
-static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, "", 1000, 1, 16, 0, 60, "GET", 0 };
+static opts o = { NULL, "127.0.0.1:9190", NULL, NULL, NULL, "", 1000, 1, 16, 0, 60, "GET", 0 };
 
 /*
  * The seed document's request (shared/seeds), sent with --sample seed so
@@ -342,6 +343,8 @@ static void run_load(void)
 		curl_easy_setopt(rs[i].easy, CURLOPT_WRITEDATA, &rs[i]);
 		curl_easy_setopt(rs[i].easy, CURLOPT_PRIVATE, &rs[i]);
 		curl_easy_setopt(rs[i].easy, CURLOPT_TIMEOUT_MS, 30000L);
+		if (o.cacert)
+			curl_easy_setopt(rs[i].easy, CURLOPT_CAINFO, o.cacert);
 		free_list[i] = &rs[i];
 	}
 	while (sent < o.requests || idle < o.connections) {
@@ -497,7 +500,7 @@ static int parse_args(int argc, char **argv)
 			printf("usage: pb-bench --endpoint URL [--listen HOST:PORT] [--requests N]\n"
 			       "  [--objects K] [--connections C] [--rate R] [--method GET|POST]\n"
 			       "  [--wait S] [--sample small|seed] [--key-file FILE] [--json FILE]\n"
-			       "  [--md FILE]\n"
+			       "  [--md FILE] [--cacert FILE]\n"
 			       "       pb-bench --metrics-cost N\n"
 			       "Load generator and counting receiver: exit 0 when every\n"
 			       "acknowledged postback arrived. Defaults: --listen %s --requests %ld\n"
@@ -523,6 +526,7 @@ static int parse_args(int argc, char **argv)
 		else if (!strcmp(a, "--json")) o.json = v;
 		else if (!strcmp(a, "--md")) o.md = v;
 		else if (!strcmp(a, "--key-file")) rc |= key_file(v);
+		else if (!strcmp(a, "--cacert")) o.cacert = v;
 		else if (!strcmp(a, "--requests")) rc |= number(a, v, &o.requests);
 		else if (!strcmp(a, "--objects")) rc |= number(a, v, &o.objects);
 		else if (!strcmp(a, "--connections")) rc |= number(a, v, &o.connections);

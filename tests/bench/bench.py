@@ -87,11 +87,12 @@ def queue_keys(c, m):
     return ks + [key(c, "ready"), key(c, "waiting"), key(c, "queue")]
 
 
-def ingest_then_deliver(c, agents, requests, objects, connections):
+def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None, **kw):
     """Ingest with every agent stopped, so the ingest figures are the ingest
     path's alone; once all is queued, start agents and measure how fast
     they drain the queue (pb-bench's received_per_s, first delivery to
-    last). CPU shares for each phase."""
+    last). CPU shares for each phase. endpoint: c.endpoint unless given
+    (kw: more pb-bench options)."""
     n = requests * objects
     for a in c.agent_names:
         c.stop(a)
@@ -105,8 +106,8 @@ def ingest_then_deliver(c, agents, requests, objects, connections):
         snaps.append(cpu_snapshot(c))
         for a in agents:
             c.start(a)
-    res = pb_bench(c.endpoint + "/ingest", then=start_agents, requests=requests,
-                   objects=objects, connections=connections, wait=300)
+    res = pb_bench((endpoint or c.endpoint) + "/ingest", then=start_agents, requests=requests,
+                   objects=objects, connections=connections, wait=300, **kw)
     res["cpu_ingest"] = cpu_share(snaps[0], snaps[1])
     res["cpu_delivery"] = cpu_share(snaps[1], cpu_snapshot(c))
     for a in c.agent_names:
@@ -348,15 +349,25 @@ def main():
         hundred = ingest_then_deliver(c, agents[:1], requests=2000, objects=100,
                                       connections=16)
         every = ingest_then_deliver(c, agents, requests=2000, objects=100, connections=16)
+        # The same over TLS (HAProxy's TLS port, kept-alive connections as
+        # above): what encryption costs the client endpoint.
+        cert = c.path("tls", "cert.pem")
+        r["ceiling_fastcgi_nowork_tls_req_per_s"] = pb_bench(
+            c.tls_endpoint + "/health", requests=20000, connections=32, wait=0,
+            cacert=cert)["answered_per_s"]
+        one_tls = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32,
+                                      endpoint=c.tls_endpoint, cacert=cert)
         # Peak RSS (VmHWM) after the load; Redis's includes 200,000 queued.
         r["rss_kb_peak_under_load"] = {name: rss_kb(c, name, "VmHWM")
                                        for _, name in daemons(c)}
         print("bench: end to end at a fixed rate", flush=True)
         e2e = pb_bench(ep + "/ingest", requests=10000, objects=1, connections=16,
                        rate=1000, wait=60)
-        runs = (one, hundred, every, e2e)
+        runs = (one, hundred, every, e2e, one_tls)
         r["ingest_1_req_per_s"] = one["requests_per_s"]
         r["ingest_1_p50_ms"], r["ingest_1_p99_ms"] = one["ingest_p50_ms"], one["ingest_p99_ms"]
+        r["ingest_1_tls_req_per_s"] = one_tls["requests_per_s"]
+        r["ingest_1_tls_p50_ms"] = one_tls["ingest_p50_ms"]
         r["ingest_100_postbacks_per_s"] = hundred["postbacks_per_s"]
         r["ingest_100_p50_ms"] = hundred["ingest_p50_ms"]
         r["ingest_100_p99_ms"] = hundred["ingest_p99_ms"]
@@ -377,6 +388,10 @@ def main():
         r.update(cost_per_postback(c))
         r["ratio_ingest_1_to_fastcgi_nowork"] = round(
             r["ingest_1_req_per_s"] / r["ceiling_fastcgi_nowork_req_per_s"], 3)
+        r["ratio_tls_to_clear_nowork"] = round(
+            r["ceiling_fastcgi_nowork_tls_req_per_s"] / r["ceiling_fastcgi_nowork_req_per_s"], 3)
+        r["ratio_tls_to_clear_ingest_1"] = round(
+            r["ingest_1_tls_req_per_s"] / r["ingest_1_req_per_s"], 3)
         r["ratio_ingest_100_to_lpush_pipelined"] = round(
             r["ingest_100_postbacks_per_s"] / r["ceiling_redis_lpush_pipelined_per_s"], 3)
         r["ratio_delivery_1_agent_to_receiver"] = round(

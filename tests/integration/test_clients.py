@@ -7,6 +7,8 @@ client key and per source address (an HAProxy of this test's own, rendered
 from the same template with small limits)."""
 import hashlib
 import os
+import socket
+import ssl
 import subprocess
 import time
 
@@ -85,6 +87,38 @@ def test_a_key_names_its_client_in_the_delivery_log(cluster, receiver, mark):
     r = post(cluster, body(receiver, mark), {"Authorization": "bearer " + key})
     assert r.status_code == 200, r.text
     pbctl(cluster, "keys", "revoke", "acme-logs")
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_the_endpoint_over_tls_verifies_and_refuses_old_protocols(cluster, receiver, mark):
+    """HAProxy's TLS port (a certificate make run generated): a request
+    verified against that certificate is queued and delivered; a client
+    without it refuses the connection; TLS 1.1 is refused by the server
+    (the client here would speak it), TLS 1.2 accepted."""
+    cert = cluster.path("tls", "cert.pem")
+    h = dict(cluster.auth, **{"Content-Type": "application/json"})
+    r = requests.post(cluster.tls_endpoint + "/ingest", json=body(receiver, mark), headers=h,
+                      verify=cert, timeout=30)
+    assert r.status_code == 200, r.text
+    lines = delivery_log_lines(cluster, r.json()["ids"][0])
+    assert lines and " client=" in lines[0], lines
+    # The machine's CA bundle does not hold the local certificate.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.post(cluster.tls_endpoint + "/ingest", json=body(receiver, mark), headers=h,
+                      verify=True, timeout=30)
+    host, port = cluster.tls_endpoint.rsplit("/", 1)[1].rsplit(":", 1)
+
+    def handshake(version):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cert)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")   # this client would speak TLS 1.1
+        ctx.minimum_version = ctx.maximum_version = version
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname=host) as t:
+                return t.version()
+    assert handshake(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with pytest.raises(ssl.SSLError):
+        handshake(ssl.TLSVersion.TLSv1_1)
 
 
 def test_a_revoked_key_stops_working_within_a_second(cluster, receiver, mark):
