@@ -21,7 +21,7 @@ TEST_PKGS=(
 )
 LAB_PKGS=(
   ansible-core ansible-lint vagrant vagrant-libvirt debootstrap systemd-container
-  openssh-client iproute2
+  openssh-client iproute2 tcpdump
 )
 case "${1:-}" in
   "") PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;

@@ -51,7 +51,8 @@ class Servers:
         self.procs = {}
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([ROOT, os.path.join(ROOT, "sentinel")]),
-            undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
+            # As Ansible renders: an included file's last newline is dropped.
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=False, trim_blocks=True)
         self.env.filters["hash"] = lambda s, alg: hashlib.new(alg, s.encode()).hexdigest()
         self.vars = dict(role_defaults(), redis_passwords=passwords)
         self.name = self.vars["pb_master_name"]
@@ -241,7 +242,7 @@ def test_rotation_keeps_every_user_and_link_working_and_retires_the_old_password
 def test_apply_refuses_a_line_it_does_not_know_and_changes_nothing(servers):
     pw = servers.vars["redis_passwords"]
     with open(servers.users_file("master"), "a") as f:
-        f.write("appendonly no\n")
+        f.write("\nappendonly no\n")
     env = dict(os.environ, PB_REDIS_AUTH=pw["admin"])
     out = subprocess.run([APPLY, "--port", str(servers.ports["master"]), "--phase", "users",
                           servers.users_file("master")], env=env, capture_output=True, text=True)

@@ -18,12 +18,16 @@ ROOT = machines.ROOT
 ANSIBLE = os.path.join(ROOT, "ansible")
 SECRETS = os.path.join(ANSIBLE, "secrets", "lab")
 RECEIVER_PORT = 8090
+# Hosts whose clients reach Redis and the Sentinels through stunnel with
+# pb_tls (roles/cluster/defaults/main.yml, pb_tls_tunnel_groups).
+TUNNEL_GROUPS = ("ingest", "agent", "redis", "monitoring")
 
 
 class Lab:
     def __init__(self):
         inv = machines.Inventory()
         self.bridge, self.hosts, self.groups = inv.bridge, inv.hosts, inv.groups
+        self.tls = inv.tls
         self.lb = self.hosts[self.groups["lb"][0]]
         self.receiver = self.hosts[self.groups["lab_receiver"][0]]
         # The lab's HAProxy speaks TLS on the client port, with a certificate
@@ -38,13 +42,21 @@ class Lab:
         with open(os.path.join(SECRETS, user)) as f:
             return f.read().strip()
 
+    def cli(self, name):
+        """redis-cli and its options for name's own Redis or Sentinel, at
+        the host's address: in clear where stunnel carries it (pb_tls: the
+        hosts of pb_tls_tunnel_groups), with TLS itself elsewhere."""
+        tunnelled = any(name in self.groups.get(g, []) for g in TUNNEL_GROUPS)
+        tls = ["--tls", "--cacert", "/etc/postback/tls/ca.pem"] if self.tls and not tunnelled else []
+        return ["redis-cli", "--no-auth-warning", *tls, "-h", self.hosts[name]]
+
     def redis_cli(self, name, *args, sentinel=False, check=True):
         """redis-cli on a Redis or Sentinel host, to its own Redis or Sentinel."""
         if sentinel:
             env, user, port = self.secret("sentinel_client"), ["--user", "client"], "26390"
         else:
             env, user, port = self.secret("admin"), ["--user", "admin"], "6390"
-        p = self.ssh(name, f"REDISCLI_AUTH={env}", "redis-cli", "--no-auth-warning",
+        p = self.ssh(name, f"REDISCLI_AUTH={env}", *self.cli(name),
                      *user, "-p", port, *args, check=check, timeout=20)
         return p.stdout.split()
 

@@ -15,7 +15,7 @@ set -euo pipefail
 PACKAGES=(
   systemd systemd-sysv dbus iproute2 openssh-server python3 python3-apt
   ca-certificates procps less netbase
-  redis-server redis-sentinel redis-tools haproxy nftables logrotate
+  redis-server redis-sentinel redis-tools haproxy nftables logrotate stunnel4 openssl
   libhiredis0.14 libcurl4 libjansson4 libfcgi0ldbl libmicrohttpd12
   prometheus prometheus-redis-exporter libjs-chart.js
 )
@@ -67,7 +67,7 @@ rm -f "$tmp"/etc/ssh/ssh_host_*
 chroot "$tmp" systemctl enable systemd-networkd ssh >/dev/null 2>&1
 # Debian starts its own Redis, Sentinel and HAProxy at boot with its default
 # configs; the roles configure and start them. Keep them off until then.
-chroot "$tmp" systemctl disable redis-server redis-sentinel haproxy >/dev/null 2>&1
+chroot "$tmp" systemctl disable redis-server redis-sentinel haproxy stunnel4 >/dev/null 2>&1
 touch "$tmp/.complete"
 mv "$tmp" "$image"
 trap - EXIT

@@ -87,6 +87,7 @@ class Inventory:
         walk(top, "all")
         self.bridge = top["vars"]["lab_bridge"]
         self.gateway = top["vars"]["lab_gateway"]
+        self.tls = bool(top["vars"].get("pb_tls", False))
 
 
 def mdir(name, *sub):

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+import pytest
 import requests
 
 from conftest import ANSIBLE, ROOT, machines
@@ -152,9 +153,12 @@ def test_firewall_opens_each_port_to_exactly_who_needs_it(lab):
     assert can_connect(lab, lab.groups["lb"][0], ingest1, 9001)  # FastCGI: the LB only
     assert not can_connect(lab, "agent1", ingest1, 9001)
     assert not can_connect(lab, None, ingest1, 9001)
+    # With pb_tls, other users' connections to Redis and the Sentinels go to
+    # the local stunnel: probe as stunnel itself, whose are not redirected.
+    through = "stunnel4" if lab.tls else None
     for addr, port in ((redis1, 6390), (sentinel1, 26390)):  # the cluster only
-        assert can_connect(lab, "agent1", addr, port)
-        assert can_connect(lab, "ingest2", addr, port)
+        assert can_connect(lab, "agent1", addr, port, user=through)
+        assert can_connect(lab, "ingest2", addr, port, user=through)
         assert not can_connect(lab, None, addr, port)
         assert not can_connect(lab, "receiver", addr, port)
     assert not can_connect(lab, "agent1", redis1, 26390)  # no Sentinel beside Redis
@@ -179,6 +183,60 @@ def test_agents_egress_reaches_only_redis_sentinels_and_allowed_destinations(lab
     assert can_connect(lab, agent, lab.receiver, 8090, user="pb-agent")
     assert not can_connect(lab, agent, lab.lb, 8080, user="pb-agent")
     assert can_connect(lab, agent, lab.lb, 8080)  # other users: not filtered
+
+
+SECRET_NAMES = ("admin", "operator", "replication", "sentinel", "sentinel_client",
+                "sentinel_peer", "sentinel_operator", "ingest", "agent", "monitor")
+
+
+def test_no_password_crosses_the_lab_bridge_in_clear(lab):
+    """#16 (pb_tls): every link between the hosts is TLS. A capture of the
+    lab's bridge while postbacks flow and every kind of client logs in again
+    (an agent and an ingest node restarted, the replicas' links to the
+    master and the Sentinels' cut, a Sentinel restarted, pbctl run, the
+    exporter scraping) holds none of the cluster's passwords nor the client
+    key; it does hold clear text where there is some (the postback to the
+    receiver, plain HTTP by its template), so it saw the payloads."""
+    if not lab.tls:
+        pytest.skip("the lab inventory has pb_tls off")
+    pcap = os.path.join(RUN, "bridge.pcap")
+    cap = subprocess.Popen(["tcpdump", "-i", lab.bridge, "-s", "0", "-U", "-w", pcap,
+                            "not port 22"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        marker = uuid.uuid4().hex
+        master = lab.master()
+        lab.ssh(lab.groups["agent"][0], "systemctl", "restart", "pb-agent")
+        lab.ssh(lab.groups["ingest"][0], "systemctl", "restart", "pb-ingest")
+        for h in lab.groups["redis"]:
+            if h != master:
+                lab.redis_cli(h, "CLIENT", "KILL", "TYPE", "master")
+        lab.redis_cli(master, "CLIENT", "KILL", "USER", "sentinel")
+        lab.ssh(lab.groups["sentinel"][0], "systemctl", "restart", "redis-sentinel")
+        lab.ssh(lab.groups["redis"][0], "pbctl", "status")
+        time.sleep(3)
+        r = post(lab, f"http://{lab.receiver}:8090/capture/{marker}?k={{k}}",
+                 [{"k": i} for i in range(20)])
+        assert r.status_code == 200, r.text
+        _, missing = lab.wait_received(r.json()["ids"], timeout=60)
+        assert not missing
+        time.sleep(8)   # the Sentinels' periodic links, the exporter's scrapes
+    finally:
+        cap.terminate()
+        cap.wait(timeout=10)
+    with open(pcap, "rb") as f:
+        data = f.read()
+    assert marker.encode() in data, "the capture saw no payload in clear at all"
+    ports = subprocess.run(["tcpdump", "-nr", pcap, "-q"], capture_output=True,
+                           text=True).stdout
+    for port in (6390, 26390, 9001):
+        assert f".{port}:" in ports or f".{port} " in ports, f"no traffic on port {port} captured"
+    secrets = {n: lab.secret(n) for n in SECRET_NAMES}
+    secrets["client key"] = lab.auth["Authorization"].split()[1]
+    leaked = sorted(n for n, s in secrets.items() if s.encode() in data)
+    print(f"\ncapture: {len(data)} bytes on {lab.bridge}, {len(secrets)} secrets, "
+          f"{len(leaked)} in clear")
+    assert leaked == [], f"in clear on the bridge: {leaked}"
 
 
 def test_prometheus_scrapes_every_target_and_serves_the_dashboard(lab):
@@ -377,8 +435,9 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
 def auth_results(lab, host, port, creds):
     """{(user, password): accepted?} for each pair, tried on host's own Redis
     or Sentinel (port) with a fresh connection each."""
+    cli = " ".join(lab.cli(host))
     script = "; ".join(
-        f"echo {u}/{i} $(REDISCLI_AUTH={pw} redis-cli --no-auth-warning --user {u} -p {port} PING 2>&1)"
+        f"echo {u}/{i} $(REDISCLI_AUTH={pw} {cli} --user {u} -p {port} PING 2>&1)"
         for i, (u, pw) in enumerate(creds))
     out = lab.ssh(host, script).stdout
     got = {}
