@@ -45,8 +45,9 @@ class Servers:
     """A master, a replica and a Sentinel in one folder, each with its users
     file rendered from the roles' templates."""
 
-    def __init__(self, d, passwords):
+    def __init__(self, d, passwords, tls_dir=""):
         self.d = d
+        self.tls = tls_dir
         self.ports = {"master": free_port(), "replica": free_port(), "sentinel": free_port()}
         self.procs = {}
         self.env = jinja2.Environment(
@@ -62,6 +63,7 @@ class Servers:
             self.render("sentinel/redis.conf.j2", self.path(node + ".conf"), dict(
                 redis_bind="127.0.0.1", redis_port=self.ports[node], redis_dir=self.path(node),
                 redis_logfile=self.path(node + ".log"), redis_users_file=self.users_file(node),
+                redis_tls_dir=tls_dir,
                 redis_replicaof="" if node == "master" else "127.0.0.1 %d" % self.ports["master"]))
         os.makedirs(self.path("sentinel"), exist_ok=True)
         self.render("sentinel-users.conf.j2", self.users_file("sentinel"))
@@ -69,7 +71,7 @@ class Servers:
             sentinel_bind="127.0.0.1", sentinel_port=self.ports["sentinel"],
             sentinel_dir=self.path("sentinel"), sentinel_logfile=self.path("sentinel.log"),
             sentinel_master_host="127.0.0.1", sentinel_master_port=self.ports["master"],
-            pb_sentinel_quorum=1))
+            sentinel_tls_dir=tls_dir, pb_sentinel_quorum=1))
         for node in ("master", "replica", "sentinel"):
             self.start(node)
 
@@ -127,8 +129,9 @@ class Servers:
         user, secret = ("operator", "sentinel_operator") if node == "sentinel" else ("admin", "admin")
         env = dict(os.environ, PB_REDIS_AUTH=current[secret],
                    PB_REDIS_AUTH_PREVIOUS=(previous or {}).get(secret, ""))
+        tls = ["--tls-ca", os.path.join(self.tls, "ca.pem")] if self.tls else []
         out = subprocess.run([APPLY, "--port", str(self.ports[node]), "--user", user,
-                              "--phase", phase, self.users_file(node)],
+                              "--phase", phase, *tls, self.users_file(node)],
                              env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert current[secret] not in out.stdout + out.stderr
@@ -143,8 +146,9 @@ class Servers:
             self.apply("sentinel", phase, current, previous)
 
     def client(self, node, user, password):
+        tls = dict(ssl=True, ssl_ca_certs=os.path.join(self.tls, "ca.pem")) if self.tls else {}
         return redis.Redis(port=self.ports[node], username=user, password=password,
-                           socket_timeout=5)
+                           socket_timeout=5, **tls)
 
     def accepts(self, node, user, password):
         try:
@@ -257,3 +261,52 @@ def test_apply_with_no_valid_password_names_the_user_and_fails(servers):
                          env=env, capture_output=True, text=True)
     assert out.returncode == 1
     assert "AUTH as admin refused" in out.stderr and "wrong" not in out.stderr.replace("WRONGPASS", "")
+
+
+def make_tls(d):
+    """An authority and a certificate for 127.0.0.1 signed by it, as the tls
+    role makes them (roles/tls/tasks/main.yml)."""
+    os.makedirs(d)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"]
+    run = lambda *a: subprocess.run(["openssl", "req", "-x509", *ec, *a], check=True,
+                                    capture_output=True)
+    run("-subj", "/CN=test authority", "-keyout", d + "/ca.key", "-out", d + "/ca.pem")
+    run("-subj", "/CN=server", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-addext", "basicConstraints=critical,CA:FALSE", "-CA", d + "/ca.pem",
+        "-CAkey", d + "/ca.key", "-keyout", d + "/server.key", "-out", d + "/server.pem")
+    return d
+
+
+def test_with_tls_only_replication_sentinel_and_the_users_files_work_and_clear_text_is_refused(
+        tmp_path):
+    """pb_tls's servers (redis.conf.j2 and sentinel.conf.j2 with a TLS
+    folder): the replica syncs and the Sentinel watches both over TLS, a
+    clear-text client gets nothing, and pb-redis-users applies users files
+    over TLS, verifying the server (a rotation's first step here)."""
+    tls = make_tls(str(tmp_path / "tls"))
+    s = Servers(str(tmp_path / "servers"), new_passwords(), tls_dir=tls)
+    try:
+        old = s.vars["redis_passwords"]
+        assert s.replica_linked(old)
+        deadline = time.time() + 15
+        while not s.sentinel_sees_master(old):
+            assert time.time() < deadline, "the Sentinel does not see master and replica over TLS"
+            time.sleep(0.2)
+        for node in ("master", "sentinel"):
+            clear = redis.Redis(port=s.ports[node], socket_timeout=3)
+            with pytest.raises(redis.ConnectionError):
+                clear.ping()
+        new = new_passwords()
+        s.rerender_users(new, old)
+        s.apply_all(new, old)
+        assert every_user(s, new, True) == [] and every_user(s, old, True) == []
+        # A server whose certificate the authority did not sign is refused.
+        other = make_tls(str(tmp_path / "other"))
+        env = dict(os.environ, PB_REDIS_AUTH=new["admin"])
+        out = subprocess.run([APPLY, "--port", str(s.ports["master"]), "--wait", "1",
+                              "--tls-ca", other + "/ca.pem", "--phase", "users",
+                              s.users_file("master")], env=env, capture_output=True, text=True)
+        assert out.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in out.stderr, out.stderr
+    finally:
+        s.stop_all()
+
