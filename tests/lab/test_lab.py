@@ -380,6 +380,72 @@ def test_master_host_stopped_fails_over_and_loses_nothing(lab):
     assert role[0] == "slave" and role[1] == lab.hosts[new], role
 
 
+def auth_results(lab, host, port, creds):
+    """{(user, password): accepted?} for each pair, tried on host's own Redis
+    or Sentinel (port) with a fresh connection each."""
+    cli = " ".join(lab.cli(host))
+    script = "; ".join(
+        f"echo {u}/{i} $(REDISCLI_AUTH={pw} {cli} --user {u} -p {port} PING 2>&1)"
+        for i, (u, pw) in enumerate(creds))
+    out = lab.ssh(host, script).stdout
+    got = {}
+    for line in out.splitlines():
+        key, _, reply = line.partition(" ")
+        u, i = key.split("/")
+        got[creds[int(i)]] = reply.strip() == "PONG"
+    assert len(got) == len(creds), out
+    return got
+
+
+def test_password_rotation_with_traffic_flowing_loses_nothing(lab):
+    """#17: rotate-passwords.yml while postbacks stream in. Afterwards every
+    password is new, every Redis and Sentinel user refuses its old one and
+    takes the new one, no Redis or Sentinel restarted, every acknowledged
+    postback is delivered, and site.yml then changes nothing. (Before the
+    upgrade drill, whose changed Redis setting a later run would undo.)"""
+    redis_users = {"admin": "admin", "operator": "operator", "replication": "replication",
+                   "sentinel": "sentinel", "ingest": "ingest", "agent": "agent",
+                   "monitor": "monitor"}
+    sentinel_users = {"peer": "sentinel_peer", "client": "sentinel_client",
+                      "operator": "sentinel_operator", "monitor": "monitor"}
+    names = sorted(set(redis_users.values()) | set(sentinel_users.values()))
+    old = {n: lab.secret(n) for n in names}
+    servers = [(h, 6390, redis_users) for h in lab.groups["redis"]] + \
+              [(h, 26390, sentinel_users) for h in lab.groups["sentinel"]]
+    load, out = stream(lab, "rotation", 900)
+    try:
+        time.sleep(5)
+        t0 = time.time()
+        recap, text = playbook("ansible-rotation.log", book="rotate-passwords.yml")
+        took = time.time() - t0
+        time.sleep(5)
+    finally:
+        load.terminate()
+        load.wait(timeout=30)
+    new = {n: lab.secret(n) for n in names}
+    assert [n for n in names if new[n] == old[n]] == []
+    assert [f for f in os.listdir(os.path.join(ROOT, "ansible", "secrets", "lab"))
+            if f.endswith(".previous")] == []
+    wrong = []
+    for host, port, users in servers:
+        creds = [(u, old[s]) for u, s in users.items()] + [(u, new[s]) for u, s in users.items()]
+        for (u, pw), ok in auth_results(lab, host, port, creds).items():
+            if ok != (pw == new[users[u]]):
+                wrong.append(f"{u}@{host}:{port} {'old' if pw == old[users[u]] else 'new'} "
+                             f"{'accepted' if ok else 'refused'}")
+    assert wrong == [], wrong
+    for h in lab.groups["redis"]:
+        info = lab.redis_cli(h, "INFO", "server")
+        uptime = int(next(t for t in info if t.startswith("uptime_in_seconds:")).split(":")[1])
+        assert uptime > took, (h, uptime, "restarted by the rotation")
+    all_delivered(lab, out, f"password rotation of {len(names)} passwords in {took:.0f} s",
+                  1000, 180)
+    recap, text = playbook("ansible-rotation-second-run.log")
+    changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
+    assert not changed, f"site.yml after the rotation changed {changed}: " \
+        f"{re.findall(r'^changed: .*$', text, re.M)}"
+
+
 def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
     """#17's upgrade drill: version N runs and postbacks stream in; version
     N+1 is built (the same code, a newer version) and site.yml runs again,
@@ -430,69 +496,3 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     assert not changed, f"a second run after the upgrade changed {changed}: " \
         f"{re.findall(r'^changed: .*$', text, re.M)}"
-
-
-def auth_results(lab, host, port, creds):
-    """{(user, password): accepted?} for each pair, tried on host's own Redis
-    or Sentinel (port) with a fresh connection each."""
-    cli = " ".join(lab.cli(host))
-    script = "; ".join(
-        f"echo {u}/{i} $(REDISCLI_AUTH={pw} {cli} --user {u} -p {port} PING 2>&1)"
-        for i, (u, pw) in enumerate(creds))
-    out = lab.ssh(host, script).stdout
-    got = {}
-    for line in out.splitlines():
-        key, _, reply = line.partition(" ")
-        u, i = key.split("/")
-        got[creds[int(i)]] = reply.strip() == "PONG"
-    assert len(got) == len(creds), out
-    return got
-
-
-def test_password_rotation_with_traffic_flowing_loses_nothing(lab):
-    """#17: rotate-passwords.yml while postbacks stream in. Afterwards every
-    password is new, every Redis and Sentinel user refuses its old one and
-    takes the new one, no Redis or Sentinel restarted, every acknowledged
-    postback is delivered, and site.yml then changes nothing."""
-    redis_users = {"admin": "admin", "operator": "operator", "replication": "replication",
-                   "sentinel": "sentinel", "ingest": "ingest", "agent": "agent",
-                   "monitor": "monitor"}
-    sentinel_users = {"peer": "sentinel_peer", "client": "sentinel_client",
-                      "operator": "sentinel_operator", "monitor": "monitor"}
-    names = sorted(set(redis_users.values()) | set(sentinel_users.values()))
-    old = {n: lab.secret(n) for n in names}
-    servers = [(h, 6390, redis_users) for h in lab.groups["redis"]] + \
-              [(h, 26390, sentinel_users) for h in lab.groups["sentinel"]]
-    load, out = stream(lab, "rotation", 900)
-    try:
-        time.sleep(5)
-        t0 = time.time()
-        recap, text = playbook("ansible-rotation.log", book="rotate-passwords.yml")
-        took = time.time() - t0
-        time.sleep(5)
-    finally:
-        load.terminate()
-        load.wait(timeout=30)
-    new = {n: lab.secret(n) for n in names}
-    assert [n for n in names if new[n] == old[n]] == []
-    assert [f for f in os.listdir(os.path.join(ROOT, "ansible", "secrets", "lab"))
-            if f.endswith(".previous")] == []
-    wrong = []
-    for host, port, users in servers:
-        creds = [(u, old[s]) for u, s in users.items()] + [(u, new[s]) for u, s in users.items()]
-        for (u, pw), ok in auth_results(lab, host, port, creds).items():
-            if ok != (pw == new[users[u]]):
-                wrong.append(f"{u}@{host}:{port} {'old' if pw == old[users[u]] else 'new'} "
-                             f"{'accepted' if ok else 'refused'}")
-    assert wrong == [], wrong
-    for h in lab.groups["redis"]:
-        info = lab.redis_cli(h, "INFO", "server")
-        uptime = int(next(t for t in info if t.startswith("uptime_in_seconds:")).split(":")[1])
-        assert uptime > took, (h, uptime, "restarted by the rotation")
-    all_delivered(lab, out, f"password rotation of {len(names)} passwords in {took:.0f} s",
-                  1000, 180)
-    recap, text = playbook("ansible-rotation-second-run.log")
-    changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
-    assert not changed, f"site.yml after the rotation changed {changed}: " \
-        f"{re.findall(r'^changed: .*$', text, re.M)}"
-
