@@ -3,8 +3,8 @@
  * in the order a postback passes through them:
  *
  *   fetch.c    the fetcher takes postbacks from Redis into this agent's
- *              processing list (BLMOVE, then pipelined LMOVEs for a batch),
- *              never holding more than cfg.concurrency, and hands them to
+ *              held sets (one script a batch, queue.h), never holding
+ *              more than cfg.concurrency, and hands them to
  *              the deliverer; it also keeps the heartbeat, the reaper of dead
  *              agents and the mover of due retries going;
  *   deliver.c  the deliverer (the main thread) runs every HTTP request on
@@ -18,7 +18,7 @@
  *              SIGHUP: reopen the delivery log), start and stop.
  *
  * The fetcher and the recorder have their own Redis connections. A postback
- * stays in Redis, in the processing list, until its outcome is recorded
+ * stays in Redis, in this agent's held set, until its outcome is recorded
  * there; this process only ever holds copies.
  */
 #ifndef PB_AGENT_H
@@ -44,14 +44,16 @@
 typedef struct job {
 	struct job *next;   /* in the handoff or outcome list */
 	struct job *run_prev, *run_next; /* in the running list */
-	char *raw;          /* a version 1 job or a version 2 reference,
+	char *raw;          /* a version 1 job or a version 2 or 3 reference,
 			       exactly as it is in Redis */
 	size_t raw_len;
-	int v2;             /* raw is a reference */
-	char *hdr, *data;   /* version 2: its request's header, its data
+	int v2;             /* raw is a reference (version 2 or 3) */
+	int v3;             /* ... of version 3 */
+	char *hdr, *data;   /* a reference's request's header, its data
 			       (NULL when its request's data was gone) */
 	size_t hdr_len, data_len;
-	char dest[PB_DEST_ID_LEN + 1]; /* version 2: its destination's id */
+	char dest[PB_DEST_ID_LEN + 1]; /* a reference's destination; "" for
+					  version 1 */
 	pb_job j;           /* decoded; points into raw or hdr and data */
 	CURL *easy;
 	struct curl_slist *headers;
@@ -113,7 +115,7 @@ int deliver_init(void);
 void deliver_loop(void);
 void deliver_cleanup(void);
 job *job_new(const redisReply *x, const redisReply *hdr,
-	     const redisReply *data);
+	     const redisReply *data, const char *dest);
 void job_free(job *jb);
 
 /* record.c */

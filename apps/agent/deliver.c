@@ -42,8 +42,10 @@ static int copy_reply(const redisReply *x, char **p, size_t *len)
 
 /* A job from what a take returned: x a version 1 job or a version 2
  * reference; hdr and data its request's header and data (version 2). */
-job *job_new(const redisReply *x, const redisReply *hdr, const redisReply *data)
+job *job_new(const redisReply *x, const redisReply *hdr, const redisReply *data,
+	     const char *dest)
 {
+	pb_ref ref;
 	job *jb = calloc(1, sizeof(*jb));
 
 	if (jb == NULL)
@@ -54,10 +56,15 @@ job *job_new(const redisReply *x, const redisReply *hdr, const redisReply *data)
 		job_free(jb);
 		return NULL;
 	}
-	/* Version 1 starts "1<TAB>"; a reference with its destination's id. */
+	/* Version 1 starts "1<TAB>"; version 3 is a reference of two or three
+	 * words, whose destination the take said (the set it went into);
+	 * version 2 starts with its destination's id. */
 	jb->v2 = !(jb->raw_len > 1 && jb->raw[0] == PB_JOB_VERSION && jb->raw[1] == '\t');
-	if (jb->v2 && jb->raw_len > PB_DEST_ID_LEN && jb->raw[PB_DEST_ID_LEN] == ' ' &&
-	    pb_dest_id_valid(jb->raw, PB_DEST_ID_LEN))
+	jb->v3 = jb->v2 && pb_ref3_decode(&ref, jb->raw, jb->raw_len) == PB_OK;
+	if (jb->v3)
+		pb_strlcpy(jb->dest, dest, sizeof(jb->dest));
+	else if (jb->v2 && jb->raw_len > PB_DEST_ID_LEN && jb->raw[PB_DEST_ID_LEN] == ' ' &&
+		 pb_dest_id_valid(jb->raw, PB_DEST_ID_LEN))
 		memcpy(jb->dest, jb->raw, PB_DEST_ID_LEN);
 	pb_buf_init(&jb->url, 65536);
 	pb_buf_init(&jb->resp, (size_t)cfg.log_body_bytes);
@@ -254,6 +261,13 @@ static int next_attempt(job *jb, unsigned attempts)
 
 	if (!jb->v2)
 		return pb_job_reencode(&jb->retry_job, &jb->j, attempts);
+	if (jb->v3) {
+		if (pb_ref3_decode(&ref, jb->raw, jb->raw_len) != PB_OK)
+			return PB_ERR_FORMAT;
+		ref.attempts = attempts;
+		pb_strlcpy(ref.dest, jb->dest, sizeof(ref.dest));
+		return pb_ref3_sched_encode(&jb->retry_job, &ref);
+	}
 	if (pb_ref_decode(&ref, jb->raw, jb->raw_len) != PB_OK)
 		return PB_ERR_FORMAT;
 	ref.attempts = attempts;
@@ -341,22 +355,29 @@ static void start(job *jb)
 	if (jb->v2 && jb->data == NULL) {
 		/* The reference outlived its request's data: a bug or a
 		 * hand-edited Redis. Said, and dead-lettered, not retried. */
-		pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, "", 0, NULL, 0);
+		if (jb->v3)
+			pb_job_from_v3(&jb->j, jb->dest, jb->raw, jb->raw_len, "", 0,
+				       NULL, 0);
+		else
+			pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, "", 0, NULL, 0);
 		pb_error("postback %s: its request's data is gone; dead-lettered",
 			 jb->j.id[0] ? jb->j.id : "?");
 		fail_untried(jb, "data missing: the request's data is gone");
 		return;
 	}
-	if ((jb->v2 ? pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
-				     jb->hdr_len, jb->data, jb->data_len)
-		    : pb_job_decode(&jb->j, jb->raw, jb->raw_len)) != PB_OK) {
+	if ((jb->v3 ? pb_job_from_v3(&jb->j, jb->dest, jb->raw, jb->raw_len,
+				     jb->hdr, jb->hdr_len, jb->data, jb->data_len)
+	     : jb->v2 ? pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
+				       jb->hdr_len, jb->data, jb->data_len)
+		      : pb_job_decode(&jb->j, jb->raw, jb->raw_len)) != PB_OK) {
 		pb_buf shown;
 
 		/* Escaped: its bytes are whatever was in Redis (CR LF too). */
 		pb_buf_init(&shown, 0);
 		pb_log_escape(&shown, jb->raw, jb->raw_len, 80);
-		pb_error("malformed job in Redis, dead-lettered: %s",
-			 pb_buf_str(&shown));
+		pb_error("malformed job in Redis, dead-lettered: %s (its request's "
+			 "header %zu bytes, data %zu bytes)", pb_buf_str(&shown),
+			 jb->hdr_len, jb->data_len);
 		pb_buf_free(&shown);
 		fail_untried(jb, "malformed job");
 		return;
@@ -515,11 +536,11 @@ void deliver_loop(void)
 			if (all_done())
 				return;
 			/* Redis gone at shutdown: what is left stays in our
-			 * processing list, reclaimed when we (or a reaper) return. */
+			 * held sets, reclaimed when we (or a reaper) return. */
 			if (running == 0 && held_now() > 0 &&
 			    now >= deadline + cfg.failover_wait_ms) {
 				pb_error("cannot record %s: left in %s for reclaiming",
-					 "outcomes", keys.processing);
+					 "outcomes", keys.held);
 				return;
 			}
 		}

@@ -1,6 +1,6 @@
 /*
  * fetch.c - the fetcher thread: postbacks from Redis into this agent's
- * processing list and over to the deliverer; heartbeat, reaping and due
+ * held sets and over to the deliverer; heartbeat, reaping and due
  * retries on the way.
  */
 #include <stdio.h>
@@ -151,14 +151,20 @@ static int wait_for_slots(void)
 	return free_slots < cfg.fetch_batch ? free_slots : (int)cfg.fetch_batch;
 }
 
-/* The rid word of a reference (after the destination id), its length. */
+/* The rid word of a reference, its length: the second of a version 2
+ * reference's six words, the first of a version 3 reference's two or
+ * three (job.h). */
 static const char *rid_of(const redisReply *x, size_t *n)
 {
-	const char *p = memchr(x->str, ' ', x->len), *e;
+	const char *p = x->str, *e;
+	size_t spaces = 0, i;
 
-	if (p == NULL)
+	for (i = 0; i < x->len; i++)
+		spaces += x->str[i] == ' ';
+	if (spaces == 5)
+		p = (const char *)memchr(x->str, ' ', x->len) + 1;
+	else if (spaces != 1 && spaces != 2)
 		return *n = 0, NULL;
-	p++;
 	e = memchr(p, ' ', x->len - (size_t)(p - x->str));
 	*n = e ? (size_t)(e - p) : 0;
 	return p;
@@ -213,6 +219,7 @@ static void hand_over(redisReply *rep)
 	size_t i;
 	int taken = 0;
 	long held;
+	char dest[PB_DEST_ID_LEN + 1] = "";
 
 	for (i = 0; i + 2 < rep->elements; i += 3) {
 		const redisReply *x = rep->element[i];
@@ -220,9 +227,14 @@ static void hand_over(redisReply *rep)
 
 		if (x->type != REDIS_REPLY_STRING)
 			continue;
-		if ((jb = job_new(x, header_of(rep, i), rep->element[i + 1])) == NULL) {
-			/* Still in our processing list: reclaimed at restart. */
-			pb_error("out of memory: a postback stays in %s", keys.processing);
+		if (x->len == PB_DEST_ID_LEN + 1 && x->str[0] == '@') {
+			/* The destination of the references that follow. */
+			memcpy(dest, x->str + 1, PB_DEST_ID_LEN);
+			continue;
+		}
+		if ((jb = job_new(x, header_of(rep, i), rep->element[i + 1], dest)) == NULL) {
+			/* Still held in Redis: reclaimed at restart. */
+			pb_error("out of memory: a postback stays in %s", keys.held);
 			continue;
 		}
 		taken++;
@@ -246,7 +258,7 @@ static void hand_over(redisReply *rep)
 }
 
 /*
- * After a failover the new master's copy of our processing list may hold
+ * After a failover the new master's copy of what we hold may hold
  * entries we no longer have: an acknowledgement that reached the old master
  * but not the replica, or an LMOVE whose reply was lost. A take whose
  * connection broke may also have moved jobs whose replies never came. Take
@@ -261,7 +273,7 @@ static void reconcile(pb_redis *r, const char *why, int64_t *next_beat,
 
 	pb_warn("%s (master %s:%d): finishing what is in flight, then "
 		"returning what is left in %s", why, r->master.host,
-		r->master.port, keys.processing);
+		r->master.port, keys.held);
 	while (held_now() > 0 && !stopping) {
 		housekeeping(r, next_beat, next_reap);
 		pb_sleep_ms(TICK_MS, &stopping);
@@ -269,10 +281,10 @@ static void reconcile(pb_redis *r, const char *why, int64_t *next_beat,
 	if (stopping) /* the next start takes back the list */
 		return;
 	if (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK)
-		pb_warn("reconciling %s: %s", keys.processing, r->errstr);
+		pb_warn("reconciling %s: %s", keys.held, r->errstr);
 	else if (moved > 0)
 		pb_warn("returned %lld postback(s) left in %s", moved,
-			keys.processing);
+			keys.held);
 }
 
 void *fetcher_main(void *arg)

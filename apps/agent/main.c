@@ -116,7 +116,7 @@ static void reclaim_own(pb_redis *r)
 	long long moved = 0;
 
 	while (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK) {
-		pb_warn("reclaiming %s: %s; trying again", keys.processing, r->errstr);
+		pb_warn("reclaiming %s: %s; trying again", keys.held, r->errstr);
 		pb_sleep_ms(1000, NULL);
 	}
 	if (moved > 0)

@@ -7,18 +7,39 @@
 #include "pb.h"
 
 /*
- * Back to a queue: a reference to its destination's queue, at its head
- * (push LPUSH: handed back or reclaimed untried, it waited longest) or its
- * tail (RPUSH: a due retry, so that the probes of an open breaker try one
+ * The forms of job.h, told apart by their words: DEST a destination id;
+ * a version 2 reference (six words, the destination first); a version 3
+ * reference (two or three) or run (two, "<first>-<last>"); a version 3
+ * retry as scheduled (four, the destination first). A version 1 job has
+ * tabs, not spaces. rid_of: the request id of any but version 1.
+ */
+#define FORMS \
+	"local DEST = string.rep('%x', 16)\n" \
+	"local V2 = '^(' .. DEST .. ') %S+ %d+ %d+ %d+ %d+$'\n" \
+	"local SCHED = '^(' .. DEST .. ') (%S+ %d+ %d+)$'\n" \
+	"local function rid_of(x)\n" \
+	"  return string.match(x, '^' .. DEST .. ' (%S+) %d+ %d+ %d+ %d+$') or\n" \
+	"         string.match(x, '^(%S+) %d+$') or string.match(x, '^(%S+) %d+ %d+$') or\n" \
+	"         string.match(x, '^(%S+) %d+%-%d+$')\n" \
+	"end\n"
+
+/*
+ * Back to a queue: a version 2 reference or a scheduled retry (as a
+ * version 3 reference) to its destination's queue, at its head (push
+ * LPUSH: handed back or reclaimed untried, it waited longest) or its tail
+ * (RPUSH: a due retry, so that the probes of an open breaker try one
  * parked postback after another, not the same one until it is dead); the
  * destination becomes ready, unless a later score says otherwise. A
  * version 1 job goes to the version 1 queue. KEYS[2] the version 1 queue,
  * KEYS[3] ready, KEYS[4] the waiting count; qstem "<p>:q:". Returns 1 for
- * a reference.
+ * a reference. Never given a bare version 3 reference: it does not say
+ * where it goes.
  */
 #define ROUTE \
+	FORMS \
 	"local function route(x, qstem, push)\n" \
-	"  local d = string.match(x, '^(%x+) ')\n" \
+	"  local d, ref = string.match(x, SCHED)\n" \
+	"  if d then x = ref else d = string.match(x, V2) end\n" \
 	"  if not d then redis.call('RPUSH', KEYS[2], x) return 0 end\n" \
 	"  redis.call(push, qstem .. d, x)\n" \
 	"  redis.call('ZADD', KEYS[3], 'NX', 0, d)\n" \
@@ -31,21 +52,29 @@
  * more in the calls than in their work (measured: 33 us a call, 8 of
  * them in its commands).
  *
- * KEYS[1] processing, KEYS[2..4] as ROUTE (the version 1 queue, ready, the
- * waiting count), KEYS[5] scheduled, KEYS[6] dead; ARGV[1] "<p>:r:",
- * ARGV[2] "<p>:d:", ARGV[3] "<p>:dest:", ARGV[4] "<p>:q:", ARGV[5] the
- * breaker's threshold, ARGV[6] its cool-down (ms); from ARGV[7], records
- * of a kind letter and its fields:
+ * KEYS[1] the version 1 processing list, KEYS[2..4] as ROUTE (the version 1
+ * queue, ready, the waiting count), KEYS[5] scheduled, KEYS[6] dead;
+ * ARGV[1] "<p>:r:", ARGV[2] "<p>:d:", ARGV[3] "<p>:dest:", ARGV[4]
+ * "<p>:q:", ARGV[5] the breaker's threshold, ARGV[6] its cool-down (ms),
+ * ARGV[7] "<p>:held:<agent>"; from ARGV[8], records of a kind letter and
+ * its fields:
+ *   P d                                   the records up to the next P are
+ *                                         of destination d, held in the set
+ *                                         <p>:held:<agent>:<d>; "" for
+ *                                         version 1 jobs (the list)
  *   A x sig                               delivered
- *   R x next delay pause sig name reason  retry: next is x with one attempt
- *                                         more, due in delay ms; pause > 0
- *                                         pauses the destination (a 429)
+ *   R x next delay pause sig name reason  retry: next is what is scheduled
+ *                                         (x with one attempt more), due in
+ *                                         delay ms; pause > 0 pauses the
+ *                                         destination (a 429)
  *   D x entry sig name reason             dead letter
  *   H x                                   handed back untried
- * Each first removes x from the processing list and does nothing more if
- * it was not there (a failover lost the take: x is back in its queue).
- * Returns an integer per record: 0 not there, 1 done, 2 done and the
- * breaker opened, 3 done and the breaker closed.
+ * Each first removes x from where it is held and does nothing more if it
+ * was not there (a failover lost the take: x is back in its queue). A
+ * set's members go with one SREM a call, after one SMISMEMBER: what
+ * crosses to the replicas and into the AOF is the references, not a
+ * command each. Returns an integer per record but P: 0 not there, 1 done,
+ * 2 done and the breaker opened, 3 done and the breaker closed.
  */
 static const char outcomes_lua[] =
 	ROUTE
@@ -58,7 +87,7 @@ static const char outcomes_lua[] =
 	 * once. */
 	"local ended = {}\n"
 	"local function finish(x)\n"
-	"  local rid = string.match(x, '^%x+ (%S+) %d+ %d+ %d+ %d+$')\n"
+	"  local rid = rid_of(x)\n"
 	"  if rid then ended[rid] = (ended[rid] or 0) + 1 end\n"
 	"end\n"
 	/* A destination's breaker (keys.h: <p>:dest:<d>) told what an attempt
@@ -94,15 +123,54 @@ static const char outcomes_lua[] =
 	"  end\n"
 	"  return 1\n"
 	"end\n"
-	"local fields = { A = 3, R = 8, D = 6, H = 2 }\n"
-	"local out, i, back = {}, 7, 0\n"
+	/* First pass: which record's x is held where, and is it there. */
+	"local fields = { A = 3, R = 8, D = 6, H = 2, P = 2 }\n"
+	"local dest, there, sets, i = {}, {}, {}, 8\n"
+	"local cur = ''\n"
 	"while i <= #ARGV do\n"
 	"  local kind, x = ARGV[i], ARGV[i + 1]\n"
 	"  local n = fields[kind]\n"
 	"  if not n then return redis.error_reply('ERR outcome kind ' .. kind) end\n"
+	"  if kind == 'P' then\n"
+	"    cur = x\n"
+	"  elseif cur == '' then\n"
+	"    there[i] = redis.call('LREM', KEYS[1], -1, x) > 0\n"
+	"  else\n"
+	"    dest[i] = cur\n"
+	"    local s = sets[cur] or { xs = {}, at = {}, seen = {} }\n"
+	"    sets[cur] = s\n"
+	"    if not s.seen[x] then\n"
+	"      s.seen[x] = true\n"
+	"      s.xs[#s.xs + 1], s.at[#s.at + 1] = x, i\n"
+	"    end\n"
+	"  end\n"
+	"  i = i + n\n"
+	"end\n"
+	"for d, s in pairs(sets) do\n"
+	"  local k, gone = ARGV[7] .. ':' .. d, {}\n"
+	"  for b = 1, #s.xs, 1000 do\n"
+	"    local slice = { unpack(s.xs, b, math.min(b + 999, #s.xs)) }\n"
+	"    local is = redis.call('SMISMEMBER', k, unpack(slice))\n"
+	"    for j, v in ipairs(is) do\n"
+	"      if v == 1 then there[s.at[b + j - 1]] = true; gone[#gone + 1] = slice[j] end\n"
+	"    end\n"
+	"  end\n"
+	"  for b = 1, #gone, 1000 do\n"
+	"    redis.call('SREM', k, unpack(gone, b, math.min(b + 999, #gone)))\n"
+	"  end\n"
+	"  if #gone > 0 and redis.call('EXISTS', k) == 0 then redis.call('SREM', ARGV[7], d) end\n"
+	"end\n"
+	/* Second pass: the work of each record whose x was there. */
+	"local out, back = {}, 0\n"
+	"i = 8\n"
+	"while i <= #ARGV do\n"
+	"  local kind, x = ARGV[i], ARGV[i + 1]\n"
+	"  local n = fields[kind]\n"
 	"  local r = 0\n"
-	"  if redis.call('LREM', KEYS[1], -1, x) > 0 then\n"
-	"    local d = string.match(x, '^(%x+) ')\n"
+	"  if kind == 'P' then\n"
+	"    r = nil\n"
+	"  elseif there[i] then\n"
+	"    local d = dest[i] or string.match(x, V2)\n"
 	"    if kind == 'A' then\n"
 	"      finish(x)\n"
 	"      r = breaker(d, ARGV[i + 2], '', '')\n"
@@ -117,11 +185,15 @@ static const char outcomes_lua[] =
 	"      finish(x)\n"
 	"      r = breaker(d, ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])\n"
 	/* Handed back untried: to the head of its queue, it waited longest. */
+	"    elseif dest[i] then\n"
+	"      redis.call('LPUSH', qstem .. d, x)\n"
+	"      redis.call('ZADD', KEYS[3], 'NX', 0, d)\n"
+	"      back, r = back + 1, 1\n"
 	"    else\n"
 	"      back, r = back + route(x, qstem, 'LPUSH'), 1\n"
 	"    end\n"
 	"  end\n"
-	"  out[#out + 1] = r\n"
+	"  if r then out[#out + 1] = r end\n"
 	"  i = i + n\n"
 	"end\n"
 	"for rid, n in pairs(ended) do\n"
@@ -148,9 +220,12 @@ static const char promote_lua[] =
 /*
  * KEYS[1] agents set, KEYS[2..4] as ROUTE; ARGV[1] the processing lists'
  * stem, ARGV[2] an agent id to reclaim unconditionally (or ""), ARGV[3]
- * the heartbeats' stem, ARGV[4] "<p>:q:". The per-agent and per-destination
- * keys are derived inside the script: fine on a single master (no Redis
- * Cluster here; a split by destination keeps each script on one master).
+ * the heartbeats' stem, ARGV[4] "<p>:q:", ARGV[5] "<p>:held:". The
+ * per-agent and per-destination keys are derived inside the script: fine
+ * on a single master (no Redis Cluster here; a split by destination keeps
+ * each script on one master). An agent's version 1 list (and what an
+ * agent before version 3 held there) goes through ROUTE; its held sets'
+ * references go to the head of their destination's queue.
  */
 static const char reap_lua[] =
 	ROUTE
@@ -162,6 +237,17 @@ static const char reap_lua[] =
 	"    moved = moved + 1\n"
 	"  end\n"
 	"  redis.call('DEL', p)\n"
+	"  local hs = ARGV[5] .. id\n"
+	"  for _, d in ipairs(redis.call('SMEMBERS', hs)) do\n"
+	"    local xs = redis.call('SMEMBERS', hs .. ':' .. d)\n"
+	"    for b = 1, #xs, 1000 do\n"
+	"      redis.call('LPUSH', ARGV[4] .. d, unpack(xs, b, math.min(b + 999, #xs)))\n"
+	"    end\n"
+	"    if #xs > 0 then redis.call('ZADD', KEYS[3], 'NX', 0, d) end\n"
+	"    refs, moved = refs + #xs, moved + #xs\n"
+	"    redis.call('DEL', hs .. ':' .. d)\n"
+	"  end\n"
+	"  redis.call('DEL', hs)\n"
 	"end\n"
 	"if ARGV[2] ~= '' then\n"
 	"  reclaim(ARGV[2])\n"
@@ -184,13 +270,16 @@ static const char reap_lua[] =
  * came back and took postbacks before its next heartbeat, they would sit
  * in a list that no reaper and no `pbctl ids` looks at.
  *
- * KEYS[1] ready, KEYS[2] processing, KEYS[3] heartbeat, KEYS[4] agents,
- * KEYS[5] the version 1 queue, KEYS[6] the waiting count; ARGV[4] the cap
- * per destination, ARGV[5] "<p>:q:", ARGV[6] "<p>:r:", ARGV[7]
- * "<p>:dest:", ARGV[8] how long a probe may take (ms), ARGV[9] "<p>:d:",
- * ARGV[10..] pairs of destination id and the room this agent has left
- * for it. A postback's data is cut from its request's data by the offset
- * and length in its reference (GETRANGE, "" when the key is gone).
+ * KEYS[1] ready, KEYS[2] the version 1 processing list, KEYS[3] heartbeat,
+ * KEYS[4] agents, KEYS[5] the version 1 queue, KEYS[6] the waiting count;
+ * ARGV[4] the cap per destination, ARGV[5] "<p>:q:", ARGV[6] "<p>:r:",
+ * ARGV[7] "<p>:dest:", ARGV[8] how long a probe may take (ms), ARGV[9]
+ * "<p>:d:", ARGV[10] "<p>:held:<agent>", ARGV[11..] pairs of destination
+ * id and the room this agent has left for it. References taken from
+ * destination d go into the set <p>:held:<agent>:<d>, and d into
+ * <p>:held:<agent>. A postback's data is cut from its request's data:
+ * version 2 by the offset and length in its reference, version 3 by the
+ * data's index (GETRANGE, "" when the key is gone).
  *
  * Destinations come lowest score first (0: newly ready); one taken from is
  * scored "now", behind those that waited, so turns rotate across calls.
@@ -218,9 +307,9 @@ static const char take_lua[] =
 	"end\n"
 	"if want == 0 then return out end\n"
 	"local cap, room, turn, next, seen = tonumber(ARGV[4]), {}, {}, {}, {}\n"
-	"for a = 10, #ARGV, 2 do room[ARGV[a]] = tonumber(ARGV[a + 1]) end\n"
+	"for a = 11, #ARGV, 2 do room[ARGV[a]] = tonumber(ARGV[a + 1]) end\n"
 	"for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
-	"                              'LIMIT', 0, 100 + (#ARGV - 9) / 2)) do\n"
+	"                              'LIMIT', 0, 100 + (#ARGV - 10) / 2)) do\n"
 	"  local k = ARGV[7] .. d\n"
 	"  local b = redis.call('HMGET', k, 'state', 'until', 'rate')\n"
 	"  seen[#seen + 1] = d\n"
@@ -239,25 +328,46 @@ static const char take_lua[] =
 	"  end\n"
 	"  if room[d] > 0 then turn[#turn + 1] = d end\n"
 	"end\n"
-	/* Triples for refs, in order: the data of a run of one request's
-	 * postbacks that lie back to back is read with one GETRANGE and cut
-	 * here; the header goes with a request's first triple of the reply. */
+	/* Triples for refs, in order, after a marker triple ("@<d>", nil,
+	 * nil) that says whose they are: the data of a run of one request's
+	 * postbacks that lie back to back is read with one GETRANGE (version
+	 * 3: and its offsets with one more) and cut here; the header goes with
+	 * a request's first triple of the reply. */
 	"local sent = {}\n"
-	"local function cut(refs)\n"
-	"  local rid, off, len = {}, {}, {}\n"
+	"local function cut(d, refs)\n"
+	"  out[#out + 1] = '@' .. d; out[#out + 1] = false; out[#out + 1] = false\n"
+	"  local rid, off, len, idx = {}, {}, {}, {}\n"
 	"  for i, ref in ipairs(refs) do\n"
 	"    local r, o, l = string.match(ref, '^%x+ (%S+) %d+ %d+ (%d+) (%d+)$')\n"
-	"    rid[i], off[i], len[i] = r or false, tonumber(o), tonumber(l)\n"
+	"    if r then\n"
+	"      rid[i], off[i], len[i] = r, tonumber(o), tonumber(l)\n"
+	"    else\n"
+	"      local r3, x = string.match(ref, '^(%S+) (%d+)$')\n"
+	"      if not r3 then r3, x = string.match(ref, '^(%S+) (%d+) %d+$') end\n"
+	"      rid[i], idx[i] = r3 or false, tonumber(x)\n"
+	"    end\n"
 	"  end\n"
 	"  local i = 1\n"
 	"  while i <= #refs do\n"
 	"    local j, r = i, rid[i]\n"
-	"    while r and j < #refs and rid[j + 1] == r and off[j + 1] == off[j] + len[j] do\n"
-	"      j = j + 1\n"
+	"    if idx[i] then\n"
+	"      while j < #refs and rid[j + 1] == r and idx[j + 1] == idx[j] + 1 do j = j + 1 end\n"
+	"      local ix = redis.call('GETRANGE', ARGV[9] .. r, 4 * idx[i], 4 * (idx[j] + 2) - 1)\n"
+	"      if #ix == 4 * (j - i + 2) then\n"
+	"        local at = {}\n"
+	"        for k = 0, j - i + 1 do at[k] = struct.unpack('<I4', ix, 4 * k + 1) end\n"
+	"        for k = i, j do off[k], len[k] = at[k - i], at[k - i + 1] - at[k - i] end\n"
+	"      end\n"
+	"    elseif r then\n"
+	"      while j < #refs and rid[j + 1] == r and not idx[j + 1] and\n"
+	"            off[j + 1] == off[j] + len[j] do j = j + 1 end\n"
 	"    end\n"
-	"    local chunk = r and redis.call('GETRANGE', ARGV[9] .. r, off[i], off[j] + len[j] - 1) or ''\n"
+	"    local chunk = ''\n"
+	"    if r and off[i] and len[j] and len[j] >= 0 then\n"
+	"      chunk = redis.call('GETRANGE', ARGV[9] .. r, off[i], off[j] + len[j] - 1)\n"
+	"    end\n"
 	"    for k = i, j do\n"
-	"      local data = string.sub(chunk, off[k] - off[i] + 1, off[k] - off[i] + len[k])\n"
+	"      local data = off[k] and string.sub(chunk, off[k] - off[i] + 1, off[k] - off[i] + len[k]) or ''\n"
 	"      out[#out + 1] = refs[k]\n"
 	"      out[#out + 1] = data ~= '' and data or false\n"
 	"      if not r or sent[r] then out[#out + 1] = r and '' or false\n"
@@ -267,10 +377,34 @@ static const char take_lua[] =
 	"    i = j + 1\n"
 	"  end\n"
 	"end\n"
+	/* Up to n references off the head of queue q: elements whole, and
+	 * the first references of a run (job.h), whose rest stays at the
+	 * head. One LRANGE, one LTRIM, an LSET for a run cut. */
+	"local function pop(q, n)\n"
+	"  local refs, used, rest = {}, 0, nil\n"
+	"  for _, e in ipairs(redis.call('LRANGE', q, 0, n - 1)) do\n"
+	"    if #refs == n then break end\n"
+	"    local r, a, b = string.match(e, '^(%S+) (%d+)%-(%d+)$')\n"
+	"    if r then\n"
+	"      a, b = tonumber(a), tonumber(b)\n"
+	"      local last = math.min(b, a + n - #refs - 1)\n"
+	"      for x = a, last do refs[#refs + 1] = r .. ' ' .. x end\n"
+	"      if last < b then\n"
+	"        rest = last + 1 == b and (r .. ' ' .. b) or (r .. ' ' .. (last + 1) .. '-' .. b)\n"
+	"        break\n"
+	"      end\n"
+	"    else\n"
+	"      refs[#refs + 1] = e\n"
+	"    end\n"
+	"    used = used + 1\n"
+	"  end\n"
+	"  if used > 0 then redis.call('LTRIM', q, used, -1) end\n"
+	"  if rest then redis.call('LSET', q, 0, rest) end\n"
+	"  return refs\n"
+	"end\n"
 	/* Rounds across the destinations, each a share of what is still
-	 * wanted, moved with one LRANGE, LTRIM and LPUSH: the same order in
-	 * the processing list as LMOVE one by one, at a few calls a
-	 * destination instead of one a postback. */
+	 * wanted, moved with pop() and one SADD: a few calls a destination
+	 * instead of one a postback. */
 	"local taken, took, moved = 0, {}, true\n"
 	"while want > 0 and moved do\n"
 	"  moved = false\n"
@@ -280,11 +414,11 @@ static const char take_lua[] =
 	"  for _, d in ipairs(turn) do\n"
 	"    if want > 0 and room[d] > 0 then\n"
 	"      local n = math.min(share, room[d], want, 512)\n"
-	"      local refs = redis.call('LRANGE', ARGV[5] .. d, 0, n - 1)\n"
+	"      local refs = pop(ARGV[5] .. d, n)\n"
 	"      if #refs > 0 then\n"
-	"        redis.call('LTRIM', ARGV[5] .. d, #refs, -1)\n"
-	"        redis.call('LPUSH', KEYS[2], unpack(refs))\n"
-	"        cut(refs)\n"
+	"        redis.call('SADD', ARGV[10] .. ':' .. d, unpack(refs))\n"
+	"        redis.call('SADD', ARGV[10], d)\n"
+	"        cut(d, refs)\n"
 	"        room[d], want, taken, took[d], moved = room[d] - #refs, want - #refs, taken + #refs, true, true\n"
 	"      end\n"
 	"      if #refs < n then\n"
@@ -306,10 +440,11 @@ static const char take_lua[] =
 /*
  * KEYS: [1] lease, [2] waiting, [3] v1 queue, [4] scheduled, [5] dead,
  * [6] agents, [7] ready. ARGV: agent id, lease ms, processing stem, queue
- * stem, request stem, heads. A request header's third field is its
- * enqueue time (job.h).
+ * stem, request stem, heads, held stem. A request header's third field is
+ * its enqueue time (job.h).
  */
 static const char stats_lua[] =
+	FORMS
 	PB_LUA_NOW_MS
 	"local holder = redis.call('GET', KEYS[1])\n"
 	"if holder and holder ~= ARGV[1] then return {0} end\n"
@@ -318,11 +453,14 @@ static const char stats_lua[] =
 	"local held = 0\n"
 	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[6])) do\n"
 	"  held = held + redis.call('LLEN', ARGV[3] .. a)\n"
+	"  for _, d in ipairs(redis.call('SMEMBERS', ARGV[7] .. a)) do\n"
+	"    held = held + redis.call('SCARD', ARGV[7] .. a .. ':' .. d)\n"
+	"  end\n"
 	"end\n"
 	"local first = nil\n"
 	"for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '+inf', 'LIMIT', 0, ARGV[6])) do\n"
 	"  local ref = redis.call('LINDEX', ARGV[4] .. d, 0)\n"
-	"  local rid = ref and string.match(ref, '^%S+ (%S+)')\n"
+	"  local rid = ref and rid_of(ref)\n"
 	"  local h = rid and redis.call('HGET', ARGV[5] .. rid, 'h')\n"
 	"  local ms = h and tonumber(string.match(h, '^2\\t[^\\t]*\\t(%d+)'))\n"
 	"  if ms and (not first or ms < first) then first = ms end\n"
@@ -346,6 +484,8 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 	    pb_strlcpy(k->agent_id, agent_id, sizeof(k->agent_id)) != PB_OK ||
 	    pb_key_join(k->processing, sizeof(k->processing),
 			k->names.processing_stem, agent_id) != PB_OK ||
+	    pb_key_join(k->held, sizeof(k->held), k->names.held_stem,
+			agent_id) != PB_OK ||
 	    pb_key_join(k->heartbeat, sizeof(k->heartbeat),
 			k->names.heartbeat_stem, agent_id) != PB_OK)
 		return PB_ERR_LIMIT;
@@ -399,7 +539,8 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 				k->heartbeat, k->names.agents, k->names.queue,
 				k->names.waiting, smax, alive, k->agent_id, scap,
 				k->names.queue_stem, k->names.request_stem,
-				k->names.dest_stem, probe, k->names.data_stem };
+				k->names.dest_stem, probe, k->names.data_stem,
+				k->held };
 	int nfixed = (int)PB_ARRAY_LEN(fixed), argc = nfixed + 2 * nrooms, i;
 	const char **argv = calloc((size_t)argc, sizeof(*argv));
 	size_t *lens = calloc((size_t)argc, sizeof(*lens));
@@ -490,7 +631,7 @@ int pb_queue_reap(pb_redis *r, const pb_queue_keys *k, long long *moved)
 	const char *argv[] = { NULL, NULL, "4", k->names.agents, k->names.queue,
 			       k->names.ready, k->names.waiting,
 			       k->names.processing_stem, "", k->names.heartbeat_stem,
-			       k->names.queue_stem };
+			       k->names.queue_stem, k->names.held_stem };
 
 	return int_script(r, &reap_script, (int)PB_ARRAY_LEN(argv), argv, moved);
 }
@@ -500,7 +641,8 @@ int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved)
 	const char *argv[] = { NULL, NULL, "4", k->names.agents, k->names.queue,
 			       k->names.ready, k->names.waiting,
 			       k->names.processing_stem, k->agent_id,
-			       k->names.heartbeat_stem, k->names.queue_stem };
+			       k->names.heartbeat_stem, k->names.queue_stem,
+			       k->names.held_stem };
 
 	return int_script(r, &reap_script, (int)PB_ARRAY_LEN(argv), argv, moved);
 }
@@ -525,7 +667,8 @@ int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
 			       k->names.waiting, k->names.queue, k->names.scheduled,
 			       k->names.dead, k->names.agents, k->names.ready,
 			       k->agent_id, slease, k->names.processing_stem,
-			       k->names.queue_stem, k->names.request_stem, sheads };
+			       k->names.queue_stem, k->names.request_stem, sheads,
+			       k->names.held_stem };
 	long long *out[] = { &s->waiting, &s->scheduled, &s->in_flight, &s->dead,
 			     &s->oldest_ms, &s->blocked };
 	size_t lens[PB_ARRAY_LEN(argv)], i;
@@ -555,8 +698,12 @@ int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
 
 int pb_queue_leave(pb_redis *r, const pb_queue_keys *k)
 {
-	long long left = 0;
+	long long left = 0, sets = 0;
 	int rc = int_reply(r, pb_redis_cmd(r, "LLEN %s", k->processing), &left);
+
+	if (rc == PB_OK)
+		rc = int_reply(r, pb_redis_cmd(r, "EXISTS %s", k->held), &sets);
+	left += sets;
 
 	/* Still holding something (Redis was down for a hand back): keep the
 	 * registration so that a reaper returns it once the heartbeat expires. */
@@ -620,8 +767,9 @@ static void append_record(const pb_queue_outcome *o, const char **argv,
 int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 			     const pb_queue_outcome *o, int n)
 {
-	/* EVALSHA sha numkeys, KEYS[1..6], ARGV[1..6]; at most 8 a record. */
-	enum { FIXED = 15, MOST = 8 };
+	/* EVALSHA sha numkeys, KEYS[1..6], ARGV[1..7]; at most 8 a record and
+	 * 2 for a P before it. */
+	enum { FIXED = 16, MOST = 10 };
 	size_t most = FIXED + (size_t)MOST * (size_t)n;
 	char breaker[2][24], (*num)[2][24];
 	const char **argv;
@@ -650,13 +798,20 @@ int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 			NULL, NULL, "6", k->processing, k->names.queue,
 			k->names.ready, k->names.waiting, k->names.scheduled,
 			k->names.dead, k->names.request_stem, k->names.data_stem,
-			k->names.dest_stem, k->names.queue_stem, breaker[0], breaker[1]
+			k->names.dest_stem, k->names.queue_stem, breaker[0], breaker[1],
+			k->held
 		};
 		memcpy(argv, fixed, sizeof(fixed));
 		argc = FIXED;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		/* Records of one destination in a row share a P. */
+		if (i == 0 || strcmp(o[i].dest, o[i - 1].dest) != 0) {
+			argv[argc++] = "P";
+			argv[argc] = o[i].dest, lens[argc++] = strlen(o[i].dest);
+		}
 		append_record(&o[i], argv, lens, &argc, num[i]);
+	}
 	for (i = 2; i < argc; i++)
 		if (lens[i] == 0)
 			lens[i] = strlen(argv[i]);

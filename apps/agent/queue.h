@@ -3,24 +3,23 @@
  * pattern, as Sidekiq's super_fetch and BullMQ run it):
  *
  * the keys of keys.h: postbacks are moved from their destination's queue
- * into the agent's processing list atomically (in one script: LRANGE,
- * LTRIM, LPUSH a destination at a time) as they are taken;
- * retries wait in the scheduled zset, scored by due time on the master's
- * clock, and go back to their queue when due; a heartbeat with a TTL says
- * the agent lives. What goes back to a queue untried goes to its head (it
- * waited longest), a due retry to its tail; either makes its destination
- * ready.
+ * into the agent's held set for that destination atomically (in one
+ * script: LRANGE, LTRIM, SADD a destination at a time; a run is cut into
+ * references as it is taken) as they are taken; retries wait in the
+ * scheduled zset, scored by due time on the master's clock, and go back to
+ * their queue when due; a heartbeat with a TTL says the agent lives. What
+ * goes back to a queue untried goes to its head (it waited longest), a due
+ * retry to its tail; either makes its destination ready.
  *
- * A postback leaves an agent's processing list only in the same atomic step
- * that records its outcome (ack, retry, dead letter, hand back), so a crash
- * at any point leaves it in Redis. Each outcome script first removes the job
- * from the processing list and does nothing more if it was not there: after
- * a failover that lost the take, the job is back in the queue and must not
- * be scheduled twice. That LREM searches from the tail (count -1): jobs
- * enter at the head, so the oldest, which finish first, are found first
- * instead of after every job taken since (measured: concurrency 256).
- * A delivered or dead postback counts down its request's postbacks in the
- * same script; the request's header and data go with its last.
+ * A postback leaves what the agent holds only in the same atomic step that
+ * records its outcome (ack, retry, dead letter, hand back), so a crash at
+ * any point leaves it in Redis. Each outcome script first removes the
+ * reference (SREM of its few bytes; a version 1 job: LREM from the
+ * processing list) and does nothing more if it was not there: after a
+ * failover that lost the take, the postback is back in the queue and must
+ * not be scheduled twice. A delivered or dead postback counts down its
+ * request's postbacks in the same script; the request's header and data
+ * go with its last.
  */
 #ifndef PB_QUEUE_H
 #define PB_QUEUE_H
@@ -32,7 +31,8 @@
 typedef struct pb_queue_keys {
 	pb_keys names;
 	char agent_id[128];
-	char processing[PB_KEY_MAX];
+	char processing[PB_KEY_MAX]; /* version 1 jobs */
+	char held[PB_KEY_MAX];       /* "<p>:held:<agent>"; ":<d>" its sets */
 	char heartbeat[PB_KEY_MAX];
 } pb_queue_keys;
 
@@ -41,7 +41,7 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 		       const char *agent_id);
 
 /*
- * Take up to max postbacks into this agent's processing list: one script,
+ * Take up to max postbacks into this agent's held sets: one script,
  * called by SHA1, that moves them only while the agent is registered
  * (heartbeat alive, id in the agents set). Version 1 jobs first while any
  * are left; then references from the ready destinations' queues, in turns
@@ -51,7 +51,8 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
  *
  * *reply is an array of triples: a job or reference, its data (nil for a
  * version 1 job, or when its request's data is gone), its request's header
- * (nil likewise; "" when an earlier triple of this reply carried it). If
+ * (nil likewise; "" when an earlier triple of this reply carried it); a
+ * triple ("@<d>", nil, nil) before the references of destination d. If
  * nothing was waiting and block_ms > 0, it blocks on the wake list for up
  * to block_ms and *reply is NULL. *capped: postbacks are waiting that
  * this agent may not take until it holds fewer for their destination (the
@@ -93,8 +94,9 @@ int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
 
 /*
  * Outcomes, recorded many in one script call (by SHA1): for a version 1
- * job or a version 2 reference (x) alike, each removes x from the
- * processing list and does its work only if x was there.
+ * job or a reference (x) alike, each removes x from where this agent holds
+ * it (o->dest's held set, or the processing list) and does its work only
+ * if x was there.
  * pb_queue_outcomes_load() first, before the pipeline; after a NOSCRIPT
  * reply, pb_queue_outcomes_forget().
  */
@@ -113,6 +115,7 @@ enum pb_out_kind { PB_OUT_ACK, PB_OUT_RETRY, PB_OUT_DEAD, PB_OUT_HANDBACK };
 typedef struct pb_queue_outcome {
 	enum pb_out_kind kind;
 	const char *x;       /* the job or reference, as taken */
+	const char *dest;    /* whose held set x is in; "": the version 1 list */
 	size_t len;
 	const char *extra;   /* retry: x with one attempt more; dead: the letter */
 	size_t extra_len;
@@ -124,7 +127,7 @@ typedef struct pb_queue_outcome {
 
 /*
  * Append one call recording o[0..n), 1 <= n <= PB_OUTCOMES_MAX. Its reply
- * is an array of n integers: 0 x was not in the processing list (nothing
+ * is an array of n integers: 0 x was not held (nothing
  * done), 1 done, 2 done and the destination's breaker opened, 3 done and
  * it closed. PB_ERR_LIMIT for n out of range.
  */

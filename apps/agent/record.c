@@ -26,7 +26,7 @@ static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 	pb_dead d;
 
 	*letter = NULL;
-	*o = (pb_queue_outcome){ .x = jb->raw, .len = jb->raw_len,
+	*o = (pb_queue_outcome){ .x = jb->raw, .len = jb->raw_len, .dest = jb->dest,
 		.b = { signals[jb->sig], jb->dname.name, jb->reason, jb->pause_ms } };
 	if (jb->handback) {
 		o->kind = PB_OUT_HANDBACK;
@@ -107,7 +107,7 @@ static void recorded(const job *jb, const redisReply *x)
 /*
  * Send a list of outcomes in one pipeline of script calls, each for up to
  * PB_OUTCOMES_MAX of them. On any failure all of them go again later: the
- * script removes from the processing list first, so repeating one that
+ * script removes from what the agent holds first, so repeating one that
  * already landed changes nothing.
  */
 static int record_list(pb_redis *r, job *list)
@@ -187,7 +187,7 @@ void *recorder_main(void *arg)
 			pb_redis_drop(r);
 			untake_outcomes(list);
 			if (recorder_quit)
-				break; /* they stay in our processing list */
+				break; /* they stay held in Redis */
 			pb_sleep_ms(OUTCOME_RETRY_MS, &recorder_quit);
 			continue;
 		}

@@ -1,5 +1,6 @@
 #include "job.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -183,22 +184,17 @@ int pb_reqhdr_encode(pb_buf *out, char method, int64_t enqueued_ms,
 	return rc;
 }
 
-int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
-		   const char *hdr, size_t hdr_len, const char *data,
-		   size_t data_len)
+/* The header's fields into job (version 2 and 3 share it). */
+static int header_decode(pb_job *job, const char *hdr, size_t hdr_len)
 {
-	const char *p = hdr, *end = hdr + hdr_len, *f;
+	const char *p, *end, *f;
 	unsigned long long ms;
 	size_t n;
-	pb_ref r;
 
-	memset(job, 0, sizeof(*job));
-	if (pb_ref_decode(&r, ref, ref_len) != PB_OK)
+	if (hdr == NULL)
 		return PB_ERR_FORMAT;
-	/* Both fit: PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX. */
-	snprintf(job->id, sizeof(job->id), "%s-%s", r.rid, r.index);
-	memcpy(job->dest, r.dest, sizeof(job->dest));
-	job->attempts = r.attempts;
+	p = hdr;
+	end = hdr + hdr_len;
 	if (next_field(&p, end, &f, &n) || n != 1 || f[0] != PB_JOB_V2)
 		return PB_ERR_FORMAT;
 	if (next_field(&p, end, &f, &n) || n != 1 || (f[0] != 'G' && f[0] != 'P'))
@@ -213,10 +209,154 @@ int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
 	job->client_len = n;
 	job->url = p;
 	job->url_len = (size_t)(end - p);
+	return job->url_len == 0 ? PB_ERR_FORMAT : PB_OK;
+}
+
+int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
+		   const char *hdr, size_t hdr_len, const char *data,
+		   size_t data_len)
+{
+	pb_ref r;
+
+	memset(job, 0, sizeof(*job));
+	if (pb_ref_decode(&r, ref, ref_len) != PB_OK)
+		return PB_ERR_FORMAT;
+	/* Both fit: PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX. */
+	snprintf(job->id, sizeof(job->id), "%s-%s", r.rid, r.index);
+	memcpy(job->dest, r.dest, sizeof(job->dest));
+	job->attempts = r.attempts;
+	if (header_decode(job, hdr, hdr_len) != PB_OK)
+		return PB_ERR_FORMAT;
 	job->data = data;
 	job->data_len = data_len;
-	if (job->url_len == 0 || data == NULL || data_len != r.length ||
-	    data_len < 2 || data[0] != '{')
+	if (data == NULL || data_len != r.length || data_len < 2 || data[0] != '{')
+		return PB_ERR_FORMAT;
+	return PB_OK;
+}
+
+/* ---- version 3 ------------------------------------------------------------ */
+
+int pb_ref3_encode(pb_buf *out, const pb_ref *r)
+{
+	if (r->attempts == 0)
+		return pb_buf_printf(out, "%s %s", r->rid, r->index);
+	return pb_buf_printf(out, "%s %s %u", r->rid, r->index, r->attempts);
+}
+
+int pb_ref3_sched_encode(pb_buf *out, const pb_ref *r)
+{
+	if (!pb_dest_id_valid(r->dest, strlen(r->dest)))
+		return PB_ERR_FORMAT;
+	return pb_buf_printf(out, "%s %s %s %u", r->dest, r->rid, r->index,
+			     r->attempts);
+}
+
+int pb_ref3_decode(pb_ref *ref, const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+	unsigned long long v, att = 0;
+	char w[8];
+
+	memset(ref, 0, sizeof(*ref));
+	if (n == 0 || memchr(s, '\0', n))
+		return PB_ERR_FORMAT; /* the words are read as C strings */
+	/* Numbers without leading zeros: one way to write each reference, so
+	 * that removing one by value finds it. */
+	if (next_word(&p, end, ' ', ref->rid, sizeof(ref->rid)) != PB_OK ||
+	    !pb_id_valid(ref->rid, strlen(ref->rid)) ||
+	    next_word(&p, end, ' ', ref->index, sizeof(ref->index)) != PB_OK ||
+	    digits(ref->index, strlen(ref->index), PB_INDEX_MAX, &v) != PB_OK ||
+	    (ref->index[0] == '0' && ref->index[1] != '\0'))
+		return PB_ERR_FORMAT;
+	/* A space at the very end leaves p == end too: not a reference. */
+	if (p != end && (next_word(&p, end, ' ', w, sizeof(w)) != PB_OK ||
+			 digits(w, strlen(w), 6, &att) != PB_OK || att == 0 ||
+			 w[0] == '0' || p != end))
+		return PB_ERR_FORMAT;
+	if (s[n - 1] == ' ')
+		return PB_ERR_FORMAT;
+	ref->attempts = (unsigned)att;
+	return PB_OK;
+}
+
+int pb_run3_encode(pb_buf *out, const char *rid, size_t first, size_t count)
+{
+	if (count == 0)
+		return PB_ERR_FORMAT;
+	if (count == 1)
+		return pb_buf_printf(out, "%s %zu", rid, first);
+	return pb_buf_printf(out, "%s %zu-%zu", rid, first, first + count - 1);
+}
+
+int pb_run3_decode(pb_ref *ref, unsigned long *count, const char *s, size_t n)
+{
+	const char *sp = memchr(s, ' ', n), *dash;
+	unsigned long long a, b;
+	size_t rn;
+
+	memset(ref, 0, sizeof(*ref));
+	*count = 0;
+	if (n == 0 || memchr(s, '\0', n))
+		return PB_ERR_FORMAT;
+	if (pb_ref3_decode(ref, s, n) == PB_OK) {
+		if (ref->attempts != 0)
+			return PB_ERR_FORMAT; /* a retry is no run */
+		*count = 1;
+		return PB_OK;
+	}
+	if (sp == NULL || (rn = (size_t)(sp - s)) == 0 || rn > PB_RID_MAX ||
+	    !pb_id_valid(s, rn) ||
+	    (dash = memchr(sp + 1, '-', n - rn - 1)) == NULL ||
+	    digits(sp + 1, (size_t)(dash - sp - 1), PB_INDEX_MAX, &a) != PB_OK ||
+	    digits(dash + 1, (size_t)(s + n - dash - 1), PB_INDEX_MAX, &b) != PB_OK ||
+	    b <= a)
+		return PB_ERR_FORMAT;
+	memset(ref, 0, sizeof(*ref));
+	memcpy(ref->rid, s, rn);
+	snprintf(ref->index, sizeof(ref->index), "%llu", a);
+	*count = (unsigned long)(b - a + 1);
+	return PB_OK;
+}
+
+int pb_data_index_encode(pb_buf *out, const size_t *offs, const size_t *lens,
+			 size_t n)
+{
+	size_t head = (n + 1) * PB_INDEX_ENTRY, i, at;
+	unsigned char e[PB_INDEX_ENTRY];
+	int rc = PB_OK;
+
+	for (i = 0; i <= n && rc == PB_OK; i++) {
+		at = head + (i < n ? offs[i] : (n ? offs[n - 1] + lens[n - 1] : 0));
+		if (at > UINT32_MAX)
+			return PB_ERR_LIMIT;
+		e[0] = (unsigned char)(at & 0xff);
+		e[1] = (unsigned char)((at >> 8) & 0xff);
+		e[2] = (unsigned char)((at >> 16) & 0xff);
+		e[3] = (unsigned char)((at >> 24) & 0xff);
+		rc = pb_buf_append(out, (const char *)e, sizeof(e));
+	}
+	return rc;
+}
+
+int pb_job_from_v3(pb_job *job, const char *dest, const char *ref,
+		   size_t ref_len, const char *hdr, size_t hdr_len,
+		   const char *data, size_t data_len)
+{
+	pb_ref r;
+
+	memset(job, 0, sizeof(*job));
+	job->client = "";
+	if (pb_ref3_decode(&r, ref, ref_len) != PB_OK ||
+	    !pb_dest_id_valid(dest, strlen(dest)))
+		return PB_ERR_FORMAT;
+	snprintf(job->id, sizeof(job->id), "%s-%s", r.rid, r.index);
+	memcpy(job->dest, dest, sizeof(job->dest));
+	job->attempts = r.attempts;
+	if (header_decode(job, hdr, hdr_len) != PB_OK)
+		return PB_ERR_FORMAT;
+	job->data = data;
+	job->data_len = data_len;
+	if (data == NULL || data_len < 2 || data[0] != '{')
 		return PB_ERR_FORMAT;
 	return PB_OK;
 }

@@ -21,8 +21,34 @@
  *
  * offset and length say where the postback's data object is in its
  * request's data string (GETRANGE: no search, no per-postback field).
- * The postback's id is "<request id>-<index>", as in version 1. Agents read
- * both versions: an upgrade finds version 1 jobs in the queue.
+ * The postback's id is "<request id>-<index>", as in version 1.
+ *
+ * Version 3 (what ingest nodes write now) keeps in a reference only what
+ * is not known from where it lies: the destination is in the name of the
+ * queue or processing set that holds it, and where the data object lies
+ * is in an index at the head of the request's data:
+ *
+ *     request header:  as version 2
+ *     data:            index, then the data objects back to back; the
+ *                      index is n + 1 offsets (from the start of the
+ *                      string) of 4 bytes each, little-endian, the last
+ *                      one the string's end
+ *     reference:       <request id> SP <index> [SP <attempts>]
+ *                      (attempts left out while 0)
+ *     run:             <request id> SP <first> - <last>
+ *                      (a queue element for postbacks first to last of a
+ *                      request, all to one destination and untried: what
+ *                      an ingest node queues; a take cuts references off
+ *                      its head; a run of one is a reference)
+ *     scheduled:       <destination id> SP <request id> SP <index> SP <attempts>
+ *                      (a retry waits outside its queue, so it says where
+ *                      it goes back to)
+ *
+ * A reference is acknowledged by removing it, by value, from a set: some
+ * 15 bytes, not the job. The forms differ in their number of words (2 or
+ * 3, 4, 6; a run's second word has a '-'), so every version is told apart
+ * without a tag. Agents read all
+ * three: an upgrade finds the older ones in Redis.
  */
 #ifndef PB_JOB_H
 #define PB_JOB_H
@@ -36,6 +62,7 @@
 
 #define PB_JOB_VERSION '1'
 #define PB_JOB_V2 '2'
+#define PB_INDEX_ENTRY ((size_t)4) /* bytes of an offset in a version 3 data index */
 #define PB_ID_MAX 40
 #define PB_RID_MAX 32    /* a request id; "-<index>" follows in an id */
 #define PB_INDEX_MAX 7   /* digits of a data object's index */
@@ -83,6 +110,29 @@ int pb_ref_encode(pb_buf *out, const pb_ref *ref);
 int pb_ref_decode(pb_ref *ref, const char *s, size_t n);
 int pb_reqhdr_encode(pb_buf *out, char method, int64_t enqueued_ms,
 		     const char *client, const char *url, size_t url_len);
+/*
+ * Version 3. The reference's dest is left "" (it is not in it); attempts
+ * 0 is left out. The scheduled form carries ref->dest and the attempts.
+ */
+int pb_ref3_encode(pb_buf *out, const pb_ref *ref);
+int pb_ref3_sched_encode(pb_buf *out, const pb_ref *ref);
+int pb_ref3_decode(pb_ref *ref, const char *s, size_t n);
+/* A run of count postbacks from first (count 1: a reference). */
+int pb_run3_encode(pb_buf *out, const char *rid, size_t first, size_t count);
+/* A run, or a reference as a run of one: the first's reference (no
+ * attempts), *count. */
+int pb_run3_decode(pb_ref *first, unsigned long *count, const char *s,
+		   size_t n);
+/* The data index for n objects at offs[i] (from the first object's start),
+ * lens[i] bytes each, as the data string's head. */
+int pb_data_index_encode(pb_buf *out, const size_t *offs, const size_t *lens,
+			 size_t n);
+/* The job a version 3 reference of destination dest stands for: its own
+ * data object (as the take cut it), its request's header. */
+int pb_job_from_v3(pb_job *job, const char *dest, const char *ref,
+		   size_t ref_len, const char *hdr, size_t hdr_len,
+		   const char *data, size_t data_len);
+
 /*
  * The job a version 2 reference stands for, from its request's header and
  * its data (as the take returns them). The job points into hdr and data.

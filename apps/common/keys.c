@@ -26,6 +26,7 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->dead, ":dead" },
 		{ k->agents, ":agents" },
 		{ k->processing_stem, ":processing:" },
+		{ k->held_stem, ":held:" },
 		{ k->heartbeat_stem, ":agent:" },
 		{ k->ingest_stem, ":ingest:" },
 		{ k->idem_stem, ":idem:" },

@@ -17,7 +17,13 @@
  *                           rate (requests/s an operator set)
  *   <p>:waiting             integer; references in all <p>:q:<d> lists
  *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
- *   <p>:processing:<agent>  list; what one agent holds
+ *   <p>:held:<agent>:<d>    set; the references (job.h) of destination d
+ *                           one agent holds: taken, outcome not yet
+ *                           recorded; acknowledged by SREM of a few bytes
+ *   <p>:held:<agent>        set; the destinations with such a set, so that
+ *                           a reaper finds them without a SCAN
+ *   <p>:processing:<agent>  list; version 1 jobs one agent holds (and
+ *                           what an agent before version 3 held)
  *   <p>:scheduled           zset; retries, by due time (ms)
  *   <p>:dead                list; dead letters (JSON), newest first
  *   <p>:agent:<agent>       string; an agent's heartbeat, with a TTL
@@ -56,6 +62,7 @@ typedef struct pb_keys {
 	char dead[PB_KEY_MAX];
 	char agents[PB_KEY_MAX];
 	char processing_stem[PB_KEY_MAX]; /* "<p>:processing:", an agent id follows */
+	char held_stem[PB_KEY_MAX];       /* "<p>:held:", "<agent>[:<d>]" follows */
 	char heartbeat_stem[PB_KEY_MAX];  /* "<p>:agent:", an agent id follows */
 	char ingest_stem[PB_KEY_MAX];     /* "<p>:ingest:", a node's id follows */
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", "<client>:<key>" follows */

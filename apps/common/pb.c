@@ -137,3 +137,24 @@ int pb_info_field(const char *info, const char *name, long *out)
 	}
 	return PB_ERR_NOTFOUND;
 }
+
+int pb_base62(char *out, size_t n, uint64_t v, size_t width)
+{
+	static const char digits[] =
+		"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	char tmp[16];
+	size_t len = 0, i;
+
+	do {
+		tmp[len++] = digits[v % 62];
+		v /= 62;
+	} while (v > 0);
+	while (len < width && len < sizeof(tmp))
+		tmp[len++] = '0';
+	if (len >= n || len < width)
+		return PB_ERR_LIMIT;
+	for (i = 0; i < len; i++)
+		out[i] = tmp[len - 1 - i];
+	out[len] = '\0';
+	return PB_OK;
+}

@@ -36,6 +36,12 @@ int64_t pb_wall_ms(void);
 /* Sleep for ms milliseconds (restarts on EINTR unless *stop becomes set). */
 void pb_sleep_ms(int64_t ms, const atomic_int *stop);
 /* Fill buf with n random bytes from the kernel. */
+/*
+ * v in base 62 (0-9, A-Z, a-z), most significant digit first, at least
+ * width digits (zeros ahead), into out[0..n): PB_OK, or PB_ERR_LIMIT when
+ * it does not fit. Short ids: 64 bits in 11 characters, where hex takes 16.
+ */
+int pb_base62(char *out, size_t n, uint64_t v, size_t width);
 int pb_random_bytes(void *buf, size_t n);
 /* A uniformly distributed random number in [0, bound). bound > 0. */
 uint64_t pb_random_below(uint64_t bound);

@@ -89,10 +89,25 @@ static const char ids_lua[] =
 	"local out = {q, redis.call('ZRANGE', KEYS[2], 0, -1),\n"
 	"             redis.call('LRANGE', KEYS[3], 0, -1)}\n"
 	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
+	"  local held = redis.call('LRANGE', ARGV[1] .. a, 0, -1)\n"
+	"  for _, d in ipairs(redis.call('SMEMBERS', ARGV[3] .. a)) do\n"
+	"    for _, x in ipairs(redis.call('SMEMBERS', ARGV[3] .. a .. ':' .. d)) do\n"
+	"      held[#held + 1] = x\n"
+	"    end\n"
+	"  end\n"
 	"  out[#out + 1] = a\n"
-	"  out[#out + 1] = redis.call('LRANGE', ARGV[1] .. a, 0, -1)\n"
+	"  out[#out + 1] = held\n"
 	"end\n"
 	"return out\n";
+
+/* What one agent holds: its version 1 list and its held sets (keys.h).
+ * KEYS[1] the list, KEYS[2] "<p>:held:<agent>". */
+static const char held_count_lua[] =
+	"local n = redis.call('LLEN', KEYS[1])\n"
+	"for _, d in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
+	"  n = n + redis.call('SCARD', KEYS[2] .. ':' .. d)\n"
+	"end\n"
+	"return n\n";
 
 /*
  * An operator's word on a destination's breaker (agents' BREAKER in
@@ -211,7 +226,8 @@ static void print_agents(void)
 	for (i = 0; i < ids->elements; i++) {
 		const char *id = ids->element[i]->str;
 		redisReply *hb = cmd_or_die("GET %s%s", K.heartbeat_stem, id);
-		redisReply *n = cmd_or_die("LLEN %s%s", K.processing_stem, id);
+		redisReply *n = cmd_or_die("EVAL %s 2 %s%s %s%s", held_count_lua,
+					   K.processing_stem, id, K.held_stem, id);
 
 		printf("agent    %-16s %-5s in flight %lld  %s\n", id,
 		       hb->type == REDIS_REPLY_STRING ? "alive" : "DEAD", n->integer,
@@ -375,8 +391,9 @@ static long long in_flight(void)
 	size_t i;
 
 	for (i = 0; i < ids->elements; i++) {
-		redisReply *n = cmd_or_die("LLEN %s%s", K.processing_stem,
-					   ids->element[i]->str);
+		redisReply *n = cmd_or_die("EVAL %s 2 %s%s %s%s", held_count_lua,
+					   K.processing_stem, ids->element[i]->str,
+					   K.held_stem, ids->element[i]->str);
 		total += n->integer;
 		freeReplyObject(n);
 	}
@@ -391,11 +408,22 @@ static void print_job_ids(const char *state, const redisReply *jobs,
 
 	for (i = 0; i < jobs->elements; i++) {
 		const redisReply *e = jobs->element[i];
+		unsigned long n, k;
 		pb_job job;
 		pb_ref ref;
 
 		if (e->type == REDIS_REPLY_STRING &&
-		    pb_ref_decode(&ref, e->str, e->len) == PB_OK)
+		    pb_run3_decode(&ref, &n, e->str, e->len) == PB_OK && n > 1) {
+			for (k = 0; k < n; k++) /* a run: each of its postbacks */
+				printf("%s\t%s-%lu\t%s\n", state, ref.rid,
+				       strtoul(ref.index, NULL, 10) + k, agent);
+		} else if (e->type == REDIS_REPLY_STRING &&
+		    (pb_ref_decode(&ref, e->str, e->len) == PB_OK ||
+		     pb_ref3_decode(&ref, e->str, e->len) == PB_OK ||
+		     /* a version 3 retry: its destination, then a reference */
+		     (e->len > PB_DEST_ID_LEN + 1 && e->str[PB_DEST_ID_LEN] == ' ' &&
+		      pb_ref3_decode(&ref, e->str + PB_DEST_ID_LEN + 1,
+				     e->len - PB_DEST_ID_LEN - 1) == PB_OK)))
 			printf("%s\t%s-%s\t%s\n", state, ref.rid, ref.index, agent);
 		else if (e->type == REDIS_REPLY_STRING &&
 			 pb_job_decode(&job, e->str, e->len) == PB_OK)
@@ -417,8 +445,9 @@ static int cmd_ids(int argc, char **argv)
 		     "One atomic snapshot: it reads every list whole, so keep it for checks.");
 		return 0;
 	}
-	r = cmd_or_die("EVAL %s 5 %s %s %s %s %s %s %s", ids_lua, K.queue, K.scheduled,
-		       K.dead, K.agents, K.ready, K.processing_stem, K.queue_stem);
+	r = cmd_or_die("EVAL %s 5 %s %s %s %s %s %s %s %s", ids_lua, K.queue,
+		       K.scheduled, K.dead, K.agents, K.ready, K.processing_stem,
+		       K.queue_stem, K.held_stem);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
 		fprintf(stderr, "pbctl: ids: unexpected reply from %s:%d\n",
 			R.master.host, R.master.port);

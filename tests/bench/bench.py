@@ -221,7 +221,7 @@ def cost_per_postback(c, n=100000):
            "redis_used_memory_growth_per_postback":
            round((m.info("memory")["used_memory"] - used) / n, 1),
            "ingest_redis_net_bytes_per_postback": round((net_bytes(m) - net) / n, 1),
-           "reference_bytes_seed_sample": len(m.lindex(q, 0))}
+           "queue_element_bytes_seed_sample": len(m.lindex(q, 0))}
     m.delete(*ks)
     for a in c.agent_names:
         c.start(a)
@@ -229,9 +229,12 @@ def cost_per_postback(c, n=100000):
 
 
 def held_anywhere(c, m):
-    """Postbacks still queued or in an agent's processing list."""
+    """Postbacks still queued or held by an agent (its processing list, its
+    held sets: apps/common/keys.h)."""
     lists = list(m.scan_iter(match=key(c, "processing:*"), count=1000))
-    return waiting(c, m) + sum(m.llen(k) for k in lists)
+    sets = [k for k in m.scan_iter(match=key(c, "held:*:*"), count=1000)]
+    return (waiting(c, m) + sum(m.llen(k) for k in lists) +
+            sum(m.scard(k) for k in sets))
 
 
 def link_bytes(c, objects, postbacks):

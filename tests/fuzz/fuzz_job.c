@@ -1,6 +1,7 @@
 /*
  * What an agent reads from Redis: a version 1 job, a version 2 reference
- * with its request header and data, a dead letter. A compromised host may
+ * with its request header and data, a version 3 reference or run (and its
+ * job), a dead letter. A compromised host may
  * write anything there. Invariants: whatever decodes encodes back to
  * something that decodes the same.
  */
@@ -30,15 +31,33 @@ static void v1(const char *s, size_t n)
 	pb_buf_free(&b);
 }
 
+/* The input split three ways at newlines: reference, header, data. The
+ * reference is s[0..*rn) (all of it when there is no newline); 0 when
+ * there is no header and data. */
+typedef struct parts { size_t rn; const char *hdr, *data; size_t hn, dn; } parts;
+
+static int split3(const char *s, size_t n, parts *p)
+{
+	const char *nl1 = memchr(s, '\n', n), *nl2;
+
+	p->rn = nl1 ? (size_t)(nl1 - s) : n;
+	if (nl1 == NULL ||
+	    (nl2 = memchr(nl1 + 1, '\n', n - (size_t)(nl1 + 1 - s))) == NULL)
+		return 0;
+	p->hdr = nl1 + 1, p->hn = (size_t)(nl2 - nl1 - 1);
+	p->data = nl2 + 1, p->dn = n - (size_t)(nl2 + 1 - s);
+	return 1;
+}
+
 static void v2(const char *s, size_t n)
 {
 	pb_ref r, q;
 	pb_job j;
 	pb_buf b;
-	/* The input split three ways: reference, header, data. */
-	const char *nl1 = memchr(s, '\n', n), *nl2;
+	parts p;
+	int whole = split3(s, n, &p);
 
-	if (pb_ref_decode(&r, s, nl1 ? (size_t)(nl1 - s) : n) == PB_OK) {
+	if (pb_ref_decode(&r, s, p.rn) == PB_OK) {
 		pb_buf_init(&b, 0);
 		if (pb_ref_encode(&b, &r) != PB_OK ||
 		    pb_ref_decode(&q, b.data, b.len) != PB_OK || q.attempts != r.attempts ||
@@ -46,13 +65,35 @@ static void v2(const char *s, size_t n)
 			abort();
 		pb_buf_free(&b);
 	}
-	if (nl1 == NULL)
-		return;
-	nl2 = memchr(nl1 + 1, '\n', n - (size_t)(nl1 + 1 - s));
-	if (nl2 == NULL)
-		return;
-	(void)pb_job_from_v2(&j, s, (size_t)(nl1 - s), nl1 + 1, (size_t)(nl2 - nl1 - 1),
-			     nl2 + 1, n - (size_t)(nl2 + 1 - s));
+	if (whole)
+		(void)pb_job_from_v2(&j, s, p.rn, p.hdr, p.hn, p.data, p.dn);
+}
+
+static void v3(const char *s, size_t n)
+{
+	parts p;
+	int whole = split3(s, n, &p);
+	size_t rn = p.rn;
+	unsigned long count, c2;
+	pb_ref r, q;
+	pb_job j;
+	pb_buf b;
+
+	pb_buf_init(&b, 0);
+	if (pb_ref3_decode(&r, s, rn) == PB_OK &&
+	    (pb_ref3_encode(&b, &r) != PB_OK || b.len != rn || memcmp(b.data, s, rn) != 0))
+		abort(); /* one way to write each reference */
+	pb_buf_reset(&b);
+	if (pb_run3_decode(&r, &count, s, rn) == PB_OK &&
+	    (count == 0 ||
+	     pb_run3_encode(&b, r.rid, strtoul(r.index, NULL, 10), count) != PB_OK ||
+	     pb_run3_decode(&q, &c2, b.data, b.len) != PB_OK || c2 != count ||
+	     strcmp(q.rid, r.rid) != 0 || strcmp(q.index, r.index) != 0))
+		abort();
+	pb_buf_free(&b);
+	if (whole)
+		(void)pb_job_from_v3(&j, "0123456789abcdef", s, rn, p.hdr, p.hn,
+				     p.data, p.dn);
 }
 
 static void dead(const char *s, size_t n)
@@ -74,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 
 	v1(s, n);
 	v2(s, n);
+	v3(s, n);
 	dead(s, n);
 	return 0;
 }

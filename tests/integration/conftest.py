@@ -94,12 +94,22 @@ def waiting(cluster, m=None):
     return int(m.get(cluster.key("waiting")) or 0) + m.llen(cluster.key("queue"))
 
 
+def postbacks_in(element):
+    """How many postbacks one queue element stands for: a run
+    "<rid> <first>-<last>" (apps/common/job.h) many, anything else one."""
+    words = element.split(b" ")
+    if len(words) == 2 and b"-" in words[1]:
+        first, last = words[1].split(b"-")
+        return int(last) - int(first) + 1
+    return 1
+
+
 def queued(cluster, m=None):
     """Postbacks queued, counted one by one: every destination's queue and
     the version 1 queue. The waiting count must always say the same."""
     m = m or cluster.master()
-    return sum(m.llen(k) for k in m.scan_iter(match=cluster.key("q:*"), count=1000)) \
-        + m.llen(cluster.key("queue"))
+    return sum(postbacks_in(x) for k in m.scan_iter(match=cluster.key("q:*"), count=1000)
+               for x in m.lrange(k, 0, -1)) + m.llen(cluster.key("queue"))
 
 
 def redis_ids(cluster, state=None):

@@ -344,3 +344,43 @@ def test_status_shows_every_daemon_and_its_version(cluster):
     assert {a for a, _ in agents_} == set(cluster.agent_names), out
     for _, info in ingests + agents_:
         assert json.loads(info)["version"] == version, out
+
+
+def test_an_upgrade_finds_version_2_references_and_delivers_them(cluster, receiver, mark):
+    """What an agent before version 3 left in Redis (apps/common/job.h):
+    version 2 references with offsets, their request's data without an
+    index, one in an old agent's processing list, one retry scheduled. The
+    agents of today deliver all of them once, count them down, and the
+    request's keys go with the last."""
+    for a in agents(cluster):
+        cluster.stop(a)
+    try:
+        # A request of today gives the destination's id: its queue's name.
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": receiver.url + mark + "/n"},
+                             "data": [{}]})
+        assert r.status_code == 200, r.text
+        m = cluster.master()
+        d = next(k for k in m.scan_iter(match=cluster.key("q:*"))).decode().rsplit(":", 1)[1]
+        rid, objs = "old%s" % mark[-6:], [b'{"i":%d}' % i for i in range(4)]
+        offs = [sum(len(o) for o in objs[:i]) for i in range(4)]
+        ref = ["%s %s %d %d %d %d" % (d, rid, i, 1 if i == 3 else 0, offs[i], len(objs[i]))
+               for i in range(4)]
+        header = "2\tG\t%d\t\t%s%s/v2?i={i}" % (int(time.time() * 1000), receiver.url, mark)
+        m.hset(cluster.key("r:" + rid), mapping={"h": header, "n": 4})
+        m.set(cluster.key("d:" + rid), b"".join(objs))
+        m.rpush(cluster.key("q:" + d), ref[0], ref[1])
+        m.incrby(cluster.key("waiting"), 2)
+        m.zadd(cluster.key("ready"), {d: 0}, nx=True)
+        m.rpush(cluster.key("processing:" + agents(cluster)[0]), ref[2])
+        m.sadd(cluster.key("agents"), agents(cluster)[0])
+        m.zadd(cluster.key("scheduled"), {ref[3]: 0})
+    finally:
+        for a in agents(cluster):
+            cluster.start(a)
+    ids = ["%s-%d" % (rid, i) for i in range(4)] + r.json()["ids"]
+    assert wait_all(receiver, mark, ids, 30), "a version 2 reference was not delivered"
+    got = {g["path"].split("?")[0].rsplit("/", 1)[1] + g["id"]
+           for g in of_mark(receiver.requests, mark)}
+    assert {"v2%s-%d" % (rid, i) for i in range(4)} <= got, got
+    assert duplicates(receiver, mark) == 0
+    assert wait_until(lambda: not m.exists(cluster.key("r:" + rid), cluster.key("d:" + rid)), 10)

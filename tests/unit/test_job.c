@@ -1,4 +1,6 @@
 /* The job encoding: round trips and refusals. */
+#include <stdlib.h>
+
 #include "job.h"
 #include "pb.h"
 #include "unit.h"
@@ -172,6 +174,121 @@ static void v2_refusals(void)
 	pb_buf_free(&b);
 }
 
+/* Version 3: references, runs, the data index; data-driven. */
+static void v3_forms(void)
+{
+	static const struct { const char *s; int ok; const char *rid, *index;
+			      unsigned attempts; } refs[] = {
+		{ "XpfCx5MT1In 0", 1, "XpfCx5MT1In", "0", 0 },
+		{ "XpfCx5MT1In 42 3", 1, "XpfCx5MT1In", "42", 3 },
+		{ "r 9999999", 1, "r", "9999999", 0 },
+		{ "r 42 0", 0, NULL, NULL, 0 },           /* attempts 0 is left out */
+		{ "r 042", 0, NULL, NULL, 0 },            /* a leading zero */
+		{ "r 42 03", 0, NULL, NULL, 0 },
+		{ "r 42 ", 0, NULL, NULL, 0 },            /* trailing space */
+		{ "r", 0, NULL, NULL, 0 },                /* no index */
+		{ "r 1-5", 0, NULL, NULL, 0 },            /* a run, not a reference */
+		{ "r 12345678", 0, NULL, NULL, 0 },       /* index too long */
+		{ "r 1 2 3", 0, NULL, NULL, 0 },          /* a scheduled retry's words */
+		{ "r\r\n 1", 0, NULL, NULL, 0 },          /* CR LF in the request id */
+		{ "0123456789abcdef r 0 1 0 2", 0, NULL, NULL, 0 }, /* version 2 */
+	};
+	static const struct { const char *s; int ok; const char *rid, *first;
+			      unsigned long count; } runs[] = {
+		{ "rid 0-99", 1, "rid", "0", 100 },
+		{ "rid 7", 1, "rid", "7", 1 },
+		{ "rid 3-4", 1, "rid", "3", 2 },
+		{ "rid 4-4", 0, NULL, NULL, 0 },          /* a run of one is a reference */
+		{ "rid 5-3", 0, NULL, NULL, 0 },
+		{ "rid 1 2", 0, NULL, NULL, 0 },          /* a retry is no run */
+		{ "rid -3", 0, NULL, NULL, 0 },
+		{ "rid 3-", 0, NULL, NULL, 0 },
+		{ "r/d 1-2", 0, NULL, NULL, 0 },
+	};
+	unsigned long count;
+	size_t i;
+	pb_ref r;
+	pb_buf b;
+
+	for (i = 0; i < PB_ARRAY_LEN(refs); i++) {
+		int ok = pb_ref3_decode(&r, refs[i].s, strlen(refs[i].s)) == PB_OK;
+
+		CHECK(ok == refs[i].ok, "reference %zu: %s", i, refs[i].s);
+		if (!ok || !refs[i].ok)
+			continue;
+		CHECK_STR(r.rid, refs[i].rid);
+		CHECK_STR(r.index, refs[i].index);
+		CHECK(r.attempts == refs[i].attempts && r.dest[0] == '\0', "ref %zu", i);
+		pb_buf_init(&b, 0);
+		CHECK(pb_ref3_encode(&b, &r) == PB_OK, "encode %zu", i);
+		CHECK_STR(pb_buf_str(&b), refs[i].s);
+		pb_buf_free(&b);
+	}
+	for (i = 0; i < PB_ARRAY_LEN(runs); i++) {
+		int ok = pb_run3_decode(&r, &count, runs[i].s, strlen(runs[i].s)) == PB_OK;
+
+		CHECK(ok == runs[i].ok, "run %zu: %s", i, runs[i].s);
+		if (!ok || !runs[i].ok)
+			continue;
+		CHECK_STR(r.rid, runs[i].rid);
+		CHECK_STR(r.index, runs[i].first);
+		CHECK(count == runs[i].count, "run %zu: count %lu", i, count);
+		pb_buf_init(&b, 0);
+		CHECK(pb_run3_encode(&b, r.rid, strtoul(r.index, NULL, 10), count) == PB_OK,
+		      "run encode %zu", i);
+		CHECK_STR(pb_buf_str(&b), runs[i].s);
+		pb_buf_free(&b);
+	}
+	/* A retry as scheduled names its destination. */
+	pb_buf_init(&b, 0);
+	pb_ref sched = { "0123456789abcdef", "rid", "5", 2, 0, 0 };
+	CHECK(pb_ref3_sched_encode(&b, &sched) == PB_OK, "scheduled");
+	CHECK_STR(pb_buf_str(&b), "0123456789abcdef rid 5 2");
+	pb_buf_reset(&b);
+	memcpy(sched.dest, "nothex", 7);
+	CHECK(pb_ref3_sched_encode(&b, &sched) == PB_ERR_FORMAT, "scheduled: bad destination");
+	pb_buf_free(&b);
+}
+
+static void v3_index_and_job(void)
+{
+	const char *objs = "{\"a\":1}{\"b\":22}";
+	const size_t offs[] = { 0, 7 }, lens[] = { 7, 8 };
+	const char *url = "http://x.test/?a={a}";
+	const unsigned long want[] = { 12, 19, 27 };
+	pb_buf idx, hdr;
+	pb_job j;
+	size_t i;
+
+	pb_buf_init(&idx, 0);
+	CHECK(pb_data_index_encode(&idx, offs, lens, 2) == PB_OK, "index");
+	CHECK(idx.len == 3 * PB_INDEX_ENTRY, "index of 2 objects: %zu bytes", idx.len);
+	/* Offsets from the string's start (the index is 12 bytes), LE. */
+	for (i = 0; i < 3; i++) {
+		const unsigned char *e = (const unsigned char *)idx.data + 4 * i;
+		unsigned long v = e[0] | (unsigned long)e[1] << 8 |
+				  (unsigned long)e[2] << 16 | (unsigned long)e[3] << 24;
+		CHECK(v == want[i], "entry %zu: %lu", i, v);
+	}
+	CHECK(pb_data_index_encode(&idx, NULL, NULL, 0) == PB_OK, "no objects");
+	pb_buf_init(&hdr, 0);
+	pb_reqhdr_encode(&hdr, 'G', 5, "acme", url, strlen(url));
+	CHECK(pb_job_from_v3(&j, "0123456789abcdef", "rid 1 4", 7, hdr.data, hdr.len,
+			     objs + 7, 8) == PB_OK, "job from v3");
+	CHECK_STR(j.id, "rid-1");
+	CHECK_STR(j.dest, "0123456789abcdef");
+	CHECK(j.attempts == 4 && j.method == 'G' && j.enqueued_ms == 5 &&
+	      j.client_len == 4 && j.data_len == 8, "fields");
+	CHECK(pb_job_from_v3(&j, "0123456789abcdef", "rid 1", 5, hdr.data, hdr.len,
+			     NULL, 0) == PB_ERR_FORMAT, "data gone");
+	CHECK(pb_job_from_v3(&j, "", "rid 1", 5, hdr.data, hdr.len, objs, 7) ==
+	      PB_ERR_FORMAT, "no destination");
+	CHECK(pb_job_from_v3(&j, "0123456789abcdef", "rid 1", 5, NULL, 0, objs, 7) ==
+	      PB_ERR_FORMAT, "header gone");
+	pb_buf_free(&idx);
+	pb_buf_free(&hdr);
+}
+
 void unit_tests(void)
 {
 	round_trip();
@@ -179,4 +296,6 @@ void unit_tests(void)
 	refusals();
 	v2_round_trip();
 	v2_refusals();
+	v3_forms();
+	v3_index_and_job();
 }

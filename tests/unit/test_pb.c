@@ -61,9 +61,28 @@ static void sticky_error(void)
 	pb_buf_free(&b);
 }
 
+static void base62(void)
+{
+	static const struct { uint64_t v; size_t width; const char *out; } cases[] = {
+		{ 0, 1, "0" }, { 61, 1, "z" }, { 62, 1, "10" }, { 3843, 1, "zz" },
+		{ 5, 8, "00000005" }, { UINT64_MAX, 1, "LygHa16AHYF" },
+	};
+	char out[16];
+	size_t i;
+
+	for (i = 0; i < PB_ARRAY_LEN(cases); i++) {
+		CHECK(pb_base62(out, sizeof(out), cases[i].v, cases[i].width) == PB_OK,
+		      "base62 %zu", i);
+		CHECK_STR(out, cases[i].out);
+	}
+	CHECK(pb_base62(out, 3, 3844, 1) == PB_ERR_LIMIT, "100 needs 4 bytes");
+	CHECK(pb_base62(out, 4, 3844, 1) == PB_OK && strcmp(out, "100") == 0, "fits");
+}
+
 void unit_tests(void)
 {
 	parse_long();
+	base62();
 	sticky_error();
 	info_field();
 }
