@@ -1,6 +1,8 @@
 #include "enqueue.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,14 @@
  * request's hash, KEYS[4] its data, KEYS[5] ready, KEYS[6] wake, KEYS[7]
  * the idempotency key (optional).
  * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] the request's header, ARGV[3] n, ARGV[4]
- * its data, ARGV[5] the idempotency value, ARGV[6] its window (s), ARGV[7]
- * the queues' stem, then for each destination in turn: its id, c, and its
- * c references (job.h; built by the caller, so that the script only places
- * bytes: a Redis command per postback, or a Lua string built per postback,
- * each cost more than the rest of the script).
+ * its data objects, ARGV[5] the idempotency value, ARGV[6] its window (s),
+ * ARGV[7] the queues' stem, ARGV[8] the data's index (job.h, version 3),
+ * then for each run of postbacks to one destination in turn: its id and
+ * the run's one queue element (job.h; built by the caller, so that the
+ * script only places bytes).
  * Returns {1, size} enqueued (or already: a second try after a lost reply
  * finds its request's hash and writes nothing twice), {0, size} full,
  * {2, size, first} replay.
- * unpack() is bounded by Lua's C stack, so long commands go in slices.
  */
 static const char enqueue_lua[] =
 	"local n = tonumber(ARGV[3])\n"
@@ -36,15 +37,10 @@ static const char enqueue_lua[] =
 	"if redis.call('EXISTS', KEYS[3]) == 1 then return {1, size} end\n"
 	"if size + n > tonumber(ARGV[1]) then return {0, size} end\n"
 	"redis.call('HSET', KEYS[3], 'h', ARGV[2], 'n', n)\n"
-	"redis.call('SET', KEYS[4], ARGV[4])\n"
-	"local a = 8\n"
-	"while a <= #ARGV do\n"
-	"  local d, last = ARGV[a], a + 1 + tonumber(ARGV[a + 1])\n"
-	"  for b = a + 2, last, 1000 do\n"
-	"    redis.call('RPUSH', ARGV[7] .. d, unpack(ARGV, b, math.min(b + 999, last)))\n"
-	"  end\n"
-	"  redis.call('ZADD', KEYS[5], 'NX', 0, d)\n"
-	"  a = last + 1\n"
+	"redis.call('SET', KEYS[4], ARGV[8] .. ARGV[4])\n"
+	"for a = 9, #ARGV, 2 do\n"
+	"  redis.call('RPUSH', ARGV[7] .. ARGV[a], ARGV[a + 1])\n"
+	"  redis.call('ZADD', KEYS[5], 'NX', 0, ARGV[a])\n"
 	"end\n"
 	"redis.call('INCRBY', KEYS[1], n)\n"
 	/* One token is enough to wake an idle agent; under load agents do
@@ -55,41 +51,46 @@ static const char enqueue_lua[] =
 	"end\n"
 	"return {1, size + n}\n";
 
-/* Per thread, so no locking; reloaded when a new master answers NOSCRIPT. */
+/* Per thread (the committer's, or a caller's without one), so no locking;
+ * reloaded when a new master answers NOSCRIPT. */
 static _Thread_local pb_script enqueue_script = { enqueue_lua, "" };
 
-/* Per-thread argument vectors, grown as needed, never shrunk. */
-typedef struct argvec {
+/* One request's script call, built by its own thread, sent by whoever
+ * commits it; everything its argv points to lives here or in the caller's
+ * request until the call is done. */
+typedef struct call {
+	struct call *next;      /* in the committer's queue */
+	const pb_enqueue_req *req;
+	pb_enqueue_res *res;
 	const char **argv;
 	size_t *lens;
-	size_t cap;
-} argvec;
+	size_t argc;
+	pb_buf refs, dindex;
+	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], data[PB_KEY_MAX], window[24],
+	     idem_val[96], maxq[24], count[24];
+	int rc;                 /* PB_OK, or the failure's PB_ERR_* */
+	int final;              /* answered (an error reply is an answer) */
+	char errstr[256];
+	int done;               /* under the committer's lock */
+} call;
 
-static _Thread_local argvec tl_args;
+/* The group commit (enqueue.h): one thread, one connection, one queue. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	call *head, **tail;
+	pthread_t tid;
+	int running;
+	atomic_int stop;
+	pb_redis redis;
+	unsigned long batches, calls; /* for the log at the end */
+} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .work_cv = PTHREAD_COND_INITIALIZER,
+	.done_cv = PTHREAD_COND_INITIALIZER };
 
-static int args_reserve(argvec *a, size_t n)
+static void arg(call *c, const char *s, size_t n)
 {
-	const char **argv;
-	size_t *lens;
-
-	if (n <= a->cap)
-		return PB_OK;
-	argv = realloc(a->argv, n * sizeof(*argv));
-	if (argv == NULL)
-		return PB_ERR_NOMEM;
-	a->argv = argv;
-	lens = realloc(a->lens, n * sizeof(*lens));
-	if (lens == NULL)
-		return PB_ERR_NOMEM;
-	a->lens = lens;
-	a->cap = n;
-	return PB_OK;
-}
-
-static void arg(argvec *a, size_t i, const char *s, size_t n)
-{
-	a->argv[i] = s;
-	a->lens[i] = n;
+	c->argv[c->argc] = s;
+	c->lens[c->argc++] = n;
 }
 
 static long long int_at(const redisReply *r, size_t i)
@@ -123,28 +124,110 @@ static void parse_first(const char *s, pb_enqueue_res *res)
 	res->first_count = n;
 }
 
-/* Read the three pipelined replies: PING, the script, WAIT. */
-static int read_replies(pb_redis *r, pb_enqueue_res *res, int *noscript)
+/* Each run's queue element (job.h), NUL-terminated, back to back in
+ * refs; offs[i] where run i's starts. */
+static int build_refs(const pb_enqueue_req *req, pb_buf *refs, size_t *offs)
 {
-	redisReply *ping = NULL, *script = NULL, *wait = NULL;
-	int rc;
+	size_t i, first = 0;
 
-	if ((rc = pb_redis_get_reply(r, &ping)) != PB_OK)
-		goto out;
-	res->pinged = ping->type == REDIS_REPLY_STATUS &&
-		      strcmp(ping->str, "PONG") == 0;
-	if ((rc = pb_redis_get_reply(r, &script)) != PB_OK)
-		goto out;
-	if ((rc = pb_redis_get_reply(r, &wait)) != PB_OK)
-		goto out;
+	for (i = 0; i < req->nruns; i++) {
+		offs[i] = refs->len;
+		pb_run3_encode(refs, req->request_id, first, req->runs[i].count);
+		pb_buf_putc(refs, '\0');
+		first += req->runs[i].count;
+	}
+	offs[i] = refs->len;
+	return pb_buf_err(refs);
+}
+
+/* The script call for one request into c (argv[0..1], EVALSHA and the
+ * SHA1, are the sender's). */
+static int prepare(call *c, pb_redis *r)
+{
+	const pb_enqueue_req *req = c->req;
+	const pb_keys *k = req->keys;
+	size_t *offs = calloc(req->nruns + 1, sizeof(*offs)), i;
+
+	c->argv = calloc(2 * req->nruns + 20, sizeof(*c->argv));
+	c->lens = calloc(2 * req->nruns + 20, sizeof(*c->lens));
+	pb_buf_init(&c->refs, 0);
+	pb_buf_init(&c->dindex, 0);
+	if (offs == NULL || c->argv == NULL || c->lens == NULL ||
+	    build_refs(req, &c->refs, offs) != PB_OK ||
+	    pb_data_index_encode(&c->dindex, req->offs, req->lens, req->count) != PB_OK) {
+		free(offs);
+		snprintf(r->errstr, sizeof(r->errstr), "out of memory for %zu postbacks",
+			 req->count);
+		return r->err = PB_ERR_NOMEM;
+	}
+	if (pb_key_join(c->hash, sizeof(c->hash), k->request_stem, req->request_id) != PB_OK ||
+	    pb_key_join(c->data, sizeof(c->data), k->data_stem, req->request_id) != PB_OK ||
+	    (req->idem_key && snprintf(c->idem, sizeof(c->idem), "%s%s:%s", k->idem_stem,
+				       req->client, req->idem_key) >= (int)sizeof(c->idem))) {
+		free(offs);
+		snprintf(r->errstr, sizeof(r->errstr), "a key is too long");
+		return r->err = PB_ERR_LIMIT;
+	}
+	snprintf(c->maxq, sizeof(c->maxq), "%ld", r->cfg->max_queue_size);
+	snprintf(c->window, sizeof(c->window), "%ld", r->cfg->idempotency_window_s);
+	snprintf(c->idem_val, sizeof(c->idem_val), "%s %zu", req->request_id, req->count);
+	snprintf(c->count, sizeof(c->count), "%zu", req->count);
+	c->argc = 2;
+	arg(c, req->idem_key ? "7" : "6", 1);
+	arg(c, k->waiting, strlen(k->waiting));
+	arg(c, k->queue, strlen(k->queue));
+	arg(c, c->hash, strlen(c->hash));
+	arg(c, c->data, strlen(c->data));
+	arg(c, k->ready, strlen(k->ready));
+	arg(c, k->wake, strlen(k->wake));
+	if (req->idem_key)
+		arg(c, c->idem, strlen(c->idem));
+	arg(c, c->maxq, strlen(c->maxq));
+	arg(c, req->header, req->header_len);
+	arg(c, c->count, strlen(c->count));
+	arg(c, req->data, req->data_len);
+	arg(c, c->idem_val, strlen(c->idem_val));
+	arg(c, c->window, strlen(c->window));
+	arg(c, k->queue_stem, strlen(k->queue_stem));
+	arg(c, c->dindex.data, c->dindex.len);
+	for (i = 0; i < req->nruns; i++) {
+		arg(c, req->runs[i].id, strlen(req->runs[i].id));
+		arg(c, c->refs.data + offs[i], offs[i + 1] - offs[i] - 1);
+	}
+	free(offs);
+	return PB_OK;
+}
+
+static void call_free(call *c)
+{
+	free(c->argv);
+	free(c->lens);
+	pb_buf_free(&c->refs);
+	pb_buf_free(&c->dindex);
+}
+
+/* One call's script reply into its result; *noscript for NOSCRIPT. An
+ * error reply (NOREPLICAS, OOM, ...) is an answer: final. */
+static void take_reply(pb_redis *r, call *c, const redisReply *script, int *noscript)
+{
+	pb_enqueue_res *res = c->res;
+
 	if (script->type == REDIS_REPLY_ERROR) {
-		*noscript = strncmp(script->str, "NOSCRIPT", 8) == 0;
-		snprintf(r->errstr, sizeof(r->errstr), "redis %s:%d: %s",
+		if (strncmp(script->str, "NOSCRIPT", 8) == 0) {
+			*noscript = 1;
+			c->rc = PB_ERR_REPLY;
+			snprintf(c->errstr, sizeof(c->errstr), "%s", script->str);
+			return;
+		}
+		snprintf(c->errstr, sizeof(c->errstr), "redis %s:%d: %s",
 			 r->master.host, r->master.port, script->str);
-		rc = r->err = PB_ERR_REPLY;
-		goto out;
+		c->rc = PB_ERR_REPLY;
+		c->final = 1;
+		return;
 	}
 	res->queue_size = int_at(script, 1);
+	c->rc = PB_OK;
+	c->final = 1;
 	switch (int_at(script, 0)) {
 	case 1: res->status = PB_ENQ_OK; break;
 	case 0: res->status = PB_ENQ_FULL; break;
@@ -155,164 +238,214 @@ static int read_replies(pb_redis *r, pb_enqueue_res *res, int *noscript)
 			parse_first(script->element[2]->str, res);
 		break;
 	default:
-		snprintf(r->errstr, sizeof(r->errstr), "enqueue script: bad reply");
-		rc = r->err = PB_ERR_REPLY;
-		goto out;
+		snprintf(c->errstr, sizeof(c->errstr), "enqueue script: bad reply");
+		c->rc = PB_ERR_REPLY;
 	}
-	res->replicas = wait->type == REDIS_REPLY_INTEGER ? wait->integer : -1;
-out:
-	if (ping)
-		freeReplyObject(ping);
-	if (script)
-		freeReplyObject(script);
-	if (wait)
-		freeReplyObject(wait);
-	return rc;
 }
 
-static int send_pipeline(pb_redis *r, argvec *a, size_t argc)
+/*
+ * Send the calls of cs[0..n) not yet answered in one pipeline: PING (the
+ * seed's redis_is_connected), each script, one WAIT for all of them (WAIT
+ * cannot run inside a script; after them, in the same round trip, it can:
+ * it waits until the replicas have every write before it). PB_OK when
+ * every reply came; *noscript if a script was unknown to this master.
+ */
+static int send_batch(pb_redis *r, call **cs, int n, int *noscript)
 {
-	int rc;
+	redisReply *reply = NULL;
+	int i, rc, pinged;
+	long long replicas;
 
 	if (enqueue_script.sha[0] == '\0' &&
 	    (rc = pb_redis_script_load(r, &enqueue_script)) != PB_OK)
 		return rc;
-	arg(a, 0, "EVALSHA", 7);
-	arg(a, 1, enqueue_script.sha, 40);
 	if ((rc = pb_redis_append(r, "PING")) != PB_OK)
 		return rc;
-	if ((rc = pb_redis_append_argv(r, (int)argc, a->argv, a->lens)) != PB_OK)
-		return rc;
+	for (i = 0; i < n; i++) {
+		if (cs[i]->final)
+			continue;
+		cs[i]->argv[0] = "EVALSHA", cs[i]->lens[0] = 7;
+		cs[i]->argv[1] = enqueue_script.sha, cs[i]->lens[1] = 40;
+		if ((rc = pb_redis_append_argv(r, (int)cs[i]->argc, cs[i]->argv,
+					       cs[i]->lens)) != PB_OK)
+			return rc;
+	}
 	/* WAIT 0 0 would block forever: with no replicas asked, ask nothing. */
-	if (r->cfg->wait_replicas > 0)
-		return pb_redis_append(r, "WAIT %ld %ld", r->cfg->wait_replicas,
-				       r->cfg->wait_timeout_ms);
-	return pb_redis_append(r, "ECHO 0");
+	rc = r->cfg->wait_replicas > 0
+		? pb_redis_append(r, "WAIT %ld %ld", r->cfg->wait_replicas,
+				  r->cfg->wait_timeout_ms)
+		: pb_redis_append(r, "ECHO 0");
+	if (rc != PB_OK)
+		return rc;
+	if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
+		return rc;
+	pinged = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+	freeReplyObject(reply);
+	for (i = 0; i < n; i++) {
+		if (cs[i]->final)
+			continue;
+		if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
+			return rc;
+		take_reply(r, cs[i], reply, noscript);
+		cs[i]->res->pinged = pinged;
+		freeReplyObject(reply);
+	}
+	if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
+		return rc;
+	replicas = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+	freeReplyObject(reply);
+	for (i = 0; i < n; i++)
+		cs[i]->res->replicas = replicas;
+	return PB_OK;
 }
 
-/* Each postback's reference (job.h), NUL-terminated, back to back in
- * refs; offs[i] where reference i starts. */
-static int build_refs(const pb_enqueue_req *req, pb_buf *refs, size_t *offs)
+/*
+ * Commit cs[0..n): two tries, as one request alone had: the first may meet
+ * a connection that went stale in a failover (EOF, READONLY) and the second
+ * then finds the new master. A repeat sends the same request ids, and the
+ * script writes nothing for a request whose hash exists, so a call that
+ * did land before the connection broke is answered as enqueued again.
+ */
+static void commit_batch(pb_redis *r, call **cs, int n)
 {
-	pb_ref ref = { .attempts = 0 };
-	size_t i, j, n = 0;
+	int tries = 0, reloaded = 0, i, noscript, rc;
 
-	pb_strlcpy(ref.rid, req->request_id, sizeof(ref.rid));
-	for (i = 0; i < req->nruns; i++)
-		for (j = 0; j < req->runs[i].count; j++, n++) {
-			memcpy(ref.dest, req->runs[i].id, sizeof(ref.dest));
-			snprintf(ref.index, sizeof(ref.index), "%zu", n);
-			ref.offset = (unsigned long)req->offs[n];
-			ref.length = (unsigned long)req->lens[n];
-			offs[n] = refs->len;
-			pb_ref_encode(refs, &ref);
-			pb_buf_putc(refs, '\0');
-		}
-	offs[n] = refs->len;
-	return pb_buf_err(refs);
-}
-
-int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
-{
-	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], data[PB_KEY_MAX], window[24],
-	     idem_val[96], maxq[24], count[24];
-	const pb_keys *k = req->keys;
-	char (*run_counts)[24] = calloc(req->nruns ? req->nruns : 1, sizeof(*run_counts));
-	size_t *ref_offs = calloc(req->count + 1, sizeof(*ref_offs));
-	size_t i, j, n, argc = 0;
-	argvec *a = &tl_args;
-	pb_buf refs;
-	int rc, tries, reloaded = 0;
-
-	memset(res, 0, sizeof(*res));
-	/* Until the script has answered, nothing is queued: a return before
-	 * that (out of memory) must not read as PB_ENQ_OK, which is 0. */
-	res->status = PB_ENQ_REDIS_DOWN;
-	res->queue_size = -1;
-	pb_buf_init(&refs, 0);
-	if (run_counts == NULL || ref_offs == NULL ||
-	    args_reserve(a, req->count + 2 * req->nruns + 20) != PB_OK ||
-	    build_refs(req, &refs, ref_offs) != PB_OK) {
-		snprintf(r->errstr, sizeof(r->errstr), "out of memory for %zu postbacks",
-			 req->count);
-		rc = r->err = PB_ERR_NOMEM;
-		goto out;
-	}
-	if (pb_key_join(hash, sizeof(hash), k->request_stem, req->request_id) != PB_OK ||
-	    pb_key_join(data, sizeof(data), k->data_stem, req->request_id) != PB_OK ||
-	    (req->idem_key && snprintf(idem, sizeof(idem), "%s%s:%s", k->idem_stem,
-				       req->client, req->idem_key) >= (int)sizeof(idem))) {
-		snprintf(r->errstr, sizeof(r->errstr), "a key is too long");
-		rc = r->err = PB_ERR_LIMIT;
-		goto out;
-	}
-	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
-	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
-	snprintf(idem_val, sizeof(idem_val), "%s %zu", req->request_id, req->count);
-	snprintf(count, sizeof(count), "%zu", req->count);
-	argc = 2; /* EVALSHA and the SHA1 go in send_pipeline */
-	arg(a, argc++, req->idem_key ? "7" : "6", 1);
-	arg(a, argc++, k->waiting, strlen(k->waiting));
-	arg(a, argc++, k->queue, strlen(k->queue));
-	arg(a, argc++, hash, strlen(hash));
-	arg(a, argc++, data, strlen(data));
-	arg(a, argc++, k->ready, strlen(k->ready));
-	arg(a, argc++, k->wake, strlen(k->wake));
-	if (req->idem_key)
-		arg(a, argc++, idem, strlen(idem));
-	arg(a, argc++, maxq, strlen(maxq));
-	arg(a, argc++, req->header, req->header_len);
-	arg(a, argc++, count, strlen(count));
-	arg(a, argc++, req->data, req->data_len);
-	arg(a, argc++, idem_val, strlen(idem_val));
-	arg(a, argc++, window, strlen(window));
-	arg(a, argc++, k->queue_stem, strlen(k->queue_stem));
-	for (i = 0, n = 0; i < req->nruns; i++) {
-		snprintf(run_counts[i], sizeof(run_counts[i]), "%zu", req->runs[i].count);
-		arg(a, argc++, req->runs[i].id, strlen(req->runs[i].id));
-		arg(a, argc++, run_counts[i], strlen(run_counts[i]));
-		for (j = 0; j < req->runs[i].count; j++, n++)
-			arg(a, argc++, refs.data + ref_offs[n], ref_offs[n + 1] - ref_offs[n] - 1);
-	}
-
-	/*
-	 * Two tries: the first may meet a connection that went stale in a
-	 * failover (EOF, READONLY) and the second then finds the new master.
-	 * A repeat sends the same request id, and the script writes nothing
-	 * for a request whose hash exists.
-	 */
-	for (tries = 0;;) {
-		int noscript = 0;
-
-		rc = send_pipeline(r, a, argc);
-		if (rc == PB_OK)
-			rc = read_replies(r, res, &noscript);
-		if (rc == PB_OK)
+	for (;;) {
+		noscript = 0;
+		rc = send_batch(r, cs, n, &noscript);
+		if (rc == PB_OK && !noscript)
 			break;
 		if (noscript && !reloaded) { /* a new master: load it there */
 			enqueue_script.sha[0] = '\0';
 			reloaded = 1;
 			continue;
 		}
-		if (rc == PB_ERR_REPLY) /* e.g. NOREPLICAS, OOM: an answer, final */
+		if (rc == PB_OK)
 			break;
-		pb_warn("enqueue of request %s (%zu postbacks), try %d: %s",
-			req->request_id, req->count, tries + 1, r->errstr);
+		pb_warn("enqueue of %d request(s) (first %s), try %d: %s", n,
+			cs[0]->req->request_id, tries + 1, r->errstr);
 		if (++tries == 2)
 			break;
+		/* All again, the answered ones too: their WAIT was lost. */
+		for (i = 0; i < n; i++)
+			cs[i]->final = 0;
 	}
-	if (rc != PB_OK) {
+	for (i = 0; i < n; i++)
+		if (!cs[i]->final) {
+			cs[i]->rc = rc == PB_OK ? PB_ERR_REPLY : rc;
+			if (rc != PB_OK)
+				pb_strlcpy(cs[i]->errstr, r->errstr, sizeof(cs[i]->errstr));
+		}
+}
+
+/* The committer: every call waiting when it comes round, in one batch. */
+enum { BATCH_MAX = 256 };
+
+static void *committer_main(void *arg)
+{
+	call *batch[BATCH_MAX];
+	int n, i;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&G.mu);
+		while (G.head == NULL && !G.stop)
+			pthread_cond_wait(&G.work_cv, &G.mu);
+		if (G.head == NULL) {
+			pthread_mutex_unlock(&G.mu);
+			break;
+		}
+		for (n = 0; G.head && n < BATCH_MAX; n++) {
+			batch[n] = G.head;
+			G.head = G.head->next;
+		}
+		if (G.head == NULL)
+			G.tail = &G.head;
+		pthread_mutex_unlock(&G.mu);
+		commit_batch(&G.redis, batch, n);
+		pthread_mutex_lock(&G.mu);
+		for (i = 0; i < n; i++)
+			batch[i]->done = 1;
+		G.batches++;
+		G.calls += (unsigned long)n;
+		pthread_cond_broadcast(&G.done_cv);
+		pthread_mutex_unlock(&G.mu);
+	}
+	return NULL;
+}
+
+int pb_enqueue_group_start(const pb_config *cfg, const char *client_name)
+{
+	if (pb_redis_init(&G.redis, cfg, client_name) != PB_OK)
+		return PB_ERR_NOMEM;
+	G.redis.stop = &G.stop;
+	G.tail = &G.head;
+	if (pthread_create(&G.tid, NULL, committer_main, NULL) != 0) {
+		pb_redis_close(&G.redis);
+		return PB_ERR_NOMEM;
+	}
+	G.running = 1;
+	return PB_OK;
+}
+
+void pb_enqueue_group_stop(void)
+{
+	if (!G.running)
+		return;
+	pthread_mutex_lock(&G.mu);
+	G.stop = 1;
+	pthread_cond_signal(&G.work_cv);
+	pthread_mutex_unlock(&G.mu);
+	pthread_join(G.tid, NULL);
+	pb_redis_close(&G.redis);
+	G.running = 0;
+	if (G.batches)
+		pb_info("group commit: %lu requests in %lu round trips", G.calls,
+			G.batches);
+}
+
+/* Hand c to the committer and wait until it is done. */
+static void commit_grouped(call *c)
+{
+	pthread_mutex_lock(&G.mu);
+	c->next = NULL;
+	*G.tail = c;
+	G.tail = &c->next;
+	pthread_cond_signal(&G.work_cv);
+	while (!c->done)
+		pthread_cond_wait(&G.done_cv, &G.mu);
+	pthread_mutex_unlock(&G.mu);
+}
+
+int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
+{
+	call c = { .req = req, .res = res };
+	call *one = &c;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	/* Until the script has answered, nothing is queued: a return before
+	 * that (out of memory) must not read as PB_ENQ_OK, which is 0. */
+	res->status = PB_ENQ_REDIS_DOWN;
+	res->queue_size = -1;
+	if ((rc = prepare(&c, r)) != PB_OK)
+		goto out;
+	if (G.running)
+		commit_grouped(&c);
+	else
+		commit_batch(r, &one, 1);
+	if ((rc = c.rc) != PB_OK) {
+		pb_strlcpy(r->errstr, c.errstr, sizeof(r->errstr));
+		r->err = rc;
 		/* min-replicas-to-write: nothing was written, and it says why. */
-		res->status = strstr(r->errstr, "NOREPLICAS") ? PB_ENQ_NO_REPLICAS
-							     : PB_ENQ_REDIS_DOWN;
+		res->status = strstr(c.errstr, "NOREPLICAS") ? PB_ENQ_NO_REPLICAS
+							    : PB_ENQ_REDIS_DOWN;
 		goto out;
 	}
 	if ((res->status == PB_ENQ_OK || res->status == PB_ENQ_REPLAY) &&
 	    r->cfg->wait_replicas > 0 && res->replicas < r->cfg->wait_replicas)
 		res->status = PB_ENQ_NOT_DURABLE;
 out:
-	free(run_counts);
-	free(ref_offs);
-	pb_buf_free(&refs);
+	call_free(&c);
 	return rc;
 }

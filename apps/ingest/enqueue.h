@@ -7,6 +7,13 @@
  * queue, so a request is enqueued all or nothing. It is pipelined with PING (the seed's
  * redis_is_connected) and WAIT, which says how many replicas have the write.
  * WAIT cannot run inside a script; after it, in the same round trip, it can.
+ *
+ * Group commit: with pb_enqueue_group_start(), the calls of all threads go
+ * through one committer thread and its connection: every request waiting
+ * while a round trip is under way goes in the next one, each script in
+ * one pipeline with one PING and one WAIT for all of them, so they share
+ * the master's fsync and the replicas' acknowledgement. Each caller still
+ * waits for its own answer, and its own script's reply decides it.
  */
 #ifndef PB_ENQUEUE_H
 #define PB_ENQUEUE_H
@@ -58,6 +65,12 @@ typedef struct pb_enqueue_res {
 	long long first_count;
 } pb_enqueue_res;
 
+/* r: the caller's settings and error; its connection is used only when no
+ * committer runs. */
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res);
+/* Start the committer with a connection of its own; PB_OK or PB_ERR_NOMEM. */
+int pb_enqueue_group_start(const pb_config *cfg, const char *client_name);
+/* After the last pb_enqueue(): the committer finishes what waits, stops. */
+void pb_enqueue_group_stop(void);
 
 #endif

@@ -55,8 +55,11 @@ static atomic_int stopping;
 static _Atomic int64_t drain_deadline; /* set before stopping */
 
 /* Request ids: a random prefix per process and a counter, so ids stay
- * unique across nodes and restarts without asking Redis for anything. */
-static char id_prefix[13];
+ * unique across nodes and restarts without asking Redis for anything.
+ * Both in base 62: an id is in every reference, three times in Redis'
+ * streams (job.h), and 8 digits hold 47 random bits where hex needs 12. */
+#define ID_PREFIX_DIGITS 8
+static char id_prefix[ID_PREFIX_DIGITS + 1];
 static atomic_uint_fast64_t id_counter;
 
 typedef struct worker {
@@ -456,8 +459,9 @@ static void handle_ingest(worker *w)
 		pb_ingest_req_free(&r);
 		return;
 	}
-	snprintf(request_id, sizeof(request_id), "%s%" PRIxFAST64, id_prefix,
-		 atomic_fetch_add(&id_counter, 1));
+	memcpy(request_id, id_prefix, ID_PREFIX_DIGITS);
+	pb_base62(request_id + ID_PREFIX_DIGITS, sizeof(request_id) - ID_PREFIX_DIGITS,
+		  (uint64_t)atomic_fetch_add(&id_counter, 1), 1);
 	if ((rc = build_jobs(w, &r, &hlen, &nruns)) == PB_ERR_LIMIT) {
 		snprintf(err, sizeof(err), "the %zu postbacks would take over %ld "
 			 "bytes; send fewer objects a request", r.count,
@@ -641,13 +645,14 @@ static const char *node_name(void)
 
 static void make_id_prefix(void)
 {
-	unsigned char r[6];
+	uint64_t r = 0, top = 1;
 	size_t i;
 
-	if (pb_random_bytes(r, sizeof(r)) != PB_OK) /* never on Linux >= 3.17 */
-		memset(r, 0, sizeof(r));
-	for (i = 0; i < sizeof(r); i++)
-		snprintf(id_prefix + 2 * i, 3, "%02x", r[i]);
+	if (pb_random_bytes((unsigned char *)&r, sizeof(r)) != PB_OK) /* never on Linux >= 3.17 */
+		r = 0;
+	for (i = 0; i < ID_PREFIX_DIGITS; i++)
+		top *= 62;
+	pb_base62(id_prefix, sizeof(id_prefix), r % top, ID_PREFIX_DIGITS);
 }
 
 int main(int argc, char **argv)
@@ -655,6 +660,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	worker *ws;
 	int sig, started, i, rc;
+	char name[64];
 
 	if ((rc = pb_config_daemon(&cfg, PB_FOR_INGEST, "pb-ingest",
 				   "FastCGI ingest node: takes postback requests "
@@ -686,8 +692,10 @@ int main(int argc, char **argv)
 		pb_error("out of memory for %ld threads", cfg.threads);
 		return 1;
 	}
+	snprintf(name, sizeof(name), "ingest-%s-commit", id_prefix);
 	if (im_start(cfg.metrics_listen) != PB_OK ||
-	    pb_clients_start(&cfg, &keys, node_name(), &stopping) != PB_OK) {
+	    pb_clients_start(&cfg, &keys, node_name(), &stopping) != PB_OK ||
+	    pb_enqueue_group_start(&cfg, name) != PB_OK) {
 		free(ws);
 		return 1;
 	}
@@ -724,6 +732,7 @@ int main(int argc, char **argv)
 		pthread_join(ws[i].tid, NULL);
 		free_worker(&ws[i]);
 	}
+	pb_enqueue_group_stop(); /* after the last request it had to commit */
 	free(ws);
 	close(listen_fd);
 	pb_clients_stop();

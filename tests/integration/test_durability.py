@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from conftest import ingest, of_mark
+from conftest import MAX_QUEUE, ingest, of_mark
 from pbcluster import wait_until
 
 
@@ -97,3 +97,39 @@ def test_same_key_same_answer_no_second_enqueue(cluster, receiver, mark):
     time.sleep(1)
     assert sorted(r["id"] for r in of_mark(receiver.requests, mark)) == sorted(
         first.json()["ids"] + other.json()["ids"])
+
+
+def test_requests_at_the_same_time_share_a_round_trip_each_answered_by_its_own(
+        cluster, receiver, mark):
+    """Group commit (apps/ingest/enqueue.h): requests that wait at the same
+    time go to the master in one pipeline with one WAIT. Measured from the
+    master's own counters: fewer WAITs than requests. Each request is still
+    answered by its own script: one that would pass MAX_QUEUE_SIZE alone is
+    refused (503, MAX_QUEUE_SIZE) among others accepted, and every accepted
+    one arrives."""
+    import concurrent.futures
+    m = cluster.master()
+    m.config_resetstat()
+    n, big = 400, 1000
+
+    def one(i):
+        objs = [{"i": i}] * (big if i == 7 else 1)
+        return ingest(cluster, {"endpoint": {"method": "GET",
+                                             "url": receiver.url + mark + "/g?i={i}"},
+                                "data": objs})
+    # Counted as waiting, so that the big request alone passes the limit.
+    filler = MAX_QUEUE - big // 2
+    m.incrby(cluster.key("waiting"), filler)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(one, range(n)))
+    finally:
+        m.decrby(cluster.key("waiting"), filler)
+    waits = m.info("commandstats").get("cmdstat_wait", {}).get("calls", 0)
+    assert answers[7].status_code == 503 and "MAX_QUEUE_SIZE" in answers[7].text, \
+        answers[7].text
+    ok = [a for i, a in enumerate(answers) if i != 7]
+    assert all(a.status_code == 200 for a in ok), {a.status_code for a in ok}
+    assert 0 < waits < 0.8 * n, "%d WAITs for %d requests: no group commit" % (waits, n)
+    ids = {x for a in ok for x in a.json()["ids"]}
+    assert receiver.wait_for(lambda rs: ids <= {r["id"] for r in of_mark(rs, mark)}, 60)

@@ -2,6 +2,7 @@
 bounded memory."""
 import json
 import os
+import struct
 import threading
 import time
 
@@ -139,9 +140,9 @@ def test_ingest_memory_stays_bounded_for_the_largest_accepted_requests(cluster, 
 def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiver, mark):
     """An 11 KB request whose postbacks once took 8 MB in Redis (the template
     repeated in each, issue 16): the template is stored once, the data
-    objects once, and each postback is a reference of a few dozen bytes
-    (apps/common/job.h, version 2); all of them are delivered, and the
-    request's keys go with the last."""
+    objects once behind their index, and the postbacks one queue element,
+    a run (apps/common/job.h, version 3); all of them are delivered, and
+    the request's keys go with the last."""
     url = receiver.url + mark + "/" + "p" * 7900 + "?i={i}"
     for a in cluster.agent_names:
         cluster.stop(a)
@@ -154,11 +155,15 @@ def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiv
         m = cluster.master()
         h = m.hgetall(cluster.key("r:" + rid))
         assert h[b"n"] == b"1000" and h[b"h"].count(b"p" * 7900) == 1, h.keys()
-        assert m.strlen(cluster.key("d:" + rid)) == sum(
-            len('{"i":%d}' % i) for i in range(1000))  # each object once
-        refs = [x for k in m.scan_iter(match=cluster.key("q:*"))
-                for x in m.lrange(k, 0, -1) if x.split(b" ")[1] == rid.encode()]
-        assert len(refs) == 1000 and max(len(x) for x in refs) < 64, refs[:3]
+        data = m.get(cluster.key("d:" + rid))
+        objects = b"".join(b'{"i":%d}' % i for i in range(1000))
+        index = struct.unpack("<1001I", data[:4 * 1001])
+        assert data[4 * 1001:] == objects, "each object once, after the index"
+        assert index[0] == 4 * 1001 and index[-1] == len(data), index[:3]
+        assert data[index[7]:index[8]] == b'{"i":7}', "the index says where each is"
+        runs = [x for k in m.scan_iter(match=cluster.key("q:*"))
+                for x in m.lrange(k, 0, -1) if x.split(b" ")[0] == rid.encode()]
+        assert runs == [rid.encode() + b" 0-999"], runs[:3]
     finally:
         for a in cluster.agent_names:
             cluster.start(a)
