@@ -170,17 +170,30 @@ static const char *rid_of(const redisReply *x, size_t *n)
 	return p;
 }
 
+/* The header of the request seen last in a reply, and that request's id:
+ * a reply's postbacks of one request mostly come one after another. */
+typedef struct last_header {
+	const redisReply *h;
+	const char *rid;
+	size_t n;
+} last_header;
+
 /* The request header of triple i: the take sends it once per request and
  * "" for the request's later postbacks in the same reply. */
-static const redisReply *header_of(const redisReply *rep, size_t i)
+static const redisReply *header_of(const redisReply *rep, size_t i, last_header *last)
 {
 	const redisReply *h = rep->element[i + 2], *x = rep->element[i];
-	const char *rid;
 	size_t n, m, j;
+	const char *rid = rid_of(x, &n);
 
+	if (h->type == REDIS_REPLY_STRING && h->len > 0 && rid) {
+		*last = (last_header){ h, rid, n };
+		return h;
+	}
 	if (h->type != REDIS_REPLY_STRING || h->len > 0)
 		return h;
-	rid = rid_of(x, &n);
+	if (rid && last->h && last->n == n && memcmp(last->rid, rid, n) == 0)
+		return last->h;
 	for (j = i; rid && n && j >= 3; j -= 3) {
 		const redisReply *y = rep->element[j - 3], *hy = rep->element[j - 1];
 		const char *r2 = y->type == REDIS_REPLY_STRING ? rid_of(y, &m) : NULL;
@@ -220,6 +233,7 @@ static void hand_over(redisReply *rep)
 	int taken = 0;
 	long held;
 	char dest[PB_DEST_ID_LEN + 1] = "";
+	last_header last = { NULL, NULL, 0 };
 
 	for (i = 0; i + 2 < rep->elements; i += 3) {
 		const redisReply *x = rep->element[i];
@@ -232,7 +246,7 @@ static void hand_over(redisReply *rep)
 			memcpy(dest, x->str + 1, PB_DEST_ID_LEN);
 			continue;
 		}
-		if ((jb = job_new(x, header_of(rep, i), rep->element[i + 1], dest)) == NULL) {
+		if ((jb = job_new(x, header_of(rep, i, &last), rep->element[i + 1], dest)) == NULL) {
 			/* Still held in Redis: reclaimed at restart. */
 			pb_error("out of memory: a postback stays in %s", keys.held);
 			continue;
