@@ -72,20 +72,21 @@ typedef struct call {
 	int final;              /* answered (an error reply is an answer) */
 	char errstr[256];
 	int done;               /* under the committer's lock */
+	pthread_cond_t done_cv; /* its caller waits on it: a wake-up each, not
+				   every caller's for every round */
 } call;
 
 /* The group commit (enqueue.h): one thread, one connection, one queue. */
 static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t work_cv, done_cv;
+	pthread_mutex_t mu;     /* the queue, and each call's done */
+	pthread_cond_t work_cv;
 	call *head, **tail;
 	pthread_t tid;
 	int running;
 	atomic_int stop;
 	pb_redis redis;
 	unsigned long batches, calls; /* for the log at the end */
-} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .work_cv = PTHREAD_COND_INITIALIZER,
-	.done_cv = PTHREAD_COND_INITIALIZER };
+} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .work_cv = PTHREAD_COND_INITIALIZER };
 
 static void arg(call *c, const char *s, size_t n)
 {
@@ -364,11 +365,12 @@ static void *committer_main(void *arg)
 		pthread_mutex_unlock(&G.mu);
 		commit_batch(&G.redis, batch, n);
 		pthread_mutex_lock(&G.mu);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			batch[i]->done = 1;
+			pthread_cond_signal(&batch[i]->done_cv);
+		}
 		G.batches++;
 		G.calls += (unsigned long)n;
-		pthread_cond_broadcast(&G.done_cv);
 		pthread_mutex_unlock(&G.mu);
 	}
 	return NULL;
@@ -407,14 +409,16 @@ void pb_enqueue_group_stop(void)
 /* Hand c to the committer and wait until it is done. */
 static void commit_grouped(call *c)
 {
+	pthread_cond_init(&c->done_cv, NULL);
 	pthread_mutex_lock(&G.mu);
 	c->next = NULL;
 	*G.tail = c;
 	G.tail = &c->next;
 	pthread_cond_signal(&G.work_cv);
 	while (!c->done)
-		pthread_cond_wait(&G.done_cv, &G.mu);
+		pthread_cond_wait(&c->done_cv, &G.mu);
 	pthread_mutex_unlock(&G.mu);
+	pthread_cond_destroy(&c->done_cv);
 }
 
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
