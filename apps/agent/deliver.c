@@ -348,6 +348,18 @@ static void fail_untried(job *jb, const char *why)
 	queue_outcome(jb);
 }
 
+/* jb->j from what the take returned, whichever version it is. */
+static int decode(job *jb)
+{
+	if (jb->v3)
+		return pb_job_from_v3(&jb->j, jb->dest, jb->raw, jb->raw_len,
+				      jb->hdr, jb->hdr_len, jb->data, jb->data_len);
+	if (jb->v2)
+		return pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
+				      jb->hdr_len, jb->data, jb->data_len);
+	return pb_job_decode(&jb->j, jb->raw, jb->raw_len);
+}
+
 static void start(job *jb)
 {
 	json_t *data;
@@ -355,21 +367,13 @@ static void start(job *jb)
 	if (jb->v2 && jb->data == NULL) {
 		/* The reference outlived its request's data: a bug or a
 		 * hand-edited Redis. Said, and dead-lettered, not retried. */
-		if (jb->v3)
-			pb_job_from_v3(&jb->j, jb->dest, jb->raw, jb->raw_len, "", 0,
-				       NULL, 0);
-		else
-			pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, "", 0, NULL, 0);
+		decode(jb); /* fails, but finds its id */
 		pb_error("postback %s: its request's data is gone; dead-lettered",
 			 jb->j.id[0] ? jb->j.id : "?");
 		fail_untried(jb, "data missing: the request's data is gone");
 		return;
 	}
-	if ((jb->v3 ? pb_job_from_v3(&jb->j, jb->dest, jb->raw, jb->raw_len,
-				     jb->hdr, jb->hdr_len, jb->data, jb->data_len)
-	     : jb->v2 ? pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
-				       jb->hdr_len, jb->data, jb->data_len)
-		      : pb_job_decode(&jb->j, jb->raw, jb->raw_len)) != PB_OK) {
+	if (decode(jb) != PB_OK) {
 		pb_buf shown;
 
 		/* Escaped: its bytes are whatever was in Redis (CR LF too). */
