@@ -279,6 +279,18 @@ int pb_ref3_decode(pb_ref *ref, const char *s, size_t n)
 	return PB_OK;
 }
 
+int pb_ref3_sched_decode(pb_ref *ref, const char *s, size_t n)
+{
+	const size_t skip = PB_DEST_ID_LEN + 1;
+
+	if (n <= skip || s[PB_DEST_ID_LEN] != ' ' || !pb_dest_id_valid(s, PB_DEST_ID_LEN) ||
+	    pb_ref3_decode(ref, s + skip, n - skip) != PB_OK)
+		return PB_ERR_FORMAT;
+	memcpy(ref->dest, s, PB_DEST_ID_LEN);
+	ref->dest[PB_DEST_ID_LEN] = '\0';
+	return PB_OK;
+}
+
 int pb_run3_encode(pb_buf *out, const char *rid, size_t first, size_t count)
 {
 	if (count == 0)

@@ -117,6 +117,8 @@ int pb_reqhdr_encode(pb_buf *out, char method, int64_t enqueued_ms,
 int pb_ref3_encode(pb_buf *out, const pb_ref *ref);
 int pb_ref3_sched_encode(pb_buf *out, const pb_ref *ref);
 int pb_ref3_decode(pb_ref *ref, const char *s, size_t n);
+/* The scheduled form: ref->dest, then a reference. */
+int pb_ref3_sched_decode(pb_ref *ref, const char *s, size_t n);
 /* A run of count postbacks from first (count 1: a reference). */
 int pb_run3_encode(pb_buf *out, const char *rid, size_t first, size_t count);
 /* A run, or a reference as a run of one: the first's reference (no

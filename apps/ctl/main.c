@@ -420,10 +420,7 @@ static void print_job_ids(const char *state, const redisReply *jobs,
 		} else if (e->type == REDIS_REPLY_STRING &&
 		    (pb_ref_decode(&ref, e->str, e->len) == PB_OK ||
 		     pb_ref3_decode(&ref, e->str, e->len) == PB_OK ||
-		     /* a version 3 retry: its destination, then a reference */
-		     (e->len > PB_DEST_ID_LEN + 1 && e->str[PB_DEST_ID_LEN] == ' ' &&
-		      pb_ref3_decode(&ref, e->str + PB_DEST_ID_LEN + 1,
-				     e->len - PB_DEST_ID_LEN - 1) == PB_OK)))
+		     pb_ref3_sched_decode(&ref, e->str, e->len) == PB_OK))
 			printf("%s\t%s-%s\t%s\n", state, ref.rid, ref.index, agent);
 		else if (e->type == REDIS_REPLY_STRING &&
 			 pb_job_decode(&job, e->str, e->len) == PB_OK)

@@ -244,6 +244,12 @@ static void v3_forms(void)
 	pb_ref sched = { "0123456789abcdef", "rid", "5", 2, 0, 0 };
 	CHECK(pb_ref3_sched_encode(&b, &sched) == PB_OK, "scheduled");
 	CHECK_STR(pb_buf_str(&b), "0123456789abcdef rid 5 2");
+	CHECK(pb_ref3_sched_decode(&r, b.data, b.len) == PB_OK, "scheduled decode");
+	CHECK(strcmp(r.dest, "0123456789abcdef") == 0 && strcmp(r.rid, "rid") == 0 &&
+	      strcmp(r.index, "5") == 0 && r.attempts == 2, "scheduled fields");
+	CHECK(pb_ref3_sched_decode(&r, "rid 5 2", 7) == PB_ERR_FORMAT, "no destination");
+	CHECK(pb_ref3_sched_decode(&r, "0123456789abcdef rid 5 x", 24) == PB_ERR_FORMAT,
+	      "attempts a number");
 	pb_buf_reset(&b);
 	memcpy(sched.dest, "nothex", 7);
 	CHECK(pb_ref3_sched_encode(&b, &sched) == PB_ERR_FORMAT, "scheduled: bad destination");
