@@ -216,6 +216,17 @@ static void print_replicas(void)
 		printf("replica  NONE: writes are refused (min-replicas-to-write)\n");
 }
 
+/* What agent id holds (held_count_lua). */
+static long long held_by(const char *id)
+{
+	redisReply *r = cmd_or_die("EVAL %s 2 %s%s %s%s", held_count_lua,
+				   K.processing_stem, id, K.held_stem, id);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	return n;
+}
+
 static void print_agents(void)
 {
 	redisReply *ids = cmd_or_die("SMEMBERS %s", K.agents);
@@ -226,15 +237,12 @@ static void print_agents(void)
 	for (i = 0; i < ids->elements; i++) {
 		const char *id = ids->element[i]->str;
 		redisReply *hb = cmd_or_die("GET %s%s", K.heartbeat_stem, id);
-		redisReply *n = cmd_or_die("EVAL %s 2 %s%s %s%s", held_count_lua,
-					   K.processing_stem, id, K.held_stem, id);
 
 		printf("agent    %-16s %-5s in flight %lld  %s\n", id,
-		       hb->type == REDIS_REPLY_STRING ? "alive" : "DEAD", n->integer,
+		       hb->type == REDIS_REPLY_STRING ? "alive" : "DEAD", held_by(id),
 		       hb->type == REDIS_REPLY_STRING ? hb->str
 						      : "(heartbeat expired: its postbacks get reclaimed)");
 		freeReplyObject(hb);
-		freeReplyObject(n);
 	}
 	freeReplyObject(ids);
 }
@@ -390,13 +398,8 @@ static long long in_flight(void)
 	long long total = 0;
 	size_t i;
 
-	for (i = 0; i < ids->elements; i++) {
-		redisReply *n = cmd_or_die("EVAL %s 2 %s%s %s%s", held_count_lua,
-					   K.processing_stem, ids->element[i]->str,
-					   K.held_stem, ids->element[i]->str);
-		total += n->integer;
-		freeReplyObject(n);
-	}
+	for (i = 0; i < ids->elements; i++)
+		total += held_by(ids->element[i]->str);
 	freeReplyObject(ids);
 	return total;
 }
