@@ -12,7 +12,8 @@
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~20 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
-#   make bench      throughput and bytes against measured ceilings (~3 min)
+#   make bench      throughput and bytes against measured ceilings (~8 min)
+#   make bench-ratios  issue 14's two ratios alone, in rounds (~4 min)
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
 #                   pyflakes on the Python
@@ -77,7 +78,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
 .PHONY: FORCE all deps deb fuzz lab lab-down lint test unit rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
-        bench run stop install clean
+        bench bench-ratios run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -213,6 +214,11 @@ drill-soak: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
+
+# Issue 14's two ratios alone, BENCH_ROUNDS rounds (default 3, ~1 min each).
+bench-ratios: deps
+	@$(MAKE) --no-print-directory all
+	BENCH_ONLY=ratios BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
 
 # What the metrics cost: the bench's runs with and without them (~6 min).
 bench-metrics: deps

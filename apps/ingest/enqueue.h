@@ -3,17 +3,21 @@
  *
  * One Lua script (atomic on the master) checks MAX_QUEUE_SIZE, looks up
  * the Idempotency-Key, writes the request's header and its data objects
- * once (keys.h, job.h) and a reference per postback on its destination's
- * queue, so a request is enqueued all or nothing. It is pipelined with PING (the seed's
- * redis_is_connected) and WAIT, which says how many replicas have the write.
- * WAIT cannot run inside a script; after it, in the same round trip, it can.
+ * once (keys.h, job.h) and a run of references per destination on its
+ * queue, so a request is enqueued all or nothing. It is pipelined with PING
+ * (the seed's redis_is_connected) and WAIT, which says how many replicas
+ * have the write. WAIT cannot run inside a script; after it, in the same
+ * round trip, it can.
  *
  * Group commit: with pb_enqueue_group_start(), the calls of all threads go
- * through one committer thread and its connection: every request waiting
- * while a round trip is under way goes in the next one, each script in
- * one pipeline with one PING and one WAIT for all of them, so they share
- * the master's fsync and the replicas' acknowledgement. Each caller still
- * waits for its own answer, and its own script's reply decides it.
+ * through one committer thread and its connection. Every request waiting
+ * when a round starts goes in it - after the committer has waited up to a
+ * millisecond for as many as the round before had - as one script call
+ * with one PING and one WAIT: the requests share the call, the master's
+ * fsync, one MULTI/EXEC to the replicas and the AOF, and the replicas'
+ * acknowledgement. The script decides each request in turn as if alone
+ * (its own MAX_QUEUE_SIZE check, its own Idempotency-Key, seeing the ones
+ * before it) and answers each; each caller waits for its own answer.
  */
 #ifndef PB_ENQUEUE_H
 #define PB_ENQUEUE_H

@@ -13,6 +13,12 @@ except that every acknowledged postback must arrive.
 
 To try a setting, override template variables of cluster/local.yml:
     make bench BENCH_SET='{"pb_ingest_threads": 32}'
+
+The two ratios of issue 14 move by half between runs on a virtual machine
+whose speed changes by the minute, so they are measured in BENCH_ROUNDS
+rounds (default 3), each ceiling right before the run it divides, and the
+report gives the median ratio with the lowest and highest. BENCH_ONLY=ratios
+runs those rounds alone (about a minute a round).
 """
 import json
 import os
@@ -20,6 +26,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -113,6 +120,36 @@ def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None
     for a in c.agent_names:
         c.start(a)
     return res
+
+
+def ratio_rounds(c, rounds):
+    """Issue 14's two ratios, each against its ceiling measured just before
+    it, rounds times: the ratios of each round, their median, lowest and
+    highest, and the last round's runs (for the counts and CPU shares)."""
+    ep, agents = c.endpoint, c.agent_names
+    per = {"ingest": [], "delivery": []}
+    for i in range(rounds):
+        print("bench: round %d of %d: no-work ceiling, ingest of 1 object, receiver's "
+              "ceiling, delivery by every agent" % (i + 1, rounds), flush=True)
+        nowork = pb_bench(ep + "/health", requests=20000, connections=32,
+                          wait=0)["answered_per_s"]
+        one = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32)
+        receiver = pb_bench(None, requests=50000, connections=64, wait=0)["answered_per_s"]
+        every = ingest_then_deliver(c, agents, requests=2000, objects=100, connections=16)
+        per["ingest"].append({"ratio": round(one["requests_per_s"] / nowork, 3),
+                              "ceiling": nowork, "rate": one["requests_per_s"],
+                              "run": one})
+        per["delivery"].append({"ratio": round(every["received_per_s"] / receiver, 3),
+                                "ceiling": receiver, "rate": every["received_per_s"],
+                                "run": every})
+    out = {}
+    for name, rs in per.items():
+        ratios = [x["ratio"] for x in rs]
+        out[name] = {"median": statistics.median(ratios), "low": min(ratios),
+                     "high": max(ratios), "rounds": [
+                         {k: v for k, v in x.items() if k != "run"} for x in rs],
+                     "runs": [x["run"] for x in rs]}
+    return out
 
 
 # ---- where the CPU goes ----------------------------------------------------
@@ -319,6 +356,102 @@ def judge(r):
             "|---|---|---|---|---|"] + lines
 
 
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or 3)
+
+
+def ratios(r, rounds):
+    """Issue 14's ratios into the report: the median judged, the spread
+    and each round beside it; the counts and CPU shares of every round."""
+    for name, key, share, phase in (
+            ("ingest", "ratio_ingest_1_to_fastcgi_nowork", "cpu_share_ingest_1_pct",
+             "cpu_ingest"),
+            ("delivery", "ratio_delivery_all_agents_to_receiver",
+             "cpu_share_delivery_all_agents_pct", "cpu_delivery")):
+        x = rounds[name]
+        r[key] = x["median"]
+        r[key + "_low_high"] = "%s-%s" % (x["low"], x["high"])
+        r[key + "_rounds"] = x["rounds"]
+        r[share] = x["runs"][-1][phase]
+    runs = rounds["ingest"]["runs"] + rounds["delivery"]["runs"]
+    for k in ("acknowledged", "missing", "duplicates"):
+        r[k] = r.get(k, 0) + sum(x[k] for x in runs)
+
+
+def measure_all(c, r):
+    """Every measure of the report, into r."""
+    ep = c.endpoint
+    r["rss_kb_at_rest"] = {name: rss_kb(c, name) for _, name in daemons(c)}
+    print("bench: ceilings", flush=True)
+    r["ceiling_redis_lpush_per_s"] = redis_benchmark(c, 1)
+    r["ceiling_redis_lpush_pipelined_per_s"] = redis_benchmark(c, 16)
+    # /health is answered by the ingest node without work: HAProxy + FastCGI.
+    r["ceiling_fastcgi_nowork_req_per_s"] = pb_bench(
+        ep + "/health", requests=20000, connections=32, wait=0)["answered_per_s"]
+    r["ceiling_receiver_req_per_s"] = pb_bench(
+        None, requests=50000, connections=64, wait=0)["answered_per_s"]
+    # HAProxy answering by itself (its JSON 404 for an unknown path).
+    r["ceiling_haproxy_alone_req_per_s"] = pb_bench(
+        ep + "/nowhere", requests=20000, connections=32, wait=0)["answered_per_s"]
+    print("bench: ingest (agents stopped), then delivery draining the queue",
+          flush=True)
+    agents = c.agent_names
+    rounds = ratio_rounds(c, ROUNDS)
+    one, every = rounds["ingest"]["runs"][-1], rounds["delivery"]["runs"][-1]
+    hundred = ingest_then_deliver(c, agents[:1], requests=2000, objects=100,
+                                  connections=16)
+    # What TLS costs the client endpoint (HAProxy's TLS port, kept-alive
+    # connections as above): each measured right after the same run in
+    # clear, so that both meet the machine in the same state.
+    cert = c.path("tls", "cert.pem")
+    nowork = {}
+    for name, url, kw in (("clear", ep, {}), ("tls", c.tls_endpoint, {"cacert": cert})):
+        nowork[name] = pb_bench(url + "/health", requests=20000, connections=32, wait=0,
+                                **kw)["answered_per_s"]
+    r["ceiling_fastcgi_nowork_tls_req_per_s"] = nowork["tls"]
+    one_clear = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32)
+    one_tls = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32,
+                                  endpoint=c.tls_endpoint, cacert=cert)
+    # Peak RSS (VmHWM) after the load; Redis's includes 200,000 queued.
+    r["rss_kb_peak_under_load"] = {name: rss_kb(c, name, "VmHWM")
+                                   for _, name in daemons(c)}
+    print("bench: end to end at a fixed rate", flush=True)
+    e2e = pb_bench(ep + "/ingest", requests=10000, objects=1, connections=16,
+                   rate=1000, wait=60)
+    runs = rounds["ingest"]["runs"] + rounds["delivery"]["runs"] + [
+        hundred, e2e, one_clear, one_tls]
+    r["ingest_1_req_per_s"] = one["requests_per_s"]
+    r["ingest_1_p50_ms"], r["ingest_1_p99_ms"] = one["ingest_p50_ms"], one["ingest_p99_ms"]
+    r["ingest_1_tls_req_per_s"] = one_tls["requests_per_s"]
+    r["ingest_1_tls_p50_ms"] = one_tls["ingest_p50_ms"]
+    r["ingest_100_postbacks_per_s"] = hundred["postbacks_per_s"]
+    r["ingest_100_p50_ms"] = hundred["ingest_p50_ms"]
+    r["ingest_100_p99_ms"] = hundred["ingest_p99_ms"]
+    r["delivery_1_agent_per_s"] = hundred["received_per_s"]
+    r["delivery_all_agents_per_s"] = every["received_per_s"]
+    r["e2e_at_1000_p50_ms"] = e2e["e2e_p50_ms"]
+    r["e2e_at_1000_p99_ms"] = e2e["e2e_p99_ms"]
+    r["e2e_at_1000_max_ms"] = e2e["e2e_max_ms"]
+    for k in ("acknowledged", "missing", "duplicates"):
+        r[k] = r.get(k, 0) + sum(x[k] for x in runs)
+    print("bench: bytes per postback on each Redis link (seed sample)", flush=True)
+    links = {k: link_bytes(c, k, postbacks) for k, postbacks in ((1, 10000), (100, 20000))}
+    for k, v in links.items():
+        r["missing"] += v.pop("missing")
+        for link, b in v.items():
+            r["bytes_%s_%d_objects" % (link, k)] = b
+    r.update(cost_per_postback(c))
+    r["ratio_tls_to_clear_nowork"] = round(nowork["tls"] / nowork["clear"], 3)
+    r["ratio_tls_to_clear_ingest_1"] = round(
+        one_tls["requests_per_s"] / one_clear["requests_per_s"], 3)
+    r["ratio_ingest_100_to_lpush_pipelined"] = round(
+        r["ingest_100_postbacks_per_s"] / r["ceiling_redis_lpush_pipelined_per_s"], 3)
+    r["ratio_delivery_1_agent_to_receiver"] = round(
+        r["delivery_1_agent_per_s"] / r["ceiling_receiver_req_per_s"], 3)
+    ratios(r, rounds)
+    r["cpu_share_ingest_100_pct"] = hundred["cpu_ingest"]
+    r["cpu_share_delivery_1_agent_pct"] = hundred["cpu_delivery"]
+
+
 def main():
     shutil.rmtree(STATE, ignore_errors=True)
     overrides = {"pb_max_queue_size": 10000000}
@@ -333,91 +466,31 @@ def main():
         c.up(timeout=90)
         global KEY_FILE
         KEY_FILE = c.path("secrets", "client.key")
-        ep = c.endpoint
         time.sleep(2)
-        r["rss_kb_at_rest"] = {name: rss_kb(c, name) for _, name in daemons(c)}
-        print("bench: ceilings", flush=True)
-        r["ceiling_redis_lpush_per_s"] = redis_benchmark(c, 1)
-        r["ceiling_redis_lpush_pipelined_per_s"] = redis_benchmark(c, 16)
-        # /health is answered by the ingest node without work: HAProxy + FastCGI.
-        r["ceiling_fastcgi_nowork_req_per_s"] = pb_bench(
-            ep + "/health", requests=20000, connections=32, wait=0)["answered_per_s"]
-        r["ceiling_receiver_req_per_s"] = pb_bench(
-            None, requests=50000, connections=64, wait=0)["answered_per_s"]
-        # HAProxy answering by itself (its JSON 404 for an unknown path).
-        r["ceiling_haproxy_alone_req_per_s"] = pb_bench(
-            ep + "/nowhere", requests=20000, connections=32, wait=0)["answered_per_s"]
-        print("bench: ingest (agents stopped), then delivery draining the queue",
-              flush=True)
-        agents = c.agent_names
-        one = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32)
-        hundred = ingest_then_deliver(c, agents[:1], requests=2000, objects=100,
-                                      connections=16)
-        every = ingest_then_deliver(c, agents, requests=2000, objects=100, connections=16)
-        # What TLS costs the client endpoint (HAProxy's TLS port, kept-alive
-        # connections as above): each measured right after the same run in
-        # clear, so that both meet the machine in the same state.
-        cert = c.path("tls", "cert.pem")
-        nowork = {}
-        for name, url, kw in (("clear", ep, {}), ("tls", c.tls_endpoint, {"cacert": cert})):
-            nowork[name] = pb_bench(url + "/health", requests=20000, connections=32, wait=0,
-                                    **kw)["answered_per_s"]
-        r["ceiling_fastcgi_nowork_tls_req_per_s"] = nowork["tls"]
-        one_clear = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32)
-        one_tls = ingest_then_deliver(c, agents, requests=20000, objects=1, connections=32,
-                                      endpoint=c.tls_endpoint, cacert=cert)
-        # Peak RSS (VmHWM) after the load; Redis's includes 200,000 queued.
-        r["rss_kb_peak_under_load"] = {name: rss_kb(c, name, "VmHWM")
-                                       for _, name in daemons(c)}
-        print("bench: end to end at a fixed rate", flush=True)
-        e2e = pb_bench(ep + "/ingest", requests=10000, objects=1, connections=16,
-                       rate=1000, wait=60)
-        runs = (one, hundred, every, e2e, one_clear, one_tls)
-        r["ingest_1_req_per_s"] = one["requests_per_s"]
-        r["ingest_1_p50_ms"], r["ingest_1_p99_ms"] = one["ingest_p50_ms"], one["ingest_p99_ms"]
-        r["ingest_1_tls_req_per_s"] = one_tls["requests_per_s"]
-        r["ingest_1_tls_p50_ms"] = one_tls["ingest_p50_ms"]
-        r["ingest_100_postbacks_per_s"] = hundred["postbacks_per_s"]
-        r["ingest_100_p50_ms"] = hundred["ingest_p50_ms"]
-        r["ingest_100_p99_ms"] = hundred["ingest_p99_ms"]
-        r["delivery_1_agent_per_s"] = hundred["received_per_s"]
-        r["delivery_all_agents_per_s"] = every["received_per_s"]
-        r["e2e_at_1000_p50_ms"] = e2e["e2e_p50_ms"]
-        r["e2e_at_1000_p99_ms"] = e2e["e2e_p99_ms"]
-        r["e2e_at_1000_max_ms"] = e2e["e2e_max_ms"]
-        r["acknowledged"] = sum(x["acknowledged"] for x in runs)
-        r["missing"] = sum(x["missing"] for x in runs)
-        r["duplicates"] = sum(x["duplicates"] for x in runs)
-        print("bench: bytes per postback on each Redis link (seed sample)", flush=True)
-        links = {k: link_bytes(c, k, postbacks) for k, postbacks in ((1, 10000), (100, 20000))}
-        for k, v in links.items():
-            r["missing"] += v.pop("missing")
-            for link, b in v.items():
-                r["bytes_%s_%d_objects" % (link, k)] = b
-        r.update(cost_per_postback(c))
-        r["ratio_ingest_1_to_fastcgi_nowork"] = round(
-            r["ingest_1_req_per_s"] / r["ceiling_fastcgi_nowork_req_per_s"], 3)
-        r["ratio_tls_to_clear_nowork"] = round(nowork["tls"] / nowork["clear"], 3)
-        r["ratio_tls_to_clear_ingest_1"] = round(
-            one_tls["requests_per_s"] / one_clear["requests_per_s"], 3)
-        r["ratio_ingest_100_to_lpush_pipelined"] = round(
-            r["ingest_100_postbacks_per_s"] / r["ceiling_redis_lpush_pipelined_per_s"], 3)
-        r["ratio_delivery_1_agent_to_receiver"] = round(
-            r["delivery_1_agent_per_s"] / r["ceiling_receiver_req_per_s"], 3)
-        r["ratio_delivery_all_agents_to_receiver"] = round(
-            r["delivery_all_agents_per_s"] / r["ceiling_receiver_req_per_s"], 3)
-        r["cpu_share_ingest_1_pct"] = one["cpu_ingest"]
-        r["cpu_share_ingest_100_pct"] = hundred["cpu_ingest"]
-        r["cpu_share_delivery_1_agent_pct"] = hundred["cpu_delivery"]
-        r["cpu_share_delivery_all_agents_pct"] = every["cpu_delivery"]
+        if os.environ.get("BENCH_ONLY") == "ratios":
+            ratios(r, ratio_rounds(c, ROUNDS))
+        else:
+            measure_all(c, r)
     finally:
         c.down()
+    return report(r)
+
+
+def report(r):
+    """report.{json,md} and the table on stdout; 0 when every acknowledged
+    postback arrived."""
     with open(os.path.join(STATE, "report.json"), "w") as f:
         json.dump(r, f, indent=2)
     shares = [k for k in r if k.startswith("cpu_share")]
+    rounds = [k for k in r if k.endswith("_rounds")]
     lines = ["| measure | value |", "|---|---|"] + [
         "| %s | %s |" % (k, round(v, 2) if isinstance(v, float) else v)
-        for k, v in r.items() if k not in shares]
+        for k, v in r.items() if k not in shares and k not in rounds]
+    for k in rounds:
+        lines += ["", "%s, each round (the ceiling measured just before):" % k[:-len("_rounds")],
+                  "", "| round | ceiling /s | result /s | ratio |", "|---|---|---|---|"]
+        lines += ["| %d | %d | %d | %s |" % (i + 1, x["ceiling"], x["rate"], x["ratio"])
+                  for i, x in enumerate(r[k])]
     if shares:
         parts = sorted(r[shares[0]], key=lambda p: -r[shares[0]][p])
         lines += ["", "Each part's share of all cores during each run, %:", "",

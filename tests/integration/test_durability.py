@@ -82,6 +82,27 @@ def test_unconfirmed_write_is_503_and_a_retry_with_the_key_enqueues_once(
     assert got == sorted(ids), got
 
 
+def test_one_key_sent_at_once_many_times_enqueues_once(cluster, receiver, mark):
+    """The same Idempotency-Key in 24 requests at the same time: in one
+    round (group commit) or several, exactly one is enqueued and every
+    answer is its answer - the script decides a round's requests in turn,
+    each seeing the ones before it."""
+    import concurrent.futures
+    key = uuid.uuid4().hex
+    body = {"endpoint": {"method": "POST", "url": receiver.url + mark + "/k"},
+            "data": [{"a": 1}, {"a": 2}]}
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(
+            lambda _: ingest(cluster, body, headers={"Idempotency-Key": key}), range(24)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    firsts = {(a.json()["request_id"], tuple(a.json()["ids"])) for a in answers}
+    assert len(firsts) == 1, firsts
+    ids = list(firsts.pop()[1])
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= 2, 30)
+    time.sleep(1)
+    assert sorted(r["id"] for r in of_mark(receiver.requests, mark)) == sorted(ids)
+
+
 def test_same_key_same_answer_no_second_enqueue(cluster, receiver, mark):
     key = uuid.uuid4().hex
     body = {"endpoint": {"method": "POST", "url": receiver.url + mark + "/k"},
@@ -102,14 +123,14 @@ def test_same_key_same_answer_no_second_enqueue(cluster, receiver, mark):
 def test_requests_at_the_same_time_share_a_round_trip_each_answered_by_its_own(
         cluster, receiver, mark):
     """Group commit (apps/ingest/enqueue.h): requests that wait at the same
-    time go to the master in one pipeline with one WAIT. Measured from the
-    master's own counters: fewer WAITs than requests. Each request is still
-    answered by its own script: one that would pass MAX_QUEUE_SIZE alone is
-    refused (503, MAX_QUEUE_SIZE) among others accepted, and every accepted
-    one arrives."""
+    time go to the master in one script call with one WAIT. Measured from
+    the master's own counters, with the agents stopped so that every script
+    call is an ingest node's: fewer calls and WAITs than requests, and one
+    call a round. Each request is still decided as if alone: one that would
+    pass MAX_QUEUE_SIZE alone is refused (503, MAX_QUEUE_SIZE) among others
+    accepted in the same calls, and every accepted one arrives."""
     import concurrent.futures
     m = cluster.master()
-    m.config_resetstat()
     n, big = 400, 1000
 
     def one(i):
@@ -119,17 +140,25 @@ def test_requests_at_the_same_time_share_a_round_trip_each_answered_by_its_own(
                                 "data": objs})
     # Counted as waiting, so that the big request alone passes the limit.
     filler = MAX_QUEUE - big // 2
+    for a in cluster.agent_names:
+        cluster.stop(a)
     m.incrby(cluster.key("waiting"), filler)
     try:
+        m.config_resetstat()
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             answers = list(pool.map(one, range(n)))
+        stats = m.info("commandstats")
     finally:
         m.decrby(cluster.key("waiting"), filler)
-    waits = m.info("commandstats").get("cmdstat_wait", {}).get("calls", 0)
+        for a in cluster.agent_names:
+            cluster.start(a)
+    waits = stats.get("cmdstat_wait", {}).get("calls", 0)
+    calls = stats.get("cmdstat_evalsha", {}).get("calls", 0)
     assert answers[7].status_code == 503 and "MAX_QUEUE_SIZE" in answers[7].text, \
         answers[7].text
     ok = [a for i, a in enumerate(answers) if i != 7]
     assert all(a.status_code == 200 for a in ok), {a.status_code for a in ok}
     assert 0 < waits < 0.8 * n, "%d WAITs for %d requests: no group commit" % (waits, n)
+    assert calls == waits, "%d script calls in %d rounds: not one a round" % (calls, waits)
     ids = {x for a in ok for x in a.json()["ids"]}
     assert receiver.wait_for(lambda rs: ids <= {r["id"] for r in of_mark(rs, mark)}, 60)
