@@ -12,8 +12,8 @@
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~20 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
-#   make bench      throughput and bytes against measured ceilings (~8 min)
-#   make bench-ratios  issue 14's two ratios alone, in rounds (~4 min)
+#   make bench      throughput and bytes against measured ceilings (~3 min)
+#   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
 #                   pyflakes on the Python
@@ -215,7 +215,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
 
-# Issue 14's two ratios alone, BENCH_ROUNDS rounds (default 3, ~1 min each).
+# Issue 14's two ratios alone, BENCH_ROUNDS rounds (default 3, ~30 s each).
 bench-ratios: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_ONLY=ratios BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
