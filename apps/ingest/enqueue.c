@@ -426,8 +426,20 @@ static void commit_batch(pb_redis *r, call **cs, int n)
 		}
 }
 
-/* The committer: every call waiting when it comes round, in one batch. */
-enum { BATCH_MAX = 256 };
+/* The committer: every call waiting when it comes round, in one batch - at
+ * most BATCH_MAX requests and, past the first, ROUND_BYTES_MAX bytes of
+ * arguments a round: one script call runs alone on the master, and the
+ * agents' takes and acknowledgements wait while it does. */
+enum { BATCH_MAX = 256, ROUND_BYTES_MAX = 8 << 20 };
+
+static size_t call_bytes(const call *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->argc; i++)
+		n += c->lens[i];
+	return n;
+}
 
 /*
  * Before a round, wait up to GATHER_US for as many calls as the last round
@@ -456,6 +468,7 @@ static void *committer_main(void *arg)
 {
 	pb_redis *r = arg;
 	call *batch[BATCH_MAX];
+	size_t bytes;
 	int n = 1, i;
 
 	for (;;) {
@@ -468,7 +481,9 @@ static void *committer_main(void *arg)
 			pthread_mutex_unlock(&G.mu);
 			break;
 		}
-		for (n = 0; G.head && n < BATCH_MAX; n++) {
+		for (n = 0, bytes = 0; G.head && n < BATCH_MAX &&
+		     (n == 0 || bytes + call_bytes(G.head) <= ROUND_BYTES_MAX); n++) {
+			bytes += call_bytes(G.head);
 			batch[n] = G.head;
 			G.head = G.head->next;
 		}
