@@ -23,7 +23,7 @@
  * KEYS[1] the waiting count, KEYS[2] the version 1 queue, KEYS[3] ready,
  * KEYS[4] wake.
  * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] the queues' stem, ARGV[3] the
- * idempotency window (s); then a record per request (REC_* below): its
+ * idempotency window (s); then a record per request (REC_FIXED words): its
  * hash key, data key, idempotency key ("" for none) and value, header, n,
  * the data's index (job.h, version 3) and objects, its number of runs,
  * then for each run of postbacks to one destination in turn its id and
@@ -120,7 +120,7 @@ static struct {
 	atomic_int stop;
 	pb_redis redis;
 	unsigned long batches, calls; /* for the log at the end */
-} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .work_cv = PTHREAD_COND_INITIALIZER };
+} G = { .mu = PTHREAD_MUTEX_INITIALIZER }; /* work_cv: pb_enqueue_group_start() */
 
 static void arg(call *c, const char *s, size_t n)
 {
@@ -454,7 +454,7 @@ static void gather(int want)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until); /* work_cv's clock */
 	until.tv_nsec += GATHER_US * 1000L;
 	if (until.tv_nsec >= 1000000000L)
 		until.tv_sec++, until.tv_nsec -= 1000000000L;
@@ -507,6 +507,18 @@ static void *committer_main(void *arg)
 
 int pb_enqueue_group_start(const pb_config *cfg, const char *client_name)
 {
+	pthread_condattr_t ca;
+	int rc;
+
+	/* The gathering wait is timed on the monotonic clock: a step of the
+	 * wall clock must not hold a round back. */
+	if (pthread_condattr_init(&ca) != 0)
+		return PB_ERR_NOMEM;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	     pthread_cond_init(&G.work_cv, &ca) != 0;
+	pthread_condattr_destroy(&ca);
+	if (rc)
+		return PB_ERR_NOMEM;
 	if (pb_redis_init(&G.redis, cfg, client_name) != PB_OK)
 		return PB_ERR_NOMEM;
 	G.redis.stop = &G.stop;
