@@ -97,6 +97,7 @@ typedef struct call {
 	const char **argv;      /* its record (enqueue_lua) */
 	size_t *lens;
 	size_t argc;
+	size_t bytes;           /* the record's, for ROUND_BYTES_MAX */
 	pb_buf refs, dindex;
 	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], data[PB_KEY_MAX], idem_val[96],
 	     count[24], nruns[24];
@@ -126,6 +127,7 @@ static void arg(call *c, const char *s, size_t n)
 {
 	c->argv[c->argc] = s;
 	c->lens[c->argc++] = n;
+	c->bytes += n;
 }
 
 static long long int_at(const redisReply *r, size_t i)
@@ -205,7 +207,7 @@ static int prepare(call *c, pb_redis *r)
 	snprintf(c->idem_val, sizeof(c->idem_val), "%s %zu", req->request_id, req->count);
 	snprintf(c->count, sizeof(c->count), "%zu", req->count);
 	snprintf(c->nruns, sizeof(c->nruns), "%zu", req->nruns);
-	c->argc = 0;
+	c->argc = 0, c->bytes = 0;
 	arg(c, c->hash, strlen(c->hash));
 	arg(c, c->data, strlen(c->data));
 	arg(c, c->idem, req->idem_key ? strlen(c->idem) : 0);
@@ -432,15 +434,6 @@ static void commit_batch(pb_redis *r, call **cs, int n)
  * agents' takes and acknowledgements wait while it does. */
 enum { BATCH_MAX = 256, ROUND_BYTES_MAX = 8 << 20 };
 
-static size_t call_bytes(const call *c)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < c->argc; i++)
-		n += c->lens[i];
-	return n;
-}
-
 /*
  * Before a round, wait up to GATHER_US for as many calls as the last round
  * had. A round costs the master, each replica and the committer an fsync
@@ -466,11 +459,11 @@ static void gather(int want)
 
 static void *committer_main(void *arg)
 {
-	pb_redis *r = arg;
 	call *batch[BATCH_MAX];
 	size_t bytes;
 	int n = 1, i;
 
+	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&G.mu);
 		G.want = 1;
@@ -482,8 +475,8 @@ static void *committer_main(void *arg)
 			break;
 		}
 		for (n = 0, bytes = 0; G.head && n < BATCH_MAX &&
-		     (n == 0 || bytes + call_bytes(G.head) <= ROUND_BYTES_MAX); n++) {
-			bytes += call_bytes(G.head);
+		     (n == 0 || bytes + G.head->bytes <= ROUND_BYTES_MAX); n++) {
+			bytes += G.head->bytes;
 			batch[n] = G.head;
 			G.head = G.head->next;
 		}
@@ -492,7 +485,7 @@ static void *committer_main(void *arg)
 		G.queued -= n;
 		G.want = INT_MAX; /* busy: it looks at the queue when done */
 		pthread_mutex_unlock(&G.mu);
-		commit_batch(r, batch, n);
+		commit_batch(&G.redis, batch, n);
 		pthread_mutex_lock(&G.mu);
 		for (i = 0; i < n; i++) {
 			batch[i]->done = 1;
@@ -523,7 +516,7 @@ int pb_enqueue_group_start(const pb_config *cfg, const char *client_name)
 		return PB_ERR_NOMEM;
 	G.redis.stop = &G.stop;
 	G.tail = &G.head;
-	if (pthread_create(&G.tid, NULL, committer_main, &G.redis) != 0) {
+	if (pthread_create(&G.tid, NULL, committer_main, NULL) != 0) {
 		pb_redis_close(&G.redis);
 		return PB_ERR_NOMEM;
 	}
