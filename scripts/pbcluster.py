@@ -655,6 +655,31 @@ class Cluster:
                 time.sleep(0.2)
         self.ensure_client_key()
 
+    def ingest_nodes_down(self):
+        """The ingest nodes HAProxy does not send requests to now (its
+        stats page, as CSV): a node restarted a moment ago is down there
+        until its health checks pass (rise 2, inter 1s)."""
+        url = "http://%s:%d/;csv" % (self.topo["lb"]["host"], self.topo["haproxy_stats_port"])
+        with urllib.request.urlopen(url, timeout=2) as r:
+            rows = r.read().decode().splitlines()
+        head = rows[0].lstrip("# ").split(",")
+        rows = [dict(zip(head, line.split(","))) for line in rows[1:]]
+        names = {n["name"] for n in self.topo["ingest_nodes"]}
+        up = {x["svname"] for x in rows
+              if x["pxname"] == "pb_ingest" and x["status"].startswith("UP")}
+        return sorted(names - up)
+
+    def wait_ingest_up(self, timeout=30):
+        """Until HAProxy sends to every ingest node (after a node's restart)."""
+        def up():
+            try:
+                return not self.ingest_nodes_down()
+            except OSError:
+                return False
+        if not wait_until(up, timeout):
+            raise TimeoutError("HAProxy: ingest nodes %s not up after %d s"
+                               % (self.ingest_nodes_down(), timeout))
+
     def status(self):
         rows = []
         for p in self.programs():
