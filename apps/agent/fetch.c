@@ -101,8 +101,16 @@ static void heartbeat(pb_redis *r)
 
 _Atomic int64_t fetch_turn_ms;
 
+/* Due retries go back to the queue at most every TICK_MS (their delays are
+ * hundreds of milliseconds and more), not before every take: under load a
+ * take comes every couple of milliseconds, and each promote was a round
+ * trip on the master that the next take waited for. A promote that moved
+ * its limit goes on at the next turn. */
+enum { PROMOTE_LIMIT = 1000 };
+
 static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 {
+	static int64_t next_promote;
 	int64_t now = pb_now_ms();
 	long long moved = 0;
 
@@ -118,8 +126,15 @@ static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 				"expired", moved);
 		*next_reap = now + cfg.heartbeat_ttl_ms / 3;
 	}
-	if (pb_queue_promote(r, &keys, 1000, &moved) == PB_OK && moved > 0)
-		pb_debug("moved %lld due retries to the queue", moved);
+	if (now >= next_promote) {
+		next_promote = now + TICK_MS;
+		if (pb_queue_promote(r, &keys, PROMOTE_LIMIT, &moved) == PB_OK &&
+		    moved > 0) {
+			pb_debug("moved %lld due retries to the queue", moved);
+			if (moved == PROMOTE_LIMIT)
+				next_promote = now;
+		}
+	}
 	am_queue_tick(r);
 }
 
