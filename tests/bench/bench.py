@@ -337,8 +337,10 @@ def bottleneck(share):
                    reverse=True)
     top = ", ".join("%s %s%%" % (k, v) for v, k in parts[:3])
     if share.get("idle", 0) >= 15:
-        return ("%s%% of the cores idle: bound by waiting (fsync and replica round trips), "
-                "not CPU; busiest: %s" % (share["idle"], top))
+        # Idle cores say only that the run waited, not for what (an
+        # fsync, a round trip, a wake-up): that takes a closer look.
+        return ("%s%% of the cores idle: bound by waiting, not CPU; busiest: %s"
+                % (share["idle"], top))
     return "the cores are busy (%s%% idle): CPU-bound; busiest: %s" % (share.get("idle"), top)
 
 
