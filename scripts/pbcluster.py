@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -669,16 +670,36 @@ class Cluster:
               if x["pxname"] == "pb_ingest" and x["status"].startswith("UP")}
         return sorted(names - up)
 
+    def ingest_nodes_listening(self):
+        """The ingest nodes whose FastCGI port takes a connection now."""
+        names = []
+        for n in self.topo["ingest_nodes"]:
+            try:
+                socket.create_connection((n["host"], n["port"]), timeout=1).close()
+                names.append(n["name"])
+            except OSError:
+                pass
+        return sorted(names)
+
     def wait_ingest_up(self, timeout=30):
-        """Until HAProxy sends to every ingest node (after a node's restart)."""
+        """Until every ingest node listens and HAProxy sends to it. HAProxy's
+        word alone is not enough right after a node stopped: it marks a node
+        down only after two failed checks (fall 2, inter 1s), so one that
+        has just exited still reads UP there, and requests sent then are
+        refused (a CI run met it between the SIGTERM test's restart and
+        the next test)."""
+        names = sorted(n["name"] for n in self.topo["ingest_nodes"])
+
         def up():
             try:
-                return not self.ingest_nodes_down()
+                return (self.ingest_nodes_listening() == names and
+                        not self.ingest_nodes_down())
             except OSError:
                 return False
         if not wait_until(up, timeout):
-            raise TimeoutError("HAProxy: ingest nodes %s not up after %d s"
-                               % (self.ingest_nodes_down(), timeout))
+            raise TimeoutError("ingest nodes: listening %s, down in HAProxy %s, after %d s"
+                               % (self.ingest_nodes_listening(), self.ingest_nodes_down(),
+                                  timeout))
 
     def status(self):
         rows = []
