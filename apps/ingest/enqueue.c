@@ -16,9 +16,17 @@
 /*
  * One call for every request of a round (group commit): the requests are
  * decided in turn, each as if alone, and what they share is written once
- * at the end - one RPUSH per destination queue, one INCRBY of the waiting
- * count, one wake - so a round of requests is one command in, one
- * MULTI/EXEC out to the replicas and the AOF, not one per request.
+ * - one RPUSH per destination queue, one INCRBY of the waiting count, one
+ * wake - so a round of requests is one command in, one MULTI/EXEC out to
+ * the replicas and the AOF, not one per request.
+ *
+ * What marks a request stored - its hash, which a second try finds, and
+ * its idempotency key - is written last, after every command that can
+ * fail (a key of the wrong type, put there by hand): a script that stops
+ * part-way keeps what it wrote, and a round tried again after a lost reply
+ * must not find a request marked stored whose postbacks were never pushed.
+ * At worst such a try pushes some of them twice (a duplicate, or an
+ * orphan reference the agents dead-letter), never none.
  *
  * KEYS[1] the waiting count, KEYS[2] the version 1 queue, KEYS[3] ready,
  * KEYS[4] wake.
@@ -36,12 +44,15 @@
 static const char enqueue_lua[] =
 	"local size = tonumber(redis.call('GET', KEYS[1]) or '0') +\n"
 	"             redis.call('LLEN', KEYS[2])\n"
+	"local asleep = redis.call('LLEN', KEYS[4]) == 0\n"
 	"local max, out, queued, order, runs = tonumber(ARGV[1]), {}, 0, {}, {}\n"
+	"local stored, firsts = {}, {}\n"
 	"local a = 4\n"
 	"while a <= #ARGV do\n"
 	"  local hash, idem, n = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 5])\n"
 	"  local last = a + 8 + 2 * tonumber(ARGV[a + 8])\n"
-	"  local first = idem ~= '' and redis.call('GET', idem)\n"
+	/* firsts: a key twice in one round is a replay of the first. */
+	"  local first = idem ~= '' and (firsts[idem] or redis.call('GET', idem))\n"
 	"  if first then\n"
 	"    out[#out + 1] = {2, size, first}\n"
 	"  elseif redis.call('EXISTS', hash) == 1 then\n"
@@ -49,17 +60,14 @@ static const char enqueue_lua[] =
 	"  elseif size + n > max then\n"
 	"    out[#out + 1] = {0, size}\n"
 	"  else\n"
-	"    redis.call('HSET', hash, 'h', ARGV[a + 4], 'n', n)\n"
-	"    redis.call('SET', ARGV[a + 1], ARGV[a + 6] .. ARGV[a + 7])\n"
 	"    for r = a + 9, last, 2 do\n"
 	"      local q = runs[ARGV[r]]\n"
 	"      if not q then q = {}; runs[ARGV[r]] = q; order[#order + 1] = ARGV[r] end\n"
 	"      q[#q + 1] = ARGV[r + 1]\n"
 	"    end\n"
 	"    size, queued = size + n, queued + n\n"
-	"    if idem ~= '' then\n"
-	"      redis.call('SET', idem, ARGV[a + 3] .. ' ' .. size, 'EX', ARGV[3])\n"
-	"    end\n"
+	"    if idem ~= '' then firsts[idem] = ARGV[a + 3] .. ' ' .. size end\n"
+	"    stored[#stored + 1] = a\n"
 	"    out[#out + 1] = {1, size}\n"
 	"  end\n"
 	"  a = last + 1\n"
@@ -76,7 +84,14 @@ static const char enqueue_lua[] =
 	"  redis.call('INCRBY', KEYS[1], queued)\n"
 	/* One token is enough to wake an idle agent; under load agents do
 	 * not block and the token stays: a read instead of two writes. */
-	"  if redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], 1) end\n"
+	"  if asleep then redis.call('LPUSH', KEYS[4], 1) end\n"
+	"end\n"
+	"for _, a in ipairs(stored) do\n"
+	"  redis.call('SET', ARGV[a + 1], ARGV[a + 6] .. ARGV[a + 7])\n"
+	"  redis.call('HSET', ARGV[a], 'h', ARGV[a + 4], 'n', ARGV[a + 5])\n"
+	"  if ARGV[a + 2] ~= '' then\n"
+	"    redis.call('SET', ARGV[a + 2], firsts[ARGV[a + 2]], 'EX', ARGV[3])\n"
+	"  end\n"
 	"end\n"
 	"return out\n";
 
@@ -234,8 +249,8 @@ static void call_free(call *c)
 }
 
 /* The script's error reply for every call of the round; *noscript for
- * NOSCRIPT. Any other (NOREPLICAS, OOM, ...) is an answer: final - the
- * script stopped at its first write, so nothing of the round was written. */
+ * NOSCRIPT. Any other (NOREPLICAS, OOM, WRONGTYPE, ...) is an answer:
+ * final - and no request of the round is marked stored (enqueue_lua). */
 static void take_error(pb_redis *r, call *c, const redisReply *err, int *noscript)
 {
 	c->rc = PB_ERR_REPLY;

@@ -5,6 +5,7 @@ import os
 import struct
 import threading
 import time
+import urllib.parse
 
 import requests
 
@@ -177,3 +178,43 @@ def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiv
     assert receiver.wait_for(lambda rs: set(ids) <= {g["id"] for g in of_mark(rs, mark)}, 60)
     # Gone with its last postback (recorded just after the receiver answered).
     assert wait_until(lambda: not m.exists(cluster.key("r:" + rid), cluster.key("d:" + rid)), 10)
+
+
+def dest_id(url):
+    """The id apps/common/dest.c gives url's destination: FNV-1a 64 of its
+    "scheme://host:port"."""
+    u = urllib.parse.urlsplit(url)
+    name = "%s://%s:%d" % (u.scheme, u.hostname, u.port or (443 if u.scheme == "https" else 80))
+    h = 14695981039346656037
+    for b in name.encode():
+        h = ((h ^ b) * 1099511628211) & (2 ** 64 - 1)
+    return "%016x" % h
+
+
+def test_a_round_that_fails_part_way_marks_no_request_stored(cluster, receiver, mark):
+    """An enqueue round the master refuses part-way (here its destination's
+    queue is a key of the wrong type, put there by hand) is answered with an
+    error and leaves no request of it marked as stored: the ingest node
+    tries a round again with the same request ids when a reply is lost, and
+    a request found marked would be answered "enqueued" with nothing
+    queued. Once the key is mended, the client's retry is delivered."""
+    m = cluster.master()
+    queue = cluster.key("q:" + dest_id(receiver.url))
+    body = {"endpoint": {"method": "GET", "url": receiver.url + mark + "/w?i={i}"},
+            "data": [{"i": i} for i in range(3)]}
+    stored = lambda: {k for p in ("r:*", "d:*") for k in m.scan_iter(match=cluster.key(p))}
+    # The receiver's queue is empty between tests (a list is gone when empty).
+    assert wait_until(lambda: not m.exists(queue), 30), "the receiver's queue never emptied"
+    before = stored()
+    m.set(queue, "not a list")
+    try:
+        r = requests.post(cluster.endpoint + "/ingest", timeout=30, headers=cluster.auth,
+                          json=body)
+        assert r.status_code >= 500 and "WRONGTYPE" in r.text, (r.status_code, r.text)
+        assert stored() - before == set(), "a refused request was left marked as stored"
+    finally:
+        m.delete(queue)
+    r = requests.post(cluster.endpoint + "/ingest", timeout=30, headers=cluster.auth, json=body)
+    assert r.status_code == 200, r.text
+    ids = r.json()["ids"]
+    assert receiver.wait_for(lambda rs: set(ids) <= {g["id"] for g in of_mark(rs, mark)}, 30)
