@@ -14,6 +14,7 @@
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
 #   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
+#   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min)
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
 #                   pyflakes on the Python
@@ -78,7 +79,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
 .PHONY: FORCE all deps deb fuzz lab lab-down lint test unit rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
-        bench bench-ratios run stop install clean
+        bench bench-ratios bench-parts run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -219,6 +220,12 @@ bench: deps
 bench-ratios: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_ONLY=ratios BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
+
+# What an ingest request of 1 object costs each part, beside a no-work
+# request, BENCH_ROUNDS rounds (~1 min); PB_BIN_DIR=<build> for another build.
+bench-parts: deps
+	@$(MAKE) --no-print-directory all
+	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/parts.py
 
 # What the metrics cost: the bench's runs with and without them (~6 min).
 bench-metrics: deps

@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""make bench-parts - what an ingest request of 1 object costs each part of
+the cluster, beside a request the FastCGI node answers without work.
+
+A cluster of its own (state run/bench-parts, ports +21000), the agents
+stopped. In each of BENCH_ROUNDS rounds (default 3): 20,000 requests to
+/health (no work), then 20,000 ingest requests of 1 object, 32 connections
+each, as `make bench` runs them. For each run: requests/s, and each part's
+CPU time a request (microseconds, from /proc, the arithmetic of `make
+bench`'s shares: bench.cpu_snapshot); for the ingest run also the master's
+script calls (one a group-commit round), requests a round, and the mean
+time a request waited for its round (pb_ingest_enqueue_seconds of the
+nodes). Medians last.
+
+Another build's daemons (an A/B of two commits): PB_BIN_DIR=<its build>.
+A setting: BENCH_SET='{"pb_ingest_threads": 24}'.
+"""
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench  # noqa: E402
+from pbcluster import Cluster  # noqa: E402
+
+REQUESTS, CONNECTIONS = 20000, 32
+
+
+def enqueue_histogram(c):
+    """(sum of seconds, count) of pb_ingest_enqueue_seconds over the nodes."""
+    s = n = 0.0
+    for node in c.topo["ingest_nodes"]:
+        url = "http://127.0.0.1:%d/metrics" % node["metrics_port"]
+        with urllib.request.urlopen(url, timeout=5) as f:
+            for line in f.read().decode().splitlines():
+                if line.startswith("pb_ingest_enqueue_seconds_sum"):
+                    s += float(line.split()[-1])
+                elif line.startswith("pb_ingest_enqueue_seconds_count"):
+                    n += float(line.split()[-1])
+    return s, n
+
+
+def per_request(a, b, n):
+    """Each part's CPU microseconds a request between two snapshots."""
+    out = {k: round(1e6 * (b["parts"][k] - a["parts"].get(k, 0.0)) / n, 1)
+           for k in b["parts"]}
+    busy = (b["total"] - a["total"]) - (b["idle"] - a["idle"])
+    out["all parts busy"] = round(1e6 * busy / n, 1)
+    out["idle"] = round(1e6 * (b["idle"] - a["idle"]) / n, 1)
+    return out
+
+
+def one_round(c, ep):
+    s0 = bench.cpu_snapshot(c)
+    nowork = bench.pb_bench(ep + "/health", requests=REQUESTS, connections=CONNECTIONS,
+                            wait=0)
+    s1 = bench.cpu_snapshot(c)
+    m = c.master()
+    m.config_resetstat()
+    h0 = enqueue_histogram(c)
+    one = bench.pb_bench(ep + "/ingest", requests=REQUESTS, objects=1,
+                         connections=CONNECTIONS, wait=0)
+    s2 = bench.cpu_snapshot(c)
+    h1 = enqueue_histogram(c)
+    calls = m.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    waited = h1[1] - h0[1]
+    return {"nowork_per_s": nowork["answered_per_s"],
+            "ingest_per_s": one["requests_per_s"],
+            "ratio": round(one["requests_per_s"] / nowork["answered_per_s"], 3),
+            "rounds": calls,
+            "requests_a_round": round(waited / calls, 2) if calls else None,
+            "enqueue_ms": round(1000 * (h1[0] - h0[0]) / waited, 2) if waited else None,
+            "nowork_us": per_request(s0, s1, REQUESTS),
+            "ingest_us": per_request(s1, s2, REQUESTS)}
+
+
+def report(rounds):
+    lines = ["| round | no-work /s | ingest /s | ratio | rounds | requests a round "
+             "| enqueue wait, ms |", "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rounds):
+        lines.append("| %d | %d | %d | %.3f | %d | %s | %s |" % (
+            i + 1, r["nowork_per_s"], r["ingest_per_s"], r["ratio"], r["rounds"],
+            r["requests_a_round"], r["enqueue_ms"]))
+    lines += ["", "CPU a request, microseconds (median of the rounds):", "",
+              "| part | no work (/health) | ingest, 1 object |", "|---|---|---|"]
+    for part in rounds[0]["ingest_us"]:
+        med = [statistics.median(r[k].get(part, 0.0) for r in rounds)
+               for k in ("nowork_us", "ingest_us")]
+        lines.append("| %s | %.1f | %.1f |" % (part, med[0], med[1]))
+    lines += ["", "median ratio %.3f (%s)" % (
+        statistics.median(r["ratio"] for r in rounds),
+        ", ".join("%.3f" % r["ratio"] for r in rounds))]
+    return "\n".join(lines)
+
+
+def main():
+    bench.STATE = os.path.join(bench.ROOT, "run", "bench-parts")
+    shutil.rmtree(bench.STATE, ignore_errors=True)
+    overrides = {"pb_max_queue_size": 10000000}
+    overrides.update(json.loads(os.environ.get("BENCH_SET") or "{}"))
+    c = Cluster(state=bench.STATE, offset=21000, overrides=overrides, receiver=False,
+                metrics="endpoints")
+    rounds = []
+    try:
+        c.up(timeout=90)
+        bench.KEY_FILE = c.path("secrets", "client.key")
+        time.sleep(2)
+        for a in c.agent_names:
+            c.stop(a)
+        for i in range(bench.ROUNDS):
+            print("bench-parts: round %d of %d" % (i + 1, bench.ROUNDS), flush=True)
+            rounds.append(one_round(c, c.endpoint))
+    finally:
+        c.down()
+    text = report(rounds)
+    with open(os.path.join(bench.STATE, "parts.json"), "w") as f:
+        json.dump({"settings": overrides, "bin_dir": os.environ.get("PB_BIN_DIR"),
+                   "rounds": rounds}, f, indent=1)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
