@@ -36,7 +36,8 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from pbcluster import Cluster  # noqa: E402
 
 STATE = os.path.join(ROOT, "run", "bench")
-BENCH = os.path.join(ROOT, "build", "pb-bench")
+# The load generator; PB_BENCH=<another build's pb-bench> for an A/B of it.
+BENCH = os.environ.get("PB_BENCH") or os.path.join(ROOT, "build", "pb-bench")
 SEED = {"mascot": "Gopher", "location": "https://blog.golang.org/gopher/gopher.png"}
 
 

@@ -12,7 +12,8 @@ script calls (one a group-commit round), requests a round, and the mean
 time a request waited for its round (pb_ingest_enqueue_seconds of the
 nodes). Medians last.
 
-Another build's daemons (an A/B of two commits): PB_BIN_DIR=<its build>.
+Another build's daemons (an A/B of two commits): PB_BIN_DIR=<its build>;
+another load generator: PB_BENCH=<its pb-bench>.
 A setting: BENCH_SET='{"pb_ingest_threads": 24}'.
 """
 import json
