@@ -122,24 +122,34 @@ def test_same_key_same_answer_no_second_enqueue(cluster, receiver, mark):
 
 
 class SlowWrites:
-    """The master holds every write for pause_ms out of each every_ms
-    (CLIENT PAUSE WRITE; Sentinel's PINGs and INFO go on), so that a
-    round of the committers lasts longer than the gap between this test's
-    requests: requests then really wait at the same time, whatever this
-    machine's fsync costs. Without it a CI run's rounds took about as long
-    as the Python client took to send the next request (330 WAITs for 400
-    requests)."""
+    """The master holds every write for pause_ms, lets them through for
+    gap_ms, and again (CLIENT PAUSE WRITE, then CLIENT UNPAUSE; Sentinel's
+    PINGs and INFO go on), so that a round of the committers lasts longer
+    than the gap between this test's requests: requests then really wait at
+    the same time, whatever this machine's fsync costs. Without it a CI run's
+    rounds took about as long as the Python client took to send the next
+    request (330 WAITs for 400 requests).
 
-    def __init__(self, cluster, pause_ms=50, every_ms=55):
+    Each pause is ended by CLIENT UNPAUSE, not left to expire: Redis notices
+    an expired pause only in its cron (every 100 ms), so with a new pause
+    every 55 ms the held writes waited for a cron tick to fall in a 5 ms
+    gap - a second on average, sometimes past the ingest node's reply
+    timeout and HAProxy's queue timeout (a CI run under ASan: 503 sQ--)."""
+
+    def __init__(self, cluster, pause_ms=50, gap_ms=10):
         self.r = cluster.master()
-        self.pause_ms, self.every_s = pause_ms, every_ms / 1000.0
+        self.pause_s, self.gap_s = pause_ms / 1000.0, gap_ms / 1000.0
+        self.pause_ms = pause_ms
         self.done = threading.Event()
         self.t = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
         while not self.done.is_set():
-            self.r.execute_command("CLIENT", "PAUSE", self.pause_ms, "WRITE")
-            self.done.wait(self.every_s)
+            # Ends by itself at 4 pauses' length should this thread stall.
+            self.r.execute_command("CLIENT", "PAUSE", 4 * self.pause_ms, "WRITE")
+            self.done.wait(self.pause_s)
+            self.r.execute_command("CLIENT", "UNPAUSE")
+            self.done.wait(self.gap_s)
 
     def __enter__(self):
         self.t.start()
