@@ -20,6 +20,7 @@ rounds (default 3), each ceiling right before the run it divides, and the
 report gives the median ratio with the lowest and highest. BENCH_ONLY=ratios
 runs those rounds alone (about 30 s a round).
 """
+import contextlib
 import json
 import os
 import re
@@ -197,12 +198,19 @@ def cpu_snapshot(c):
     return {"parts": parts, "total": sum(j[:8]) / hz, "idle": (j[3] + j[4]) / hz}
 
 
+def cpu_seconds(a, b):
+    """Between two snapshots: each part's CPU seconds, the machine's idle
+    seconds and its total (both cores)."""
+    parts = {k: b["parts"][k] - a["parts"].get(k, 0.0) for k in b["parts"]}
+    return parts, b["idle"] - a["idle"], b["total"] - a["total"]
+
+
 def cpu_share(a, b):
     """Each part's share of the machine's CPU between two snapshots, in %."""
-    total = b["total"] - a["total"] or 1.0
-    share = {k: round(100 * (b["parts"][k] - a["parts"].get(k, 0.0)) / total, 1)
-             for k in b["parts"]}
-    share["idle"] = round(100 * (b["idle"] - a["idle"]) / total, 1)
+    parts, idle, total = cpu_seconds(a, b)
+    total = total or 1.0
+    share = {k: round(100 * v / total, 1) for k, v in parts.items()}
+    share["idle"] = round(100 * idle / total, 1)
     share["kernel and other"] = round(100 - sum(share.values()), 1)
     return share
 
@@ -454,27 +462,43 @@ def measure_all(c, r):
     r["cpu_share_delivery_1_agent_pct"] = hundred["cpu_delivery"]
 
 
-def main():
-    shutil.rmtree(STATE, ignore_errors=True)
+def settings():
+    """The bench's template overrides: a queue bound no run reaches, and
+    BENCH_SET's."""
     overrides = {"pb_max_queue_size": 10000000}
     overrides.update(json.loads(os.environ.get("BENCH_SET") or "{}"))
+    return overrides
+
+
+@contextlib.contextmanager
+def bench_cluster(state, offset, overrides):
+    """A cluster of its own under state (cleared first), up and settled,
+    pb-bench's files there and its client key known; down after."""
+    global STATE, KEY_FILE
+    STATE = state
+    shutil.rmtree(state, ignore_errors=True)
     # The daemons with their /metrics, without Prometheus: it belongs on a
     # host of its own, and here it would take the pipeline's cores (make
     # bench-metrics measures both).
-    c = Cluster(state=STATE, offset=20000, overrides=overrides, receiver=False,
+    c = Cluster(state=state, offset=offset, overrides=overrides, receiver=False,
                 metrics="endpoints")
-    r = {"settings": overrides}
     try:
         c.up(timeout=90)
-        global KEY_FILE
         KEY_FILE = c.path("secrets", "client.key")
         time.sleep(2)
+        yield c
+    finally:
+        c.down()
+
+
+def main():
+    overrides = settings()
+    r = {"settings": overrides}
+    with bench_cluster(STATE, 20000, overrides) as c:
         if os.environ.get("BENCH_ONLY") == "ratios":
             ratios(r, ratio_rounds(c, ROUNDS))
         else:
             measure_all(c, r)
-    finally:
-        c.down()
     return report(r)
 
 

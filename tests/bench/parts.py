@@ -18,16 +18,13 @@ A setting: BENCH_SET='{"pb_ingest_threads": 24}'.
 """
 import json
 import os
-import shutil
 import statistics
 import sys
-import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench  # noqa: E402
-from pbcluster import Cluster  # noqa: E402
 
 REQUESTS, CONNECTIONS = 20000, 32
 
@@ -48,11 +45,10 @@ def enqueue_histogram(c):
 
 def per_request(a, b, n):
     """Each part's CPU microseconds a request between two snapshots."""
-    out = {k: round(1e6 * (b["parts"][k] - a["parts"].get(k, 0.0)) / n, 1)
-           for k in b["parts"]}
-    busy = (b["total"] - a["total"]) - (b["idle"] - a["idle"])
-    out["all parts busy"] = round(1e6 * busy / n, 1)
-    out["idle"] = round(1e6 * (b["idle"] - a["idle"]) / n, 1)
+    parts, idle, total = bench.cpu_seconds(a, b)
+    out = {k: round(1e6 * v / n, 1) for k, v in parts.items()}
+    out["all parts busy"] = round(1e6 * (total - idle) / n, 1)
+    out["idle"] = round(1e6 * idle / n, 1)
     return out
 
 
@@ -100,24 +96,15 @@ def report(rounds):
 
 
 def main():
-    bench.STATE = os.path.join(bench.ROOT, "run", "bench-parts")
-    shutil.rmtree(bench.STATE, ignore_errors=True)
-    overrides = {"pb_max_queue_size": 10000000}
-    overrides.update(json.loads(os.environ.get("BENCH_SET") or "{}"))
-    c = Cluster(state=bench.STATE, offset=21000, overrides=overrides, receiver=False,
-                metrics="endpoints")
+    overrides = bench.settings()
     rounds = []
-    try:
-        c.up(timeout=90)
-        bench.KEY_FILE = c.path("secrets", "client.key")
-        time.sleep(2)
+    with bench.bench_cluster(os.path.join(bench.ROOT, "run", "bench-parts"), 21000,
+                             overrides) as c:
         for a in c.agent_names:
             c.stop(a)
         for i in range(bench.ROUNDS):
             print("bench-parts: round %d of %d" % (i + 1, bench.ROUNDS), flush=True)
             rounds.append(one_round(c, c.endpoint))
-    finally:
-        c.down()
     text = report(rounds)
     with open(os.path.join(bench.STATE, "parts.json"), "w") as f:
         json.dump({"settings": overrides, "bin_dir": os.environ.get("PB_BIN_DIR"),

@@ -138,8 +138,7 @@ class SlowWrites:
 
     def __init__(self, cluster, pause_ms=50, gap_ms=10):
         self.r = cluster.master()
-        self.pause_s, self.gap_s = pause_ms / 1000.0, gap_ms / 1000.0
-        self.pause_ms = pause_ms
+        self.pause_ms, self.gap_ms = pause_ms, gap_ms
         self.done = threading.Event()
         self.t = threading.Thread(target=self.run, daemon=True)
 
@@ -147,9 +146,9 @@ class SlowWrites:
         while not self.done.is_set():
             # Ends by itself at 4 pauses' length should this thread stall.
             self.r.execute_command("CLIENT", "PAUSE", 4 * self.pause_ms, "WRITE")
-            self.done.wait(self.pause_s)
+            self.done.wait(self.pause_ms / 1000.0)
             self.r.execute_command("CLIENT", "UNPAUSE")
-            self.done.wait(self.gap_s)
+            self.done.wait(self.gap_ms / 1000.0)
 
     def __enter__(self):
         self.t.start()
