@@ -2,6 +2,7 @@
 #
 #   make            build the daemons into build/
 #   make test       install what is missing, build, run every single-machine test
+#   make scripts-test  the Redis scripts (apps/lua) alone against a real Redis
 #   make rules      promtool: check and unit-test the alert rules
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make integration-asan  the integration tests against ASan/UBSan daemons
@@ -17,7 +18,7 @@
 #   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min)
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
-#                   pyflakes on the Python
+#                   luacheck on the Redis scripts, pyflakes on the Python
 #   make install    install binaries (PREFIX, DESTDIR)
 #   make clean
 
@@ -62,6 +63,14 @@ $(GEN_DEFAULTS): scripts/gen_defaults.py scripts/pbcluster.py apps/conf/pb-inges
 	/usr/bin/python3 scripts/gen_defaults.py $@
 $(B)/obj/apps/common/config.o $(B)/san/apps/common/config.o: $(GEN_DEFAULTS)
 
+# The Redis scripts (apps/lua/*.lua, each after the prelude), as C strings.
+GEN_LUA := $(B)/gen/lua_scripts.h
+$(GEN_LUA): scripts/gen_lua.py $(wildcard apps/lua/*.lua)
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 scripts/gen_lua.py $@
+LUA_USERS := apps/agent/queue.o apps/ingest/enqueue.o apps/ctl/main.o
+$(foreach d,obj san,$(addprefix $(B)/$(d)/,$(LUA_USERS))): $(GEN_LUA)
+
 # The build's version (scripts/version.sh), rewritten only when it changes,
 # so that a new commit rebuilds just what reports it.
 GEN_VERSION := $(B)/gen/version.h
@@ -78,7 +87,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
         bench bench-ratios bench-parts run stop install clean
 all: $(BINS)
 
@@ -164,6 +173,11 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
+# Each Redis script alone (apps/lua, as gen_lua.py joins it to the prelude)
+# against a redis-server the tests start: seconds.
+scripts-test: deps
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/scripts
+
 integration: all
 	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
@@ -235,6 +249,7 @@ bench-metrics: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory scripts-test
 	@$(MAKE) --no-print-directory rules
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory drill-smoke

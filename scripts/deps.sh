@@ -14,7 +14,7 @@ BUILD_PKGS=(
 )
 DEB_PKGS=(debhelper dpkg-dev lintian git)
 TEST_PKGS=(
-  clang clang-tidy cppcheck libclang-rt-14-dev
+  clang clang-tidy cppcheck libclang-rt-14-dev lua-check
   redis-server redis-sentinel redis-tools haproxy curl
   python3-pytest python3-redis python3-requests python3-pyflakes
   prometheus prometheus-redis-exporter chromium libjs-chart.js

@@ -75,11 +75,6 @@ int pb_redis_append(pb_redis *r, const char *fmt, ...);
 /* Returns PB_OK and a reply (possibly an error reply), or fails as above. */
 int pb_redis_get_reply(pb_redis *r, redisReply **reply);
 
-/* Lua: "now", the master's clock in ms, so that every program that
- * schedules (agents, pbctl) reads one clock. */
-#define PB_LUA_NOW_MS "local t = redis.call('TIME')\n" \
-		      "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-
 /*
  * A Lua script called by its SHA1: the body crosses the network once per
  * master (SCRIPT LOAD), not with every call. The SHA1 is cached in the

@@ -35,6 +35,7 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "lua_scripts.h"
 #include "pb.h"
 #include "redis.h"
 #include "replinfo.h"
@@ -62,77 +63,14 @@ static const char usage[] =
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
-/*
- * Take one dead letter out and, to replay it, queue its job again in the
- * same atomic step: KEYS[1] the dead letters, KEYS[2] the queue; ARGV[1]
- * the record, ARGV[2] the job to queue (attempts reset) or "" to purge.
- */
-static const char dead_take_lua[] =
-	"if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
-	"if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end\n"
-	"return 1\n";
-
-/*
- * Everything that holds postbacks, read in one atomic step, so that one
- * moving between lists meanwhile is seen exactly once: the queues (version
- * 1, then each ready destination's), the retries, the dead letters, then
- * each registered agent's name and processing list. Every destination
- * with something queued is in ready (keys.h).
- */
-static const char ids_lua[] =
-	"local q = redis.call('LRANGE', KEYS[1], 0, -1)\n"
-	"for _, d in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do\n"
-	"  for _, x in ipairs(redis.call('LRANGE', ARGV[2] .. d, 0, -1)) do\n"
-	"    q[#q + 1] = x\n"
-	"  end\n"
-	"end\n"
-	"local out = {q, redis.call('ZRANGE', KEYS[2], 0, -1),\n"
-	"             redis.call('LRANGE', KEYS[3], 0, -1)}\n"
-	"for _, a in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
-	"  local held = redis.call('LRANGE', ARGV[1] .. a, 0, -1)\n"
-	"  for _, d in ipairs(redis.call('SMEMBERS', ARGV[3] .. a)) do\n"
-	"    for _, x in ipairs(redis.call('SMEMBERS', ARGV[3] .. a .. ':' .. d)) do\n"
-	"      held[#held + 1] = x\n"
-	"    end\n"
-	"  end\n"
-	"  out[#out + 1] = a\n"
-	"  out[#out + 1] = held\n"
-	"end\n"
-	"return out\n";
-
-/* What one agent holds: its version 1 list and its held sets (keys.h).
- * KEYS[1] the list, KEYS[2] "<p>:held:<agent>". */
-static const char held_count_lua[] =
-	"local n = redis.call('LLEN', KEYS[1])\n"
-	"for _, d in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
-	"  n = n + redis.call('SCARD', KEYS[2] .. ':' .. d)\n"
-	"end\n"
-	"return n\n";
-
-/*
- * An operator's word on a destination's breaker (agents' BREAKER in
- * apps/agent/queue.c keeps the same fields): KEYS[1] its hash, KEYS[2]
- * ready; ARGV[1] open, close or rate, ARGV[2] ms open or requests/s,
- * ARGV[3] its scheme://host:port ("" if only its id was given), ARGV[4]
- * its id.
- */
-static const char breaker_set_lua[] =
-	PB_LUA_NOW_MS
-	"local k, d = KEYS[1], ARGV[4]\n"
-	"if ARGV[3] ~= '' then redis.call('HSET', k, 'url', ARGV[3]) end\n"
-	"if ARGV[1] == 'open' then\n"
-	"  local untl = now + tonumber(ARGV[2])\n"
-	"  redis.call('HSET', k, 'state', 'open', 'until', untl, 'reason', 'opened by an operator')\n"
-	"  redis.call('ZADD', KEYS[2], 'XX', untl, d)\n"
-	"elseif ARGV[1] == 'close' then\n"
-	"  redis.call('HSET', k, 'state', 'closed', 'fails', 0)\n"
-	"  redis.call('ZADD', KEYS[2], 'XX', 0, d)\n"
-	"elseif tonumber(ARGV[2]) > 0 then\n"
-	"  redis.call('HSET', k, 'rate', ARGV[2])\n"
-	"else\n"
-	"  redis.call('HDEL', k, 'rate')\n"
-	"end\n"
-	"return 1\n";
+/* The scripts pbctl runs (apps/lua/<name>.lua, after the prelude): each
+ * names its KEYS and ARGV at its top, in the order passed here. */
+static const char dead_take_lua[] = PB_LUA_DEAD_TAKE;
+static const char ids_lua[] = PB_LUA_IDS;
+static const char held_count_lua[] = PB_LUA_HELD_COUNT;
+static const char breaker_set_lua[] = PB_LUA_BREAKER_SET;
+static const char keys_add_lua[] = PB_LUA_KEYS_ADD;
+static const char keys_revoke_lua[] = PB_LUA_KEYS_REVOKE;
 
 static redisReply *cmd_or_die(const char *fmt, ...)
 {
@@ -649,29 +587,6 @@ static int cmd_breakers(int argc, char **argv)
 }
 
 /* ---- client keys (clientkey.h) ------------------------------------------ */
-
-/*
- * Every change raises <p>:clients-version in the same step, so that the
- * ingest nodes reload the keys (apps/ingest/clients.h). KEYS[1] clients,
- * KEYS[2] the version; revoke: ARGV[1] "name" or "hash", ARGV[2] the name
- * or a hash's first digits. Returns how many keys went.
- */
-static const char keys_add_lua[] =
-	"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-	"redis.call('INCR', KEYS[2])\n"
-	"return 1\n";
-static const char keys_revoke_lua[] =
-	"local all, gone = redis.call('HGETALL', KEYS[1]), 0\n"
-	"for i = 1, #all, 2 do\n"
-	"  local h, name = all[i], string.match(all[i + 1], '^(%S+)')\n"
-	"  if (ARGV[1] == 'name' and name == ARGV[2]) or\n"
-	"     (ARGV[1] == 'hash' and string.sub(h, 1, #ARGV[2]) == ARGV[2]) then\n"
-	"    redis.call('HDEL', KEYS[1], h)\n"
-	"    gone = gone + 1\n"
-	"  end\n"
-	"end\n"
-	"if gone > 0 then redis.call('INCR', KEYS[2]) end\n"
-	"return gone\n";
 
 /* A change to the keys is confirmed by a replica before pbctl says it is
  * done, as a postback is: a failover must not bring a revoked key back. */

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "job.h"
 #include "log.h"
+#include "lua_scripts.h"
 #include "pb.h"
 
 /*
@@ -18,89 +19,17 @@
  * decided in turn, each as if alone, and what they share is written once
  * - one RPUSH per destination queue, one INCRBY of the waiting count, one
  * wake - so a round of requests is one command in, one MULTI/EXEC out to
- * the replicas and the AOF, not one per request.
- *
- * What marks a request stored - its hash, which a second try finds, and
- * its idempotency key - is written last, after every command that can
- * fail (a key of the wrong type, put there by hand): a script that stops
- * part-way keeps what it wrote, and a round tried again after a lost reply
- * must not find a request marked stored whose postbacks were never pushed.
- * At worst such a try pushes some of them twice (a duplicate, or an
- * orphan reference the agents dead-letter), never none.
- *
- * KEYS[1] the waiting count, KEYS[2] the version 1 queue, KEYS[3] ready,
- * KEYS[4] wake.
- * ARGV[1] MAX_QUEUE_SIZE, ARGV[2] the queues' stem, ARGV[3] the
- * idempotency window (s); then a record per request (REC_FIXED words): its
- * hash key, data key, idempotency key ("" for none) and value, header, n,
- * the data's index (job.h, version 3) and objects, its number of runs,
- * then for each run of postbacks to one destination in turn its id and
- * its queue element (job.h; built by the caller, so that the script only
- * places bytes).
- * Returns, per request: {1, size} enqueued (or already: a second try after
- * a lost reply finds its request's hash and writes nothing twice), {0,
- * size} full, {2, size, first} replay.
+ * the replicas and the AOF, not one per request. The script is
+ * apps/lua/enqueue.lua: its header says what it writes in which order and
+ * why (what marks a request stored goes last), and names its arguments.
  */
-static const char enqueue_lua[] =
-	"local size = tonumber(redis.call('GET', KEYS[1]) or '0') +\n"
-	"             redis.call('LLEN', KEYS[2])\n"
-	"local asleep = redis.call('LLEN', KEYS[4]) == 0\n"
-	"local max, out, queued, order, runs = tonumber(ARGV[1]), {}, 0, {}, {}\n"
-	"local stored, firsts = {}, {}\n"
-	"local a = 4\n"
-	"while a <= #ARGV do\n"
-	"  local hash, idem, n = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 5])\n"
-	"  local last = a + 8 + 2 * tonumber(ARGV[a + 8])\n"
-	/* firsts: a key twice in one round is a replay of the first. */
-	"  local first = idem ~= '' and (firsts[idem] or redis.call('GET', idem))\n"
-	"  if first then\n"
-	"    out[#out + 1] = {2, size, first}\n"
-	"  elseif redis.call('EXISTS', hash) == 1 then\n"
-	"    out[#out + 1] = {1, size}\n"
-	"  elseif size + n > max then\n"
-	"    out[#out + 1] = {0, size}\n"
-	"  else\n"
-	"    for r = a + 9, last, 2 do\n"
-	"      local q = runs[ARGV[r]]\n"
-	"      if not q then q = {}; runs[ARGV[r]] = q; order[#order + 1] = ARGV[r] end\n"
-	"      q[#q + 1] = ARGV[r + 1]\n"
-	"    end\n"
-	"    size, queued = size + n, queued + n\n"
-	"    if idem ~= '' then firsts[idem] = ARGV[a + 3] .. ' ' .. size end\n"
-	"    stored[#stored + 1] = a\n"
-	"    out[#out + 1] = {1, size}\n"
-	"  end\n"
-	"  a = last + 1\n"
-	"end\n"
-	/* In request order; unpack in slices, for Lua's stack. */
-	"for _, d in ipairs(order) do\n"
-	"  local q = runs[d]\n"
-	"  for i = 1, #q, 1000 do\n"
-	"    redis.call('RPUSH', ARGV[2] .. d, unpack(q, i, math.min(i + 999, #q)))\n"
-	"  end\n"
-	"  redis.call('ZADD', KEYS[3], 'NX', 0, d)\n"
-	"end\n"
-	"if queued > 0 then\n"
-	"  redis.call('INCRBY', KEYS[1], queued)\n"
-	/* One token is enough to wake an idle agent; under load agents do
-	 * not block and the token stays: a read instead of two writes. */
-	"  if asleep then redis.call('LPUSH', KEYS[4], 1) end\n"
-	"end\n"
-	"for _, a in ipairs(stored) do\n"
-	"  redis.call('SET', ARGV[a + 1], ARGV[a + 6] .. ARGV[a + 7])\n"
-	"  redis.call('HSET', ARGV[a], 'h', ARGV[a + 4], 'n', ARGV[a + 5])\n"
-	"  if ARGV[a + 2] ~= '' then\n"
-	"    redis.call('SET', ARGV[a + 2], firsts[ARGV[a + 2]], 'EX', ARGV[3])\n"
-	"  end\n"
-	"end\n"
-	"return out\n";
 
 /* A request's record in the script's ARGV, before its runs. */
 enum { REC_FIXED = 9, BATCH_HEAD = 7 /* EVALSHA sha 4 KEYS[1..4] */ + 3 };
 
 /* Per thread (the committer's, or a caller's without one), so no locking;
  * reloaded when a new master answers NOSCRIPT. */
-static _Thread_local pb_script enqueue_script = { enqueue_lua, "" };
+static _Thread_local pb_script enqueue_script = { PB_LUA_ENQUEUE, "" };
 
 /* One request's record in the round's script call, built by its own
  * thread, sent by whoever commits it; everything its argv points to lives
@@ -109,7 +38,7 @@ typedef struct call {
 	struct call *next;      /* in the committer's queue */
 	const pb_enqueue_req *req;
 	pb_enqueue_res *res;
-	const char **argv;      /* its record (enqueue_lua) */
+	const char **argv;      /* its record (enqueue.lua) */
 	size_t *lens;
 	size_t argc;
 	size_t bytes;           /* the record's, for ROUND_BYTES_MAX */
@@ -192,7 +121,7 @@ static int build_refs(const pb_enqueue_req *req, pb_buf *refs, size_t *offs)
 	return pb_buf_err(refs);
 }
 
-/* Request c's record of the script call (enqueue_lua). */
+/* Request c's record of the script call (enqueue.lua). */
 static int prepare(call *c, pb_redis *r)
 {
 	const pb_enqueue_req *req = c->req;
@@ -250,7 +179,7 @@ static void call_free(call *c)
 
 /* The script's error reply for every call of the round; *noscript for
  * NOSCRIPT. Any other (NOREPLICAS, OOM, WRONGTYPE, ...) is an answer:
- * final - and no request of the round is marked stored (enqueue_lua). */
+ * final - and no request of the round is marked stored (enqueue.lua). */
 static void take_error(pb_redis *r, call *c, const redisReply *err, int *noscript)
 {
 	c->rc = PB_ERR_REPLY;

@@ -1,0 +1,79 @@
+-- enqueue.lua: a round of requests from an ingest node, each decided as
+-- if alone: queued whole, refused whole (the queue is full), or answered
+-- from an earlier try (its idempotency key, or its hash already there).
+--
+-- Why one atomic step: a request's postbacks, its hash and data, its
+-- idempotency key and the waiting count are written together, or none of
+-- them. A script that stops on an error keeps what it wrote, so
+-- everything that can fail (reads, pushes, counts) comes first, and what
+-- marks a request stored (its hash, data and idempotency key) last: a
+-- round stopped part-way leaves no request marked stored with nothing
+-- queued, which a retry after a lost reply would answer "enqueued".
+--
+-- Records, from ARGV[4], one per request (REC_FIXED = 9 words, then its
+-- runs): its hash key, data key, idempotency key ("" for none) and the
+-- value to store there, header, n (its postbacks), the data's index
+-- (job.h, version 3) and objects, its number of runs; then for each run of
+-- postbacks to one destination in turn its destination id and its queue
+-- element (job.h; built by the caller, so that the script only places
+-- bytes).
+--
+-- Returns, per request: {1, size} enqueued (or already: a second try
+-- after a lost reply finds its request's hash and writes nothing twice),
+-- {0, size} full, {2, size, first} replay of the first try, whose value
+-- ("<id> <size>") is first.
+
+local waiting, v1_queue, ready, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local max = tonumber(ARGV[1])          -- max_queue_size
+local qstem = ARGV[2]                  -- "<p>:q:"
+local idem_s = ARGV[3]                 -- the idempotency window (s)
+local RECORDS = 4
+
+local size = queue_size(waiting, v1_queue)
+local asleep = redis.call('LLEN', wake) == 0
+local out, queued, order, runs = {}, 0, {}, {}
+local stored, firsts = {}, {}
+local a = RECORDS
+while a <= #ARGV do
+  local hash, idem, n = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 5])
+  local last = a + 8 + 2 * tonumber(ARGV[a + 8])
+  -- firsts: a key twice in one round is a replay of the first.
+  local first = idem ~= '' and (firsts[idem] or redis.call('GET', idem))
+  if first then
+    out[#out + 1] = {2, size, first}
+  elseif redis.call('EXISTS', hash) == 1 then
+    out[#out + 1] = {1, size}
+  elseif size + n > max then
+    out[#out + 1] = {0, size}
+  else
+    for r = a + 9, last, 2 do
+      local q = runs[ARGV[r]]
+      if not q then q = {}; runs[ARGV[r]] = q; order[#order + 1] = ARGV[r] end
+      q[#q + 1] = ARGV[r + 1]
+    end
+    size, queued = size + n, queued + n
+    if idem ~= '' then firsts[idem] = ARGV[a + 3] .. ' ' .. size end
+    stored[#stored + 1] = a
+    out[#out + 1] = {1, size}
+  end
+  a = last + 1
+end
+-- In request order.
+for _, d in ipairs(order) do
+  call_sliced('RPUSH', qstem .. d, runs[d])
+  redis.call('ZADD', ready, 'NX', 0, d)
+end
+if queued > 0 then
+  redis.call('INCRBY', waiting, queued)
+  -- One token is enough to wake an idle agent; under load agents do not
+  -- block and the token stays: a read instead of two writes.
+  if asleep then redis.call('LPUSH', wake, 1) end
+end
+for _, s in ipairs(stored) do
+  redis.call('SET', ARGV[s + 1], ARGV[s + 6] .. ARGV[s + 7])
+  redis.call('HSET', ARGV[s], 'h', ARGV[s + 4], 'n', ARGV[s + 5])
+  if ARGV[s + 2] ~= '' then
+    redis.call('SET', ARGV[s + 2], firsts[ARGV[s + 2]], 'EX', idem_s)
+  end
+end
+return out

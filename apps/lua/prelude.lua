@@ -1,0 +1,110 @@
+-- prelude.lua: what several scripts need, each fact written once.
+--
+-- Every script is this file followed by its own (scripts/gen_lua.py joins
+-- them at build time; the tests in tests/scripts join them the same way).
+-- It only defines: nothing here touches Redis until a script calls it.
+-- Key names are made by the caller (apps/common/keys.c) and passed in
+-- KEYS, or as stems in ARGV that a script completes with an agent id, a
+-- destination id or a request id.
+
+-- The master's clock in ms, so that every program that schedules (agents,
+-- pbctl) reads one clock.
+local function now_ms()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + math.floor(t[2] / 1000)
+end
+
+-- The forms of a queue element (job.h), told apart by their words:
+--   DEST   a destination id, 16 hex digits;
+--   V2     a version 2 reference: six words, the destination first;
+--   SCHED  a version 3 retry as scheduled: four words, the destination
+--          first, then the version 3 reference that goes back to its queue;
+--   a version 3 reference (two or three words: request id, index[,
+--   attempts]) or run (two: request id, "<first>-<last>");
+--   a version 1 job, with tabs, not spaces.
+local DEST = string.rep('%x', 16)
+local V2 = '^(' .. DEST .. ') %S+ %d+ %d+ %d+ %d+$'
+local SCHED = '^(' .. DEST .. ') (%S+ %d+ %d+)$'
+
+-- The request id of any form but version 1 (nil for version 1).
+local function rid_of(x)
+  return string.match(x, '^' .. DEST .. ' (%S+) %d+ %d+ %d+ %d+$') or
+         string.match(x, '^(%S+) %d+$') or string.match(x, '^(%S+) %d+ %d+$') or
+         string.match(x, '^(%S+) %d+%-%d+$')
+end
+
+-- A request header's enqueue time in ms (job.h: "2\t<template>\t<ms>..."),
+-- nil for a header of another form.
+local function header_enqueued_ms(h)
+  return tonumber(string.match(h, '^2\t[^\t]*\t(%d+)'))
+end
+
+-- The set of what an agent holds of destination d: the agent's held key
+-- ("<p>:held:<agent>", which lists its destinations) then ":<d>" (keys.h).
+local function held_key(held, d)
+  return held .. ':' .. d
+end
+
+-- How many postbacks one agent holds: its version 1 processing list and
+-- its held sets.
+local function held_count(processing, held)
+  local n = redis.call('LLEN', processing)
+  for _, d in ipairs(redis.call('SMEMBERS', held)) do
+    n = n + redis.call('SCARD', held_key(held, d))
+  end
+  return n
+end
+
+-- The queue's size, what max_queue_size bounds: the count of references
+-- waiting in the destinations' queues plus the version 1 queue's length.
+local function queue_size(waiting, v1_queue)
+  return tonumber(redis.call('GET', waiting) or '0') + redis.call('LLEN', v1_queue)
+end
+
+-- Back to a queue: a version 2 reference or a scheduled retry (as a
+-- version 3 reference) to its destination's queue ("<p>:q:" .. d), at its
+-- head (push 'LPUSH': handed back or reclaimed untried, it waited longest)
+-- or its tail ('RPUSH': a due retry, so that the probes of an open breaker
+-- try one parked postback after another, not the same one until it is
+-- dead); the destination becomes ready, unless a later score says
+-- otherwise. A version 1 job goes to the version 1 queue. Returns 1 for a
+-- reference (the caller counts those into the waiting count), 0 for a
+-- version 1 job. Never given a bare version 3 reference: it does not say
+-- where it goes.
+local function route(x, qstem, push, v1_queue, ready)
+  local d, ref = string.match(x, SCHED)
+  if d then x = ref else d = string.match(x, V2) end
+  if not d then redis.call('RPUSH', v1_queue, x) return 0 end
+  redis.call(push, qstem .. d, x)
+  redis.call('ZADD', ready, 'NX', 0, d)
+  return 1
+end
+
+-- A destination's breaker (keys.h: "<p>:dest:<d>", fields state, fails,
+-- until, url, reason, probe, rate). Opened: no agent takes from d until
+-- untl (its score in ready); url is written when given.
+local function breaker_open(k, ready, d, untl, reason, url)
+  if url then
+    redis.call('HSET', k, 'state', 'open', 'until', untl, 'url', url, 'reason', reason)
+  else
+    redis.call('HSET', k, 'state', 'open', 'until', untl, 'reason', reason)
+  end
+  redis.call('ZADD', ready, 'XX', untl, d)
+end
+
+-- Closed: its failures forgotten, d ready at once.
+local function breaker_close(k, ready, d)
+  redis.call('HSET', k, 'state', 'closed', 'fails', 0)
+  redis.call('ZADD', ready, 'XX', 0, d)
+end
+
+-- cmd key x1 x2 ... for every x of xs, in slices: Lua 5.1's unpack takes
+-- at most a few thousand values.
+local SLICE = 1000
+local function call_sliced(cmd, key, xs)
+  for b = 1, #xs, SLICE do
+    redis.call(cmd, key, unpack(xs, b, math.min(b + SLICE - 1, #xs)))
+  end
+end
+
+-- Script body follows.

@@ -1,0 +1,22 @@
+-- promote.lua: retries whose time has come go back to their queues.
+--
+-- Why one atomic step: a due retry leaves scheduled and enters its
+-- destination's queue (at the tail: the probes of an open breaker then try
+-- one parked postback after another) together with the waiting count.
+--
+-- Reads and writes: scheduled, the queues, ready, the waiting count, the
+-- version 1 queue (a version 1 retry goes there).
+-- Returns how many were due and moved (at most limit).
+
+local scheduled, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local limit = ARGV[1]                  -- at most this many a call
+local qstem = ARGV[2]                  -- "<p>:q:"
+
+local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now_ms(), 'LIMIT', 0, limit)
+local refs = 0
+for _, x in ipairs(due) do
+  redis.call('ZREM', scheduled, x)
+  refs = refs + route(x, qstem, 'RPUSH', v1_queue, ready)
+end
+if refs > 0 then redis.call('INCRBY', waiting, refs) end
+return #due

@@ -1,0 +1,198 @@
+-- take.lua: an agent takes up to `want` postbacks, fairly across the ready
+-- destinations, only while it is registered.
+--
+-- Why one atomic step: a reference leaves its destination's queue and
+-- enters the agent's held set together, so that a failover or a crash
+-- never leaves it in neither (lost) or both (delivered twice); and the
+-- registration check and the take cannot be split by a reaper, which
+-- returns the held sets of an agent whose heartbeat expired and forgets
+-- the agent: postbacks taken after that would sit where no reaper and no
+-- `pbctl ids` look.
+--
+-- Reads: the heartbeat, the agents set, ready, the destinations' breakers
+-- and queues, the requests' headers and data. Writes: the queues (popped),
+-- the held sets, ready (scores), half-open breakers, the waiting count.
+--
+-- Returns triples (reference, data or false, request header or false):
+-- version 1 jobs first, each with false, false; then per destination a
+-- marker ("@<d>", false, false) and its references, the header only with
+-- a request's first reference of the reply ("" after that). Ends with
+-- "CAPPED" when the agent wanted more and a destination with postbacks
+-- waiting gave none for want of the agent's room: the agent then waits
+-- for a slot to free, not for news of new postbacks. An error
+-- "NOTREGISTERED ..." when the agent is not registered.
+--
+-- Destinations come lowest score first (0: newly ready); one taken from is
+-- scored now, behind those that waited, so turns rotate across calls. A
+-- destination whose breaker is open or half-open is skipped until its
+-- "until"; then one postback is taken as the probe, and its score pushed
+-- past the probe's time, so that one probe at a time tests it. One with a
+-- rate (requests/s) gives one postback a take and its next turn 1/rate
+-- later. A postback's data is cut from its request's data: version 2 by
+-- the offset and length in its reference, version 3 by the data's index.
+
+local ready, v1_processing, heartbeat, agents, v1_queue, waiting =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local want = tonumber(ARGV[1])        -- at most this many postbacks
+local alive_ms = tonumber(ARGV[2])    -- the heartbeat must live this long yet
+local agent = ARGV[3]                 -- this agent's id
+local cap = tonumber(ARGV[4])         -- room an agent has per destination
+local qstem = ARGV[5]                 -- "<p>:q:"
+local rstem = ARGV[6]                 -- "<p>:r:"
+local bstem = ARGV[7]                 -- "<p>:dest:"
+local probe_ms = tonumber(ARGV[8])    -- how long a probe may take
+local dstem = ARGV[9]                 -- "<p>:d:"
+local held = ARGV[10]                 -- "<p>:held:<agent>"
+-- ARGV[11..]: pairs of destination id and the room this agent has left
+-- for it (fewer than cap while it delivers some of its postbacks).
+local ROOMS = 11
+
+if redis.call('PTTL', heartbeat) < alive_ms or
+   redis.call('SISMEMBER', agents, agent) == 0 then
+  return redis.error_reply('NOTREGISTERED no live heartbeat for ' .. agent)
+end
+local now = now_ms()
+local out = {}
+while want > 0 do
+  local job = redis.call('LMOVE', v1_queue, v1_processing, 'RIGHT', 'LEFT')
+  if not job then break end
+  out[#out + 1] = job; out[#out + 1] = false; out[#out + 1] = false
+  want = want - 1
+end
+if want == 0 then return out end
+
+local room, turn, next_turn, seen = {}, {}, {}, {}
+for a = ROOMS, #ARGV, 2 do room[ARGV[a]] = tonumber(ARGV[a + 1]) end
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', ready, '-inf', now,
+                              'LIMIT', 0, 100 + (#ARGV - ROOMS + 1) / 2)) do
+  local k = bstem .. d
+  local b = redis.call('HMGET', k, 'state', 'until', 'rate')
+  seen[#seen + 1] = d
+  local untl, rate = tonumber(b[2] or '0'), tonumber(b[3] or '0')
+  room[d] = room[d] or cap
+  if b[1] == 'open' or b[1] == 'half' then
+    if now < untl then
+      room[d], next_turn[d] = 0, untl
+      redis.call('ZADD', ready, 'XX', untl, d)
+    elseif room[d] > 0 then
+      room[d], next_turn[d] = 1, now + probe_ms
+      redis.call('HSET', k, 'state', 'half', 'until', next_turn[d], 'probe', agent)
+    end
+  elseif rate > 0 and room[d] > 0 then
+    room[d], next_turn[d] = 1, now + math.ceil(1000 / rate)
+  end
+  if room[d] > 0 then turn[#turn + 1] = d end
+end
+
+-- Triples for refs, in order, after a marker triple ("@<d>", false,
+-- false) that says whose they are: the data of a run of one request's
+-- postbacks that lie back to back is read with one GETRANGE (version 3:
+-- and its offsets with one more) and cut here; the header goes with a
+-- request's first triple of the reply.
+local sent = {}
+local function cut(d, refs)
+  out[#out + 1] = '@' .. d; out[#out + 1] = false; out[#out + 1] = false
+  local rid, off, len, idx = {}, {}, {}, {}
+  for i, ref in ipairs(refs) do
+    local r, o, l = string.match(ref, '^%x+ (%S+) %d+ %d+ (%d+) (%d+)$')
+    if r then
+      rid[i], off[i], len[i] = r, tonumber(o), tonumber(l)
+    else
+      local r3, x = string.match(ref, '^(%S+) (%d+)$')
+      if not r3 then r3, x = string.match(ref, '^(%S+) (%d+) %d+$') end
+      rid[i], idx[i] = r3 or false, tonumber(x)
+    end
+  end
+  local i = 1
+  while i <= #refs do
+    local j, r = i, rid[i]
+    if idx[i] then
+      while j < #refs and rid[j + 1] == r and idx[j + 1] == idx[j] + 1 do j = j + 1 end
+      local ix = redis.call('GETRANGE', dstem .. r, 4 * idx[i], 4 * (idx[j] + 2) - 1)
+      if #ix == 4 * (j - i + 2) then
+        local at = {}
+        for k = 0, j - i + 1 do at[k] = struct.unpack('<I4', ix, 4 * k + 1) end
+        for k = i, j do off[k], len[k] = at[k - i], at[k - i + 1] - at[k - i] end
+      end
+    elseif r then
+      while j < #refs and rid[j + 1] == r and not idx[j + 1] and
+            off[j + 1] == off[j] + len[j] do j = j + 1 end
+    end
+    local chunk = ''
+    if r and off[i] and len[j] and len[j] >= 0 then
+      chunk = redis.call('GETRANGE', dstem .. r, off[i], off[j] + len[j] - 1)
+    end
+    for k = i, j do
+      local at = off[k] and off[k] - off[i]
+      local data = at and string.sub(chunk, at + 1, at + len[k]) or ''
+      out[#out + 1] = refs[k]
+      out[#out + 1] = data ~= '' and data or false
+      if not r or sent[r] then out[#out + 1] = r and '' or false
+      else out[#out + 1] = redis.call('HGET', rstem .. r, 'h') or false end
+      if r then sent[r] = true end
+    end
+    i = j + 1
+  end
+end
+
+-- Up to n references off the head of queue q: elements whole, and the
+-- first references of a run (job.h), whose rest stays at the head. One
+-- LRANGE, one LTRIM, an LSET for a run cut.
+local function pop(q, n)
+  local refs, used, rest = {}, 0, nil
+  for _, e in ipairs(redis.call('LRANGE', q, 0, n - 1)) do
+    if #refs == n then break end
+    local r, a, b = string.match(e, '^(%S+) (%d+)%-(%d+)$')
+    if r then
+      a, b = tonumber(a), tonumber(b)
+      local last = math.min(b, a + n - #refs - 1)
+      for x = a, last do refs[#refs + 1] = r .. ' ' .. x end
+      if last < b then
+        rest = last + 1 == b and (r .. ' ' .. b) or (r .. ' ' .. (last + 1) .. '-' .. b)
+        break
+      end
+    else
+      refs[#refs + 1] = e
+    end
+    used = used + 1
+  end
+  if used > 0 then redis.call('LTRIM', q, used, -1) end
+  if rest then redis.call('LSET', q, 0, rest) end
+  return refs
+end
+
+-- Rounds across the destinations, each a share of what is still wanted,
+-- moved with pop() and one SADD: a few calls a destination instead of one
+-- a postback.
+local taken, took, moved = 0, {}, true
+while want > 0 and moved do
+  moved = false
+  local active = 0
+  for _, d in ipairs(turn) do if room[d] > 0 then active = active + 1 end end
+  local share = math.max(1, math.floor(want / math.max(active, 1)))
+  for _, d in ipairs(turn) do
+    if want > 0 and room[d] > 0 then
+      local n = math.min(share, room[d], want, 512)
+      local refs = pop(qstem .. d, n)
+      if #refs > 0 then
+        redis.call('SADD', held_key(held, d), unpack(refs))
+        redis.call('SADD', held, d)
+        cut(d, refs)
+        room[d], want, taken = room[d] - #refs, want - #refs, taken + #refs
+        took[d], moved = true, true
+      end
+      if #refs < n then
+        redis.call('ZREM', ready, d)
+        room[d], took[d], next_turn[d] = 0, nil, now
+      end
+    end
+  end
+end
+for d in pairs(took) do redis.call('ZADD', ready, 'XX', next_turn[d] or now, d) end
+if taken > 0 then redis.call('DECRBY', waiting, taken) end
+if want > 0 then
+  for _, d in ipairs(seen) do
+    if room[d] <= 0 and not next_turn[d] then out[#out + 1] = 'CAPPED' break end
+  end
+end
+return out

@@ -1,0 +1,161 @@
+"""apps/lua/outcomes.lua, promote.lua, reap.lua and stats.lua: what becomes
+of what an agent held; retries coming due; a dead agent's postbacks going
+back; the queue's gauges."""
+import pytest
+import redis
+
+from conftest import AGENT, D1, D2, K, now_ms, queue_size, register, request, triples
+
+
+def held(m, s, objects=3, want=None, dest=D1, rid="rid1"):
+    """A request queued and taken whole by AGENT."""
+    s.enqueue([request(rid, [b"{}"] * objects, dest=dest)])
+    register(m)
+    return [t[0].decode() for t in triples(s.take(want=want or objects))[1:]]
+
+
+# ---- outcomes ------------------------------------------------------------
+
+def test_delivered_postbacks_leave_and_their_request_goes_with_the_last(m, s):
+    x = held(m, s, 2)
+    assert s.outcomes([["P", D1], ["A", x[0], "ok"]]) == [1]
+    assert m.hget(K.r("rid1"), "n") == b"1"
+    assert s.outcomes([["P", D1], ["A", x[1], "ok"]]) == [1]
+    assert not m.exists(K.r("rid1"), K.d("rid1"), K.held(AGENT, D1), K.held(AGENT))
+
+
+def test_a_retry_is_scheduled_with_its_destination_and_delay(m, s):
+    x = held(m, s, 1)
+    before = now_ms(m)
+    sched = "%s %s 1" % (D1, x[0])
+    assert s.outcomes([["P", D1], ["R", x[0], sched, 2000, 0, "fail", "http://h:80", "503"]]) == [1]
+    due = m.zscore(K.scheduled, sched)
+    assert before + 2000 <= due <= now_ms(m) + 2000
+    assert m.hget(K.dest(D1), "fails") == b"1"
+    assert m.hget(K.r("rid1"), "n") == b"1"  # not ended
+
+
+def test_a_429_pauses_its_destination(m, s):
+    x = held(m, s, 2, want=1)
+    before = now_ms(m)
+    sched = "%s %s 1" % (D1, x[0])
+    s.outcomes([["P", D1], ["R", x[0], sched, 1000, 30000, "", "http://h:80", "429"]])
+    assert m.zscore(K.ready, D1) >= before + 30000
+
+
+def test_the_thresholdth_failure_opens_the_breaker_and_an_ok_closes_it(m, s):
+    x = held(m, s, 3)
+    recs = [["P", D1]] + [["R", r, "%s %s 1" % (D1, r), 1000, 0, "fail", "http://h:80", "refused"]
+                          for r in x[:2]]
+    assert s.outcomes(recs, threshold=2, cooldown=60000) == [1, 2]
+    b = m.hgetall(K.dest(D1))
+    assert b[b"state"] == b"open" and b[b"url"] == b"http://h:80" and b[b"reason"] == b"refused"
+    assert m.zscore(K.ready, D1) == int(b[b"until"])
+    assert s.outcomes([["P", D1], ["A", x[2], "ok"]]) == [3]
+    assert m.hmget(K.dest(D1), "state", "fails") == [b"closed", b"0"]
+
+
+def test_a_dead_letter_is_pushed_and_ends_its_postback(m, s):
+    x = held(m, s, 1)
+    assert s.outcomes([["P", D1], ["D", x[0], '{"id":"rid1-0"}', "", "http://h:80", "410"]]) == [1]
+    assert m.lrange(K.dead, 0, -1) == [b'{"id":"rid1-0"}']
+    assert not m.exists(K.r("rid1"))
+
+
+def test_handed_back_goes_to_the_head_of_its_queue(m, s):
+    x = held(m, s, 3, want=2)
+    assert s.outcomes([["P", D1], ["H", x[1]], ["H", x[0]]]) == [1, 1]
+    assert m.lrange(K.q(D1), 0, -1) == [x[0].encode(), x[1].encode(), b"rid1 2"]
+    assert queue_size(m, K) == 3
+    assert m.zscore(K.ready, D1) is not None
+
+
+def test_what_is_no_longer_held_is_not_done_twice(m, s):
+    x = held(m, s, 1)
+    m.delete(K.held(AGENT, D1))  # a failover lost the take
+    assert s.outcomes([["P", D1], ["A", x[0], "ok"], ["D", x[0], "{}", "", "", ""]]) == [0, 0]
+    assert m.hget(K.r("rid1"), "n") == b"1" and m.llen(K.dead) == 0
+
+
+def test_an_unknown_record_kind_is_refused_before_anything_is_written(m, s):
+    x = held(m, s, 1)
+    with pytest.raises(redis.ResponseError, match="outcome kind Z"):
+        s.outcomes([["P", D1], ["A", x[0], "ok"], ["Z", x[0]]])
+    assert m.smembers(K.held(AGENT, D1)) == {x[0].encode()}
+
+
+def test_version_1_jobs_are_acknowledged_from_the_processing_list(m, s):
+    m.lpush(K.queue, "1\tjob-a")
+    register(m)
+    s.take(want=1)
+    assert s.outcomes([["P", ""], ["H", "1\tjob-a"]]) == [1]
+    assert m.lrange(K.queue, 0, -1) == [b"1\tjob-a"]
+    assert m.llen(K.processing(AGENT)) == 0
+
+
+# ---- promote -------------------------------------------------------------
+
+def test_due_retries_go_to_the_tail_of_their_queue_and_later_ones_wait(m, s):
+    m.rpush(K.q(D1), "rid0 0")
+    t = now_ms(m)
+    m.zadd(K.scheduled, {"%s rid1 0 1" % D1: t - 1, "%s rid2 0 1" % D1: t + 60000,
+                         "1\tv1job": t - 1})
+    assert s.promote() == 2
+    assert m.lrange(K.q(D1), 0, -1) == [b"rid0 0", b"rid1 0 1"]
+    assert m.lrange(K.queue, 0, -1) == [b"1\tv1job"]
+    assert int(m.get(K.waiting)) == 1  # the reference; the v1 job counts by its list
+    assert m.zrange(K.scheduled, 0, -1) == [("%s rid2 0 1" % D1).encode()]
+    assert m.zscore(K.ready, D1) == 0
+
+
+def test_promote_moves_at_most_its_limit(m, s):
+    t = now_ms(m)
+    m.zadd(K.scheduled, {"%s rid%d 0 1" % (D1, i): t - 10 for i in range(5)})
+    assert s.promote(limit=2) == 2
+    assert m.zcard(K.scheduled) == 3
+
+
+# ---- reap ----------------------------------------------------------------
+
+def test_a_dead_agents_postbacks_go_back_to_the_head_and_it_is_forgotten(m, s):
+    x = held(m, s, 3, want=2)
+    m.lpush(K.processing(AGENT), "1\tv1job")
+    m.delete(K.heartbeat(AGENT))  # its heartbeat expired
+    assert s.reap() == 3
+    assert sorted(m.lrange(K.q(D1), 0, 1)) == sorted(r.encode() for r in x)
+    assert m.lrange(K.q(D1), -1, -1) == [b"rid1 2"]
+    assert m.lrange(K.queue, 0, -1) == [b"1\tv1job"]
+    assert queue_size(m, K) == 4
+    assert not m.exists(K.held(AGENT), K.held(AGENT, D1), K.processing(AGENT))
+    assert not m.sismember(K.agents, AGENT)
+
+
+def test_a_live_agent_is_left_alone(m, s):
+    held(m, s, 2)
+    assert s.reap() == 0
+    assert m.scard(K.held(AGENT, D1)) == 2 and m.sismember(K.agents, AGENT)
+
+
+def test_an_agent_reclaims_its_own_and_stays_registered(m, s):
+    held(m, s, 2)
+    assert s.reap(only=AGENT) == 2
+    assert m.llen(K.q(D1)) == 2 and not m.exists(K.held(AGENT))
+    assert m.sismember(K.agents, AGENT)
+
+
+# ---- stats ---------------------------------------------------------------
+
+def test_stats_count_each_place_once_for_the_lease_holder(m, s):
+    t = now_ms(m)
+    s.enqueue([request("old", [b"{}"] * 2, dest=D1, enqueued_ms=t - 5000),
+               request("new", [b"{}"], dest=D2, enqueued_ms=t - 1000)])
+    register(m)
+    s.take(want=1, rooms=[(D2, 0)])  # one of D1's: held
+    m.zadd(K.scheduled, {"%s x 0 1" % D1: t + 1000})
+    m.lpush(K.dead, "{}")
+    m.zadd(K.ready, {D2: t + 60000})  # held back (a pause)
+    ok, waiting, scheduled, in_flight, dead, oldest, blocked = s.stats()
+    assert (ok, waiting, scheduled, in_flight, dead, blocked) == (1, 2, 1, 1, 1, 1)
+    assert 5000 <= oldest < 10000
+    assert s.stats(agent="agent-2") == [0]  # the lease is agent-1's
+    assert m.get(K.metrics_lease) == AGENT.encode()
