@@ -31,6 +31,9 @@ import urllib.request
 import jinja2
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pbkeys import Keys, queue_size  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD_USERS = ("admin", "operator", "replication", "sentinel", "sentinel_client",
                   "sentinel_peer", "sentinel_operator", "ingest", "agent", "monitor")
@@ -207,6 +210,15 @@ class Cluster:
         """A Redis key of the cluster's key space (apps/common/keys.h), e.g.
         key('queue')."""
         return "%s:%s" % (self.topo["vars"]["pb_key_prefix"], name)
+
+    @property
+    def keys(self):
+        """The key space's names (scripts/pbkeys.py, from keys.c)."""
+        return Keys(self.topo["vars"]["pb_key_prefix"])
+
+    def queue_size(self, m=None):
+        """What max_queue_size bounds, on m or the master."""
+        return queue_size(m or self.master(), self.keys)
 
     def password(self, user):
         with open(self.path("secrets", user + ".pass")) as f:
@@ -708,6 +720,13 @@ class Cluster:
             rows.append("%-10s %-8s %s" % (p.name, "pid %d" % pid if pid else
                                            "disabled" if self.disabled(p.name) else "down", p.conf))
         return rows
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until(pred, timeout, every=0.2):

@@ -26,7 +26,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,18 +33,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from pbcluster import Cluster  # noqa: E402
+from pbcluster import Cluster, free_port  # noqa: E402
 
 STATE = os.path.join(ROOT, "run", "bench")
 # The load generator; PB_BENCH=<another build's pb-bench> for an A/B of it.
 BENCH = os.environ.get("PB_BENCH") or os.path.join(ROOT, "build", "pb-bench")
 SEED = {"mascot": "Gopher", "location": "https://blog.golang.org/gopher/gopher.png"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 RUNNING = []  # the pb-bench under way, whose CPU time /proc still has
@@ -78,22 +71,18 @@ def pb_bench(endpoint, then=None, **kw):
         return json.load(f)
 
 
-def key(c, name):
-    return c.topo["vars"]["pb_key_prefix"] + ":" + name
-
-
 def waiting(c, m):
     """Postbacks queued (apps/common/keys.h): the waiting count and any
     version 1 jobs."""
-    return int(m.get(key(c, "waiting")) or 0) + m.llen(key(c, "queue"))
+    return c.queue_size(m)
 
 
 def queue_keys(c, m):
     """Every key that holds queued postbacks: the queues and the request
     hashes and data, with ready and the waiting count."""
     ks = [k for pattern in ("q:*", "r:*", "d:*")
-          for k in m.scan_iter(match=key(c, pattern), count=1000)]
-    return ks + [key(c, "ready"), key(c, "waiting"), key(c, "queue")]
+          for k in m.scan_iter(match=c.key(pattern), count=1000)]
+    return ks + [c.key("ready"), c.key("waiting"), c.key("queue")]
 
 
 def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None, **kw):
@@ -261,7 +250,7 @@ def cost_per_postback(c, n=100000):
             s.post(c.endpoint + "/ingest", json=body, headers=c.auth,
                    timeout=30).raise_for_status()
     ks = queue_keys(c, m)
-    q = next(k for k in ks if k.startswith(key(c, "q:").encode()))
+    q = next(k for k in ks if k.startswith(c.key("q:").encode()))
     out = {"redis_queue_bytes_per_postback":
            round(sum(m.memory_usage(k, samples=0) or 0 for k in ks) / n, 1),
            "redis_used_memory_growth_per_postback":
@@ -277,8 +266,8 @@ def cost_per_postback(c, n=100000):
 def held_anywhere(c, m):
     """Postbacks still queued or held by an agent (its processing list, its
     held sets: apps/common/keys.h)."""
-    lists = list(m.scan_iter(match=key(c, "processing:*"), count=1000))
-    sets = [k for k in m.scan_iter(match=key(c, "held:*:*"), count=1000)]
+    lists = list(m.scan_iter(match=c.key("processing:*"), count=1000))
+    sets = [k for k in m.scan_iter(match=c.key("held:*:*"), count=1000)]
     return (waiting(c, m) + sum(m.llen(k) for k in lists) +
             sum(m.scard(k) for k in sets))
 

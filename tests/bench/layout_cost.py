@@ -14,14 +14,18 @@ Redis time per request and bytes of memory per postback for each.
 """
 import argparse
 import json
+import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 import redis
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "scripts"))
+from pbcluster import free_port  # noqa: E402
 
 SEED = json.dumps({"mascot": "Gopher",
                    "location": "https://blog.golang.org/gopher/gopher.png"},
@@ -44,12 +48,6 @@ redis.call('HSET', KEYS[2], 'h', ARGV[1], 'n', 100)
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
 return 1"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def args_for(layout, k):

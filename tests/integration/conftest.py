@@ -90,8 +90,7 @@ def of_mark(requests_, mark):
 
 def waiting(cluster, m=None):
     """Postbacks queued (keys.h): the waiting count and version 1 jobs."""
-    m = m or cluster.master()
-    return int(m.get(cluster.key("waiting")) or 0) + m.llen(cluster.key("queue"))
+    return cluster.queue_size(m)
 
 
 def postbacks_in(element):

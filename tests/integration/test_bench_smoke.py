@@ -2,16 +2,10 @@
 close (acknowledged = delivered, nothing missing). No timing is asserted."""
 import json
 import os
-import socket
 import subprocess
 
 from conftest import ROOT
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pbcluster import free_port
 
 
 def test_bench_smoke_counts_close(cluster, tmp_path):

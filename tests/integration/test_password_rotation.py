@@ -22,19 +22,13 @@ import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from pbcluster import role_defaults  # noqa: E402
+from pbcluster import free_port, role_defaults  # noqa: E402
 
 APPLY = os.path.join(ROOT, "ansible", "roles", "common", "files", "pb-redis-users")
 REDIS_USERS = ["admin", "operator", "replication", "sentinel", "ingest", "agent", "monitor"]
 SENTINEL_USERS = {"peer": "sentinel_peer", "client": "sentinel_client",
                   "operator": "sentinel_operator", "monitor": "monitor"}
 NAMES = REDIS_USERS + ["sentinel_peer", "sentinel_client", "sentinel_operator"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def new_passwords():
