@@ -67,14 +67,5 @@ int pb_client_key_from(const char *authorization, const char *x_api_key,
 
 int pb_client_name_valid(const char *s, size_t n)
 {
-	size_t i;
-
-	if (n == 0 || n > PB_CLIENT_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-' || s[i] == '_' ||
-		      s[i] == '.'))
-			return 0;
-	return 1;
+	return pb_token_valid(s, n, PB_CLIENT_NAME_MAX, "-_.");
 }

@@ -17,16 +17,7 @@ const char *pb_method_name(char method)
 
 int pb_id_valid(const char *s, size_t n)
 {
-	size_t i;
-
-	if (n == 0 || n > PB_ID_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-' || s[i] == '_' ||
-		      s[i] == '.' || s[i] == ':'))
-			return 0;
-	return 1;
+	return pb_token_valid(s, n, PB_ID_MAX, "-_.:");
 }
 
 int pb_job_encode(pb_buf *out, const char *id, unsigned attempts, char method,

@@ -85,6 +85,22 @@ int pb_strlcpy(char *dst, const char *src, size_t dstsize)
 	return PB_OK;
 }
 
+int pb_token_valid(const char *s, size_t n, size_t max, const char *punct)
+{
+	size_t i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		      (c >= 'A' && c <= 'Z') || (c != '\0' && strchr(punct, c))))
+			return 0;
+	}
+	return 1;
+}
+
 int pb_parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;

@@ -66,5 +66,12 @@ int pb_parse_long(const char *s, long min, long max, long *out);
 int pb_info_field(const char *info, const char *name, long *out);
 /* Bounded copy that always terminates dst (dstsize > 0); PB_ERR_LIMIT if cut. */
 int pb_strlcpy(char *dst, const char *src, size_t dstsize);
+/*
+ * The one name validator: 1 if s[0..n) is 1 to max characters, each an
+ * ASCII letter, a digit, or one of punct (a C string; never NUL). Ids,
+ * client names and the like go into Redis keys, headers and log lines as
+ * they are, so each is a token of a few known characters.
+ */
+int pb_token_valid(const char *s, size_t n, size_t max, const char *punct);
 
 #endif

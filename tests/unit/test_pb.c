@@ -28,6 +28,24 @@ static void parse_long(void)
 	CHECK(pb_parse_long(NULL, 0, 1, &(long){ 0 }) == PB_ERR_FORMAT, "NULL");
 }
 
+static void token_valid(void)
+{
+	static const struct { const char *s; size_t n, max; const char *punct; int want; } cases[] = {
+		{ "abcXYZ019", 9, 9, "", 1 },     { "abcXYZ019", 9, 8, "", 0 },
+		{ "", 0, 9, "-", 0 },             { "a-b", 3, 9, "-", 1 },
+		{ "a-b", 3, 9, "_", 0 },          { "a:b.c_d-e", 9, 9, "-_.:", 1 },
+		{ "a b", 3, 9, " ", 1 },          { "a b", 3, 9, "-", 0 },
+		{ "a\tb", 3, 9, "-_.", 0 },       { "\xc3\xa9", 2, 9, "-", 0 },
+		{ "a\0b", 3, 9, "-", 0 },         /* NUL is never in punct */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(pb_token_valid(cases[i].s, cases[i].n, cases[i].max, cases[i].punct) ==
+		      cases[i].want, "case %zu '%s' (max %zu, '%s')", i, cases[i].s,
+		      cases[i].max, cases[i].punct);
+}
+
 static void info_field(void)
 {
 	static const char info[] = "# Memory\r\nused_memory:1048576\r\n"
@@ -82,6 +100,7 @@ static void base62(void)
 void unit_tests(void)
 {
 	parse_long();
+	token_valid();
 	base62();
 	sticky_error();
 	info_field();
