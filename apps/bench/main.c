@@ -273,6 +273,11 @@ static void build_body(req *r)
 				      (long long)r->sent_us, seq++);
 	}
 	pb_buf_puts(&r->body, "]}");
+	if (pb_buf_err(&r->body) != PB_OK) { /* a bound set wrong above */
+		fprintf(stderr, "pb-bench: a request body of %ld objects does not fit\n",
+			o.objects);
+		exit(1);
+	}
 }
 
 static struct curl_slist *hdrs;
@@ -336,8 +341,10 @@ static void run_load(void)
 		hdrs = curl_slist_append(hdrs, o.auth);
 	for (i = 0; i < o.connections; i++) {
 		rs[i].easy = curl_easy_init();
-		pb_buf_init(&rs[i].body, 0);
-		pb_buf_init(&rs[i].resp, 0);
+		/* An object is the seed's or {"t":..,"s":..}, both shorter
+		 * than SEED_OBJECT and a comma; the rest is under 1 KiB. */
+		pb_buf_init(&rs[i].body, (size_t)o.objects * sizeof(SEED_OBJECT ",") + 1024);
+		pb_buf_init(&rs[i].resp, 1 << 20);
 		curl_easy_setopt(rs[i].easy, CURLOPT_URL, o.endpoint);
 		curl_easy_setopt(rs[i].easy, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(rs[i].easy, CURLOPT_WRITEFUNCTION, on_resp);

@@ -245,7 +245,7 @@ static int take_dead(const redisReply *record, const pb_dead *d, int replay)
 	redisReply *r;
 	int taken;
 
-	pb_buf_init(&job, 0);
+	pb_buf_init(&job, d->job_len + 32); /* its attempts reset: fewer digits */
 	if (replay && (pb_job_decode(&j, d->job, d->job_len) != PB_OK ||
 		       pb_job_reencode(&job, &j, 0) != PB_OK)) {
 		fprintf(stderr, "pbctl: dead letter %s: its job cannot be decoded; "

@@ -130,8 +130,10 @@ static int prepare(call *c, pb_redis *r)
 
 	c->argv = calloc(2 * req->nruns + REC_FIXED, sizeof(*c->argv));
 	c->lens = calloc(2 * req->nruns + REC_FIXED, sizeof(*c->lens));
-	pb_buf_init(&c->refs, 0);
-	pb_buf_init(&c->dindex, 0);
+	/* A run's element is a request id and two indexes; the data's index
+	 * an offset per object and one for the end. */
+	pb_buf_init(&c->refs, req->nruns * (PB_RID_MAX + 2 * PB_INDEX_MAX + 4));
+	pb_buf_init(&c->dindex, PB_INDEX_ENTRY * (req->count + 1));
 	if (offs == NULL || c->argv == NULL || c->lens == NULL ||
 	    build_refs(req, &c->refs, offs) != PB_OK ||
 	    pb_data_index_encode(&c->dindex, req->offs, req->lens, req->count) != PB_OK) {

@@ -590,7 +590,8 @@ static int start_workers(worker *ws, int n)
 		ws[i].index = i;
 		pb_buf_init(&ws[i].body, (size_t)cfg.max_body_bytes);
 		pb_buf_init(&ws[i].jobs, (size_t)cfg.max_request_job_bytes);
-		pb_buf_init(&ws[i].out, 0);
+		/* The answer: an id per object at most, and a message. */
+		pb_buf_init(&ws[i].out, (size_t)cfg.max_objects * (PB_ID_MAX + 3) + 8192);
 		pb_buf_init(&ws[i].url, 65536);
 		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
 			pb_error("cannot start thread %d of %d", i + 1, n);
