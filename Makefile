@@ -165,8 +165,11 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 	  --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
 	  --library=tests/lint/cppcheck.cfg --suppress=missingIncludeSystem \
 	  $(INC) -Itests/unit apps tests/unit tests/fuzz
+	/usr/bin/python3 scripts/gen_lua.py --lint
 	/usr/bin/python3 -m pyflakes scripts tests ansible/roles/*/files/pb-*
 	tests/lint/hardening.sh $(BINS)
+	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(AGENT_SRC))
+	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(INGEST_SRC))
 	/usr/bin/python3 tests/lint/unit_security.py
 	/usr/bin/python3 tests/lint/egress_ranges.py
 

@@ -14,63 +14,16 @@
 #include "agent.h"
 #include "agentmetrics.h"
 #include "log.h"
+#include "netpolicy.h"
 #include "sdnotify.h"
 #include "pb.h"
 #include "template.h"
 
-CURLM *multi;
+static CURLM *multi;
 static pb_netpolicy policy;
 static FILE *dlog;
 static job *run_head; /* HTTP requests under way */
 static long running;
-
-/* ---- jobs -------------------------------------------------------------- */
-
-/* A copy of a string reply, NUL-terminated; *p NULL for a nil reply. */
-static int copy_reply(const redisReply *x, char **p, size_t *len)
-{
-	*p = NULL, *len = 0;
-	if (x == NULL || x->type != REDIS_REPLY_STRING)
-		return PB_OK;
-	if ((*p = malloc(x->len + 1)) == NULL)
-		return PB_ERR_NOMEM;
-	memcpy(*p, x->str, x->len);
-	(*p)[x->len] = '\0';
-	*len = x->len;
-	return PB_OK;
-}
-
-/* A job from what a take returned: x a version 1 job or a version 2
- * reference; hdr and data its request's header and data (version 2). */
-job *job_new(const redisReply *x, const redisReply *hdr, const redisReply *data,
-	     const char *dest)
-{
-	pb_ref ref;
-	job *jb = calloc(1, sizeof(*jb));
-
-	if (jb == NULL)
-		return NULL;
-	if (copy_reply(x, &jb->raw, &jb->raw_len) != PB_OK || jb->raw == NULL ||
-	    copy_reply(hdr, &jb->hdr, &jb->hdr_len) != PB_OK ||
-	    copy_reply(data, &jb->data, &jb->data_len) != PB_OK) {
-		job_free(jb);
-		return NULL;
-	}
-	/* Version 1 starts "1<TAB>"; version 3 is a reference of two or three
-	 * words, whose destination the take said (the set it went into);
-	 * version 2 starts with its destination's id. */
-	jb->v2 = !(jb->raw_len > 1 && jb->raw[0] == PB_JOB_VERSION && jb->raw[1] == '\t');
-	jb->v3 = jb->v2 && pb_ref3_decode(&ref, jb->raw, jb->raw_len) == PB_OK;
-	if (jb->v3)
-		pb_strlcpy(jb->dest, dest, sizeof(jb->dest));
-	else if (jb->v2 && jb->raw_len > PB_DEST_ID_LEN && jb->raw[PB_DEST_ID_LEN] == ' ' &&
-		 pb_dest_id_valid(jb->raw, PB_DEST_ID_LEN))
-		memcpy(jb->dest, jb->raw, PB_DEST_ID_LEN);
-	pb_buf_init(&jb->url, 65536);
-	pb_buf_init(&jb->resp, (size_t)cfg.log_body_bytes);
-	pb_buf_init(&jb->retry_job, 0);
-	return jb;
-}
 
 /*
  * Easy handles are kept and reset for the next delivery, not cleaned up:
@@ -110,19 +63,6 @@ static void free_easy_pool(void)
 		curl_easy_cleanup(easy_pool[--easy_pooled]);
 	free(easy_pool);
 	easy_pool = NULL;
-}
-
-/* Any thread: the HTTP request is released before a job is recorded. */
-void job_free(job *jb)
-{
-	curl_slist_free_all(jb->headers);
-	pb_buf_free(&jb->url);
-	pb_buf_free(&jb->resp);
-	pb_buf_free(&jb->retry_job);
-	free(jb->raw);
-	free(jb->hdr);
-	free(jb->data);
-	free(jb);
 }
 
 /* ---- the delivery log -------------------------------------------------- */
@@ -254,26 +194,6 @@ static int setup_easy(job *jb)
 	return PB_OK;
 }
 
-/* What the retry schedules: raw with the attempts spent. */
-static int next_attempt(job *jb, unsigned attempts)
-{
-	pb_ref ref;
-
-	if (!jb->v2)
-		return pb_job_reencode(&jb->retry_job, &jb->j, attempts);
-	if (jb->v3) {
-		if (pb_ref3_decode(&ref, jb->raw, jb->raw_len) != PB_OK)
-			return PB_ERR_FORMAT;
-		ref.attempts = attempts;
-		pb_strlcpy(ref.dest, jb->dest, sizeof(ref.dest));
-		return pb_ref3_sched_encode(&jb->retry_job, &ref);
-	}
-	if (pb_ref_decode(&ref, jb->raw, jb->raw_len) != PB_OK)
-		return PB_ERR_FORMAT;
-	ref.attempts = attempts;
-	return pb_ref_encode(&jb->retry_job, &ref);
-}
-
 /* Past max_age_s by the time it would be tried (delay_ms from now)? */
 static int expired(const job *jb, long long delay_ms)
 {
@@ -314,7 +234,7 @@ static void decide(job *jb, int64_t retry_after_ms)
 		jb->delay_ms = pb_retry_delay_ms(attempts, cfg.backoff_base_ms,
 						 cfg.backoff_cap_ms, retry_after_ms,
 						 pb_random_below(UINT64_MAX));
-		if (next_attempt(jb, attempts) != PB_OK)
+		if (job_schedule(jb, attempts) != PB_OK)
 			jb->outcome = PB_DEAD;
 		else if (expired(jb, jb->delay_ms))
 			expire(jb);
@@ -325,16 +245,7 @@ static void decide(job *jb, int64_t retry_after_ms)
 static void queue_outcome(job *jb)
 {
 	release_easy(jb);
-	pthread_mutex_lock(&H.mu);
-	jb->next = H.outcomes;
-	H.outcomes = jb;
-	pthread_cond_signal(&H.record_cv);
-	/* Its destination's slot is free once the attempt is over; the
-	 * agent-wide slot only once the outcome is in Redis (held). */
-	dest_held_add(jb->dest, -1);
-	H.dest_freed++;
-	pthread_cond_broadcast(&H.slots_cv);
-	pthread_mutex_unlock(&H.mu);
+	handover_finished(jb);
 }
 
 /* A job that cannot even be tried (bad encoding, bad template). */
@@ -348,36 +259,23 @@ static void fail_untried(job *jb, const char *why)
 	queue_outcome(jb);
 }
 
-/* jb->j from what the take returned, whichever version it is. */
-static int decode(job *jb)
-{
-	if (jb->v3)
-		return pb_job_from_v3(&jb->j, jb->dest, jb->raw, jb->raw_len,
-				      jb->hdr, jb->hdr_len, jb->data, jb->data_len);
-	if (jb->v2)
-		return pb_job_from_v2(&jb->j, jb->raw, jb->raw_len, jb->hdr,
-				      jb->hdr_len, jb->data, jb->data_len);
-	return pb_job_decode(&jb->j, jb->raw, jb->raw_len);
-}
-
 static void start(job *jb)
 {
 	json_t *data;
 
-	if (jb->v2 && jb->data == NULL) {
+	if (jb->state == JOB_DATA_GONE) {
 		/* The reference outlived its request's data: a bug or a
 		 * hand-edited Redis. Said, and dead-lettered, not retried. */
-		decode(jb); /* fails, but finds its id */
 		pb_error("postback %s: its request's data is gone; dead-lettered",
 			 jb->j.id[0] ? jb->j.id : "?");
 		fail_untried(jb, "data missing: the request's data is gone");
 		return;
 	}
-	if (decode(jb) != PB_OK) {
+	if (jb->state == JOB_MALFORMED) {
 		pb_buf shown;
 
 		/* Escaped: its bytes are whatever was in Redis (CR LF too). */
-		pb_buf_init(&shown, 0);
+		pb_buf_init(&shown, 4 * 80 + 8); /* 80 bytes, each at most \xHH */
 		pb_log_escape(&shown, jb->raw, jb->raw_len, 80);
 		pb_error("malformed job in Redis, dead-lettered: %s (its request's "
 			 "header %zu bytes, data %zu bytes)", pb_buf_str(&shown),
@@ -472,12 +370,8 @@ static void collect_finished(void)
 
 static void start_handed_over(void)
 {
-	job *list;
+	job *list = handover_take();
 
-	pthread_mutex_lock(&H.mu);
-	list = H.taken;
-	H.taken = NULL;
-	pthread_mutex_unlock(&H.mu);
 	while (list) {
 		job *nx = list->next;
 		start(list);
@@ -495,17 +389,6 @@ static void abandon_running(void)
 		jb->handback = 1;
 		queue_outcome(jb);
 	}
-}
-
-/* Everything taken is recorded and the fetcher has stopped. */
-static int all_done(void)
-{
-	int done;
-
-	pthread_mutex_lock(&H.mu);
-	done = H.fetcher_done && H.taken == NULL && H.held == 0;
-	pthread_mutex_unlock(&H.mu);
-	return done;
 }
 
 void deliver_loop(void)
@@ -537,11 +420,11 @@ void deliver_loop(void)
 				abandon_running();
 				continue;
 			}
-			if (all_done())
+			if (handover_all_done())
 				return;
 			/* Redis gone at shutdown: what is left stays in our
 			 * held sets, reclaimed when we (or a reaper) return. */
-			if (running == 0 && held_now() > 0 &&
+			if (running == 0 && handover_held() > 0 &&
 			    now >= deadline + cfg.failover_wait_ms) {
 				pb_error("cannot record %s: left in %s for reclaiming",
 					 "outcomes", keys.held);
@@ -550,6 +433,12 @@ void deliver_loop(void)
 		}
 		curl_multi_poll(multi, NULL, 0, 1000, NULL);
 	}
+}
+
+/* Any thread: the deliverer, maybe asleep in curl, looks at its lists. */
+void deliver_wake(void)
+{
+	curl_multi_wakeup(multi);
 }
 
 int deliver_init(void)

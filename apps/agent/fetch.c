@@ -15,66 +15,6 @@
 #include "pb.h"
 #include "version.h"
 
-/* Postbacks taken and not yet recorded, as the threads share them. */
-long held_now(void)
-{
-	long h;
-
-	pthread_mutex_lock(&H.mu);
-	h = H.held;
-	pthread_mutex_unlock(&H.mu);
-	return h;
-}
-
-void dest_held_add(const char *id, long delta)
-{
-	long i;
-
-	if (id[0] == '\0') /* a version 1 job: no destination */
-		return;
-	for (i = 0; i < H.ndests && strcmp(H.dests[i].id, id) != 0; i++)
-		;
-	if (i == H.ndests) {
-		if (delta <= 0 || H.ndests == cfg.concurrency)
-			return; /* at most one destination per slot */
-		memcpy(H.dests[i].id, id, sizeof(H.dests[i].id));
-		H.dests[i].n = 0;
-		H.ndests++;
-	}
-	H.dests[i].n += delta;
-	if (H.dests[i].n <= 0)
-		H.dests[i] = H.dests[--H.ndests];
-}
-
-/* A destination this agent holds, as the take is told of it. */
-typedef struct room {
-	char id[PB_DEST_ID_LEN + 1];
-	char left[24];
-} room;
-
-/*
- * What each destination this agent holds may still take, as the take's
- * pairs of id and room (argv points into rs); the others may take
- * max_in_flight_per_destination. rs and argv have room for concurrency
- * destinations.
- */
-static int rooms_now(room *rs, const char **argv)
-{
-	long i, left;
-	size_t n = 0;
-
-	pthread_mutex_lock(&H.mu);
-	for (i = 0; i < H.ndests; i++, n++) {
-		left = cfg.max_in_flight_per_destination - H.dests[i].n;
-		memcpy(rs[n].id, H.dests[i].id, sizeof(rs[n].id));
-		snprintf(rs[n].left, sizeof(rs[n].left), "%ld", left < 0 ? 0 : left);
-		argv[2 * n] = rs[n].id;
-		argv[2 * n + 1] = rs[n].left;
-	}
-	pthread_mutex_unlock(&H.mu);
-	return (int)n;
-}
-
 /*
  * Since when our heartbeats have been written without a failure (0: the
  * last one failed). While Redis refuses writes (no master, NOREPLICAS),
@@ -90,7 +30,7 @@ static void heartbeat(pb_redis *r)
 
 	snprintf(info, sizeof(info),
 		 "{\"pid\":%d,\"held\":%ld,\"at\":%lld,\"version\":\"%s\"}",
-		 (int)getpid(), held_now(), (long long)pb_wall_ms(), PB_BUILD_VERSION);
+		 (int)getpid(), handover_held(), (long long)pb_wall_ms(), PB_BUILD_VERSION);
 	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK) {
 		pb_warn("heartbeat: %s", r->errstr);
 		beats_ok_since = 0;
@@ -98,8 +38,6 @@ static void heartbeat(pb_redis *r)
 		beats_ok_since = pb_now_ms();
 	}
 }
-
-_Atomic int64_t fetch_turn_ms;
 
 /* Due retries go back to the queue at most every TICK_MS (their delays are
  * hundreds of milliseconds and more), not before every take: under load a
@@ -138,121 +76,38 @@ static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
 	am_queue_tick(r);
 }
 
-/* A deadline TICK_MS from now, for pthread_cond_timedwait on slots_cv. */
-static void tick_from_now(struct timespec *ts)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += TICK_MS * 1000000L;
-	if (ts->tv_nsec >= 1000000000L)
-		ts->tv_sec++, ts->tv_nsec -= 1000000000L;
-}
-
-/* Wait for free slots; returns how many may be taken (0: stopping). */
-static int wait_for_slots(void)
-{
-	int free_slots = 0;
-	struct timespec ts;
-
-	pthread_mutex_lock(&H.mu);
-	while (!stopping && (free_slots = (int)(cfg.concurrency - H.held)) <= 0) {
-		tick_from_now(&ts);
-		pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts);
-		if ((free_slots = (int)(cfg.concurrency - H.held)) <= 0)
-			break; /* time for housekeeping */
-	}
-	pthread_mutex_unlock(&H.mu);
-	if (stopping || free_slots < 0)
-		return 0;
-	return free_slots < cfg.fetch_batch ? free_slots : (int)cfg.fetch_batch;
-}
-
-/* The rid word of a reference, its length: the second of a version 2
- * reference's six words, the first of a version 3 reference's two or
- * three (job.h). */
-static const char *rid_of(const redisReply *x, size_t *n)
-{
-	const char *p = x->str, *e;
-	size_t spaces = 0, i;
-
-	for (i = 0; i < x->len; i++)
-		spaces += x->str[i] == ' ';
-	if (spaces == 5)
-		p = (const char *)memchr(x->str, ' ', x->len) + 1;
-	else if (spaces != 1 && spaces != 2)
-		return *n = 0, NULL;
-	e = memchr(p, ' ', x->len - (size_t)(p - x->str));
-	*n = e ? (size_t)(e - p) : 0;
-	return p;
-}
-
-/* The header of the request seen last in a reply, and that request's id:
- * a reply's postbacks of one request mostly come one after another. */
-typedef struct last_header {
-	const redisReply *h;
-	const char *rid;
-	size_t n;
-} last_header;
-
-/* The request header of triple i: the take sends it once per request and
- * "" for the request's later postbacks in the same reply. */
-static const redisReply *header_of(const redisReply *rep, size_t i, last_header *last)
-{
-	const redisReply *h = rep->element[i + 2], *x = rep->element[i];
-	size_t n, m, j;
-	const char *rid = rid_of(x, &n);
-
-	if (h->type == REDIS_REPLY_STRING && h->len > 0 && rid) {
-		*last = (last_header){ h, rid, n };
-		return h;
-	}
-	if (h->type != REDIS_REPLY_STRING || h->len > 0)
-		return h;
-	if (rid && last->h && last->n == n && memcmp(last->rid, rid, n) == 0)
-		return last->h;
-	for (j = i; rid && n && j >= 3; j -= 3) {
-		const redisReply *y = rep->element[j - 3], *hy = rep->element[j - 1];
-		const char *r2 = y->type == REDIS_REPLY_STRING ? rid_of(y, &m) : NULL;
-
-		if (r2 && m == n && memcmp(r2, rid, n) == 0 &&
-		    hy->type == REDIS_REPLY_STRING && hy->len > 0)
-			return hy;
-	}
-	return h;
-}
-
 /*
- * Postbacks wait that this agent may not take until it has fewer in
- * delivery for their destination: wait until an attempt is over (or a
- * tick for housekeeping), not on the wake list (that says only that new
- * postbacks came).
+ * The request header of the take's triple i, for jb: the take sends it
+ * once per request and "" for the request's later postbacks in the same
+ * reply, so such a header is that of an earlier job of the same request
+ * in this reply (list, newest first); nil when there is none (version 1,
+ * or the request is gone).
  */
-static void wait_for_a_slot(void)
+static int set_header(job *jb, const redisReply *h, const job *list)
 {
-	struct timespec ts;
-	unsigned long freed;
+	const char *rid, *r2;
+	size_t n, m;
 
-	pthread_mutex_lock(&H.mu);
-	freed = H.dest_freed;
-	tick_from_now(&ts);
-	while (!stopping && H.dest_freed == freed &&
-	       pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts) == 0)
-		;
-	pthread_mutex_unlock(&H.mu);
+	if (h->type != REDIS_REPLY_STRING)
+		return job_set_header(jb, NULL, 0);
+	if (h->len > 0 || (rid = job_rid(jb, &n)) == NULL)
+		return job_set_header(jb, h->str, h->len);
+	for (; list; list = list->next)
+		if ((r2 = job_rid(list, &m)) && m == n && memcmp(r2, rid, n) == 0 &&
+		    list->hdr)
+			return job_set_header(jb, list->hdr, list->hdr_len);
+	return job_set_header(jb, h->str, h->len);
 }
 
 /* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
 static void hand_over(redisReply *rep)
 {
-	job *list = NULL;
+	job *list = NULL, *jb;
 	size_t i;
-	int taken = 0;
-	long held;
 	char dest[PB_DEST_ID_LEN + 1] = "";
-	last_header last = { NULL, NULL, 0 };
 
 	for (i = 0; i + 2 < rep->elements; i += 3) {
 		const redisReply *x = rep->element[i];
-		job *jb;
 
 		if (x->type != REDIS_REPLY_STRING)
 			continue;
@@ -261,29 +116,19 @@ static void hand_over(redisReply *rep)
 			memcpy(dest, x->str + 1, PB_DEST_ID_LEN);
 			continue;
 		}
-		if ((jb = job_new(x, header_of(rep, i, &last), rep->element[i + 1], dest)) == NULL) {
+		jb = job_new(x, rep->element[i + 1], dest, (size_t)cfg.log_body_bytes);
+		if (jb == NULL || set_header(jb, rep->element[i + 2], list) != PB_OK) {
 			/* Still held in Redis: reclaimed at restart. */
 			pb_error("out of memory: a postback stays in %s", keys.held);
+			if (jb)
+				job_free(jb);
 			continue;
 		}
-		taken++;
 		jb->next = list;
 		list = jb;
 	}
 	freeReplyObject(rep);
-	pthread_mutex_lock(&H.mu);
-	while (list) {
-		job *nx = list->next;
-		list->next = H.taken;
-		H.taken = list;
-		dest_held_add(list->dest, 1);
-		list = nx;
-	}
-	H.held += taken;
-	held = H.held;
-	pthread_mutex_unlock(&H.mu);
-	am_in_flight(held);
-	curl_multi_wakeup(multi);
+	am_in_flight(handover_give(list));
 }
 
 /*
@@ -303,7 +148,7 @@ static void reconcile(pb_redis *r, const char *why, int64_t *next_beat,
 	pb_warn("%s (master %s:%d): finishing what is in flight, then "
 		"returning what is left in %s", why, r->master.host,
 		r->master.port, keys.held);
-	while (held_now() > 0 && !stopping) {
+	while (handover_held() > 0 && !stopping) {
 		housekeeping(r, next_beat, next_reap);
 		pb_sleep_ms(TICK_MS, &stopping);
 	}
@@ -323,7 +168,7 @@ void *fetcher_main(void *arg)
 	unsigned seen_changes = r->master_changes;
 	int take_broke = 0; /* a take's connection broke: reconcile on the next one */
 	int unregistered = 0; /* said so once; quiet until it changes */
-	room *rs = calloc((size_t)cfg.concurrency, sizeof(*rs));
+	handover_room *rs = calloc((size_t)cfg.concurrency, sizeof(*rs));
 	const char **rooms = calloc(2 * (size_t)cfg.concurrency, sizeof(*rooms)); /* NOLINT(bugprone-sizeof-expression): pointers */
 
 	while (!stopping && rs && rooms) {
@@ -342,12 +187,12 @@ void *fetcher_main(void *arg)
 			reconcile(r, "a take lost its connection", &next_beat, &next_reap);
 			continue;
 		}
-		if ((want = wait_for_slots()) == 0)
+		if ((want = handover_wait_slots(cfg.fetch_batch, &stopping)) == 0)
 			continue;
 		t0 = pb_now_us();
 		rc = pb_queue_take(r, &keys, want, TICK_MS,
 				   cfg.max_in_flight_per_destination, rooms,
-				   rooms_now(rs, rooms), &got, &capped);
+				   handover_rooms(rs, rooms), &got, &capped);
 		if (rc == PB_ERR_NOTFOUND) {
 			/* Reaped while cut off, or new to this master: the
 			 * heartbeat registers us, then we take. */
@@ -371,16 +216,13 @@ void *fetcher_main(void *arg)
 			if (got)
 				freeReplyObject(got);
 			if (capped)
-				wait_for_a_slot();
+				handover_wait_dest_slot(&stopping);
 		}
 	}
 	if (!rs || !rooms)
 		pb_error("fetcher: out of memory; taking nothing");
 	free(rs);
 	free(rooms);
-	pthread_mutex_lock(&H.mu);
-	H.fetcher_done = 1;
-	pthread_mutex_unlock(&H.mu);
-	curl_multi_wakeup(multi);
+	handover_fetcher_done();
 	return NULL;
 }

@@ -20,12 +20,10 @@
 
 pb_config cfg;
 pb_queue_keys keys;
-handover H = { .mu = PTHREAD_MUTEX_INITIALIZER,
-	       .slots_cv = PTHREAD_COND_INITIALIZER,
-	       .record_cv = PTHREAD_COND_INITIALIZER };
 atomic_int stopping;
 atomic_int reopen_log;
 atomic_int recorder_quit;
+_Atomic int64_t fetch_turn_ms;
 
 static sigset_t sigs;
 
@@ -39,14 +37,14 @@ static void *signal_main(void *arg)
 			continue;
 		if (sig == SIGHUP) {
 			reopen_log = 1;
+			deliver_wake();
 		} else {
 			pb_info("%s: no new postbacks; finishing those in flight "
 				"(grace %ld ms)", strsignal(sig), cfg.shutdown_grace_ms);
 			pb_sd_stopping("finishing the deliveries in flight");
 			stopping = 1;
-			pthread_cond_broadcast(&H.slots_cv);
+			handover_wake();
 		}
-		curl_multi_wakeup(multi);
 	}
 	return NULL;
 }
@@ -103,7 +101,8 @@ static int setup(void)
 		return PB_ERR_LIMIT;
 	}
 	raise_fd_limit();
-	if ((H.dests = calloc((size_t)cfg.concurrency, sizeof(*H.dests))) == NULL) {
+	if (handover_init(cfg.concurrency, cfg.max_in_flight_per_destination,
+			  deliver_wake) != PB_OK) {
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
 		return PB_ERR_NOMEM;
 	}
@@ -168,6 +167,7 @@ int main(int argc, char **argv)
 	pb_redis_close(&fetch_redis);
 	pb_redis_close(&record_redis);
 	deliver_cleanup();
+	handover_cleanup();
 	am_stop();
 	return 0;
 }

@@ -16,7 +16,7 @@ static struct {
 } stats;
 
 /*
- * jb's record for outcomes_lua (queue.h). A dead letter stands alone, as a
+ * jb's record for outcomes.lua (queue.h). A dead letter stands alone, as a
  * version 1 job: its request's keys go with its last postback, and a
  * replay queues the job as it is; *letter is malloc'ed, the caller frees.
  */
@@ -24,6 +24,7 @@ static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 {
 	static const char *signals[] = { "", "ok", "fail" };
 	pb_dead d;
+	pb_buf alone;
 
 	*letter = NULL;
 	*o = (pb_queue_outcome){ .x = jb->raw, .len = jb->raw_len, .dest = jb->dest,
@@ -46,12 +47,11 @@ static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 	}
 	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
 		       jb->status, jb->error, pb_wall_ms(), keys.agent_id };
-	pb_buf_reset(&jb->retry_job);
-	if (jb->v2 && jb->j.url &&
-	    pb_job_encode(&jb->retry_job, jb->j.id, jb->j.attempts, jb->j.method,
-			  jb->j.url, jb->j.url_len, jb->j.data, jb->j.data_len) == PB_OK)
-		d.job = jb->retry_job.data, d.job_len = jb->retry_job.len;
-	if ((*letter = pb_dead_encode(&d)) == NULL)
+	if (job_standalone(jb, &alone) == PB_OK)
+		d.job = alone.data, d.job_len = alone.len;
+	*letter = pb_dead_encode(&d);
+	pb_buf_free(&alone);
+	if (*letter == NULL)
 		return PB_ERR_NOMEM;
 	o->kind = PB_OUT_DEAD;
 	o->extra = *letter, o->extra_len = strlen(*letter);
@@ -143,41 +143,14 @@ static int record_list(pb_redis *r, job *list)
 	return PB_OK;
 }
 
-/* Wait for outcomes; NULL once there will be no more. */
-static job *take_outcomes(void)
-{
-	job *list;
-
-	pthread_mutex_lock(&H.mu);
-	while (H.outcomes == NULL && !recorder_quit)
-		pthread_cond_wait(&H.record_cv, &H.mu);
-	list = H.outcomes;
-	H.outcomes = NULL;
-	pthread_mutex_unlock(&H.mu);
-	return list;
-}
-
-/* Put back outcomes that could not be recorded, ahead of newer ones. */
-static void untake_outcomes(job *list)
-{
-	job *last = list;
-
-	while (last->next)
-		last = last->next;
-	pthread_mutex_lock(&H.mu);
-	last->next = H.outcomes;
-	H.outcomes = list;
-	pthread_mutex_unlock(&H.mu);
-}
-
 void *recorder_main(void *arg)
 {
 	pb_redis *r = arg;
 	job *list, *jb, *nx;
-	long n, held;
+	long n;
 	int64_t t0;
 
-	while ((list = take_outcomes()) != NULL) {
+	while ((list = handover_wait_finished(&recorder_quit)) != NULL) {
 		for (n = 0, jb = list; jb; jb = jb->next)
 			n++;
 		t0 = pb_now_us();
@@ -185,19 +158,14 @@ void *recorder_main(void *arg)
 			pb_warn("cannot record %ld outcome(s) yet, will retry: %s", n,
 				r->errstr);
 			pb_redis_drop(r);
-			untake_outcomes(list);
+			handover_unfinish(list);
 			if (recorder_quit)
 				break; /* they stay held in Redis */
 			pb_sleep_ms(OUTCOME_RETRY_MS, &recorder_quit);
 			continue;
 		}
 		am_record_round((double)(pb_now_us() - t0) / 1e6);
-		pthread_mutex_lock(&H.mu);
-		held = H.held -= n;
-		pthread_cond_broadcast(&H.slots_cv);
-		pthread_mutex_unlock(&H.mu);
-		am_in_flight(held);
-		curl_multi_wakeup(multi); /* the deliverer may be waiting for this */
+		am_in_flight(handover_recorded(n));
 		for (jb = list; jb; jb = nx) {
 			nx = jb->next;
 			count(jb);
@@ -210,10 +178,7 @@ void *recorder_main(void *arg)
 
 void record_finish(void)
 {
-	pthread_mutex_lock(&H.mu);
-	recorder_quit = 1;
-	pthread_cond_signal(&H.record_cv);
-	pthread_mutex_unlock(&H.mu);
+	handover_quit(&recorder_quit);
 }
 
 void record_report(void)

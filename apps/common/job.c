@@ -212,17 +212,7 @@ int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
 	memset(job, 0, sizeof(*job));
 	if (pb_ref_decode(&r, ref, ref_len) != PB_OK)
 		return PB_ERR_FORMAT;
-	/* Both fit: PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX. */
-	snprintf(job->id, sizeof(job->id), "%s-%s", r.rid, r.index);
-	memcpy(job->dest, r.dest, sizeof(job->dest));
-	job->attempts = r.attempts;
-	if (header_decode(job, hdr, hdr_len) != PB_OK)
-		return PB_ERR_FORMAT;
-	job->data = data;
-	job->data_len = data_len;
-	if (data == NULL || data_len != r.length || data_len < 2 || data[0] != '{')
-		return PB_ERR_FORMAT;
-	return PB_OK;
+	return pb_job_from_ref(job, &r, 0, hdr, hdr_len, data, data_len);
 }
 
 /* ---- version 3 ------------------------------------------------------------ */
@@ -350,16 +340,29 @@ int pb_job_from_v3(pb_job *job, const char *dest, const char *ref,
 	memset(job, 0, sizeof(*job));
 	job->client = "";
 	if (pb_ref3_decode(&r, ref, ref_len) != PB_OK ||
-	    !pb_dest_id_valid(dest, strlen(dest)))
+	    pb_strlcpy(r.dest, dest, sizeof(r.dest)) != PB_OK)
 		return PB_ERR_FORMAT;
-	snprintf(job->id, sizeof(job->id), "%s-%s", r.rid, r.index);
-	memcpy(job->dest, dest, sizeof(job->dest));
-	job->attempts = r.attempts;
+	return pb_job_from_ref(job, &r, 1, hdr, hdr_len, data, data_len);
+}
+
+int pb_job_from_ref(pb_job *job, const pb_ref *r, int v3, const char *hdr,
+		    size_t hdr_len, const char *data, size_t data_len)
+{
+	memset(job, 0, sizeof(*job));
+	job->client = "";
+	if (!pb_dest_id_valid(r->dest, strlen(r->dest)))
+		return PB_ERR_FORMAT;
+	/* Both fit: PB_RID_MAX + 1 + PB_INDEX_MAX <= PB_ID_MAX. */
+	snprintf(job->id, sizeof(job->id), "%s-%s", r->rid, r->index);
+	memcpy(job->dest, r->dest, sizeof(job->dest));
+	job->attempts = r->attempts;
 	if (header_decode(job, hdr, hdr_len) != PB_OK)
 		return PB_ERR_FORMAT;
 	job->data = data;
 	job->data_len = data_len;
-	if (data == NULL || data_len < 2 || data[0] != '{')
+	/* Version 2 says how long its data is; version 3's index said it. */
+	if (data == NULL || data_len < 2 || data[0] != '{' ||
+	    (!v3 && data_len != r->length))
 		return PB_ERR_FORMAT;
 	return PB_OK;
 }

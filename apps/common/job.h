@@ -142,5 +142,12 @@ int pb_job_from_v3(pb_job *job, const char *dest, const char *ref,
 int pb_job_from_v2(pb_job *job, const char *ref, size_t ref_len,
 		   const char *hdr, size_t hdr_len, const char *data,
 		   size_t data_len);
+/*
+ * The same from a reference already decoded (pb_ref_decode, or
+ * pb_ref3_decode with ref->dest set by the caller: v3 1): what the two
+ * above do after decoding theirs.
+ */
+int pb_job_from_ref(pb_job *job, const pb_ref *ref, int v3, const char *hdr,
+		    size_t hdr_len, const char *data, size_t data_len);
 
 #endif
