@@ -114,7 +114,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
 UNIT_LIB := $(filter-out apps/common/redis.c apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) \
-            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c \
+            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c apps/agent/heldjob.c \
             apps/ctl/replinfo.c apps/bench/idset.c
 
 $(B)/san/%.o: %.c
@@ -123,7 +123,7 @@ $(B)/san/%.o: %.c
 
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(B)/san/tests/unit/unit.o $(call san,$(UNIT_LIB))
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ -ljansson -lcrypto -lm -lpthread
+	$(CC) $(SANFLAGS) -o $@ $^ -lcurl -ljansson -lcrypto -lm -lpthread
 
 .SECONDARY:
 
@@ -142,7 +142,7 @@ FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=al
 $(B)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB) $(GEN_DEFAULTS) $(GEN_VERSION)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(filter-out -Wno-format-truncation,$(WARN)) -Wno-format-nonliteral \
-	  $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -ljansson -lcrypto -lm -lpthread
+	  $(FUZZFLAGS) $(INC) -o $@ $< $(UNIT_LIB) -lcurl -ljansson -lcrypto -lm -lpthread
 
 fuzz: deps $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do \

@@ -1,9 +1,11 @@
 /*
  * What an agent reads from Redis: a version 1 job, a version 2 reference
  * with its request header and data, a version 3 reference or run (and its
- * job), a dead letter. A compromised host may
- * write anything there. Invariants: whatever decodes encodes back to
- * something that decodes the same.
+ * job), a dead letter; and the agent's held postback made of any of them
+ * (heldjob.c). A compromised host may write anything there. Invariants:
+ * whatever decodes encodes back to something that decodes the same; a
+ * held postback that can be tried schedules and stands alone as a job
+ * that decodes, with its id.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "buf.h"
 #include "deadletter.h"
+#include "heldjob.h"
 #include "job.h"
 #include "pb.h"
 
@@ -109,6 +112,37 @@ static void dead(const char *s, size_t n)
 	json_decref(owner);
 }
 
+/* The agent's held postback of s as the take would return it. */
+static void held(const char *s, size_t n)
+{
+	parts p;
+	int whole = split3(s, n, &p);
+	redisReply x = { .type = REDIS_REPLY_STRING, .str = (char *)s, .len = p.rn };
+	redisReply d = { .type = REDIS_REPLY_NIL };
+	pb_buf alone;
+	pb_job j;
+	job *jb;
+
+	if (whole)
+		d = (redisReply){ .type = REDIS_REPLY_STRING, .str = (char *)p.data, .len = p.dn };
+	if ((jb = job_new(&x, &d, "0123456789abcdef", 64)) == NULL)
+		return;
+	if (job_set_header(jb, whole ? p.hdr : NULL, whole ? p.hn : 0) != PB_OK) {
+		job_free(jb);
+		return;
+	}
+	if (jb->state == JOB_OK) {
+		if (job_schedule(jb, jb->j.attempts + 1) != PB_OK)
+			abort(); /* what was decoded schedules again */
+		if (job_standalone(jb, &alone) == PB_OK &&
+		    (pb_job_decode(&j, alone.data, alone.len) != PB_OK ||
+		     strcmp(j.id, jb->j.id) != 0))
+			abort();
+		pb_buf_free(&alone);
+	}
+	job_free(jb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 {
 	const char *s = (const char *)in;
@@ -116,6 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 	v1(s, n);
 	v2(s, n);
 	v3(s, n);
+	held(s, n);
 	dead(s, n);
 	return 0;
 }
