@@ -41,9 +41,9 @@ LDFLAGS ?=
 # tests/lint/hardening.sh checks the binaries for each.
 HARDEN   := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2 -fPIE
 LDHARDEN := -pie -Wl,-z,relro -Wl,-z,now
-LIBS_INGEST := -lfcgi -lhiredis -ljansson -lmicrohttpd -lcrypto -lsystemd -lm -lpthread
+LIBS_INGEST := -lfcgi -lcurl -lhiredis -ljansson -lmicrohttpd -lcrypto -lsystemd -lm -lpthread
 LIBS_AGENT  := -lcurl -lhiredis -ljansson -lmicrohttpd -lcrypto -lsystemd -lm -lpthread
-LIBS_CTL    := -lhiredis -ljansson -lcrypto -lm -lpthread
+LIBS_CTL    := -lcurl -lhiredis -ljansson -lcrypto -lm -lpthread
 LIBS_BENCH  := -lcurl -ljansson -lcrypto -lm -lpthread
 
 B := build

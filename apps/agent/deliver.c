@@ -220,7 +220,11 @@ static void decide(job *jb, int64_t retry_after_ms)
 	jb->outcome = pb_classify(jb->status, jb->transport_ok, jb->refused);
 	jb->sig = pb_breaker_signal(jb->status, jb->transport_ok, jb->refused,
 				    retry_after_ms > 0);
-	if (pb_dest_of(&jb->dname, jb->url.data, jb->url.len) != PB_OK)
+	/* Only an attempt that reached the network says something of its
+	 * destination: one that libcurl refused before (a URL it cannot use,
+	 * out of memory) must not count against a partner's breaker. */
+	if (!jb->reached ||
+	    pb_dest_of(&jb->dname, jb->url.data, jb->url.len) != PB_OK)
 		jb->sig = PB_SIG_NONE;
 	if (jb->error[0])
 		pb_strlcpy(jb->reason, jb->error, sizeof(jb->reason));
@@ -332,6 +336,9 @@ static void finish(job *jb, CURLcode result)
 	int64_t elapsed = pb_now_ms() - jb->started_ms;
 
 	jb->transport_ok = result == CURLE_OK;
+	jb->reached = jb->opened || jb->transport_ok ||
+		      result == CURLE_COULDNT_RESOLVE_HOST ||
+		      result == CURLE_OPERATION_TIMEDOUT;
 	/* Refused only if every address was: a host with a private and a
 	 * public address reached on the public one was delivered to. */
 	jb->refused = jb->refused && !jb->opened && !jb->transport_ok;

@@ -52,6 +52,7 @@ typedef struct job {
 	int64_t started_ms;
 	int refused;        /* an address of the destination was not allowed */
 	int opened;         /* ... and one that was, connected to */
+	int reached;        /* the attempt asked DNS or opened a connection */
 	long status;
 	int transport_ok;
 	char error[CURL_ERROR_SIZE];

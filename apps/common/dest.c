@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "pb.h"
 
 size_t pb_dest_prefix_len(const char *url, size_t n)
@@ -31,49 +33,82 @@ static char lower(char c)
 	return (char)u;
 }
 
+/* url's "scheme://authority/" as libcurl parses it into u: PB_OK, or
+ * PB_ERR_FORMAT for what it refuses, another scheme, or userinfo. */
+static int parse(CURLU *u, const char *url, size_t n)
+{
+	size_t end = pb_dest_prefix_len(url, n);
+	char prefix[PB_DEST_MAX + 16];
+	char *user = NULL, *pass = NULL;
+	int rc = PB_OK;
+
+	/* Userinfo is refused: libcurl would send it, and a URL may hide a
+	 * host behind it ("http://a@b@host/"). */
+	if (end == 0 || end + 2 > sizeof(prefix) || memchr(url, '@', end))
+		return PB_ERR_FORMAT;
+	memcpy(prefix, url, end);
+	prefix[end] = '/', prefix[end + 1] = '\0';
+	if (curl_url_set(u, CURLUPART_URL, prefix, 0) != CURLUE_OK)
+		return PB_ERR_FORMAT;
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
+		rc = PB_ERR_FORMAT;
+	curl_free(user);
+	curl_free(pass);
+	return rc;
+}
+
+/* d->name from u: "scheme://host:port", the host in lower case without a
+ * trailing dot, the port always (libcurl writes IPv4 addresses in one
+ * form, and drops a port's leading zeros). */
+static int name_of(pb_dest *d, CURLU *u)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	size_t i, hn;
+	int rc = PB_ERR_FORMAT, k;
+
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+		goto out;
+	hn = strlen(host);
+	if (hn > 1 && host[hn - 1] == '.')
+		host[--hn] = '\0';
+	for (i = 0; i < hn; i++)
+		host[i] = lower(host[i]);
+	if (hn == 0 || strcmp(host, ".") == 0)
+		goto out;
+	k = snprintf(d->name, sizeof(d->name), "%s://%s:%s", scheme, host, port);
+	if (k > 0 && (size_t)k < sizeof(d->name))
+		rc = PB_OK;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	return rc;
+}
+
 int pb_dest_of(pb_dest *d, const char *url, size_t n)
 {
-	size_t end = pb_dest_prefix_len(url, n), scheme = 0, i, k = 0;
-	const char *host, *colon = NULL;
-	size_t host_len;
+	CURLU *u = curl_url();
 	uint64_t h = 14695981039346656037ULL;
-	int https;
+	size_t i;
+	int rc;
 
 	memset(d, 0, sizeof(*d));
-	if (end == 0)
-		return PB_ERR_FORMAT;
-	while (url[scheme] != ':')
-		scheme++;
-	host = url + scheme + 3;
-	host_len = end - (scheme + 3);
-	/* Userinfo is not part of the destination (and the agent refuses it). */
-	for (i = host_len; i > 0; i--)
-		if (host[i - 1] == '@') {
-			host += i;
-			host_len -= i;
-			break;
-		}
-	/* A port is after the last ':' that follows any IPv6 ']'. */
-	for (i = host_len; i > 0 && host[i - 1] != ']'; i--)
-		if (host[i - 1] == ':') {
-			colon = host + i - 1;
-			break;
-		}
-	if (host_len == 0 || scheme + 3 + host_len + 7 >= sizeof(d->name))
-		return PB_ERR_FORMAT;
-	https = scheme == 5 && lower(url[0]) == 'h' && lower(url[4]) == 's';
-	for (i = 0; i < scheme + 3; i++)
-		d->name[k++] = lower(url[i]);
-	for (i = 0; host + i < (colon ? colon : host + host_len); i++)
-		d->name[k++] = lower(host[i]);
-	if (colon && colon + 1 < host + host_len)
-		for (i = (size_t)(colon - host); i < host_len; i++)
-			d->name[k++] = host[i];
-	else
-		k += (size_t)snprintf(d->name + k, sizeof(d->name) - k, ":%d",
-				      https ? 443 : 80);
-	d->name[k] = '\0';
-	for (i = 0; i < k; i++) {
+	if (u == NULL)
+		return PB_ERR_NOMEM;
+	rc = parse(u, url, n);
+	if (rc == PB_OK)
+		rc = name_of(d, u);
+	curl_url_cleanup(u);
+	if (rc != PB_OK) {
+		memset(d, 0, sizeof(*d));
+		return rc;
+	}
+	for (i = 0; d->name[i]; i++) {
 		h ^= (unsigned char)d->name[i];
 		h *= 1099511628211ULL;
 	}

@@ -5,6 +5,12 @@
  *   "HTTP://Example.COM/x?y"   ->  "http://example.com:80"
  *   "https://[::1]:8443/"      ->  "https://[::1]:8443"
  *
+ * It is what libcurl will connect to: the URL's scheme and authority as
+ * libcurl parses them (curl_url), the host in lower case without a
+ * trailing dot, the port always, so that one partner spelled differently
+ * ("HOST.", ":0080", "0x7f.1") is one destination, with one breaker and
+ * one rate.
+ *
  * The id is 16 hex digits of FNV-1a 64 over that text: collisions between
  * a cluster's few thousand destinations are practically impossible (one in
  * millions for 10,000), and one would only make two partners share a queue
@@ -24,9 +30,10 @@ typedef struct pb_dest {
 } pb_dest;
 
 /*
- * The destination of url[0..n). PB_OK, or PB_ERR_FORMAT when url has no
- * "scheme://" or its authority does not fit (the agent refuses such a URL
- * anyway; the caller may still queue it under a fallback destination).
+ * The destination of url[0..n) (only its "scheme://authority" is read).
+ * PB_OK; PB_ERR_FORMAT when libcurl refuses it, its scheme is not http or
+ * https, it has userinfo ("user@", which may hide the real host), or it
+ * does not fit; PB_ERR_NOMEM.
  */
 int pb_dest_of(pb_dest *d, const char *url, size_t n);
 /* The length of url's "scheme://authority" prefix; 0 when it has none. */

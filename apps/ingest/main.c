@@ -253,11 +253,13 @@ static int jobs_reserve(worker *w, size_t n)
 }
 
 /*
- * The destination of object obj's postback. When the template's scheme,
- * host and port hold no {key}, every postback of the request shares the
- * template's; otherwise the URL is filled here as the agent will fill it
- * (a missing key: empty). A URL whose destination cannot be read is
- * queued under the template's own: the agent refuses it, nothing is lost.
+ * The destination of object obj's postback (dest.h). When the template's
+ * scheme, host and port hold no {key}, every postback of the request
+ * shares the template's; otherwise the URL is filled here as the agent
+ * will fill it (a missing key: empty). PB_ERR_FORMAT when it is not one
+ * libcurl would connect to, or has userinfo: such a request is refused
+ * whole, so that no postback is queued under a destination it would never
+ * reach (and fail against that destination's breaker).
  */
 static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
 		       pb_dest *d)
@@ -267,10 +269,9 @@ static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
 	if (memchr(r->url, '{', pre) == NULL)
 		return pb_dest_of(d, r->url, r->url_len);
 	pb_buf_reset(&w->url);
-	if (pb_template_fill(&w->url, r->url, pre, obj, "") != PB_OK ||
-	    pb_dest_of(d, w->url.data, w->url.len) != PB_OK)
-		return pb_dest_of(d, r->url, r->url_len);
-	return PB_OK;
+	if (pb_template_fill(&w->url, r->url, pre, obj, "") != PB_OK)
+		return PB_ERR_FORMAT;
+	return pb_dest_of(d, w->url.data, w->url.len);
 }
 
 /*
@@ -280,7 +281,7 @@ static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
  * as runs in w->runs, *nruns of them.
  */
 static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
-		      size_t *nruns)
+		      size_t *nruns, size_t *bad)
 {
 	json_t *obj;
 	pb_dest d;
@@ -304,8 +305,10 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 		w->lens[i] = json_dumpb(obj, w->jobs.data + w->jobs.len, need,
 					JSON_COMPACT);
 		w->jobs.len += w->lens[i];
-		if ((rc = destination(w, r, obj, &d)) != PB_OK)
+		if ((rc = destination(w, r, obj, &d)) != PB_OK) {
+			*bad = i;
 			return rc;
+		}
 		if (*nruns == 0 || strcmp(w->runs[*nruns - 1].id, d.id) != 0) {
 			memcpy(w->runs[*nruns].id, d.id, sizeof(d.id));
 			w->runs[(*nruns)++].count = 0;
@@ -415,7 +418,7 @@ static void handle_ingest(worker *w)
 	pb_ingest_req r;
 	pb_enqueue_req eq;
 	pb_enqueue_res res;
-	size_t hlen = 0, nruns = 0;
+	size_t hlen = 0, nruns = 0, bad = 0;
 	int status, rc;
 	int64_t t0;
 
@@ -462,7 +465,15 @@ static void handle_ingest(worker *w)
 	memcpy(request_id, id_prefix, ID_PREFIX_DIGITS);
 	pb_base62(request_id + ID_PREFIX_DIGITS, sizeof(request_id) - ID_PREFIX_DIGITS,
 		  (uint64_t)atomic_fetch_add(&id_counter, 1), 1);
-	if ((rc = build_jobs(w, &r, &hlen, &nruns)) == PB_ERR_LIMIT) {
+	if ((rc = build_jobs(w, &r, &hlen, &nruns, &bad)) == PB_ERR_FORMAT) {
+		snprintf(err, sizeof(err), "data[%zu]: the URL's scheme, host and port "
+			 "are not one a postback may go to (userinfo, or a host or "
+			 "port that cannot be connected to)", bad);
+		respond_error(w, 400, err);
+		pb_ingest_req_free(&r);
+		return;
+	}
+	if (rc == PB_ERR_LIMIT) {
 		snprintf(err, sizeof(err), "the %zu postbacks would take over %ld "
 			 "bytes; send fewer objects a request", r.count,
 			 cfg.max_request_job_bytes);

@@ -29,6 +29,24 @@ PARTNERS = {
 }
 
 
+def healthy_latencies(cluster, receiver, mark, each=lambda i: None):
+    """HEALTHY postbacks for receiver, one request every 10 ms (each(i)
+    after the i-th): their times in ms from acknowledgement to arrival."""
+    acked = {}
+    for i in range(HEALTHY):
+        r = ingest(cluster, {"endpoint": {"method": "GET",
+                                          "url": receiver.url + mark + "/ok?i={i}"},
+                             "data": [{"i": i}]})
+        assert r.status_code == 200, r.text
+        acked[r.json()["ids"][0]] = time.time()
+        each(i)
+        time.sleep(0.01)
+    assert receiver.wait_for(
+        lambda rs: set(acked) <= {g["id"] for g in of_mark(rs, mark)}, 60)
+    arrived = {g["id"]: g["time"] for g in of_mark(receiver.requests, mark)}
+    return [1000 * (arrived[i] - t) for i, t in acked.items()]
+
+
 @pytest.mark.parametrize("kind", sorted(PARTNERS))
 def test_a_blocked_destination_does_not_delay_the_others(cluster, receiver, mark, kind):
     """2,000 postbacks for a partner that is blocked (it never answers: each
@@ -50,18 +68,7 @@ def test_a_blocked_destination_does_not_delay_the_others(cluster, receiver, mark
             hole_ids += r.json()["ids"]
         time.sleep(1.0)  # the agents take what they may for it
 
-        acked = {}
-        for i in range(HEALTHY):
-            r = ingest(cluster, {"endpoint": {"method": "GET",
-                                              "url": receiver.url + mark + "/ok?i={i}"},
-                                 "data": [{"i": i}]})
-            assert r.status_code == 200, r.text
-            acked[r.json()["ids"][0]] = time.time()
-            time.sleep(0.01)
-        assert receiver.wait_for(
-            lambda rs: set(acked) <= {g["id"] for g in of_mark(rs, mark)}, 60)
-        arrived = {g["id"]: g["time"] for g in of_mark(receiver.requests, mark)}
-        lat_ms = [1000 * (arrived[i] - t) for i, t in acked.items()]
+        lat_ms = healthy_latencies(cluster, receiver, mark)
         print("healthy postbacks beside a partner that %s: p50 %.0f ms, p99 %.0f ms"
               % (kind, percentile(lat_ms, 50), percentile(lat_ms, 99)))
         # Before per-destination queues: p50 130 s, p99 149 s (issue 13).
@@ -127,4 +134,46 @@ def test_a_failing_destination_is_parked_probed_and_released(cluster, mark):
         assert " closed " in breaker_line(cluster, url), breaker_line(cluster, url)
     finally:
         state["up"] = True
+        partner.stop()
+
+
+def test_a_client_cannot_open_another_partners_breaker(cluster, mark):
+    """1,000 postbacks whose URLs name a partner's host behind userinfo
+    ("http://a@b@<partner>/", which libcurl refuses, once queued under the
+    partner's destination and failed against its breaker), or in other
+    forms libcurl would not connect to: every request is refused with 400
+    and nothing is queued. Meanwhile 200 postbacks to that partner from
+    another request stream arrive with p99 <= 1 s from acknowledgement,
+    and the partner's breaker never opens."""
+    partner = Receiver(cluster.bind, 0, respond=lambda rec: (200, {}, b"ok")).start()
+    hostport = partner.url.split("/")[2]
+    forms = ["a@b@" + hostport, "user:pw@" + hostport, "@" + hostport,
+             hostport + ":99999", "exa mple." + hostport]
+    try:
+        before = redis_ids(cluster)
+        refused = 0
+        for k in range(10):
+            data = [{"h": forms[(k * 100 + i) % len(forms)], "i": i} for i in range(100)]
+            r = ingest(cluster, {"endpoint": {"method": "GET",
+                                              "url": "http://{h}" + mark + "/x?i={i}"},
+                                 "data": data})
+            assert r.status_code == 400, r.text
+            refused += len(data)
+        for url in ("http://a@b@" + hostport + mark + "/y",
+                    "http://user:pw@" + hostport + mark + "/y"):
+            r = ingest(cluster, {"endpoint": {"method": "GET", "url": url}, "data": [{}]})
+            assert r.status_code == 400, r.text
+        assert set(redis_ids(cluster)) <= set(before), "a refused postback was queued"
+
+        opened = []
+        lat_ms = healthy_latencies(
+            cluster, partner, mark,
+            each=lambda i: i % 50 or opened.append(breaker_line(cluster, partner.url)))
+        print("%d malformed postbacks refused; the partner's own: p50 %.0f ms, "
+              "p99 %.0f ms" % (refused, percentile(lat_ms, 50), percentile(lat_ms, 99)))
+        assert percentile(lat_ms, 99) <= 1000, sorted(lat_ms)[-10:]
+        opened.append(breaker_line(cluster, partner.url))
+        assert not any(" open " in line or " half " in line for line in opened), opened
+        assert all(g["status"] == 200 for g in of_mark(partner.requests, mark))
+    finally:
         partner.stop()

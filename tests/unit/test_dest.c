@@ -15,7 +15,14 @@ static void names(void)
 		{ "http://127.0.0.1:9/", "http://127.0.0.1:9" },
 		{ "http://[::1]:8080/a", "http://[::1]:8080" },
 		{ "http://[::1]/a", "http://[::1]:80" },
-		{ "http://user:pw@host:81/", "http://host:81" },
+		/* One partner however its address is spelled. */
+		{ "http://Host.Example./x", "http://host.example:80" },
+		{ "http://host.example:0080/", "http://host.example:80" },
+		{ "https://host.example:443/", "https://host.example:443" },
+		{ "http://0x7f.1/", "http://127.0.0.1:80" },
+		{ "http://2130706433:81/", "http://127.0.0.1:81" },
+		{ "http://[::FFFF:127.0.0.1]/", "http://[::ffff:127.0.0.1]:80" },
+		{ "http://ex%41mple.test/", "http://example.test:80" },
 		{ "http://host?q", "http://host:80" },
 		{ "http://host#f", "http://host:80" },
 		{ "http://host:/x", "http://host:80" },
@@ -46,8 +53,15 @@ static void ids(void)
 
 static void refusals(void)
 {
-	static const char *bad[] = { "", "example.com/x", "://x", "http:/x",
-				     "http://", "http:///path" };
+	static const char *bad[] = {
+		"", "example.com/x", "://x", "http:/x", "http://", "http:///path",
+		/* Userinfo: libcurl would send it, and it can hide the host. */
+		"http://user:pw@host:81/", "http://a@b@victim.example/",
+		"http://@victim.example/",
+		/* What libcurl refuses, or would not fetch. */
+		"http://exa mple/", "http://x:99999/", "http://:80/", "ftp://x/",
+		"http://{h}/", "http://./", "http://[::1/",
+	};
 	char longhost[400];
 	size_t i;
 	pb_dest d;
