@@ -15,6 +15,10 @@ from conftest import ANSIBLE, ROOT, machines
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "drill"))
 RUN = os.path.join(ROOT, "run", "lab")
+# LAB_SECOND_RUNS=once (CI): a second site.yml changes nothing is checked
+# once, after the first run; `make lab` alone checks it again after the
+# password rotation and after the upgrade (about 4 minutes each here).
+ONE_SECOND_RUN = os.environ.get("LAB_SECOND_RUNS") == "once"
 
 
 def playbook(log_name, *extra, book="site.yml"):
@@ -285,11 +289,16 @@ def test_rebooted_hosts_come_back_with_their_services(lab):
     boot_ids = {h: lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id").stdout for h in hosts}
     for h in hosts:
         lab.ssh(h, "systemctl", "reboot", check=False)
-    time.sleep(3)
-    machines.wait_ssh({h: lab.hosts[h] for h in hosts}, timeout=180)
+    # A host answers SSH until its shutdown reaches sshd (a Redis server
+    # writing its AOF first takes seconds on a busy machine): wait for a
+    # new boot id, not for the first answer.
+    deadline = time.time() + 180
     for h in hosts:
-        assert lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id").stdout != boot_ids[h], \
-            f"{h} did not reboot"
+        while lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id",
+                      check=False).stdout in (boot_ids[h], ""):
+            assert time.time() < deadline, f"{h} did not reboot"
+            time.sleep(1)
+    machines.wait_ssh({h: lab.hosts[h] for h in hosts}, timeout=180)
         for svc in services_of(lab, h):
             state = lab.ssh(h, "systemctl", "is-active", svc, check=False).stdout.strip()
             assert state == "active", f"{h}: {svc} is {state} after the reboot"
@@ -440,6 +449,8 @@ def test_password_rotation_with_traffic_flowing_loses_nothing(lab):
         assert uptime > took, (h, uptime, "restarted by the rotation")
     all_delivered(lab, out, f"password rotation of {len(names)} passwords in {took:.0f} s",
                   1000, 180)
+    if ONE_SECOND_RUN:
+        return
     recap, text = playbook("ansible-rotation-second-run.log")
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     assert not changed, f"site.yml after the rotation changed {changed}: " \
@@ -492,6 +503,8 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
         assert uptime < took + 30, (h, uptime, "not restarted by the upgrade")
     all_delivered(lab, out, f"upgrade to {new_version} in {took:.0f} s, "
                   f"master {old_master} -> {new_master}", 1000, 180)
+    if ONE_SECOND_RUN:
+        return
     recap, text = playbook("ansible-upgrade-second-run.log", *extra)
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     assert not changed, f"a second run after the upgrade changed {changed}: " \
