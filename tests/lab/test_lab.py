@@ -292,13 +292,20 @@ def test_rebooted_hosts_come_back_with_their_services(lab):
     # A host answers SSH until its shutdown reaches sshd (a Redis server
     # writing its AOF first takes seconds on a busy machine): wait for a
     # new boot id, not for the first answer.
+    def boot_id(h):
+        try:
+            return lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id", check=False,
+                           timeout=10).stdout
+        except subprocess.TimeoutExpired:
+            return ""  # on its way down or up
+
     deadline = time.time() + 180
     for h in hosts:
-        while lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id",
-                      check=False).stdout in (boot_ids[h], ""):
+        while boot_id(h) in (boot_ids[h], ""):
             assert time.time() < deadline, f"{h} did not reboot"
             time.sleep(1)
     machines.wait_ssh({h: lab.hosts[h] for h in hosts}, timeout=180)
+    for h in hosts:
         for svc in services_of(lab, h):
             state = lab.ssh(h, "systemctl", "is-active", svc, check=False).stdout.strip()
             assert state == "active", f"{h}: {svc} is {state} after the reboot"
