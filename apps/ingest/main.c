@@ -253,10 +253,10 @@ static int jobs_reserve(worker *w, size_t n)
 }
 
 /*
- * The destination of object obj's postback (dest.h). When the template's
- * scheme, host and port hold no {key}, every postback of the request
- * shares the template's; otherwise the URL is filled here as the agent
- * will fill it (a missing key: empty). PB_ERR_FORMAT when it is not one
+ * The destination of object obj's postback (dest.h), for a template whose
+ * scheme, host and port hold a {key} (build_jobs parses one without, once
+ * for all): the URL filled here as the agent will fill it (a missing key:
+ * empty). PB_ERR_FORMAT when it is not one
  * libcurl would connect to, or has userinfo: such a request is refused
  * whole, so that no postback is queued under a destination it would never
  * reach (and fail against that destination's breaker).
@@ -266,8 +266,6 @@ static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
 {
 	size_t pre = pb_dest_prefix_len(r->url, r->url_len);
 
-	if (memchr(r->url, '{', pre) == NULL)
-		return pb_dest_of(d, r->url, r->url_len);
 	pb_buf_reset(&w->url);
 	if (pb_template_fill(&w->url, r->url, pre, obj, "") != PB_OK)
 		return PB_ERR_FORMAT;
@@ -287,6 +285,9 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 	pb_dest d;
 	size_t i;
 	int rc = jobs_reserve(w, r->count);
+	/* No {key} in its scheme, host and port: one destination for all,
+	 * parsed once (libcurl's parser, not a loop of it a postback). */
+	int shared = memchr(r->url, '{', pb_dest_prefix_len(r->url, r->url_len)) == NULL;
 
 	*nruns = 0;
 	if (rc != PB_OK)
@@ -296,6 +297,10 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 				   r->url, r->url_len)) != PB_OK)
 		return rc;
 	*hlen = w->jobs.len;
+	if (shared && (rc = pb_dest_of(&d, r->url, r->url_len)) != PB_OK) {
+		*bad = 0;
+		return rc;
+	}
 	json_array_foreach(r->data, i, obj) {
 		size_t need = json_dumpb(obj, NULL, 0, JSON_COMPACT);
 
@@ -305,7 +310,7 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 		w->lens[i] = json_dumpb(obj, w->jobs.data + w->jobs.len, need,
 					JSON_COMPACT);
 		w->jobs.len += w->lens[i];
-		if ((rc = destination(w, r, obj, &d)) != PB_OK) {
+		if (!shared && (rc = destination(w, r, obj, &d)) != PB_OK) {
 			*bad = i;
 			return rc;
 		}
