@@ -63,12 +63,13 @@ $(GEN_DEFAULTS): scripts/gen_defaults.py scripts/pbcluster.py apps/conf/pb-inges
 	/usr/bin/python3 scripts/gen_defaults.py $@
 $(B)/obj/apps/common/config.o $(B)/san/apps/common/config.o: $(GEN_DEFAULTS)
 
-# The Redis scripts (apps/lua/*.lua, each after the prelude), as C strings.
-GEN_LUA := $(B)/gen/lua_scripts.h
+# The Redis scripts (apps/lua/*.lua) as one library of Redis Functions, and
+# a struct naming each one's arguments (scripts/gen_lua.py).
+GEN_LUA := $(B)/gen/lua_functions.h
 $(GEN_LUA): scripts/gen_lua.py $(wildcard apps/lua/*.lua)
 	@mkdir -p $(dir $@)
 	/usr/bin/python3 scripts/gen_lua.py $@
-LUA_USERS := apps/agent/queue.o apps/ingest/enqueue.o apps/ctl/main.o
+LUA_USERS := apps/agent/queue.o apps/ingest/enqueue.o apps/ctl/main.o apps/common/redis.o
 $(foreach d,obj san,$(addprefix $(B)/$(d)/,$(LUA_USERS))): $(GEN_LUA)
 
 # The build's version (scripts/version.sh), rewritten only when it changes,

@@ -49,6 +49,17 @@ HOST_GROUPS = ("ingest_nodes", "redis_nodes", "sentinels", "agents")
 ROLES = ("cluster", "redis", "sentinel", "haproxy", "ingest", "agent")
 
 
+def ansible_filters(env):
+    """The filters of Ansible's that the roles' templates use, for a jinja2
+    Environment that renders them here."""
+    # hash: the ACL users' passwords (stored hashed).
+    env.filters["hash"] = lambda s, alg: hashlib.new(alg, s.encode()).hexdigest()
+    # bool: settings given as "true"/"false" (-e name=value) or as booleans.
+    env.filters["bool"] = lambda v: (v if isinstance(v, bool) else
+                                     str(v).lower() in ("true", "yes", "on", "1"))
+    return env
+
+
 def merge(base, over):
     """over on top of base: dicts merge key by key, anything else replaces."""
     if isinstance(base, dict) and isinstance(over, dict):
@@ -296,8 +307,7 @@ class Cluster:
                                      [ROOT, os.path.dirname(os.path.join(ROOT, template))]),
                                  undefined=jinja2.StrictUndefined,
                                  keep_trailing_newline=True, trim_blocks=True)
-        # Ansible's hash filter, for the ACL users' passwords (stored hashed).
-        env.filters["hash"] = lambda s, alg: hashlib.new(alg, s.encode()).hexdigest()
+        ansible_filters(env)
         text = env.get_template(template).render(**extra)
         if keep and os.path.exists(out):
             with open(out) as f:
@@ -654,8 +664,15 @@ class Cluster:
             with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as r:
                 return r.status == 200
 
+        def functions_loaded():
+            # As a deployment does: the operator loads this version's
+            # library (the daemons may only call it); once per cluster.
+            p = self.pbctl("functions", "load", timeout=10)
+            return p.returncode == 0
+
         for what, check in (("sentinels", sentinels_agree),
-                            ("replicas", replicas_online), ("endpoint", healthy)):
+                            ("replicas", replicas_online),
+                            ("functions", functions_loaded), ("endpoint", healthy)):
             while True:
                 try:
                     if check():

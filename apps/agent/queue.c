@@ -4,23 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_scripts.h"
+#include "lua_functions.h"
 #include "pb.h"
 
 /*
- * The scripts are apps/lua/<name>.lua, each after apps/lua/prelude.lua:
+ * The functions are apps/lua/<name>.lua, each after apps/lua/prelude.lua:
  * their header comments say what each reads, writes and returns, and
- * why it is one atomic step; their KEYS and ARGV are named at their top,
- * in the order the functions below pass them.
- *
- * Per thread: the fetcher's and the recorder's (main's before and after
- * them), each loaded on its own connection's master.
+ * why it is one atomic step. Their KEYS and ARGV are named at their top;
+ * lua_functions.h makes a struct of those names (pb_fn_<name>), which the
+ * functions below fill by name.
  */
-static _Thread_local pb_script take_script = { PB_LUA_TAKE, "" };
-static _Thread_local pb_script promote_script = { PB_LUA_PROMOTE, "" };
-static _Thread_local pb_script reap_script = { PB_LUA_REAP, "" };
-static _Thread_local pb_script outcomes_script = { PB_LUA_OUTCOMES, "" };
-static _Thread_local pb_script stats_script = { PB_LUA_STATS, "" };
 
 int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 		       const char *agent_id)
@@ -58,21 +51,20 @@ static int int_reply(pb_redis *r, redisReply *reply, long long *out)
 }
 
 
-/* Call a script with argv[2..argc) set by the caller; an integer reply. */
-static int int_script(pb_redis *r, pb_script *s, int argc, const char **argv,
-		      long long *out)
+/* FCALL argv[0..argc), each a C string; an integer reply. */
+static int int_fcall(pb_redis *r, int argc, const char **argv, long long *out)
 {
-	size_t lens[16];
+	size_t lens[PB_FN_STATS_ARGC];
 	int i;
 
 	if (argc > (int)PB_ARRAY_LEN(lens)) {
-		snprintf(r->errstr, sizeof(r->errstr), "script: %d arguments (at most %zu)",
-			 argc, PB_ARRAY_LEN(lens));
+		snprintf(r->errstr, sizeof(r->errstr), "%s: %d arguments (at most %zu)",
+			 argv[1], argc, PB_ARRAY_LEN(lens));
 		return r->err = PB_ERR_LIMIT;
 	}
-	for (i = 2; i < argc; i++)
+	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	return int_reply(r, pb_redis_script(r, s, argc, argv, lens), out);
+	return int_reply(r, pb_redis_argv(r, argc, argv, lens), out);
 }
 
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
@@ -80,13 +72,16 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		  int *capped)
 {
 	char smax[24], alive[24], scap[24], probe[24];
-	const char *fixed[] = { NULL, NULL, "6", k->names.ready, k->processing,
-				k->heartbeat, k->names.agents, k->names.queue,
-				k->names.waiting, smax, alive, k->agent_id, scap,
-				k->names.queue_stem, k->names.request_stem,
-				k->names.dest_stem, probe, k->names.data_stem,
-				k->held };
-	int nfixed = (int)PB_ARRAY_LEN(fixed), argc = nfixed + 2 * nrooms, i;
+	const pb_fn_take a = {
+		.ready = k->names.ready, .v1_processing = k->processing,
+		.heartbeat = k->heartbeat, .agents = k->names.agents,
+		.v1_queue = k->names.queue, .waiting = k->names.waiting,
+		.want = smax, .alive_ms = alive, .agent = k->agent_id,
+		.cap = scap, .qstem = k->names.queue_stem,
+		.rstem = k->names.request_stem, .bstem = k->names.dest_stem,
+		.probe_ms = probe, .dstem = k->names.data_stem, .held = k->held
+	};
+	int argc = PB_FN_TAKE_ARGC + 2 * nrooms, i;
 	const char **argv = calloc((size_t)argc, sizeof(*argv));
 	size_t *lens = calloc((size_t)argc, sizeof(*lens));
 	long alive_ms = block_ms + r->cfg->command_timeout_ms;
@@ -111,11 +106,11 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 	/* A probe's attempt, and the round trip that records it. */
 	snprintf(probe, sizeof(probe), "%ld",
 		 r->cfg->http_timeout_ms + 2 * r->cfg->command_timeout_ms);
-	memcpy(argv, fixed, sizeof(fixed));
-	memcpy(argv + nfixed, rooms, (size_t)(2 * nrooms) * sizeof(*argv));
-	for (i = 2; i < argc; i++)
+	pb_fn_take_argv(&a, argv);
+	memcpy(argv + PB_FN_TAKE_ARGC, rooms, (size_t)(2 * nrooms) * sizeof(*argv));
+	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	rep = pb_redis_script(r, &take_script, argc, argv, lens);
+	rep = pb_redis_argv(r, argc, argv, lens);
 	free(argv);
 	free(lens);
 	if (rep == NULL)
@@ -171,60 +166,73 @@ int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 	return int_reply(r, reply, NULL);
 }
 
+/* reap.lua for the agents whose heartbeat expired, or only for one. */
+static int reap(pb_redis *r, const pb_queue_keys *k, const char *only,
+		long long *moved)
+{
+	const pb_fn_reap a = {
+		.agents = k->names.agents, .v1_queue = k->names.queue,
+		.ready = k->names.ready, .waiting = k->names.waiting,
+		.pstem = k->names.processing_stem, .only = only,
+		.hbstem = k->names.heartbeat_stem, .qstem = k->names.queue_stem,
+		.hstem = k->names.held_stem
+	};
+	const char *argv[PB_FN_REAP_ARGC];
+
+	return int_fcall(r, pb_fn_reap_argv(&a, argv), argv, moved);
+}
+
 int pb_queue_reap(pb_redis *r, const pb_queue_keys *k, long long *moved)
 {
-	const char *argv[] = { NULL, NULL, "4", k->names.agents, k->names.queue,
-			       k->names.ready, k->names.waiting,
-			       k->names.processing_stem, "", k->names.heartbeat_stem,
-			       k->names.queue_stem, k->names.held_stem };
-
-	return int_script(r, &reap_script, (int)PB_ARRAY_LEN(argv), argv, moved);
+	return reap(r, k, "", moved);
 }
 
 int pb_queue_reclaim_own(pb_redis *r, const pb_queue_keys *k, long long *moved)
 {
-	const char *argv[] = { NULL, NULL, "4", k->names.agents, k->names.queue,
-			       k->names.ready, k->names.waiting,
-			       k->names.processing_stem, k->agent_id,
-			       k->names.heartbeat_stem, k->names.queue_stem,
-			       k->names.held_stem };
-
-	return int_script(r, &reap_script, (int)PB_ARRAY_LEN(argv), argv, moved);
+	return reap(r, k, k->agent_id, moved);
 }
 
 int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 		     long long *moved)
 {
 	char slimit[24];
-	const char *argv[] = { NULL, NULL, "4", k->names.scheduled, k->names.queue,
-			       k->names.ready, k->names.waiting, slimit,
-			       k->names.queue_stem };
+	const pb_fn_promote a = {
+		.scheduled = k->names.scheduled, .v1_queue = k->names.queue,
+		.ready = k->names.ready, .waiting = k->names.waiting,
+		.limit = slimit, .qstem = k->names.queue_stem
+	};
+	const char *argv[PB_FN_PROMOTE_ARGC];
 
 	snprintf(slimit, sizeof(slimit), "%ld", limit);
-	return int_script(r, &promote_script, (int)PB_ARRAY_LEN(argv), argv, moved);
+	return int_fcall(r, pb_fn_promote_argv(&a, argv), argv, moved);
 }
 
 int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
 		       pb_queue_stats *s)
 {
 	char slease[24], sheads[24];
-	const char *argv[] = { NULL, NULL, "7", k->names.metrics_lease,
-			       k->names.waiting, k->names.queue, k->names.scheduled,
-			       k->names.dead, k->names.agents, k->names.ready,
-			       k->agent_id, slease, k->names.processing_stem,
-			       k->names.queue_stem, k->names.request_stem, sheads,
-			       k->names.held_stem };
+	const pb_fn_stats a = {
+		.lease = k->names.metrics_lease, .waiting = k->names.waiting,
+		.v1_queue = k->names.queue, .scheduled = k->names.scheduled,
+		.dead = k->names.dead, .agents = k->names.agents,
+		.ready = k->names.ready, .agent = k->agent_id,
+		.lease_ms = slease, .pstem = k->names.processing_stem,
+		.qstem = k->names.queue_stem, .rstem = k->names.request_stem,
+		.heads = sheads, .hstem = k->names.held_stem
+	};
 	long long *out[] = { &s->waiting, &s->scheduled, &s->in_flight, &s->dead,
 			     &s->oldest_ms, &s->blocked };
-	size_t lens[PB_ARRAY_LEN(argv)], i;
+	const char *argv[PB_FN_STATS_ARGC];
+	size_t lens[PB_FN_STATS_ARGC], i;
 	redisReply *reply;
 
 	memset(s, 0, sizeof(*s));
 	snprintf(slease, sizeof(slease), "%ld", lease_ms);
 	snprintf(sheads, sizeof(sheads), "%d", PB_STATS_HEADS);
-	for (i = 2; i < PB_ARRAY_LEN(argv); i++)
+	pb_fn_stats_argv(&a, argv);
+	for (i = 0; i < PB_ARRAY_LEN(argv); i++)
 		lens[i] = strlen(argv[i]);
-	reply = pb_redis_script(r, &stats_script, (int)PB_ARRAY_LEN(argv), argv, lens);
+	reply = pb_redis_argv(r, (int)PB_ARRAY_LEN(argv), argv, lens);
 	if (reply == NULL)
 		return r->err;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
@@ -259,18 +267,6 @@ int pb_queue_leave(pb_redis *r, const pb_queue_keys *k)
 	if (rc == PB_OK)
 		rc = int_reply(r, pb_redis_cmd(r, "DEL %s", k->heartbeat), NULL);
 	return rc;
-}
-
-int pb_queue_outcomes_load(pb_redis *r)
-{
-	if (outcomes_script.sha[0] == '\0')
-		return pb_redis_script_load(r, &outcomes_script);
-	return PB_OK;
-}
-
-void pb_queue_outcomes_forget(void)
-{
-	outcomes_script.sha[0] = '\0';
 }
 
 /* One record of outcomes.lua: its kind letter and fields into argv from
@@ -312,10 +308,9 @@ static void append_record(const pb_queue_outcome *o, const char **argv,
 int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 			     const pb_queue_outcome *o, int n)
 {
-	/* EVALSHA sha numkeys, KEYS[1..6], ARGV[1..7]; at most 8 a record and
-	 * 2 for a P before it. */
-	enum { FIXED = 16, MOST = 10 };
-	size_t most = FIXED + (size_t)MOST * (size_t)n;
+	/* At most 8 words a record and 2 for a P before it. */
+	enum { MOST = 10 };
+	size_t most = PB_FN_OUTCOMES_ARGC + (size_t)MOST * (size_t)n;
 	char breaker[2][24], (*num)[2][24];
 	const char **argv;
 	size_t *lens;
@@ -339,15 +334,16 @@ int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 	snprintf(breaker[0], sizeof(breaker[0]), "%ld", r->cfg->breaker_failures);
 	snprintf(breaker[1], sizeof(breaker[1]), "%ld", r->cfg->breaker_cooldown_ms);
 	{
-		const char *fixed[FIXED] = {
-			NULL, NULL, "6", k->processing, k->names.queue,
-			k->names.ready, k->names.waiting, k->names.scheduled,
-			k->names.dead, k->names.request_stem, k->names.data_stem,
-			k->names.dest_stem, k->names.queue_stem, breaker[0], breaker[1],
-			k->held
+		const pb_fn_outcomes a = {
+			.v1_processing = k->processing, .v1_queue = k->names.queue,
+			.ready = k->names.ready, .waiting = k->names.waiting,
+			.scheduled = k->names.scheduled, .dead = k->names.dead,
+			.rstem = k->names.request_stem, .dstem = k->names.data_stem,
+			.bstem = k->names.dest_stem, .qstem = k->names.queue_stem,
+			.threshold = breaker[0], .cooldown = breaker[1],
+			.held = k->held
 		};
-		memcpy(argv, fixed, sizeof(fixed));
-		argc = FIXED;
+		argc = pb_fn_outcomes_argv(&a, argv);
 	}
 	for (i = 0; i < n; i++) {
 		/* Records of one destination in a row share a P. */
@@ -357,10 +353,10 @@ int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 		}
 		append_record(&o[i], argv, lens, &argc, num[i]);
 	}
-	for (i = 2; i < argc; i++)
+	for (i = 0; i < argc; i++)
 		if (lens[i] == 0)
 			lens[i] = strlen(argv[i]);
-	rc = pb_redis_append_script(r, &outcomes_script, argc, argv, lens);
+	rc = pb_redis_append_argv(r, argc, argv, lens);
 	free(argv);
 	free(lens);
 	free(num);

@@ -41,8 +41,8 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
 		       const char *agent_id);
 
 /*
- * Take up to max postbacks into this agent's held sets: one script,
- * called by SHA1, that moves them only while the agent is registered
+ * Take up to max postbacks into this agent's held sets: one function
+ * (take.lua) that moves them only while the agent is registered
  * (heartbeat alive, id in the agents set). Version 1 jobs first while any
  * are left; then references from the ready destinations' queues, in turns
  * so that no destination fills a batch, at most cap a destination, less
@@ -93,15 +93,11 @@ int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
 int pb_queue_leave(pb_redis *r, const pb_queue_keys *k);
 
 /*
- * Outcomes, recorded many in one script call (by SHA1): for a version 1
- * job or a reference (x) alike, each removes x from where this agent holds
- * it (o->dest's held set, or the processing list) and does its work only
- * if x was there.
- * pb_queue_outcomes_load() first, before the pipeline; after a NOSCRIPT
- * reply, pb_queue_outcomes_forget().
+ * Outcomes, recorded many in one function call (outcomes.lua): for a
+ * version 1 job or a reference (x) alike, each removes x from where this
+ * agent holds it (o->dest's held set, or the processing list) and does its
+ * work only if x was there.
  */
-int pb_queue_outcomes_load(pb_redis *r);
-void pb_queue_outcomes_forget(void);
 /* What an outcome says of its destination's breaker (retry.h). */
 typedef struct pb_breaker_arg {
 	const char *signal;  /* "ok", "fail", or "" (nothing) */

@@ -105,10 +105,10 @@ static void recorded(const job *jb, const redisReply *x)
 }
 
 /*
- * Send a list of outcomes in one pipeline of script calls, each for up to
- * PB_OUTCOMES_MAX of them. On any failure all of them go again later: the
- * script removes from what the agent holds first, so repeating one that
- * already landed changes nothing.
+ * Send a list of outcomes in one pipeline of function calls, each for up
+ * to PB_OUTCOMES_MAX of them. On any failure all of them go again later:
+ * the function removes from what the agent holds first, so repeating one
+ * that already landed changes nothing.
  */
 static int record_list(pb_redis *r, job *list)
 {
@@ -117,8 +117,6 @@ static int record_list(pb_redis *r, job *list)
 	int calls = 0, rc = PB_OK;
 	size_t i;
 
-	if (pb_queue_outcomes_load(r) != PB_OK)
-		return PB_ERR_IO;
 	for (rest = list; rest; calls++)
 		if (append_chunk(r, &rest) != PB_OK)
 			return PB_ERR_IO;
@@ -126,11 +124,8 @@ static int record_list(pb_redis *r, job *list)
 		if (pb_redis_get_reply(r, &reply) != PB_OK)
 			return PB_ERR_IO;
 		if (reply->type == REDIS_REPLY_ERROR) {
-			if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
-				pb_queue_outcomes_forget(); /* a new master */
-			else
-				pb_error("recording %s's outcome and later ones: %s",
-					 jb->j.id, reply->str);
+			pb_error("recording %s's outcome and later ones: %s",
+				 jb->j.id, reply->str);
 			rc = PB_ERR_IO; /* and drop the connection: unread replies */
 		} else if (reply->type == REDIS_REPLY_ARRAY) {
 			for (i = 0; i < reply->elements && jb; i++, jb = jb->next)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "lua_functions.h"
 #include "pb.h"
 #include "stdmetrics.h"
 
@@ -261,6 +262,7 @@ static int connect_master(pb_redis *r, const pb_hostport *hp)
 		r->master_changes++;
 	pb_stdmetrics_connected(hp->host, hp->port);
 	r->c = c;
+	r->told_unloaded = 0;
 	r->master = *hp;
 	return PB_OK;
 fail:
@@ -324,6 +326,9 @@ int pb_redis_reply_means_moved(const redisReply *reply)
 	return 0;
 }
 
+/* What a master without this version's library answers FCALL. */
+#define FN_NOT_FOUND "ERR Function not found"
+
 /* Turn what hiredis gave back into this module's contract. */
 static redisReply *check(pb_redis *r, redisReply *reply)
 {
@@ -332,6 +337,15 @@ static redisReply *check(pb_redis *r, redisReply *reply)
 			r->master.port, r->c ? r->c->errstr : "not connected");
 		pb_redis_drop(r);
 		return NULL;
+	}
+	if (reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, FN_NOT_FOUND, strlen(FN_NOT_FOUND)) == 0 &&
+	    !r->told_unloaded) {
+		r->told_unloaded = 1;
+		pb_log(PB_LOG_ERROR, "redis %s:%d: the functions of this version "
+		       "(library %s) are not loaded; an operator loads them "
+		       "with: pbctl functions load", r->master.host,
+		       r->master.port, PB_FN_LIBRARY_NAME);
 	}
 	if (pb_redis_reply_means_moved(reply)) {
 		set_err(r, PB_ERR_IO, "redis %s:%d: %s", r->master.host,
@@ -367,60 +381,6 @@ redisReply *pb_redis_cmd(pb_redis *r, const char *fmt, ...)
 	reply = pb_redis_vcmd(r, fmt, ap);
 	va_end(ap);
 	return reply;
-}
-
-int pb_redis_script_load(pb_redis *r, pb_script *s)
-{
-	redisReply *reply = pb_redis_cmd(r, "SCRIPT LOAD %s", s->src);
-	int rc = PB_OK;
-
-	if (reply == NULL)
-		return r->err;
-	if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
-		memcpy(s->sha, reply->str, sizeof(s->sha));
-	else {
-		set_err(r, PB_ERR_REPLY, "redis %s:%d: SCRIPT LOAD: %s",
-			r->master.host, r->master.port,
-			reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-		rc = PB_ERR_REPLY;
-	}
-	freeReplyObject(reply);
-	return rc;
-}
-
-redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
-			    const char **argv, size_t *lens)
-{
-	redisReply *reply;
-	int tries;
-
-	argv[0] = "EVALSHA", lens[0] = 7;
-	for (tries = 0; tries < 2; tries++) {
-		if (s->sha[0] == '\0' && pb_redis_script_load(r, s) != PB_OK)
-			return NULL;
-		argv[1] = s->sha, lens[1] = 40;
-		reply = pb_redis_argv(r, argc, argv, lens);
-		if (reply == NULL || reply->type != REDIS_REPLY_ERROR ||
-		    strncmp(reply->str, "NOSCRIPT", 8) != 0)
-			return reply;
-		freeReplyObject(reply); /* this master does not know it yet */
-		s->sha[0] = '\0';
-	}
-	set_err(r, PB_ERR_REPLY, "redis %s:%d: NOSCRIPT after SCRIPT LOAD",
-		r->master.host, r->master.port);
-	return NULL;
-}
-
-int pb_redis_append_script(pb_redis *r, pb_script *s, int argc,
-			   const char **argv, size_t *lens)
-{
-	if (s->sha[0] == '\0') { /* loading now would read a pipelined reply */
-		set_err(r, PB_ERR_REPLY, "script not loaded before the pipeline");
-		return r->err;
-	}
-	argv[0] = "EVALSHA", lens[0] = 7;
-	argv[1] = s->sha, lens[1] = 40;
-	return pb_redis_append_argv(r, argc, argv, lens);
 }
 
 int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,

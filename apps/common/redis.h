@@ -40,6 +40,7 @@ typedef struct pb_redis {
 	unsigned master_changes; /* times a connection found another master */
 	char client_name[64]; /* CLIENT SETNAME, for CLIENT LIST */
 	const atomic_int *stop; /* when set, waits for a master give up */
+	int told_unloaded;    /* "Function not found" logged on this connection */
 	int err;              /* PB_ERR_* of the last failure */
 	char errstr[256];
 } pb_redis;
@@ -76,31 +77,14 @@ int pb_redis_append(pb_redis *r, const char *fmt, ...);
 int pb_redis_get_reply(pb_redis *r, redisReply **reply);
 
 /*
- * A Lua script called by its SHA1: the body crosses the network once per
- * master (SCRIPT LOAD), not with every call. The SHA1 is cached in the
- * struct unlocked: one pb_script per thread.
+ * The queue's scripts are Redis Functions (apps/lua, one library that an
+ * operator loads: pbctl functions load). A caller lays out FCALL's argv
+ * with pb_fn_<name>_argv() from lua_functions.h, which names each
+ * argument, and sends it with pb_redis_argv() or a pipeline's
+ * pb_redis_append_argv(). A master without this version's library
+ * answers "ERR Function not found", an answer like any error reply; the
+ * first such answer on a connection is also logged, saying what loads it.
  */
-typedef struct pb_script {
-	const char *src;
-	char sha[41]; /* "" until loaded */
-} pb_script;
-
-/*
- * EVALSHA s with argv[0..argc): argv[0] and argv[1] are this function's
- * (EVALSHA and the SHA1), the caller's start at argv[2] (numkeys, keys,
- * args). It loads the script first when this master does not know it
- * (NOSCRIPT: a new master, a restart). Returns like pb_redis_argv.
- */
-int pb_redis_script_load(pb_redis *r, pb_script *s);
-redisReply *pb_redis_script(pb_redis *r, pb_script *s, int argc,
-			    const char **argv, size_t *lens);
-/*
- * The same, appended to a pipeline: the caller loads s before the pipeline
- * starts (its reply would come after the pipeline's). A NOSCRIPT reply
- * cannot be repeated there: the caller clears s->sha, loads, sends again.
- */
-int pb_redis_append_script(pb_redis *r, pb_script *s, int argc,
-			   const char **argv, size_t *lens);
 
 /* 1 if an error reply means the server is not (or no longer) the master. */
 int pb_redis_reply_means_moved(const redisReply *reply);

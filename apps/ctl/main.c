@@ -17,6 +17,8 @@
  *                                losing an acknowledged write
  *   pbctl keys add NAME | list | revoke NAME | revoke --hash PREFIX
  *                                client keys (clientkey.h)
+ *   pbctl functions [load [--prune] | list]
+ *                                the queue's Redis Functions (apps/lua)
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -35,7 +37,7 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
-#include "lua_scripts.h"
+#include "lua_functions.h"
 #include "pb.h"
 #include "redis.h"
 #include "replinfo.h"
@@ -60,26 +62,15 @@ static const char usage[] =
 	"  switchover [--timeout S]  move the master role to a replica, losing nothing\n"
 	"  keys add NAME | list | revoke NAME | revoke --hash PREFIX\n"
 	"                         issue a client key (printed once), list, revoke\n"
+	"  functions [list]       the libraries of Redis Functions loaded, this version's marked\n"
+	"  functions load [--prune]  load this version's library on the master (each deployment\n"
+	"                         does); --prune also deletes the other versions' libraries\n"
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
-/* The scripts pbctl runs (apps/lua/<name>.lua, after the prelude): each
- * names its KEYS and ARGV at its top, in the order passed here. */
-static const char dead_take_lua[] = PB_LUA_DEAD_TAKE;
-static const char ids_lua[] = PB_LUA_IDS;
-static const char held_count_lua[] = PB_LUA_HELD_COUNT;
-static const char breaker_set_lua[] = PB_LUA_BREAKER_SET;
-static const char keys_add_lua[] = PB_LUA_KEYS_ADD;
-static const char keys_revoke_lua[] = PB_LUA_KEYS_REVOKE;
-
-static redisReply *cmd_or_die(const char *fmt, ...)
+/* A reply, or exit 1 saying why there is none. */
+static redisReply *reply_or_die(redisReply *r)
 {
-	va_list ap;
-	redisReply *r;
-
-	va_start(ap, fmt);
-	r = pb_redis_vcmd(&R, fmt, ap);
-	va_end(ap);
 	if (r == NULL) {
 		fprintf(stderr, "pbctl: %s\n", R.errstr);
 		exit(1);
@@ -90,6 +81,38 @@ static redisReply *cmd_or_die(const char *fmt, ...)
 		exit(1);
 	}
 	return r;
+}
+
+static redisReply *cmd_or_die(const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = pb_redis_vcmd(&R, fmt, ap);
+	va_end(ap);
+	return reply_or_die(r);
+}
+
+/*
+ * The functions pbctl calls (apps/lua/<name>.lua): argv as
+ * pb_fn_<name>_argv() laid it out, argc words; lens NULL for C strings.
+ */
+static redisReply *fcall_or_die(int argc, const char **argv, const size_t *lens)
+{
+	size_t own[32];
+	int i;
+
+	if (lens == NULL) {
+		if (argc > (int)PB_ARRAY_LEN(own)) {
+			fprintf(stderr, "pbctl: %s: %d arguments\n", argv[1], argc);
+			exit(1);
+		}
+		for (i = 0; i < argc; i++)
+			own[i] = strlen(argv[i]);
+		lens = own;
+	}
+	return reply_or_die(pb_redis_argv(&R, argc, argv, lens));
 }
 
 static long long int_cmd(const char *fmt, const char *arg)
@@ -154,12 +177,20 @@ static void print_replicas(void)
 		printf("replica  NONE: writes are refused (min-replicas-to-write)\n");
 }
 
-/* What agent id holds (held_count_lua). */
+/* What agent id holds (held_count.lua). */
 static long long held_by(const char *id)
 {
-	redisReply *r = cmd_or_die("EVAL %s 2 %s%s %s%s", held_count_lua,
-				   K.processing_stem, id, K.held_stem, id);
-	long long n = r->integer;
+	char processing[PB_KEY_MAX], held[PB_KEY_MAX];
+	const pb_fn_held_count a = { .processing = processing, .held = held };
+	const char *argv[PB_FN_HELD_COUNT_ARGC];
+	redisReply *r;
+	long long n;
+
+	if (pb_key_join(processing, sizeof(processing), K.processing_stem, id) != PB_OK ||
+	    pb_key_join(held, sizeof(held), K.held_stem, id) != PB_OK)
+		return 0;
+	r = fcall_or_die(pb_fn_held_count_argv(&a, argv), argv, NULL);
+	n = r->integer;
 
 	freeReplyObject(r);
 	return n;
@@ -253,8 +284,19 @@ static int take_dead(const redisReply *record, const pb_dead *d, int replay)
 		pb_buf_free(&job);
 		return 0;
 	}
-	r = cmd_or_die("EVAL %s 2 %s %s %b %b", dead_take_lua, K.dead, K.queue,
-		       record->str, record->len, job.data ? job.data : "", job.len);
+	{
+		const pb_fn_dead_take a = { .dead = K.dead, .v1_queue = K.queue,
+					    .letter = record->str,
+					    .job = job.data ? job.data : "" };
+		const char *argv[PB_FN_DEAD_TAKE_ARGC];
+		size_t lens[PB_FN_DEAD_TAKE_ARGC], i;
+
+		pb_fn_dead_take_argv(&a, argv);
+		for (i = 0; i < PB_ARRAY_LEN(argv); i++)
+			lens[i] = argv[i] == a.letter ? record->len
+				: argv[i] == a.job ? job.len : strlen(argv[i]);
+		r = fcall_or_die((int)PB_ARRAY_LEN(argv), argv, lens);
+	}
 	taken = r->integer == 1;
 	freeReplyObject(r);
 	pb_buf_free(&job);
@@ -383,9 +425,17 @@ static int cmd_ids(int argc, char **argv)
 		     "One atomic snapshot: it reads every list whole, so keep it for checks.");
 		return 0;
 	}
-	r = cmd_or_die("EVAL %s 5 %s %s %s %s %s %s %s %s", ids_lua, K.queue,
-		       K.scheduled, K.dead, K.agents, K.ready, K.processing_stem,
-		       K.queue_stem, K.held_stem);
+	{
+		const pb_fn_ids a = {
+			.v1_queue = K.queue, .scheduled = K.scheduled, .dead = K.dead,
+			.agents = K.agents, .ready = K.ready,
+			.pstem = K.processing_stem, .qstem = K.queue_stem,
+			.hstem = K.held_stem
+		};
+		const char *fargv[PB_FN_IDS_ARGC];
+
+		r = fcall_or_die(pb_fn_ids_argv(&a, fargv), fargv, NULL);
+	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
 		fprintf(stderr, "pbctl: ids: unexpected reply from %s:%d\n",
 			R.master.host, R.master.port);
@@ -577,8 +627,13 @@ static int cmd_breakers(int argc, char **argv)
 	snprintf(num, sizeof(num), "%ld", !strcmp(verb, "open") ? n * 1000 : n);
 	if (pb_key_join(key, sizeof(key), K.dest_stem, d.id) != PB_OK)
 		return 2;
-	r = cmd_or_die("EVAL %s 2 %s %s %s %s %s %s", breaker_set_lua, key, K.ready,
-		       verb, num, d.name, d.id);
+	{
+		const pb_fn_breaker_set a = { .k = key, .ready = K.ready, .what = verb,
+					      .n = num, .url = d.name, .d = d.id };
+		const char *fargv[PB_FN_BREAKER_SET_ARGC];
+
+		r = fcall_or_die(pb_fn_breaker_set_argv(&a, fargv), fargv, NULL);
+	}
 	freeReplyObject(r);
 	printf("%s %s: %s\n", d.name[0] ? d.name : d.id, d.id,
 	       !strcmp(verb, "open") ? "open (parked)" :
@@ -615,8 +670,14 @@ static int keys_add(const char *name)
 	}
 	pb_client_key_hash(key, strlen(key), hash);
 	snprintf(val, sizeof(val), "%s %lld", name, (long long)pb_wall_ms());
-	freeReplyObject(cmd_or_die("EVAL %s 2 %s %s %s %s", keys_add_lua, K.clients,
-				   K.clients_version, hash, val));
+	{
+		const pb_fn_keys_add a = { .clients = K.clients,
+					   .version = K.clients_version,
+					   .hash = hash, .entry = val };
+		const char *fargv[PB_FN_KEYS_ADD_ARGC];
+
+		freeReplyObject(fcall_or_die(pb_fn_keys_add_argv(&a, fargv), fargv, NULL));
+	}
 	keys_wait();
 	/* The key itself goes to standard output alone, for a file or a
 	 * variable; Redis keeps only its hash, so this is the one copy. */
@@ -680,8 +741,14 @@ static int cmd_keys(int argc, char **argv)
 			"revoke --hash PREFIX (8 digits at least)\n");
 		return 2;
 	}
-	r = cmd_or_die("EVAL %s 2 %s %s %s %s", keys_revoke_lua, K.clients,
-		       K.clients_version, by, what);
+	{
+		const pb_fn_keys_revoke a = { .clients = K.clients,
+					      .version = K.clients_version,
+					      .by = by, .what = what };
+		const char *fargv[PB_FN_KEYS_REVOKE_ARGC];
+
+		r = fcall_or_die(pb_fn_keys_revoke_argv(&a, fargv), fargv, NULL);
+	}
 	gone = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 	freeReplyObject(r);
 	if (gone == 0) {
@@ -880,6 +947,108 @@ static int cmd_switchover(int argc, char **argv)
 }
 
 /*
+ * The queue's Redis Functions: one library a version (apps/lua, named
+ * PB_FN_LIBRARY_NAME: "pb_" and a digest of its text). A deployment loads
+ * its version's library before it starts that version's daemons; daemons
+ * of the version before keep calling theirs until they are replaced, and
+ * --prune (once every daemon runs this version) deletes the others.
+ */
+
+/* 1 if name is a library of this project (pb_ and 10 hex digits). */
+static int is_pb_library(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len != 13 || strncmp(name, "pb_", 3) != 0)
+		return 0;
+	for (i = 3; i < len; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return 0;
+	return 1;
+}
+
+/* A FUNCTION LIST entry's field (a flat list of names and values). */
+static const redisReply *lib_field(const redisReply *lib, const char *field)
+{
+	size_t i;
+
+	if (lib->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (i = 0; i + 1 < lib->elements; i += 2)
+		if (lib->element[i]->type == REDIS_REPLY_STRING &&
+		    !strcmp(lib->element[i]->str, field))
+			return lib->element[i + 1];
+	return NULL;
+}
+
+/* Print this project's libraries; prune: delete those of other versions.
+ * Returns whether this version's is loaded. */
+static int list_libraries(int prune)
+{
+	redisReply *r = cmd_or_die("FUNCTION LIST LIBRARYNAME pb_");
+	int ours = 0;
+	size_t i;
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *name = lib_field(r->element[i], "library_name");
+		const redisReply *fns = lib_field(r->element[i], "functions");
+		int mine;
+
+		if (name == NULL || name->type != REDIS_REPLY_STRING ||
+		    !is_pb_library(name->str, name->len))
+			continue;
+		mine = !strcmp(name->str, PB_FN_LIBRARY_NAME);
+		ours |= mine;
+		if (prune && !mine) {
+			freeReplyObject(cmd_or_die("FUNCTION DELETE %s", name->str));
+			printf("%s  deleted\n", name->str);
+			continue;
+		}
+		printf("%s  %zu functions%s\n", name->str,
+		       fns && fns->type == REDIS_REPLY_ARRAY ? fns->elements : 0,
+		       mine ? "  (this version's)" : "");
+	}
+	freeReplyObject(r);
+	return ours;
+}
+
+static int cmd_functions(int argc, char **argv)
+{
+	const char *verb = argc > 0 ? argv[0] : "list";
+	int prune = argc == 2 && !strcmp(argv[1], "--prune");
+	int known = !strcmp(verb, "list") || !strcmp(verb, "load");
+	const char *load[] = { "FUNCTION", "LOAD", PB_FN_LIBRARY };
+	size_t lens[] = { 8, 4, sizeof(PB_FN_LIBRARY) - 1 };
+	redisReply *r;
+
+	if (!known || argc > 2 || (argc == 2 && (!prune || strcmp(verb, "load") != 0))) {
+		int help = !strcmp(verb, "--help");
+
+		fprintf(help ? stdout : stderr,
+			"pbctl functions [list]: the queue's libraries of Redis Functions on\n"
+			"  the master; exit 1 if this version's (%s) is not among them.\n"
+			"pbctl functions load [--prune]: load this version's library (the\n"
+			"  daemons of this version call it, and may call nothing else); say\n"
+			"  whether it was there already. --prune: delete the libraries of other\n"
+			"  versions (once no daemon of those runs).\n", PB_FN_LIBRARY_NAME);
+		return help ? 0 : 2;
+	}
+	if (!strcmp(verb, "list"))
+		return list_libraries(0) ? 0 : 1;
+	r = pb_redis_argv(&R, 3, load, lens);
+	if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "already exists")) {
+		printf("%s  already loaded\n", PB_FN_LIBRARY_NAME);
+		freeReplyObject(r);
+	} else {
+		freeReplyObject(reply_or_die(r));
+		printf("%s  loaded\n", PB_FN_LIBRARY_NAME);
+	}
+	if (prune)
+		list_libraries(1);
+	return 0;
+}
+
+/*
  * Without -c, read $PBCTL_CONFIG or, where Ansible put it, the default file:
  * on a cluster host `pbctl status` is then all an operator types.
  */
@@ -939,6 +1108,8 @@ int main(int argc, char **argv)
 		return cmd_breakers(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "keys"))
 		return cmd_keys(argc - pos - 1, argv + pos + 1);
+	if (!strcmp(cmd, "functions"))
+		return cmd_functions(argc - pos - 1, argv + pos + 1);
 	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }

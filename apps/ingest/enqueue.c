@@ -11,7 +11,7 @@
 #include "buf.h"
 #include "job.h"
 #include "log.h"
-#include "lua_scripts.h"
+#include "lua_functions.h"
 #include "pb.h"
 
 /*
@@ -19,17 +19,14 @@
  * decided in turn, each as if alone, and what they share is written once
  * - one RPUSH per destination queue, one INCRBY of the waiting count, one
  * wake - so a round of requests is one command in, one MULTI/EXEC out to
- * the replicas and the AOF, not one per request. The script is
+ * the replicas and the AOF, not one per request. The function is
  * apps/lua/enqueue.lua: its header says what it writes in which order and
  * why (what marks a request stored goes last), and names its arguments.
  */
 
-/* A request's record in the script's ARGV, before its runs. */
-enum { REC_FIXED = 9, BATCH_HEAD = 7 /* EVALSHA sha 4 KEYS[1..4] */ + 3 };
-
-/* Per thread (the committer's, or a caller's without one), so no locking;
- * reloaded when a new master answers NOSCRIPT. */
-static _Thread_local pb_script enqueue_script = { PB_LUA_ENQUEUE, "" };
+/* A request's record in the function's ARGV, after the named ones and
+ * before its runs. */
+enum { REC_FIXED = 9 };
 
 /* One request's record in the round's script call, built by its own
  * thread, sent by whoever commits it; everything its argv points to lives
@@ -179,17 +176,12 @@ static void call_free(call *c)
 	pb_buf_free(&c->dindex);
 }
 
-/* The script's error reply for every call of the round; *noscript for
- * NOSCRIPT. Any other (NOREPLICAS, OOM, WRONGTYPE, ...) is an answer:
- * final - and no request of the round is marked stored (enqueue.lua). */
-static void take_error(pb_redis *r, call *c, const redisReply *err, int *noscript)
+/* The function's error reply for every call of the round: an answer
+ * (NOREPLICAS, OOM, WRONGTYPE, a library not loaded, ...), final - and no
+ * request of the round is marked stored (enqueue.lua). */
+static void take_error(pb_redis *r, call *c, const redisReply *err)
 {
 	c->rc = PB_ERR_REPLY;
-	if (strncmp(err->str, "NOSCRIPT", 8) == 0) {
-		*noscript = 1;
-		snprintf(c->errstr, sizeof(c->errstr), "%s", err->str);
-		return;
-	}
 	snprintf(c->errstr, sizeof(c->errstr), "redis %s:%d: %s", r->master.host,
 		 r->master.port, err->str);
 	c->final = 1;
@@ -217,13 +209,13 @@ static void take_reply(call *c, const redisReply *x)
 	}
 }
 
-/* The round's one script call, into r's output buffer: the calls of
+/* The round's one function call, into r's output buffer: the calls of
  * cs[0..n) not yet answered, *sent of them. */
-static int append_script(pb_redis *r, call **cs, int n, int *sent)
+static int append_call(pb_redis *r, call **cs, int n, int *sent)
 {
 	const pb_keys *k = NULL;
 	const char **argv;
-	size_t *lens, argc = BATCH_HEAD, j = 0;
+	size_t *lens, argc = PB_FN_ENQUEUE_ARGC, j = 0;
 	char maxq[24], window[24];
 	int i, rc;
 
@@ -247,13 +239,15 @@ static int append_script(pb_redis *r, call **cs, int n, int *sent)
 	snprintf(maxq, sizeof(maxq), "%ld", r->cfg->max_queue_size);
 	snprintf(window, sizeof(window), "%ld", r->cfg->idempotency_window_s);
 	{
-		const char *head[BATCH_HEAD] = { "EVALSHA", enqueue_script.sha, "4",
-			k->waiting, k->queue, k->ready, k->wake, maxq, k->queue_stem, window };
+		const pb_fn_enqueue a = {
+			.waiting = k->waiting, .v1_queue = k->queue,
+			.ready = k->ready, .wake = k->wake, .max = maxq,
+			.qstem = k->queue_stem, .idem_s = window
+		};
 
-		for (; j < BATCH_HEAD; j++) {
-			argv[j] = head[j];
-			lens[j] = strlen(head[j]);
-		}
+		for (j = (size_t)pb_fn_enqueue_argv(&a, argv); j-- > 0;)
+			lens[j] = strlen(argv[j]);
+		j = PB_FN_ENQUEUE_ARGC;
 	}
 	for (i = 0; i < n; i++)
 		if (!cs[i]->final) {
@@ -267,9 +261,9 @@ static int append_script(pb_redis *r, call **cs, int n, int *sent)
 	return rc;
 }
 
-/* The script's reply to the round into each call it carried. */
+/* The function's reply to the round into each call it carried. */
 static void take_replies(pb_redis *r, call **cs, int n, const redisReply *script,
-			 int sent, int *noscript)
+			 int sent)
 {
 	int i, k = 0;
 
@@ -277,7 +271,7 @@ static void take_replies(pb_redis *r, call **cs, int n, const redisReply *script
 		if (cs[i]->final)
 			continue;
 		if (script->type == REDIS_REPLY_ERROR) {
-			take_error(r, cs[i], script, noscript);
+			take_error(r, cs[i], script);
 		} else if (script->type != REDIS_REPLY_ARRAY || script->elements != (size_t)sent) {
 			snprintf(cs[i]->errstr, sizeof(cs[i]->errstr),
 				 "enqueue script: bad reply for %d requests", sent);
@@ -290,22 +284,19 @@ static void take_replies(pb_redis *r, call **cs, int n, const redisReply *script
 
 /*
  * Send the calls of cs[0..n) not yet answered in one pipeline: PING (the
- * seed's redis_is_connected), one script for all of them, one WAIT (WAIT
- * cannot run inside a script; after it, in the same round trip, it can:
- * it waits until the replicas have every write before it). PB_OK when
- * every reply came; *noscript if the script was unknown to this master.
+ * seed's redis_is_connected), one function call for all of them, one
+ * WAIT (WAIT cannot run inside a function; after it, in the same round
+ * trip, it can: it waits until the replicas have every write before it).
+ * PB_OK when every reply came.
  */
-static int send_batch(pb_redis *r, call **cs, int n, int *noscript)
+static int send_batch(pb_redis *r, call **cs, int n)
 {
 	redisReply *reply = NULL;
 	int i, rc, pinged, sent;
 	long long replicas;
 
-	if (enqueue_script.sha[0] == '\0' &&
-	    (rc = pb_redis_script_load(r, &enqueue_script)) != PB_OK)
-		return rc;
 	if ((rc = pb_redis_append(r, "PING")) != PB_OK ||
-	    (rc = append_script(r, cs, n, &sent)) != PB_OK)
+	    (rc = append_call(r, cs, n, &sent)) != PB_OK)
 		return rc;
 	/* WAIT 0 0 would block forever: with no replicas asked, ask nothing. */
 	rc = r->cfg->wait_replicas > 0
@@ -321,7 +312,7 @@ static int send_batch(pb_redis *r, call **cs, int n, int *noscript)
 	if (sent > 0) {
 		if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
 			return rc;
-		take_replies(r, cs, n, reply, sent, noscript);
+		take_replies(r, cs, n, reply, sent);
 		freeReplyObject(reply);
 	}
 	if ((rc = pb_redis_get_reply(r, &reply)) != PB_OK)
@@ -339,23 +330,15 @@ static int send_batch(pb_redis *r, call **cs, int n, int *noscript)
  * Commit cs[0..n): two tries, as one request alone had: the first may meet
  * a connection that went stale in a failover (EOF, READONLY) and the second
  * then finds the new master. A repeat sends the same request ids, and the
- * script writes nothing for a request whose hash exists, so a call that
+ * function writes nothing for a request whose hash exists, so a call that
  * did land before the connection broke is answered as enqueued again.
  */
 static void commit_batch(pb_redis *r, call **cs, int n)
 {
-	int tries = 0, reloaded = 0, i, noscript, rc;
+	int tries = 0, i, rc;
 
 	for (;;) {
-		noscript = 0;
-		rc = send_batch(r, cs, n, &noscript);
-		if (rc == PB_OK && !noscript)
-			break;
-		if (noscript && !reloaded) { /* a new master: load it there */
-			enqueue_script.sha[0] = '\0';
-			reloaded = 1;
-			continue;
-		}
+		rc = send_batch(r, cs, n);
 		if (rc == PB_OK)
 			break;
 		pb_warn("enqueue of %d request(s) (first %s), try %d: %s", n,

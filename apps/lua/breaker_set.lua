@@ -6,6 +6,8 @@
 -- ready go together; one without the other would leave the destination
 -- taken from while open, or skipped while closed.
 -- Returns 1.
+--
+-- flags: allow-oom (an operator's lever in an incident, a few fields).
 
 local k, ready = KEYS[1], KEYS[2]      -- "<p>:dest:<d>", ready
 local what = ARGV[1]                   -- open, close or rate

@@ -7,6 +7,8 @@
 --
 -- Returns 1 when the letter was there (and is replayed or purged), 0 when
 -- it was not.
+--
+-- flags: allow-oom (a purge frees memory; a replay moves a letter).
 
 local dead, v1_queue = KEYS[1], KEYS[2]
 local letter = ARGV[1]                 -- the dead letter's record, whole

@@ -4,6 +4,8 @@
 -- Why one atomic step: its processing list and held sets read at one
 -- instant, so that a postback moving between them is counted once.
 -- Returns that count.
+--
+-- flags: no-writes (it only reads).
 
 local processing, held = KEYS[1], KEYS[2]   -- "<p>:processing:<a>", "<p>:held:<a>"
 

@@ -8,6 +8,8 @@
 -- the queues (version 1, then each ready destination's), the retries, the
 -- dead letters, then each registered agent's name and what it holds (its
 -- processing list, then its held sets).
+--
+-- flags: no-writes (it only reads).
 
 local v1_queue, scheduled, dead, agents, ready =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]

@@ -3,6 +3,8 @@
 --
 -- Why one atomic step: as keys_add.lua, the clients' version moves with
 -- the change. Returns how many keys went.
+--
+-- flags: allow-oom (revoking a key must work whatever the memory).
 
 local clients, version = KEYS[1], KEYS[2]
 local by = ARGV[1]                     -- "name" or "hash"

@@ -35,6 +35,8 @@
 -- Returns an integer per record but P: 0 not there, 1 done, 2 done and
 -- the breaker opened, 3 done and the breaker closed; an error for a
 -- record of an unknown kind (before anything is written).
+--
+-- flags: allow-oom (what is delivered is deleted: the way out of a full Redis).
 
 local v1_processing, v1_queue, ready, waiting, scheduled, dead =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]

@@ -22,7 +22,8 @@ end
 --   a version 3 reference (two or three words: request id, index[,
 --   attempts]) or run (two: request id, "<first>-<last>");
 --   a version 1 job, with tabs, not spaces.
-local DEST = string.rep('%x', 16)
+-- (Written out: a library's load runs without the string library.)
+local DEST = '%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x'
 local V2 = '^(' .. DEST .. ') %S+ %d+ %d+ %d+ %d+$'
 local SCHED = '^(' .. DEST .. ') (%S+ %d+ %d+)$'
 

@@ -7,6 +7,8 @@
 -- Reads and writes: scheduled, the queues, ready, the waiting count, the
 -- version 1 queue (a version 1 retry goes there).
 -- Returns how many were due and moved (at most limit).
+--
+-- flags: allow-oom (it moves references, it adds nothing).
 
 local scheduled, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local limit = ARGV[1]                  -- at most this many a call

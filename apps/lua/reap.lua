@@ -16,6 +16,8 @@
 -- Reads and writes: the agents set, heartbeats (read), the processing
 -- lists, the held sets, the queues, ready, the waiting count.
 -- Returns how many postbacks went back.
+--
+-- flags: allow-oom (it moves references, it adds nothing).
 
 local agents, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pstem = ARGV[1]                  -- "<p>:processing:"

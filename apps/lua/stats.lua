@@ -13,6 +13,8 @@
 -- scheduled, in flight, dead, the age in ms of the oldest of the first
 -- `heads` ready destinations' heads (0 when none), destinations held back
 -- (scored in the future: breaker open, paused, rate-limited)}.
+--
+-- flags: allow-oom (the gauges matter most while memory is full).
 
 local lease, waiting, v1_queue, scheduled, dead, agents, ready =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]

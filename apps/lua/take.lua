@@ -30,6 +30,9 @@
 -- rate (requests/s) gives one postback a take and its next turn 1/rate
 -- later. A postback's data is cut from its request's data: version 2 by
 -- the offset and length in its reference, version 3 by the data's index.
+--
+-- flags: allow-oom (agents drain a full Redis: a take moves references, it adds
+-- little).
 
 local ready, v1_processing, heartbeat, agents, v1_queue, waiting =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]

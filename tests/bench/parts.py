@@ -64,7 +64,7 @@ def one_round(c, ep):
                          connections=CONNECTIONS, wait=0)
     s2 = bench.cpu_snapshot(c)
     h1 = enqueue_histogram(c)
-    calls = m.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    calls = m.info("commandstats").get("cmdstat_fcall", {}).get("calls", 0)
     waited = h1[1] - h0[1]
     return {"nowork_per_s": nowork["answered_per_s"],
             "ingest_per_s": one["requests_per_s"],

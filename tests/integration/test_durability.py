@@ -195,7 +195,7 @@ def test_requests_at_the_same_time_share_a_round_trip_each_answered_by_its_own(
         for a in cluster.agent_names:
             cluster.start(a)
     waits = stats.get("cmdstat_wait", {}).get("calls", 0)
-    calls = stats.get("cmdstat_evalsha", {}).get("calls", 0)
+    calls = stats.get("cmdstat_fcall", {}).get("calls", 0)
     assert answers[7].status_code == 503 and "MAX_QUEUE_SIZE" in answers[7].text, \
         answers[7].text
     ok = [a for i, a in enumerate(answers) if i != 7]

@@ -4,6 +4,8 @@ must be refused (NOPERM, or NOAUTH for no user at all), or allowed."""
 import pytest
 import redis
 
+import gen_lua
+
 # Sentinel: (user or None for no AUTH, command, allowed). A client's
 # password must not be able to point the master's name at a server of its
 # own (SET, REMOVE, MONITOR) nor force failovers.
@@ -33,7 +35,31 @@ REDIS_CASES = [
     ("ingest", ["CONFIG", "SET", "maxmemory", "1"], False),
     ("ingest", ["KEYS", "*"], False),
     ("ingest", ["LRANGE", "{p}:queue", "0", "-1"], False),
+    # Scripts: the operator loads the library of functions; the daemons may
+    # call its functions and load or run nothing of their own.
     ("ingest", ["EVAL", "return 1", "0"], False),
+    ("ingest", ["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"], False),
+    ("ingest", ["SCRIPT", "LOAD", "return 1"], False),
+    ("ingest", ["FUNCTION", "LOAD", "#!lua name=mine\nredis.register_function("
+                "'mine', function() return 1 end)"], False),
+    ("ingest", ["FUNCTION", "DELETE", "{lib}"], False),
+    ("ingest", ["FUNCTION", "FLUSH"], False),
+    ("ingest", ["FCALL", "{fn_enqueue}", "4", "{p}:waiting", "{p}:queue", "{p}:ready",
+                "{p}:wake", "100", "{p}:q:", "60"], True),
+    ("agent", ["EVAL", "return 1", "0"], False),
+    ("agent", ["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"], False),
+    ("agent", ["SCRIPT", "LOAD", "return 1"], False),
+    ("agent", ["FUNCTION", "LOAD", "#!lua name=mine\nredis.register_function("
+               "'mine', function() return 1 end)"], False),
+    ("agent", ["FUNCTION", "DELETE", "{lib}"], False),
+    ("agent", ["FCALL", "{fn_held_count}", "2", "{p}:processing:agent1",
+               "{p}:held:agent1"], True),
+    ("operator", ["EVAL", "return 1", "0"], False),
+    ("operator", ["FUNCTION", "LIST"], True),
+    ("operator", ["FCALL", "{fn_held_count}", "2", "{p}:processing:agent1",
+                  "{p}:held:agent1"], True),
+    ("monitor", ["FCALL", "{fn_held_count}", "2", "{p}:processing:agent1",
+                 "{p}:held:agent1"], False),
     ("ingest", ["LPUSH", "other:key", "x"], False),
     ("ingest", ["REPLICAOF", "NO", "ONE"], False),
     # By key (selectors in sentinel/redis-users.conf.j2): only its own keys, and
@@ -86,7 +112,9 @@ def run(client, argv):
 
 def fill(argv, cluster):
     v = cluster.topo["vars"]
-    return [a.format(name=v["pb_master_name"], p=v["pb_key_prefix"]) for a in argv]
+    fns = {"fn_" + n: gen_lua.function_name(n) for n in gen_lua.names()}
+    return [a.format(name=v["pb_master_name"], p=v["pb_key_prefix"],
+                     lib=gen_lua.library_name(), **fns) for a in argv]
 
 
 @pytest.mark.parametrize("user,argv,allowed", SENTINEL_CASES,
@@ -146,8 +174,9 @@ def test_configs_hold_acl_passwords_only_hashed(cluster):
             ).hexdigest() in text, n["name"]
 
 
-# A script of its own (SCRIPT LOAD, EVALSHA) runs with its loader's
-# permissions: no more than the commands above.
+# A function runs with its caller's permissions: a library loaded by
+# someone else (here the admin, as a compromised deployment would) gets a
+# daemon no further than the commands above.
 SCRIPT_CASES = [
     ("ingest", "{p}:q:0123456789abcdef", "SET"),
     ("ingest", "{p}:clients", "HSET"),
@@ -158,16 +187,20 @@ SCRIPT_CASES = [
 
 @pytest.mark.parametrize("user,key,cmd", SCRIPT_CASES,
                          ids=["%s %s %s" % c for c in SCRIPT_CASES])
-def test_a_script_of_its_own_gets_no_further(cluster, user, key, cmd):
+def test_a_function_gets_no_further_than_its_caller(cluster, user, key, cmd):
     key = fill([key], cluster)[0]
     admin = cluster.master()
     before = admin.dump(key)
-    r = cluster.redis(cluster.master_node(), user=user)
-    body = {"SET": "redis.call('SET', KEYS[1], 'x')",
-            "HSET": "redis.call('HSET', KEYS[1], 'h', 'mallory 0')",
-            "DEL": "redis.call('DEL', KEYS[1])"}[cmd]
-    sha = r.script_load(body)
-    with pytest.raises(redis.exceptions.ResponseError) as e:
-        r.evalsha(sha, 1, key)
-    assert "user executing the script can't" in str(e.value), e.value
+    body = {"SET": "redis.call('SET', keys[1], 'x')",
+            "HSET": "redis.call('HSET', keys[1], 'h', 'mallory 0')",
+            "DEL": "redis.call('DEL', keys[1])"}[cmd]
+    admin.function_load("#!lua name=hostile\nredis.register_function('hostile', "
+                        "function(keys) %s end)" % body, replace=True)
+    try:
+        r = cluster.redis(cluster.master_node(), user=user)
+        with pytest.raises(redis.exceptions.ResponseError) as e:
+            r.fcall("hostile", 1, key)
+        assert "user executing the script can't" in str(e.value), e.value
+    finally:
+        admin.function_delete("hostile")
     assert admin.dump(key) == before

@@ -22,7 +22,7 @@ import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from pbcluster import free_port, role_defaults  # noqa: E402
+from pbcluster import ansible_filters, free_port, role_defaults  # noqa: E402
 
 APPLY = os.path.join(ROOT, "ansible", "roles", "common", "files", "pb-redis-users")
 REDIS_USERS = ["admin", "operator", "replication", "sentinel", "ingest", "agent", "monitor"]
@@ -48,7 +48,7 @@ class Servers:
             loader=jinja2.FileSystemLoader([ROOT, os.path.join(ROOT, "sentinel")]),
             # As Ansible renders: an included file's last newline is dropped.
             undefined=jinja2.StrictUndefined, keep_trailing_newline=False, trim_blocks=True)
-        self.env.filters["hash"] = lambda s, alg: hashlib.new(alg, s.encode()).hexdigest()
+        ansible_filters(self.env)
         self.vars = dict(role_defaults(), redis_passwords=passwords)
         self.name = self.vars["pb_master_name"]
         for node in ("master", "replica"):

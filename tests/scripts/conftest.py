@@ -1,8 +1,9 @@
 """The Redis scripts alone (apps/lua), against a real redis-server started
 here (on a Unix socket in a temporary folder, no persistence), not through
-the daemons. Each script runs as the programs send it: the prelude, then
-its file (scripts/gen_lua.py source()); each helper below passes the
-arguments in the order the C callers do, by name."""
+the daemons. The server has the library the programs call loaded
+(scripts/gen_lua.py library(), as `pbctl functions load` loads it), and
+each helper below calls a function as the C callers do: its arguments by
+the names the script gives them (gen_lua.signature), never by position."""
 import os
 import shutil
 import struct
@@ -43,6 +44,7 @@ def server():
                 if time.time() > deadline or p.poll() is not None:
                     raise
                 time.sleep(0.05)
+        m.function_load(gen_lua.library())
         yield m
     finally:
         p.terminate()
@@ -66,74 +68,97 @@ class Scripts:
     def __init__(self, m):
         self.m = m
 
-    def call(self, name, keys, args):
-        return self.m.eval(gen_lua.source(name), len(keys), *keys, *args)
+    def call(self, name, rest=(), **named):
+        """FCALL the function of apps/lua/<name>.lua with its KEYS and ARGV
+        by name; rest: the ARGV past the named ones."""
+        sig = gen_lua.signature(name)
+        assert sorted(named) == sorted(sig.keys + sig.args), (name, sorted(named))
+        assert sig.rest or not rest, name
+        keys = [named[k] for k in sig.keys]
+        args = [named[a] for a in sig.args] + list(rest)
+        return self.m.fcall(gen_lua.function_name(name), len(keys), *keys, *args)
 
     # ---- ingest ----------------------------------------------------------
     def enqueue(self, requests, max_size=1000, idem_s=60):
         """requests: dicts made by request()."""
-        args = [max_size, K.queue_stem, idem_s]
+        rest = []
         for q in requests:
-            args += [K.r(q["rid"]), K.d(q["rid"]), q.get("idem", ""),
+            rest += [K.r(q["rid"]), K.d(q["rid"]), q.get("idem", ""),
                      q.get("idem_value", ""), q["header"], q["n"], q["index"],
                      q["objects"], len(q["runs"])]
             for dest, element in q["runs"]:
-                args += [dest, element]
-        return self.call("enqueue", [K.waiting, K.queue, K.ready, K.wake], args)
+                rest += [dest, element]
+        return self.call("enqueue", rest, waiting=K.waiting, v1_queue=K.queue,
+                         ready=K.ready, wake=K.wake, max=max_size,
+                         qstem=K.queue_stem, idem_s=idem_s)
 
     # ---- agent -----------------------------------------------------------
     def take(self, want=10, alive_ms=0, cap=100, probe_ms=5000, rooms=(),
              agent=AGENT):
-        args = [want, alive_ms, agent, cap, K.queue_stem, K.request_stem,
-                K.dest_stem, probe_ms, K.data_stem, K.held(agent)]
-        for d, room in rooms:
-            args += [d, room]
-        return self.call("take", [K.ready, K.processing(agent), K.heartbeat(agent),
-                                  K.agents, K.queue, K.waiting], args)
+        rest = [x for d, room in rooms for x in (d, room)]
+        return self.call("take", rest, ready=K.ready, v1_processing=K.processing(agent),
+                         heartbeat=K.heartbeat(agent), agents=K.agents,
+                         v1_queue=K.queue, waiting=K.waiting, want=want,
+                         alive_ms=alive_ms, agent=agent, cap=cap,
+                         qstem=K.queue_stem, rstem=K.request_stem,
+                         bstem=K.dest_stem, probe_ms=probe_ms,
+                         dstem=K.data_stem, held=K.held(agent))
 
     def outcomes(self, records, threshold=3, cooldown=10000, agent=AGENT):
         """records: lists of words (job of outcomes.lua's header)."""
-        args = [K.request_stem, K.data_stem, K.dest_stem, K.queue_stem,
-                threshold, cooldown, K.held(agent)]
-        for rec in records:
-            args += list(rec)
-        return self.call("outcomes", [K.processing(agent), K.queue, K.ready,
-                                      K.waiting, K.scheduled, K.dead], args)
+        rest = [w for rec in records for w in rec]
+        return self.call("outcomes", rest, v1_processing=K.processing(agent),
+                         v1_queue=K.queue, ready=K.ready, waiting=K.waiting,
+                         scheduled=K.scheduled, dead=K.dead,
+                         rstem=K.request_stem, dstem=K.data_stem,
+                         bstem=K.dest_stem, qstem=K.queue_stem,
+                         threshold=threshold, cooldown=cooldown,
+                         held=K.held(agent))
 
     def promote(self, limit=100):
-        return self.call("promote", [K.scheduled, K.queue, K.ready, K.waiting],
-                         [limit, K.queue_stem])
+        return self.call("promote", scheduled=K.scheduled, v1_queue=K.queue,
+                         ready=K.ready, waiting=K.waiting, limit=limit,
+                         qstem=K.queue_stem)
 
     def reap(self, only=""):
-        return self.call("reap", [K.agents, K.queue, K.ready, K.waiting],
-                         [K.processing_stem, only, K.heartbeat_stem, K.queue_stem,
-                          K.held_stem])
+        return self.call("reap", agents=K.agents, v1_queue=K.queue, ready=K.ready,
+                         waiting=K.waiting, pstem=K.processing_stem, only=only,
+                         hbstem=K.heartbeat_stem, qstem=K.queue_stem,
+                         hstem=K.held_stem)
 
     def stats(self, heads=10, lease_ms=5000, agent=AGENT):
-        return self.call("stats", [K.metrics_lease, K.waiting, K.queue, K.scheduled,
-                                   K.dead, K.agents, K.ready],
-                         [agent, lease_ms, K.processing_stem, K.queue_stem,
-                          K.request_stem, heads, K.held_stem])
+        return self.call("stats", lease=K.metrics_lease, waiting=K.waiting,
+                         v1_queue=K.queue, scheduled=K.scheduled, dead=K.dead,
+                         agents=K.agents, ready=K.ready, agent=agent,
+                         lease_ms=lease_ms, pstem=K.processing_stem,
+                         qstem=K.queue_stem, rstem=K.request_stem, heads=heads,
+                         hstem=K.held_stem)
 
     # ---- pbctl -----------------------------------------------------------
     def dead_take(self, letter, job=""):
-        return self.call("dead_take", [K.dead, K.queue], [letter, job])
+        return self.call("dead_take", dead=K.dead, v1_queue=K.queue, letter=letter,
+                         job=job)
 
     def ids(self):
-        return self.call("ids", [K.queue, K.scheduled, K.dead, K.agents, K.ready],
-                         [K.processing_stem, K.queue_stem, K.held_stem])
+        return self.call("ids", v1_queue=K.queue, scheduled=K.scheduled, dead=K.dead,
+                         agents=K.agents, ready=K.ready, pstem=K.processing_stem,
+                         qstem=K.queue_stem, hstem=K.held_stem)
 
     def held_count(self, agent=AGENT):
-        return self.call("held_count", [K.processing(agent), K.held(agent)], [])
+        return self.call("held_count", processing=K.processing(agent),
+                         held=K.held(agent))
 
     def breaker_set(self, what, n, d, url=""):
-        return self.call("breaker_set", [K.dest(d), K.ready], [what, n, url, d])
+        return self.call("breaker_set", k=K.dest(d), ready=K.ready, what=what, n=n,
+                         url=url, d=d)
 
     def keys_add(self, digest, entry):
-        return self.call("keys_add", [K.clients, K.clients_version], [digest, entry])
+        return self.call("keys_add", clients=K.clients, version=K.clients_version,
+                         hash=digest, entry=entry)
 
     def keys_revoke(self, by, what):
-        return self.call("keys_revoke", [K.clients, K.clients_version], [by, what])
+        return self.call("keys_revoke", clients=K.clients, version=K.clients_version,
+                         by=by, what=what)
 
 
 @pytest.fixture
