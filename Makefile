@@ -62,6 +62,7 @@ $(GEN_DEFAULTS): scripts/gen_defaults.py scripts/pbcluster.py apps/conf/pb-inges
 	@mkdir -p $(dir $@)
 	/usr/bin/python3 scripts/gen_defaults.py $@
 $(B)/obj/apps/common/config.o $(B)/san/apps/common/config.o: $(GEN_DEFAULTS)
+$(B)/obj/apps/ctl/main.o $(B)/san/apps/ctl/main.o: $(GEN_DEFAULTS)
 
 # The Redis scripts (apps/lua/*.lua) as one library of Redis Functions, and
 # a struct naming each one's arguments (scripts/gen_lua.py).

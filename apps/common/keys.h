@@ -14,7 +14,8 @@
  *                           scored by when an agent may next take (ms)
  *   <p>:dest:<d>            hash; destination d's breaker: state (closed,
  *                           open, half), fails, until (ms), url, reason,
- *                           rate (requests/s an operator set)
+ *                           rate (requests/s an operator set); lapses
+ *                           unless it holds a rate (prelude.lua)
  *   <p>:waiting             integer; references in all <p>:q:<d> lists
  *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
  *   <p>:held:<agent>:<d>    set; the references (job.h) of destination d

@@ -33,6 +33,7 @@
 #include "clientkey.h"
 #include "config.h"
 #include "deadletter.h"
+#include "defaults.h" /* generated: build/gen/defaults.h */
 #include "dest.h"
 #include "job.h"
 #include "keys.h"
@@ -628,8 +629,11 @@ static int cmd_breakers(int argc, char **argv)
 	if (pb_key_join(key, sizeof(key), K.dest_stem, d.id) != PB_OK)
 		return 2;
 	{
+		/* How long the state outlives its "until" (prelude.lua
+		 * breaker_keep): by the agents' default cooldown. */
 		const pb_fn_breaker_set a = { .k = key, .ready = K.ready, .what = verb,
-					      .n = num, .url = d.name, .d = d.id };
+					      .n = num, .url = d.name, .d = d.id,
+					      .cooldown = PB_DEF_breaker_cooldown_ms };
 		const char *fargv[PB_FN_BREAKER_SET_ARGC];
 
 		r = fcall_or_die(pb_fn_breaker_set_argv(&a, fargv), fargv, NULL);

@@ -14,15 +14,18 @@ local what = ARGV[1]                   -- open, close or rate
 local n = tonumber(ARGV[2])            -- ms to stay open, or requests/s (0: none)
 local url = ARGV[3]                    -- its scheme://host:port, "" if only its id was given
 local d = ARGV[4]                      -- its id
+local cooldown = tonumber(ARGV[5])     -- the agents' breaker_cooldown_ms (its default)
 
+local now = now_ms()
 if url ~= '' then redis.call('HSET', k, 'url', url) end
 if what == 'open' then
-  breaker_open(k, ready, d, now_ms() + n, 'opened by an operator')
+  breaker_open(k, ready, d, now + n, 'opened by an operator')
 elseif what == 'close' then
-  breaker_close(k, ready, d)
+  breaker_close(k, ready, d, now)
 elseif n > 0 then
   redis.call('HSET', k, 'rate', ARGV[2])
 else
   redis.call('HDEL', k, 'rate')
 end
+breaker_keep(k, now, cooldown)
 return 1

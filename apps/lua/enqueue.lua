@@ -59,9 +59,10 @@ while a <= #ARGV do
   a = last + 1
 end
 -- In request order.
+local now = #order > 0 and now_ms()
 for _, d in ipairs(order) do
   call_sliced('RPUSH', qstem .. d, runs[d])
-  redis.call('ZADD', ready, 'NX', 0, d)
+  make_ready(ready, d, now)
 end
 if queued > 0 then
   redis.call('INCRBY', waiting, queued)

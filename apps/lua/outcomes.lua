@@ -75,19 +75,25 @@ local function breaker(d, sig, name, reason)
   if sig == 'ok' then
     clean[d] = true
     if b[1] and b[1] ~= 'closed' then
-      breaker_close(k, ready, d)
+      breaker_close(k, ready, d, now)
+      breaker_keep(k, now, cooldown)
       return 3
     end
-    if b[2] and b[2] ~= '0' then redis.call('HSET', k, 'fails', 0) end
+    if b[2] and b[2] ~= '0' then
+      redis.call('HSET', k, 'fails', 0)
+      breaker_keep(k, now, cooldown)
+    end
     return 1
   end
   clean[d] = nil
   local fails = redis.call('HINCRBY', k, 'fails', 1)
+  local r = 1
   if b[1] == 'half' or (b[1] ~= 'open' and fails >= threshold) then
     breaker_open(k, ready, d, now + cooldown, reason, name)
-    return 2
+    r = 2
   end
-  return 1
+  breaker_keep(k, now, cooldown)
+  return r
 end
 
 -- First pass: which record's x is held where, and is it there.
@@ -153,10 +159,10 @@ while i <= #ARGV do
     -- Handed back untried: to the head of its queue, it waited longest.
     elseif dest[i] then
       redis.call('LPUSH', qstem .. d, x)
-      redis.call('ZADD', ready, 'NX', 0, d)
+      make_ready(ready, d, now)
       back, r = back + 1, 1
     else
-      back, r = back + route(x, qstem, 'LPUSH', v1_queue, ready), 1
+      back, r = back + route(x, qstem, 'LPUSH', v1_queue, ready, now), 1
     end
   end
   if r then out[#out + 1] = r end

@@ -62,28 +62,37 @@ local function queue_size(waiting, v1_queue)
   return tonumber(redis.call('GET', waiting) or '0') + redis.call('LLEN', v1_queue)
 end
 
+-- d has postbacks to take: into ready, scored now unless it is there
+-- already. Destinations are taken from lowest score first, and one taken
+-- from is scored anew (take.lua), so turns go in the order destinations
+-- became ready or were last served: one that becomes ready again (a retry
+-- come due) waits its turn behind those already waiting.
+local function make_ready(ready, d, now)
+  redis.call('ZADD', ready, 'NX', now, d)
+end
+
 -- Back to a queue: a version 2 reference or a scheduled retry (as a
 -- version 3 reference) to its destination's queue ("<p>:q:" .. d), at its
 -- head (push 'LPUSH': handed back or reclaimed untried, it waited longest)
 -- or its tail ('RPUSH': a due retry, so that the probes of an open breaker
 -- try one parked postback after another, not the same one until it is
--- dead); the destination becomes ready, unless a later score says
--- otherwise. A version 1 job goes to the version 1 queue. Returns 1 for a
--- reference (the caller counts those into the waiting count), 0 for a
--- version 1 job. Never given a bare version 3 reference: it does not say
--- where it goes.
-local function route(x, qstem, push, v1_queue, ready)
+-- dead); the destination becomes ready (make_ready). A version 1 job goes
+-- to the version 1 queue. Returns 1 for a reference (the caller counts
+-- those into the waiting count), 0 for a version 1 job. Never given a bare
+-- version 3 reference: it does not say where it goes.
+local function route(x, qstem, push, v1_queue, ready, now)
   local d, ref = string.match(x, SCHED)
   if d then x = ref else d = string.match(x, V2) end
   if not d then redis.call('RPUSH', v1_queue, x) return 0 end
   redis.call(push, qstem .. d, x)
-  redis.call('ZADD', ready, 'NX', 0, d)
+  make_ready(ready, d, now)
   return 1
 end
 
 -- A destination's breaker (keys.h: "<p>:dest:<d>", fields state, fails,
 -- until, url, reason, probe, rate). Opened: no agent takes from d until
--- untl (its score in ready); url is written when given.
+-- untl (its score in ready); url is written when given. Whoever writes
+-- one calls breaker_keep after.
 local function breaker_open(k, ready, d, untl, reason, url)
   if url then
     redis.call('HSET', k, 'state', 'open', 'until', untl, 'url', url, 'reason', reason)
@@ -93,10 +102,31 @@ local function breaker_open(k, ready, d, untl, reason, url)
   redis.call('ZADD', ready, 'XX', untl, d)
 end
 
--- Closed: its failures forgotten, d ready at once.
-local function breaker_close(k, ready, d)
+-- Closed: its failures forgotten, d ready at once (now).
+local function breaker_close(k, ready, d, now)
   redis.call('HSET', k, 'state', 'closed', 'fails', 0)
-  redis.call('ZADD', ready, 'XX', 0, d)
+  redis.call('ZADD', ready, 'XX', now, d)
+end
+
+-- A breaker lives while it says something, so that destinations that
+-- failed once (a client can make any number of them) leave nothing behind:
+-- an operator's rate keeps it for good; failures, or a state other than
+-- closed, keep it twice the breaker's cooldown past its "until" (or past
+-- now), after which Redis forgets it (and so the failures it counted:
+-- failures farther apart than that are not "in a row"); a closed one with
+-- no failures and no rate is removed at once (every field: the ACL users
+-- delete no key, and a hash without fields is gone).
+local BREAKER_FIELDS = { 'state', 'fails', 'until', 'url', 'reason', 'probe', 'rate' }
+local function breaker_keep(k, now, cooldown)
+  local linger = 2 * cooldown
+  local b = redis.call('HMGET', k, 'state', 'fails', 'until', 'rate')
+  if b[4] then
+    redis.call('PERSIST', k)
+  elseif (not b[1] or b[1] == 'closed') and (not b[2] or b[2] == '0') then
+    redis.call('HDEL', k, unpack(BREAKER_FIELDS))
+  else
+    redis.call('PEXPIRE', k, math.max(tonumber(b[3] or '0') - now, 0) + linger)
+  end
 end
 
 -- cmd key x1 x2 ... for every x of xs, in slices: Lua 5.1's unpack takes

@@ -14,11 +14,12 @@ local scheduled, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local limit = ARGV[1]                  -- at most this many a call
 local qstem = ARGV[2]                  -- "<p>:q:"
 
-local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now_ms(), 'LIMIT', 0, limit)
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, limit)
 local refs = 0
 for _, x in ipairs(due) do
   redis.call('ZREM', scheduled, x)
-  refs = refs + route(x, qstem, 'RPUSH', v1_queue, ready)
+  refs = refs + route(x, qstem, 'RPUSH', v1_queue, ready, now)
 end
 if refs > 0 then redis.call('INCRBY', waiting, refs) end
 return #due

@@ -27,10 +27,11 @@ local qstem = ARGV[4]                  -- "<p>:q:"
 local hstem = ARGV[5]                  -- "<p>:held:"
 
 local moved, refs = 0, 0
+local now = now_ms()
 local function reclaim(id)
   local p = pstem .. id
   for _, x in ipairs(redis.call('LRANGE', p, 0, -1)) do
-    refs = refs + route(x, qstem, 'LPUSH', v1_queue, ready)
+    refs = refs + route(x, qstem, 'LPUSH', v1_queue, ready, now)
     moved = moved + 1
   end
   redis.call('DEL', p)
@@ -39,7 +40,7 @@ local function reclaim(id)
     local k = held_key(held, d)
     local xs = redis.call('SMEMBERS', k)
     call_sliced('LPUSH', qstem .. d, xs)
-    if #xs > 0 then redis.call('ZADD', ready, 'NX', 0, d) end
+    if #xs > 0 then make_ready(ready, d, now) end
     refs, moved = refs + #xs, moved + #xs
     redis.call('DEL', k)
   end

@@ -22,8 +22,9 @@
 -- for a slot to free, not for news of new postbacks. An error
 -- "NOTREGISTERED ..." when the agent is not registered.
 --
--- Destinations come lowest score first (0: newly ready); one taken from is
--- scored now, behind those that waited, so turns rotate across calls. A
+-- Destinations come lowest score first (the time each became ready:
+-- make_ready); one taken from is scored now, behind those that waited, so
+-- turns rotate across calls. A
 -- destination whose breaker is open or half-open is skipped until its
 -- "until"; then one postback is taken as the probe, and its score pushed
 -- past the probe's time, so that one probe at a time tests it. One with a

@@ -148,9 +148,9 @@ class Scripts:
         return self.call("held_count", processing=K.processing(agent),
                          held=K.held(agent))
 
-    def breaker_set(self, what, n, d, url=""):
+    def breaker_set(self, what, n, d, url="", cooldown=10000):
         return self.call("breaker_set", k=K.dest(d), ready=K.ready, what=what, n=n,
-                         url=url, d=d)
+                         url=url, d=d, cooldown=cooldown)
 
     def keys_add(self, digest, entry):
         return self.call("keys_add", clients=K.clients, version=K.clients_version,

@@ -1,6 +1,8 @@
 """apps/lua/outcomes.lua, promote.lua, reap.lua and stats.lua: what becomes
 of what an agent held; retries coming due; a dead agent's postbacks going
 back; the queue's gauges."""
+import time
+
 import pytest
 import redis
 
@@ -51,8 +53,46 @@ def test_the_thresholdth_failure_opens_the_breaker_and_an_ok_closes_it(m, s):
     b = m.hgetall(K.dest(D1))
     assert b[b"state"] == b"open" and b[b"url"] == b"http://h:80" and b[b"reason"] == b"refused"
     assert m.zscore(K.ready, D1) == int(b[b"until"])
+    # Kept while open, and twice the cooldown past its "until".
+    assert 60000 + 110000 < m.pttl(K.dest(D1)) <= 60000 + 120000
+    before = now_ms(m)
     assert s.outcomes([["P", D1], ["A", x[2], "ok"]]) == [3]
-    assert m.hmget(K.dest(D1), "state", "fails") == [b"closed", b"0"]
+    # Closed with nothing to remember: gone, and the destination ready now.
+    assert not m.exists(K.dest(D1))
+    assert before <= m.zscore(K.ready, D1) <= now_ms(m)
+
+
+def test_a_failure_below_the_threshold_is_forgotten_later_or_by_a_success(m, s):
+    x = held(m, s, 2)
+    rec = ["R", x[0], "%s %s 1" % (D1, x[0]), 1000, 0, "fail", "http://h:80", "refused"]
+    assert s.outcomes([["P", D1], rec], threshold=5, cooldown=1000) == [1]
+    assert m.hget(K.dest(D1), "fails") == b"1"
+    assert 1000 < m.pttl(K.dest(D1)) <= 2000  # twice the cooldown
+    assert s.outcomes([["P", D1], ["A", x[1], "ok"]]) == [1]
+    assert not m.exists(K.dest(D1))
+
+
+def test_failures_of_many_destinations_leave_nothing_once_they_lapse(m, s):
+    """A client can name any number of destinations: each one's breaker
+    lapses (here its cooldown is 50 ms), the queues and ready empty."""
+    ds = ["%016x" % (0xa000 + i) for i in range(200)]
+    s.enqueue([request("rid%d" % i, [b"{}"], dest=d) for i, d in enumerate(ds)])
+    register(m)
+    recs = []
+    for _ in range(3):  # a take looks at 100 destinations at most
+        for ref, _, _ in triples(s.take(want=200, cap=1)):
+            if ref.startswith(b"@"):
+                recs.append(["P", ref[1:].decode()])
+            else:
+                recs.append(["D", ref.decode(), '{"id":"x"}', "fail", "http://h:80", "refused"])
+    assert len(recs) == 400
+    assert s.outcomes(recs, threshold=1, cooldown=50) == [2] * 200
+    assert len(m.keys(K.dest_stem + "*")) == 200
+    time.sleep(0.2)
+    assert m.keys(K.dest_stem + "*") == []
+    for _ in range(3):  # an empty destination leaves ready at its next turn
+        assert s.take(want=10) == []
+    assert m.zcard(K.ready) == 0 and m.keys(K.queue_stem + "*") == []
 
 
 def test_a_dead_letter_is_pushed_and_ends_its_postback(m, s):
@@ -105,7 +145,22 @@ def test_due_retries_go_to_the_tail_of_their_queue_and_later_ones_wait(m, s):
     assert m.lrange(K.queue, 0, -1) == [b"1\tv1job"]
     assert int(m.get(K.waiting)) == 1  # the reference; the v1 job counts by its list
     assert m.zrange(K.scheduled, 0, -1) == [("%s rid2 0 1" % D1).encode()]
-    assert m.zscore(K.ready, D1) == 0
+    assert t <= m.zscore(K.ready, D1) <= now_ms(m)
+
+
+def test_a_retry_come_due_waits_its_turn_behind_destinations_already_waiting(m, s):
+    """Ready is ordered by when a destination became ready or was last
+    served: a failing destination's retries cannot keep cutting in front
+    of a busy one."""
+    s.enqueue([request("rid1", [b"{}"] * 3, dest=D2)])
+    time.sleep(0.002)
+    t = now_ms(m)
+    m.zadd(K.scheduled, {"%s rid9 0 1" % D1: t - 1})
+    assert s.promote() == 1
+    assert m.zscore(K.ready, D2) < m.zscore(K.ready, D1)
+    register(m)
+    out = triples(s.take(want=2, cap=1))
+    assert [x[0] for x in out] == [b"@" + D2.encode(), b"rid1 0", b"@" + D1.encode(), b"rid9 0 1"]
 
 
 def test_promote_moves_at_most_its_limit(m, s):

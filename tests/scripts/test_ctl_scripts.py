@@ -48,9 +48,10 @@ def test_an_operator_opens_and_closes_a_breaker(m, s):
     assert b[b"state"] == b"open" and b[b"url"] == b"http://h:80"
     assert b[b"reason"] == b"opened by an operator"
     assert int(b[b"until"]) >= before + 60000 and m.zscore(K.ready, D1) == int(b[b"until"])
+    assert 60000 + 19000 < m.pttl(K.dest(D1)) <= 60000 + 20000  # twice the cooldown past
     s.breaker_set("close", 0, D1)
-    assert m.hmget(K.dest(D1), "state", "fails") == [b"closed", b"0"]
-    assert m.zscore(K.ready, D1) == 0
+    assert not m.exists(K.dest(D1))  # nothing left to say
+    assert before <= m.zscore(K.ready, D1) <= now_ms(m)
 
 
 def test_a_breaker_on_a_destination_not_ready_does_not_make_it_ready(m, s):
@@ -61,8 +62,9 @@ def test_a_breaker_on_a_destination_not_ready_does_not_make_it_ready(m, s):
 def test_an_operator_sets_and_clears_a_rate(m, s):
     s.breaker_set("rate", 5, D1)
     assert m.hget(K.dest(D1), "rate") == b"5"
+    assert m.pttl(K.dest(D1)) == -1  # an operator's setting does not lapse
     s.breaker_set("rate", 0, D1)
-    assert m.hget(K.dest(D1), "rate") is None
+    assert not m.exists(K.dest(D1))
 
 
 def test_every_change_to_the_keys_moves_their_version(m, s):
