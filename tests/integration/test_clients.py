@@ -77,6 +77,40 @@ def test_without_a_valid_key_401_and_nothing_queued(cluster, receiver, mark, hea
     assert of_mark(receiver.requests, mark) == []
 
 
+OTHER = "pbk_" + "1" * 64
+KEY_HEADERS = {
+    "two Authorization": [("Authorization", "Bearer {key}"), ("Authorization", "Bearer " + OTHER)],
+    "two X-Api-Key": [("X-Api-Key", OTHER), ("X-Api-Key", "{key}")],
+    "both kinds": [("X-Api-Key", OTHER), ("Authorization", "Bearer {key}")],
+    "X_Api_Key": [("X_Api_Key", "{key}")],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_HEADERS))
+def test_a_request_with_more_than_one_client_key_is_400_and_nothing_queued(
+        cluster, receiver, mark, kind):
+    """HAProxy counts a client's quota by the key it reads and the node
+    checks the key it reads: with one key header (of one value) a request,
+    those are the same key, so a client cannot be counted as another."""
+    import http.client
+    import json
+    key = cluster.client_key
+    host, port = cluster.endpoint.split("//")[1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    c.putrequest("POST", "/ingest")
+    data = json.dumps(body(receiver, mark, 3)).encode()
+    for name, value in [("Content-Type", "application/json"),
+                        ("Content-Length", str(len(data)))] + KEY_HEADERS[kind]:
+        c.putheader(name, value.format(key=key))
+    c.endheaders(data)
+    r = c.getresponse()
+    text = r.read().decode()
+    assert r.status == 400, text
+    assert "one client key a request" in json.loads(text)["error"], text
+    time.sleep(1.5)  # a queued postback would arrive within a second
+    assert of_mark(receiver.requests, mark) == []
+
+
 def test_redis_keeps_only_the_hash_of_a_key(cluster):
     key = new_key(cluster, "hashonly")
     m = cluster.master()
