@@ -172,6 +172,56 @@ static int check_data(pb_ingest_req *r, size_t max_objects, char *err,
 	return 0;
 }
 
+/*
+ * Objects and arrays a request may hold: the body, endpoint and data, the
+ * data's objects, and a few to spare. Counted before jansson builds its
+ * tree, where each costs a hundred bytes and more: 1 MiB of "[{},{},...]"
+ * would take about 74 MB of heap, for a request refused anyway.
+ */
+enum { CONTAINERS_SPARE = 8 };
+
+/* Whether body holds more than limit objects and arrays (outside strings). */
+static int over_containers(const char *body, size_t len, size_t limit)
+{
+	size_t i, n = 0;
+	int in_string = 0;
+
+	for (i = 0; i < len; i++) {
+		char ch = body[i];
+
+		if (in_string) {
+			if (ch == '\\')
+				i++; /* the escaped character is no quote */
+			else if (ch == '"')
+				in_string = 0;
+		} else if (ch == '"') {
+			in_string = 1;
+		} else if ((ch == '{' || ch == '[') && ++n > limit) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The body's keys are endpoint and data: anything else is a mistake of
+ * the client's (a misspelt key would go unnoticed) or a way to make the
+ * node parse what it does not use. */
+static int check_keys(const json_t *root, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)root, key, v) {
+		(void)v;
+		if (strcmp(key, "endpoint") != 0 && strcmp(key, "data") != 0) {
+			snprintf(err, errlen, "unknown key '%.64s'; a body holds endpoint "
+				 "and data only", key);
+			return 400;
+		}
+	}
+	return 0;
+}
+
 int pb_parse_ingest(pb_ingest_req *r, const char *body, size_t len,
 		    size_t max_url, size_t max_objects, char *err, size_t errlen)
 {
@@ -184,6 +234,12 @@ int pb_parse_ingest(pb_ingest_req *r, const char *body, size_t len,
 		snprintf(err, errlen, "empty body; send a JSON object");
 		return 400;
 	}
+	if (over_containers(body, len, max_objects + CONTAINERS_SPARE)) {
+		snprintf(err, errlen, "more than %zu objects and arrays in the body "
+			 "(data holds at most %zu objects, each flat)",
+			 max_objects + CONTAINERS_SPARE, max_objects);
+		return 413;
+	}
 	r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (r->root == NULL) {
 		snprintf(err, errlen, "malformed JSON at line %d column %d: %s",
@@ -194,6 +250,8 @@ int pb_parse_ingest(pb_ingest_req *r, const char *body, size_t len,
 		snprintf(err, errlen, "body must be a JSON object with endpoint and data");
 		return 400;
 	}
+	if ((status = check_keys(r->root, err, errlen)))
+		return status;
 	ep = json_object_get(r->root, "endpoint");
 	if (!json_is_object(ep)) {
 		snprintf(err, errlen, "endpoint must be an object with method and url");

@@ -34,7 +34,9 @@ int pb_check_http(const char *method, const char *content_type,
 int pb_check_url(const char *url, size_t len, size_t max_len, char *err,
 		 size_t errlen);
 
-/* 400 for what is wrong, 413 for more than max_objects data objects. */
+/* 400 for what is wrong (a key other than endpoint and data too), 413 for
+ * more than max_objects data objects, or more objects and arrays in all
+ * than such a request holds (counted before parsing). */
 int pb_parse_ingest(pb_ingest_req *r, const char *body, size_t len,
 		    size_t max_url, size_t max_objects, char *err, size_t errlen);
 void pb_ingest_req_free(pb_ingest_req *r);

@@ -218,3 +218,43 @@ def test_a_round_that_fails_part_way_marks_no_request_stored(cluster, receiver, 
     assert r.status_code == 200, r.text
     ids = r.json()["ids"]
     assert receiver.wait_for(lambda rs: set(ids) <= {g["id"] for g in of_mark(rs, mark)}, 30)
+
+
+def vm_hwm_kib(pid):
+    """A process's peak resident set since its last reset (VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def test_bodies_built_to_swell_the_parser_are_refused_in_little_memory(cluster):
+    """16 bodies of 1 MiB at once, each an accepted request with "[{},{},...]"
+    under a key of its own: parsed, one took about 74 MB of heap (8 at once:
+    a node peaked at 320 MB). Now each is refused (413) before parsing, by
+    its count of objects and arrays, and no node's peak grows by more than
+    the bodies it holds (48 MiB)."""
+    head = '{"endpoint":{"method":"GET","url":"http://a.test/{x}"},"data":[{"x":1}],"x":['
+    limit = int(cluster.topo["vars"]["pb_max_body_bytes"])
+    n = (limit - len(head) - 2) // 3
+    body = (head + ",".join(["{}"] * n) + "]}").encode()
+    assert len(body) <= limit
+    pids = [cluster.pid(node["name"]) for node in cluster.topo["ingest_nodes"]]
+    for pid in pids:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+    before = {pid: vm_hwm_kib(pid) for pid in pids}
+    answers = []
+
+    def one():
+        h = dict(cluster.auth, **{"Content-Type": "application/json"})
+        answers.append(requests.post(cluster.endpoint + "/ingest", data=body, headers=h,
+                                     timeout=60))
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [413] * 16, answers[0].text
+    assert "objects and arrays" in answers[0].json()["error"]
+    grew = {pid: (vm_hwm_kib(pid) - before[pid]) // 1024 for pid in pids}
+    print("16 swelling bodies of %d bytes: peak RSS growth per node %s MiB" % (len(body), grew))
+    assert all(g <= 48 for g in grew.values()), grew
