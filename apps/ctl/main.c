@@ -989,7 +989,7 @@ static const redisReply *lib_field(const redisReply *lib, const char *field)
  * Returns whether this version's is loaded. */
 static int list_libraries(int prune)
 {
-	redisReply *r = cmd_or_die("FUNCTION LIST LIBRARYNAME pb_");
+	redisReply *r = cmd_or_die("FUNCTION LIST LIBRARYNAME pb_*");
 	int ours = 0;
 	size_t i;
 

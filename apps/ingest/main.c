@@ -375,9 +375,12 @@ static void answer_enqueue(worker *w, const pb_enqueue_res *res,
 		respond_unavailable(w, res->pinged, -1, msg);
 		return;
 	case PB_ENQ_REDIS_DOWN:
-		snprintf(msg, sizeof(msg), "redis unavailable: %s", w->redis.errstr);
-		pb_warn("request %s: %s", request_id, msg);
-		respond_unavailable(w, res->pinged, -1, msg);
+		/* The client gets no address or Redis error text (ACL and
+		 * network details are the operator's): the log has them. */
+		pb_warn("request %s: redis unavailable: %s", request_id,
+			w->redis.errstr);
+		respond_unavailable(w, res->pinged, -1, "redis unavailable: nothing "
+				    "queued, retry later (the ingest node's log says why)");
 		return;
 	}
 }

@@ -143,3 +143,60 @@ def test_switchover_while_streaming_loses_nothing_acknowledged(cluster, receiver
              sum(1 for a in answers if a.get("status") == 0), len(set(got)),
              len(got) - len(set(got)), len(missing)))
     assert ok and not missing, sorted(missing)[:10]
+
+
+def test_a_master_without_the_functions_is_503_and_pbctl_functions_load_mends_it(
+        cluster, receiver, mark):
+    """The daemons may not load the queue's functions: with the library gone
+    (a master restored from an old backup, say) a request is answered 503
+    with nothing of Redis's in the body (no address, no error text: the
+    node's log says which master and what), nothing is queued, `pbctl
+    functions` exits 1; `pbctl functions load` puts it back and the same
+    request is queued and delivered."""
+    import gen_lua
+    m = cluster.master()
+    lib = gen_lua.library_name()
+    m.function_delete(lib)
+    try:
+        assert pbctl(cluster, "functions", check=False)[0] == 1
+        size = waiting(cluster, m)
+        body = {"endpoint": {"method": "GET", "url": receiver.url + mark + "/f?i={i}"},
+                "data": [{"i": 1}]}
+        r = ingest(cluster, body)
+        assert r.status_code == 503, r.text
+        err = r.json()["error"]
+        assert "retry later" in err and "Function" not in err and "127.0.0.1" not in err, err
+        assert waiting(cluster, m) == size
+    finally:
+        rc, out = pbctl(cluster, "functions", "load")
+    assert lib + "  loaded" in out, out
+    assert pbctl(cluster, "functions", "load")[1].strip() == lib + "  already loaded"
+    rc, out = pbctl(cluster, "functions")
+    assert "%s  %d functions  (this version's)" % (lib, len(gen_lua.names())) in out, out
+    r = ingest(cluster, body)
+    assert r.status_code == 200, r.text
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) == 1, 10)
+    logs = "".join(open(cluster.path("log", n["name"] + ".log")).read()
+                   for n in cluster.topo["ingest_nodes"])
+    assert "ERR Function not found" in logs and ("library %s) are not loaded" % lib) in logs
+
+
+def test_pbctl_functions_prune_deletes_other_versions_only(cluster):
+    """An upgrade leaves the library of the version before for the daemons
+    not yet replaced; `pbctl functions load --prune` then deletes it, and
+    leaves this version's and any library not of this project alone."""
+    import gen_lua
+    m = cluster.master()
+    old = gen_lua.library().replace(gen_lua.version(), "0123456789")
+    m.function_load(old)
+    m.function_load("#!lua name=someone_elses\n"
+                    "redis.register_function('someone_elses', function() return 1 end)")
+    try:
+        rc, out = pbctl(cluster, "functions")
+        assert "pb_0123456789" in out and "someone_elses" not in out, out
+        rc, out = pbctl(cluster, "functions", "load", "--prune")
+        assert "pb_0123456789  deleted" in out, out
+        names = {dict(zip(lib[::2], lib[1::2]))[b"library_name"] for lib in m.function_list()}
+        assert names == {gen_lua.library_name().encode(), b"someone_elses"}, names
+    finally:
+        m.function_delete("someone_elses")
