@@ -121,12 +121,11 @@ class Servers:
     def apply(self, node, phase, current, previous=None):
         """pb-redis-users, as the roles' handlers run it."""
         user, secret = ("operator", "sentinel_operator") if node == "sentinel" else ("admin", "admin")
-        env = dict(os.environ, PB_REDIS_AUTH=current[secret],
-                   PB_REDIS_AUTH_PREVIOUS=(previous or {}).get(secret, ""))
+        stdin = "%s\n%s\n" % (current[secret], (previous or {}).get(secret, ""))
         tls = ["--tls-ca", os.path.join(self.tls, "ca.pem")] if self.tls else []
         out = subprocess.run([APPLY, "--port", str(self.ports[node]), "--user", user,
                               "--phase", phase, *tls, self.users_file(node)],
-                             env=env, capture_output=True, text=True, timeout=60)
+                             input=stdin, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert current[secret] not in out.stdout + out.stderr
         return out.stdout
@@ -241,18 +240,17 @@ def test_apply_refuses_a_line_it_does_not_know_and_changes_nothing(servers):
     pw = servers.vars["redis_passwords"]
     with open(servers.users_file("master"), "a") as f:
         f.write("\nappendonly no\n")
-    env = dict(os.environ, PB_REDIS_AUTH=pw["admin"])
     out = subprocess.run([APPLY, "--port", str(servers.ports["master"]), "--phase", "users",
-                          servers.users_file("master")], env=env, capture_output=True, text=True)
+                          servers.users_file("master")], input=pw["admin"] + "\n",
+                         capture_output=True, text=True)
     assert out.returncode != 0 and "not a users file line: appendonly" in out.stderr
     assert servers.client("master", "admin", pw["admin"]).config_get("appendonly")["appendonly"] == "yes"
 
 
 def test_apply_with_no_valid_password_names_the_user_and_fails(servers):
-    env = dict(os.environ, PB_REDIS_AUTH="wrong", PB_REDIS_AUTH_PREVIOUS="also-wrong")
     out = subprocess.run([APPLY, "--port", str(servers.ports["master"]), "--wait", "1",
                           "--phase", "users", servers.users_file("master")],
-                         env=env, capture_output=True, text=True)
+                         input="wrong\nalso-wrong\n", capture_output=True, text=True)
     assert out.returncode == 1
     assert "AUTH as admin refused" in out.stderr and "wrong" not in out.stderr.replace("WRONGPASS", "")
 
@@ -296,10 +294,10 @@ def test_with_tls_only_replication_sentinel_and_the_users_files_work_and_clear_t
         assert every_user(s, new, True) == [] and every_user(s, old, True) == []
         # A server whose certificate the authority did not sign is refused.
         other = make_tls(str(tmp_path / "other"))
-        env = dict(os.environ, PB_REDIS_AUTH=new["admin"])
         out = subprocess.run([APPLY, "--port", str(s.ports["master"]), "--wait", "1",
                               "--tls-ca", other + "/ca.pem", "--phase", "users",
-                              s.users_file("master")], env=env, capture_output=True, text=True)
+                              s.users_file("master")], input=new["admin"] + "\n",
+                             capture_output=True, text=True)
         assert out.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in out.stderr, out.stderr
     finally:
         s.stop_all()

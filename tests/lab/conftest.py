@@ -35,8 +35,8 @@ class Lab:
         self.endpoint = f"https://{self.lb}:8080/ingest"
         self.cacert = os.path.join(ROOT, "run", "lab", "tls", "cert.pem")
 
-    def ssh(self, name, *cmd, check=True, timeout=120):
-        return machines.ssh(self.hosts[name], *cmd, check=check, timeout=timeout)
+    def ssh(self, name, *cmd, check=True, timeout=120, input=None):
+        return machines.ssh(self.hosts[name], *cmd, check=check, timeout=timeout, input=input)
 
     def secret(self, user):
         with open(os.path.join(SECRETS, user)) as f:
@@ -56,8 +56,10 @@ class Lab:
             env, user, port = self.secret("sentinel_client"), ["--user", "client"], "26390"
         else:
             env, user, port = self.secret("admin"), ["--user", "admin"], "6390"
-        p = self.ssh(name, f"REDISCLI_AUTH={env}", *self.cli(name),
-                     *user, "-p", port, *args, check=check, timeout=20)
+        # The password on redis-cli's standard input (--askpass), as the
+        # roles give it: no secret on a command line here either.
+        p = self.ssh(name, *self.cli(name), "--askpass", *user, "-p", port, *args,
+                     check=check, timeout=20, input=env + "\n")
         return p.stdout.split()
 
     def master(self):

@@ -215,9 +215,9 @@ def stop(name, kill=False, timeout=30):
         pass
 
 
-def ssh(addr, *cmd, check=True, capture=True, timeout=120):
+def ssh(addr, *cmd, check=True, capture=True, timeout=120, input=None):
     p = subprocess.run(["ssh", "-i", KEY] + SSH_OPTS + ["root@" + addr] + list(cmd),
-                       text=True, capture_output=capture, timeout=timeout)
+                       text=True, capture_output=capture, timeout=timeout, input=input)
     if check and p.returncode != 0:
         raise RuntimeError(f"ssh {addr} {' '.join(cmd)}: exit {p.returncode}: "
                            f"{(p.stderr or '').strip()}")

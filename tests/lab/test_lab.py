@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -36,6 +37,58 @@ def playbook(log_name, *extra, book="site.yml"):
         recap[m.group(1)] = {"ok": int(m.group(2)), "changed": int(m.group(3)),
                              "unreachable": int(m.group(4)), "failed": int(m.group(5))}
     return recap, text
+
+
+class CommandLines:
+    """Every command line on this host seen while the block runs, sampled
+    from /proc every 0.25 s: the lab's machines are containers, so their
+    processes (sudo, Ansible's module wrappers, redis-cli, pb-redis-users)
+    are this host's too, as `ps` on each machine would show them."""
+
+    def __init__(self):
+        self.seen = set()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+
+    def sample(self):
+        while not self.done.is_set():
+            for pid in os.listdir("/proc"):
+                if pid.isdigit():
+                    try:
+                        with open("/proc/%s/cmdline" % pid, "rb") as f:
+                            self.seen.add(f.read())
+                    except OSError:
+                        pass
+            self.done.wait(0.25)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+def no_secret_shown(lab, secrets, lines, logs):
+    """None of secrets ({name: value}) in the command lines seen, in any
+    machine's journal (sudo logs each command it runs there), or in the
+    playbook's output (logs)."""
+    where = []
+    for name, value in secrets.items():
+        v = value.encode()
+        if any(v in c for c in lines.seen):
+            where.append((name, "a command line"))
+        if any(value in text for text in logs):
+            where.append((name, "the playbook's output"))
+    for host in lab.hosts:
+        if host not in lab.groups.get("lab_receiver", []):
+            journal = lab.ssh(host, "journalctl", "-o", "cat", "--no-pager", timeout=120).stdout
+            where += [(name, host + "'s journal") for name, value in secrets.items()
+                      if value in journal]
+    print(f"secrets: {len(secrets)} checked in {len(lines.seen)} command lines, "
+          f"{len(lab.hosts)} journals, the playbook's output")
+    assert where == [], where
 
 
 def post(lab, url, data, timeout=10):
@@ -432,7 +485,8 @@ def test_password_rotation_with_traffic_flowing_loses_nothing(lab):
     try:
         time.sleep(5)
         t0 = time.time()
-        recap, text = playbook("ansible-rotation.log", book="rotate-passwords.yml")
+        with CommandLines() as lines:
+            recap, text = playbook("ansible-rotation.log", book="rotate-passwords.yml")
         took = time.time() - t0
         time.sleep(5)
     finally:
@@ -440,6 +494,11 @@ def test_password_rotation_with_traffic_flowing_loses_nothing(lab):
         load.wait(timeout=30)
     new = {n: lab.secret(n) for n in names}
     assert [n for n in names if new[n] == old[n]] == []
+    # #31: the secrets go to the tools on their standard input (no_log),
+    # never on a command line, in the environment of a command Ansible
+    # builds, or in a log: old and new alike.
+    no_secret_shown(lab, dict({"old " + n: v for n, v in old.items()},
+                              **{"new " + n: v for n, v in new.items()}), lines, [text])
     assert [f for f in os.listdir(os.path.join(ROOT, "ansible", "secrets", "lab"))
             if f.endswith(".previous")] == []
     wrong = []
@@ -485,7 +544,8 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
                                      capture_output=True, text=True, check=True).stdout.strip()
         assert new_version in deb
         t0 = time.time()
-        recap, text = playbook("ansible-upgrade.log", *extra)
+        with CommandLines() as lines:  # a site.yml run that restarts every server
+            recap, text = playbook("ansible-upgrade.log", *extra)
         took = time.time() - t0
         time.sleep(5)
     finally:
@@ -510,6 +570,7 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
         assert uptime < took + 30, (h, uptime, "not restarted by the upgrade")
     all_delivered(lab, out, f"upgrade to {new_version} in {took:.0f} s, "
                   f"master {old_master} -> {new_master}", 1000, 180)
+    no_secret_shown(lab, {n: lab.secret(n) for n in SECRET_NAMES}, lines, [text])
     if ONE_SECOND_RUN:
         return
     recap, text = playbook("ansible-upgrade-second-run.log", *extra)
