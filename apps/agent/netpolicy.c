@@ -55,15 +55,20 @@ static const struct {
 	{ AF_INET, "192.0.0.0", 24 },   { AF_INET, "192.168.0.0", 16 },
 	{ AF_INET, "198.18.0.0", 15 },  { AF_INET, "224.0.0.0", 4 },
 	{ AF_INET, "240.0.0.0", 4 },
+	/* Documentation (TEST-NET-1, -2, -3): never a partner, and a
+	 * deployment may number its own networks from them. */
+	{ AF_INET, "192.0.2.0", 24 },   { AF_INET, "198.51.100.0", 24 },
+	{ AF_INET, "203.0.113.0", 24 },
 	/* IPv6: unspecified, loopback and IPv4-compatible (::a.b.c.d); the
-	 * prefixes that carry or translate to an IPv4 address (NAT64, 6to4,
-	 * Teredo), which would reach any IPv4 range above through a gateway;
-	 * discard-only; unique local; site-local (deprecated); link-local;
-	 * multicast. */
-	{ AF_INET6, "::", 96 },
+	 * prefixes that carry or translate to an IPv4 address (IPv4-translated
+	 * ::ffff:0:a.b.c.d, NAT64, 6to4, Teredo), which would reach any IPv4
+	 * range above through a gateway; discard-only; documentation; unique
+	 * local; site-local (deprecated); link-local; multicast. */
+	{ AF_INET6, "::", 96 },         { AF_INET6, "::ffff:0:0:0", 96 },
 	{ AF_INET6, "64:ff9b::", 96 },  { AF_INET6, "64:ff9b:1::", 48 },
 	{ AF_INET6, "2002::", 16 },     { AF_INET6, "2001::", 32 },
-	{ AF_INET6, "100::", 64 },      { AF_INET6, "fc00::", 7 },
+	{ AF_INET6, "100::", 64 },      { AF_INET6, "2001:db8::", 32 },
+	{ AF_INET6, "fc00::", 7 },
 	{ AF_INET6, "fec0::", 10 },     { AF_INET6, "fe80::", 10 },
 	{ AF_INET6, "ff00::", 8 },
 };

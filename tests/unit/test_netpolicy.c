@@ -25,7 +25,7 @@ static int allows(const pb_netpolicy *p, const char *ip)
 void unit_tests(void)
 {
 	static const struct { const char *ip; int allowed; } cases[] = {
-		{ "93.184.216.34", 1 }, { "8.8.8.8", 1 }, { "2001:db8::1", 1 },
+		{ "93.184.216.34", 1 }, { "8.8.8.8", 1 }, { "2001:db8::1", 0 },
 		{ "127.0.0.1", 0 },     { "10.1.2.3", 0 }, { "172.16.0.1", 0 },
 		{ "172.31.255.255", 0 }, { "172.32.0.1", 1 }, { "192.168.1.1", 0 },
 		{ "169.254.169.254", 0 }, { "100.64.0.1", 0 }, { "0.0.0.0", 0 },
@@ -42,6 +42,11 @@ void unit_tests(void)
 		{ "100::1", 0 },              /* discard-only */
 		{ "fec0::1", 0 },             /* site-local */
 		{ "2606:4700::1111", 1 },     /* an ordinary global address */
+		{ "::ffff:0:7f00:1", 0 },     /* IPv4-translated 127.0.0.1 */
+		{ "::ffff:0:808:808", 0 },    /* IPv4-translated, even of a public address */
+		{ "192.0.2.1", 0 },           /* documentation (TEST-NET-1) */
+		{ "198.51.100.7", 0 },        /* TEST-NET-2 */
+		{ "203.0.113.200", 0 },       /* TEST-NET-3 */
 		{ "2001:4860::8888", 1 },     /* next to Teredo, not in it */
 	};
 	pb_netpolicy p;
