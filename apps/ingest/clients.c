@@ -12,6 +12,10 @@
 #include "version.h"
 
 #define RELOAD_ANYWAY_MS 60000
+/* The table answers while Redis confirmed it within this many refreshes
+ * (clients.h): 20 s at the default client_keys_refresh_ms of 500, longer
+ * than a failover takes. */
+#define CONFIRM_REFRESHES 40
 #define NODE_BEAT_MS 2000
 #define NODE_BEAT_TTL_MS 10000
 
@@ -26,7 +30,8 @@ static struct {
 	client *all;
 	size_t n;
 	int loaded;
-} T = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 };
+	_Atomic int64_t confirmed_ms; /* pb_now_ms() when Redis last confirmed it */
+} T = { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0, 0 };
 
 static const pb_config *cfg;
 static const pb_keys *keys;
@@ -49,6 +54,9 @@ int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1])
 	pthread_rwlock_rdlock(&T.lock);
 	if (!T.loaded) {
 		rc = PB_ERR_IO;
+	} else if (pb_now_ms() - atomic_load(&T.confirmed_ms) >
+		   CONFIRM_REFRESHES * cfg->client_keys_refresh_ms) {
+		rc = PB_ERR_TIMEOUT;
 	} else if ((c = bsearch(&want, T.all, T.n, sizeof(*c), by_hash)) == NULL) {
 		rc = PB_ERR_NOTFOUND;
 	} else {
@@ -170,16 +178,23 @@ static void *clients_main(void *arg)
 	pb_redis_init(&r, cfg, "ingest-client-keys");
 	r.stop = stop;
 	while (!*stop) {
-		if (version(&r, now_v, sizeof(now_v)) == PB_OK &&
-		    (!have || strcmp(now_v, seen) != 0 || r.master_changes != changes ||
-		     pb_now_ms() - loaded_at >= RELOAD_ANYWAY_MS)) {
-			changes = r.master_changes;
-			if (reload(&r) == PB_OK) {
-				memcpy(seen, now_v, sizeof(seen));
-				loaded_at = pb_now_ms();
-				have = 1;
+		int confirmed = 0;
+
+		if (version(&r, now_v, sizeof(now_v)) == PB_OK) {
+			confirmed = have && strcmp(now_v, seen) == 0 &&
+				    r.master_changes == changes &&
+				    pb_now_ms() - loaded_at < RELOAD_ANYWAY_MS;
+			if (!confirmed) {
+				changes = r.master_changes;
+				if (reload(&r) == PB_OK) {
+					memcpy(seen, now_v, sizeof(seen));
+					loaded_at = pb_now_ms();
+					have = confirmed = 1;
+				}
 			}
 		}
+		if (confirmed)
+			atomic_store(&T.confirmed_ms, pb_now_ms());
 		if (pb_now_ms() >= next_beat) {
 			beat(&r);
 			next_beat = pb_now_ms() + NODE_BEAT_MS;

@@ -6,7 +6,11 @@
  * <p>:clients-version every client_keys_refresh_ms and reloads the hash
  * when it changed (pbctl raises it with every change), when the master
  * changed, and once a minute regardless. A revoked key is refused within
- * client_keys_refresh_ms plus one reload.
+ * client_keys_refresh_ms plus one reload. The table answers only while
+ * Redis confirmed it (its version read, and reloaded if it moved) within
+ * the last 40 refreshes (20 s by default): a node that cannot reload
+ * (the hash unreadable, Redis unreachable) refuses every key (503) rather
+ * than keep a revoked one working.
  *
  * The same thread writes the node's heartbeat, <p>:ingest:<node> (keys.h),
  * every NODE_BEAT_MS: its pid, version and address, for `pbctl status`.
@@ -28,7 +32,8 @@ void pb_clients_stop(void);
 /*
  * The client whose key hashes to hash (clientkey.h) into name: PB_OK;
  * PB_ERR_NOTFOUND, no such key; PB_ERR_IO, the keys have not been loaded
- * yet (Redis not reached since the start).
+ * yet (Redis not reached since the start); PB_ERR_TIMEOUT, Redis has not
+ * confirmed them for 40 refreshes.
  */
 int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1]);
 

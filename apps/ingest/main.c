@@ -210,6 +210,12 @@ static int authenticate(worker *w)
 				    "(Redis not reached since this node started)");
 		return 0;
 	}
+	if (rc == PB_ERR_TIMEOUT) {
+		/* Fail closed: a key revoked meanwhile must not keep working. */
+		respond_unavailable(w, 0, -1, "client keys not confirmed by Redis "
+				    "lately; nothing queued, retry later");
+		return 0;
+	}
 	if (rc != PB_OK) {
 		/* The hash's first digits tell an operator which key, and
 		 * are of no use to anyone who reads the log. */

@@ -302,3 +302,41 @@ def test_a_source_over_its_rate_gets_429_whatever_keys_it_makes_up(
                 assert r.headers["Retry-After"] == "1"
     print("made-up keys, one address:", codes.count(401), "x 401,", codes.count(429), "x 429")
     assert 429 in codes and set(codes) <= {401, 429}, codes
+
+
+def test_a_node_that_cannot_confirm_its_keys_refuses_them_all(cluster, receiver, mark):
+    """Fail closed: while a node cannot reload the keys (here the hash is
+    made unreadable and its version moved, as a revocation does), it keeps
+    its table only for 40 refreshes (20 s); then every request is 503, so a
+    key revoked meanwhile does not keep working. Once Redis answers again
+    the same key is taken; only the requests answered 200 were delivered."""
+    m = cluster.master()
+    clients, version = cluster.key("clients"), cluster.key("clients-version")
+    saved = cluster.key("clients-saved-by-test")
+    key = cluster.client_key
+    ok = 0
+
+    def until_in_a_row(status, timeout):
+        nonlocal ok
+        deadline, row = time.time() + timeout, 0
+        while row < IN_A_ROW and time.time() < deadline:
+            r = post(cluster, body(receiver, mark), {"X-Api-Key": key})
+            ok += r.status_code == 200
+            row = row + 1 if r.status_code == status else 0
+            time.sleep(0.2)
+        return r
+
+    m.rename(clients, saved)
+    m.set(clients, "not a hash")
+    m.incr(version)
+    try:
+        r = until_in_a_row(503, 40)
+        assert r.status_code == 503 and "not confirmed" in r.json()["error"], r.text
+    finally:
+        m.delete(clients)
+        m.rename(saved, clients)
+        m.incr(version)
+    assert until_in_a_row(200, 10).status_code == 200
+    assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= ok, 10)
+    time.sleep(1)
+    assert len(of_mark(receiver.requests, mark)) == ok
