@@ -54,17 +54,7 @@ static int int_reply(pb_redis *r, redisReply *reply, long long *out)
 /* FCALL argv[0..argc), each a C string; an integer reply. */
 static int int_fcall(pb_redis *r, int argc, const char **argv, long long *out)
 {
-	size_t lens[PB_FN_STATS_ARGC];
-	int i;
-
-	if (argc > (int)PB_ARRAY_LEN(lens)) {
-		snprintf(r->errstr, sizeof(r->errstr), "%s: %d arguments (at most %zu)",
-			 argv[1], argc, PB_ARRAY_LEN(lens));
-		return r->err = PB_ERR_LIMIT;
-	}
-	for (i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	return int_reply(r, pb_redis_argv(r, argc, argv, lens), out);
+	return int_reply(r, pb_redis_argv(r, argc, argv, NULL), out);
 }
 
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
@@ -81,18 +71,15 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		.rstem = k->names.request_stem, .bstem = k->names.dest_stem,
 		.probe_ms = probe, .dstem = k->names.data_stem, .held = k->held
 	};
-	int argc = PB_FN_TAKE_ARGC + 2 * nrooms, i;
+	int argc = PB_FN_TAKE_ARGC + 2 * nrooms;
 	const char **argv = calloc((size_t)argc, sizeof(*argv));
-	size_t *lens = calloc((size_t)argc, sizeof(*lens));
 	long alive_ms = block_ms + r->cfg->command_timeout_ms;
 	redisReply *rep = NULL;
 	int rc = PB_OK;
 
 	*reply = NULL;
 	*capped = 0;
-	if (argv == NULL || lens == NULL) {
-		free(argv);
-		free(lens);
+	if (argv == NULL) {
 		snprintf(r->errstr, sizeof(r->errstr), "take: out of memory");
 		return r->err = PB_ERR_NOMEM;
 	}
@@ -108,11 +95,8 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		 r->cfg->http_timeout_ms + 2 * r->cfg->command_timeout_ms);
 	pb_fn_take_argv(&a, argv);
 	memcpy(argv + PB_FN_TAKE_ARGC, rooms, (size_t)(2 * nrooms) * sizeof(*argv));
-	for (i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	rep = pb_redis_argv(r, argc, argv, lens);
+	rep = pb_redis_argv(r, argc, argv, NULL);
 	free(argv);
-	free(lens);
 	if (rep == NULL)
 		return r->err;
 	if (rep->type == REDIS_REPLY_ERROR) {
@@ -223,16 +207,13 @@ int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
 	long long *out[] = { &s->waiting, &s->scheduled, &s->in_flight, &s->dead,
 			     &s->oldest_ms, &s->blocked };
 	const char *argv[PB_FN_STATS_ARGC];
-	size_t lens[PB_FN_STATS_ARGC], i;
 	redisReply *reply;
+	size_t i;
 
 	memset(s, 0, sizeof(*s));
 	snprintf(slease, sizeof(slease), "%ld", lease_ms);
 	snprintf(sheads, sizeof(sheads), "%d", PB_STATS_HEADS);
-	pb_fn_stats_argv(&a, argv);
-	for (i = 0; i < PB_ARRAY_LEN(argv); i++)
-		lens[i] = strlen(argv[i]);
-	reply = pb_redis_argv(r, (int)PB_ARRAY_LEN(argv), argv, lens);
+	reply = pb_redis_argv(r, pb_fn_stats_argv(&a, argv), argv, NULL);
 	if (reply == NULL)
 		return r->err;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||

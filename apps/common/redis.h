@@ -58,7 +58,8 @@ void pb_redis_drop(pb_redis *r);
 void pb_redis_set_timeout(pb_redis *r, long ms);
 
 /*
- * Run one command, connecting first if needed. Returns the reply (the
+ * Run one command, connecting first if needed; lens NULL when every
+ * argv[i] is a C string (hiredis takes strlen). Returns the reply (the
  * caller frees it; error replies included) or NULL when the connection
  * failed or the server is no longer the master; the connection is then
  * dropped. No command is sent twice by this layer: whether a failed

@@ -101,18 +101,6 @@ static redisReply *cmd_or_die(const char *fmt, ...)
  */
 static redisReply *fcall_or_die(int argc, const char **argv, const size_t *lens)
 {
-	size_t own[32];
-	int i;
-
-	if (lens == NULL) {
-		if (argc > (int)PB_ARRAY_LEN(own)) {
-			fprintf(stderr, "pbctl: %s: %d arguments\n", argv[1], argc);
-			exit(1);
-		}
-		for (i = 0; i < argc; i++)
-			own[i] = strlen(argv[i]);
-		lens = own;
-	}
 	return reply_or_die(pb_redis_argv(&R, argc, argv, lens));
 }
 
@@ -1022,7 +1010,6 @@ static int cmd_functions(int argc, char **argv)
 	int prune = argc == 2 && !strcmp(argv[1], "--prune");
 	int known = !strcmp(verb, "list") || !strcmp(verb, "load");
 	const char *load[] = { "FUNCTION", "LOAD", PB_FN_LIBRARY };
-	size_t lens[] = { 8, 4, sizeof(PB_FN_LIBRARY) - 1 };
 	redisReply *r;
 
 	if (!known || argc > 2 || (argc == 2 && (!prune || strcmp(verb, "load") != 0))) {
@@ -1039,7 +1026,7 @@ static int cmd_functions(int argc, char **argv)
 	}
 	if (!strcmp(verb, "list"))
 		return list_libraries(0) ? 0 : 1;
-	r = pb_redis_argv(&R, 3, load, lens);
+	r = pb_redis_argv(&R, 3, load, NULL);
 	if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "already exists")) {
 		printf("%s  already loaded\n", PB_FN_LIBRARY_NAME);
 		freeReplyObject(r);

@@ -244,10 +244,10 @@ static int append_call(pb_redis *r, call **cs, int n, int *sent)
 			.ready = k->ready, .wake = k->wake, .max = maxq,
 			.qstem = k->queue_stem, .idem_s = window
 		};
+		size_t head = (size_t)pb_fn_enqueue_argv(&a, argv);
 
-		for (j = (size_t)pb_fn_enqueue_argv(&a, argv); j-- > 0;)
+		for (; j < head; j++)
 			lens[j] = strlen(argv[j]);
-		j = PB_FN_ENQUEUE_ARGC;
 	}
 	for (i = 0; i < n; i++)
 		if (!cs[i]->final) {
