@@ -89,7 +89,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-soak \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-soak docs \
         bench bench-ratios bench-parts run stop install clean
 all: $(BINS)
 
@@ -168,6 +168,8 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 	  --library=tests/lint/cppcheck.cfg --suppress=missingIncludeSystem \
 	  $(INC) -Itests/unit apps tests/unit tests/fuzz
 	/usr/bin/python3 scripts/gen_lua.py --lint
+	/usr/bin/python3 scripts/gen_docs.py --check
+	/usr/bin/python3 scripts/gen_argspecs.py --check
 	/usr/bin/python3 -m pyflakes scripts tests ansible/roles/*/files/pb-*
 	tests/lint/hardening.sh $(BINS)
 	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(AGENT_SRC))
@@ -213,6 +215,12 @@ integration-asan: all $(ASAN_BINS)
 	@if grep -l -E 'ERROR: AddressSanitizer|runtime error:' run/test-integration/log/*.log \
 	    run/test-metrics/log/*.log; then echo "integration-asan: sanitizer reports above"; \
 	    exit 1; fi; echo "integration-asan: no sanitizer report in any daemon's log"
+
+# The reference tables of docs/ and the roles' argument specs written from
+# the code and the roles' defaults (make lint checks both).
+docs: $(BINS)
+	/usr/bin/python3 scripts/gen_docs.py
+	/usr/bin/python3 scripts/gen_argspecs.py
 
 # The alert rules: valid, and each firing when it should (promtool).
 rules:

@@ -19,7 +19,8 @@ from pbcluster import role_defaults  # noqa: E402
 
 TEMPLATES = {"ingest": "apps/conf/pb-ingest.conf.j2", "agent": "apps/conf/pb-agent.conf.j2"}
 # The built-in default differs from the role's on purpose: why.
-DELIBERATE = {}
+DELIBERATE = {"user_agent": "the built-in one names the version (PB_VERSION); the "
+                           "role's empty value keeps it"}
 ASSIGN = re.compile(r"^(\w+) = (.*)$")
 
 

@@ -43,6 +43,7 @@ class Receiver:
                 rec = {"time": time.time(), "method": self.command,
                        "path": self.path, "id": self.headers.get("X-Postback-Id"),
                        "content_type": self.headers.get("Content-Type"),
+                       "user_agent": self.headers.get("User-Agent"),
                        "body": body.decode("utf-8", "replace")}
                 status, headers, out = outer.respond(rec)
                 rec["status"] = status

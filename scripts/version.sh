@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The version of this build, one line: PB_VERSION (apps/common/pb.h), then,
 # in a git checkout, the commit count and hash, so that every commit on main
-# is newer than the last (0.1.0+42.g886435f): the package's version, and
+# is newer than the last (0.2.0+212.g71e1a26): the package's version, and
 # what the daemons report (--version, pb_build_info, the agents' heartbeat).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 /*
- * agentmetrics.h - what pb-agent shows on metrics_listen (README,
+ * agentmetrics.h - what pb-agent shows on metrics_listen (docs/monitoring.md,
  * "Metrics"), and where each number is taken:
  *
  *   deliver.c  an attempt's end: its answer's class, its duration, its

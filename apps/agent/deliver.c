@@ -86,45 +86,102 @@ static int open_log(void)
 }
 
 /*
- * One line per attempt, logfmt, so both people and grep can read it:
- * time id client attempt method url status time_ms outcome [retry_in_ms]
- * [error] body; client is the name of the key that queued it ("" for
- * none, or a version 1 job).
+ * One line per attempt, strict logfmt (every field key=value, a value with
+ * a space or a quote in quotes), so that people, grep and a log pipeline
+ * can read it; fields in this order:
+ *   ts agent id client dest attempt age_ms method url status time_ms
+ *   outcome [retry_in_ms] [error] body
+ * client is the name of the key that queued it ("" for none, or a version
+ * 1 job); dest its destination (scheme://host:port, "" when its URL has
+ * none); age_ms the time since the ingest node acknowledged it (left out
+ * for a version 1 job). A postback dead without being sent (expired, its
+ * data gone, malformed) is logged as what it is: attempts (made so far)
+ * instead of attempt, sent=no, its outcome and error, and no request or
+ * answer fields.
  */
+static void log_line_head(pb_buf *line, const job *jb, const char *dest)
+{
+	char ts[32];
+
+	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
+	pb_buf_printf(line, "ts=%s agent=%s id=%s client=%.*s dest=%s", ts, cfg.agent_id,
+		      jb->j.id, (int)jb->j.client_len, jb->j.client ? jb->j.client : "",
+		      dest);
+}
+
+static void log_age(pb_buf *line, const job *jb)
+{
+	if (jb->j.enqueued_ms > 0)
+		pb_buf_printf(line, " age_ms=%lld", (long long)(pb_wall_ms() - jb->j.enqueued_ms));
+}
+
+static void log_error(pb_buf *line, const job *jb)
+{
+	if (jb->error[0] == '\0')
+		return;
+	pb_buf_puts(line, " error=\"");
+	pb_log_escape(line, jb->error, strlen(jb->error), 512);
+	pb_buf_putc(line, '"');
+}
+
+static void log_write(pb_buf *line, const job *jb)
+{
+	if (pb_buf_err(line) != PB_OK) {
+		pb_error("delivery log: the line of %s attempt %u is lost: out of memory",
+			 jb->j.id, jb->j.attempts + 1);
+		return;
+	}
+	fwrite(line->data, 1, line->len, dlog);
+	/* A copy for the journal; flushed with dlog once per loop turn. */
+	if (cfg.delivery_log_stdout && dlog != stdout)
+		fwrite(line->data, 1, line->len, stdout);
+}
+
 static void log_attempt(const job *jb, int64_t elapsed_ms)
 {
 	static const char *names[] = { "delivered", "retry", "dead" };
 	static pb_buf line; /* deliverer only; kept, so no allocation per line */
-	char ts[32];
 
 	am_attempt(jb, (double)elapsed_ms / 1000.0);
 	pb_buf_reset(&line);
-	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
-	pb_buf_printf(&line, "%s id=%s client=%.*s attempt=%u method=%s url=\"", ts,
-		      jb->j.id, (int)jb->j.client_len, jb->j.client ? jb->j.client : "",
-		      jb->j.attempts + 1, pb_method_name(jb->j.method));
+	log_line_head(&line, jb, jb->dname.name);
+	pb_buf_printf(&line, " attempt=%u", jb->j.attempts + 1);
+	log_age(&line, jb);
+	pb_buf_printf(&line, " method=%s url=\"", pb_method_name(jb->j.method));
 	pb_log_escape(&line, jb->url.data, jb->url.len, jb->url.len);
 	pb_buf_printf(&line, "\" status=%ld time_ms=%lld outcome=%s", jb->status,
 		      (long long)elapsed_ms, names[jb->outcome]);
 	if (jb->outcome == PB_RETRY)
 		pb_buf_printf(&line, " retry_in_ms=%lld", jb->delay_ms);
-	if (jb->error[0]) {
-		pb_buf_puts(&line, " error=\"");
-		pb_log_escape(&line, jb->error, strlen(jb->error), 512);
-		pb_buf_putc(&line, '"');
-	}
+	log_error(&line, jb);
 	pb_buf_puts(&line, " body=\"");
 	pb_log_escape(&line, pb_buf_str(&jb->resp), jb->resp.len, jb->resp.len);
 	pb_buf_puts(&line, "\"\n");
-	if (pb_buf_err(&line) != PB_OK) {
-		pb_error("delivery log: the line of %s attempt %u is lost: out of memory",
-			 jb->j.id, jb->j.attempts + 1);
-		return;
-	}
-	fwrite(line.data, 1, line.len, dlog);
-	/* A copy for the journal; flushed with dlog once per loop turn. */
-	if (cfg.delivery_log_stdout && dlog != stdout)
-		fwrite(line.data, 1, line.len, stdout);
+	log_write(&line, jb);
+}
+
+/* A postback that ends dead without a request sent for it. */
+static void log_unsent(const job *jb)
+{
+	static pb_buf line; /* deliverer only */
+	pb_dest d = { .name = "" };
+	size_t n;
+
+	/* Its URL was not filled: the template's destination, when no
+	 * placeholder is in its scheme://host:port. */
+	if (jb->state == JOB_OK && jb->j.url != NULL &&
+	    (n = pb_dest_prefix_len(jb->j.url, jb->j.url_len)) > 0 &&
+	    memchr(jb->j.url, '{', n) == NULL &&
+	    pb_dest_of(&d, jb->j.url, jb->j.url_len) != PB_OK)
+		d.name[0] = '\0';
+	pb_buf_reset(&line);
+	log_line_head(&line, jb, d.name);
+	pb_buf_printf(&line, " attempts=%u", jb->j.attempts);
+	log_age(&line, jb);
+	pb_buf_puts(&line, " sent=no outcome=dead");
+	log_error(&line, jb);
+	pb_buf_putc(&line, '\n');
+	log_write(&line, jb);
 }
 
 /* ---- HTTP ---------------------------------------------------------------- */
@@ -259,7 +316,7 @@ static void fail_untried(job *jb, const char *why)
 	jb->outcome = PB_DEAD;
 	if (jb->j.id[0] == '\0')
 		pb_strlcpy(jb->j.id, "?", sizeof(jb->j.id));
-	log_attempt(jb, 0);
+	log_unsent(jb);
 	queue_outcome(jb);
 }
 
@@ -291,7 +348,7 @@ static void start(job *jb)
 	if (expired(jb, 0)) {
 		/* Parked (an open breaker) or queued past its age: not tried. */
 		expire(jb);
-		log_attempt(jb, 0);
+		log_unsent(jb);
 		queue_outcome(jb);
 		return;
 	}

@@ -91,8 +91,8 @@ static int setup(void)
 		host[sizeof(host) - 1] = '\0';
 		pb_strlcpy(cfg.agent_id, host, sizeof(cfg.agent_id));
 	}
-	if (strpbrk(cfg.agent_id, " \t:{}") != NULL) {
-		pb_error("agent_id '%s': no spaces, ':' or braces", cfg.agent_id);
+	if (strpbrk(cfg.agent_id, " \t:{}\"=") != NULL) {
+		pb_error("agent_id '%s': no spaces, quotes, '=', ':' or braces", cfg.agent_id);
 		return PB_ERR_FORMAT;
 	}
 	if (pb_queue_keys_init(&keys, cfg.key_prefix, cfg.agent_id) != PB_OK) {

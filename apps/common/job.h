@@ -12,7 +12,7 @@
  * on the first five tabs is unambiguous. The template is filled by the agent,
  * not the ingest node, so what crosses the network is the request's own data.
  *
- * Version 2 (docs/queue-layout-v2.md) keeps what a request's postbacks
+ * Version 2 (docs/history/queue-layout-v2.md) keeps what a request's postbacks
  * share once, and queues a small reference per postback:
  *
  *     request header (hash field "h"):  2 TAB <G|P> TAB <enqueued ms> TAB <client> TAB <url template>

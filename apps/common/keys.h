@@ -7,16 +7,22 @@
  *                           "n" its postbacks not yet ended
  *   <p>:d:<rid>             string; its data objects back to back (job.h);
  *                           both keys go when n reaches 0
- *   <p>:q:<d>               list; references (job.h) waiting for
- *                           destination d (dest.h); ingest RPUSHes,
- *                           agents take from the left
+ *   <p>:q:<d>               list; runs and references (job.h) waiting
+ *                           for destination d (dest.h); ingest RPUSHes a
+ *                           run a request, agents take from the left;
+ *                           what comes back untried goes to the head, a
+ *                           due retry to the tail (so an open breaker's
+ *                           probes rotate through its postbacks)
  *   <p>:ready               zset; destinations with something waiting,
- *                           scored by when an agent may next take (ms)
+ *                           scored by when an agent may next take (ms):
+ *                           when it became ready, when it was last taken
+ *                           from (turns rotate), an open breaker's end
  *   <p>:dest:<d>            hash; destination d's breaker: state (closed,
  *                           open, half), fails, until (ms), url, reason,
  *                           rate (requests/s an operator set); lapses
  *                           unless it holds a rate (prelude.lua)
- *   <p>:waiting             integer; references in all <p>:q:<d> lists
+ *   <p>:waiting             integer; postbacks in all <p>:q:<d> lists: the
+ *                           queue size that max_queue_size bounds
  *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
  *   <p>:held:<agent>:<d>    set; the references (job.h) of destination d
  *                           one agent holds: taken, outcome not yet
@@ -25,9 +31,13 @@
  *                           a reaper finds them without a SCAN
  *   <p>:processing:<agent>  list; version 1 jobs one agent holds (and
  *                           what an agent before version 3 held)
- *   <p>:scheduled           zset; retries, by due time (ms)
- *   <p>:dead                list; dead letters (JSON), newest first
+ *   <p>:scheduled           zset; retries ("<d> <rid> <i> <attempts>"), by
+ *                           due time (ms, the master's clock)
+ *   <p>:dead                list; dead letters (JSON, deadletter.h),
+ *                           newest first; each holds its whole job, so it
+ *                           stands alone once its request's keys are gone
  *   <p>:agent:<agent>       string; an agent's heartbeat, with a TTL
+ *                           (heartbeat_ttl_ms)
  *   <p>:agents              set; ids of the agents that may hold postbacks
  *   <p>:ingest:<node>       string; an ingest node's heartbeat (its pid,
  *                           version, listen address), with a TTL

@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define PB_VERSION "0.1.0"
+#define PB_VERSION "0.2.0"
 
 enum pb_err {
 	PB_OK = 0,

@@ -1,5 +1,5 @@
 /*
- * ingestmetrics.h - what pb-ingest shows on metrics_listen (README,
+ * ingestmetrics.h - what pb-ingest shows on metrics_listen (docs/monitoring.md,
  * "Metrics"): every answer by its status, the postbacks accepted, why a
  * request was refused with 503, and how long queueing took.
  */

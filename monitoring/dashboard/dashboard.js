@@ -1,6 +1,6 @@
 /*
  * The delivery dashboard: reads Prometheus's HTTP API on its own origin
- * and draws the metrics of README "Metrics" with Chart.js.
+ * and draws the metrics of docs/monitoring.md with Chart.js.
  *
  * Flow: refresh() asks every query of the selected range at once, then
  * fills the tiles (totals over the range, computed exactly from the raw

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """make bench-parts - what an ingest request of 1 object costs each part of
-the cluster, beside a request the FastCGI node answers without work.
+the cluster, beside a request the FastCGI node answers without work, and
+what the delivery of its postback costs.
 
 A cluster of its own (state run/bench-parts, ports +21000), the agents
 stopped. In each of BENCH_ROUNDS rounds (default 3): 20,000 requests to
@@ -10,7 +11,10 @@ CPU time a request (microseconds, from /proc, the arithmetic of `make
 bench`'s shares: bench.cpu_snapshot); for the ingest run also the master's
 script calls (one a group-commit round), requests a round, and the mean
 time a request waited for its round (pb_ingest_enqueue_seconds of the
-nodes). Medians last.
+nodes). Then the delivery: 20,000 more such requests queued with the agents
+stopped, and every agent started to drain them into pb-bench's receiver;
+each part's CPU time a postback from the agents' start to the last arrival.
+Medians last.
 
 Another build's daemons (an A/B of two commits): PB_BIN_DIR=<its build>;
 another load generator: PB_BENCH=<its pb-bench>.
@@ -73,7 +77,22 @@ def one_round(c, ep):
             "requests_a_round": round(waited / calls, 2) if calls else None,
             "enqueue_ms": round(1000 * (h1[0] - h0[0]) / waited, 2) if waited else None,
             "nowork_us": per_request(s0, s1, REQUESTS),
-            "ingest_us": per_request(s1, s2, REQUESTS)}
+            "ingest_us": per_request(s1, s2, REQUESTS),
+            "delivery_us": delivery_round(c)}
+
+
+def delivery_round(c):
+    """Each part's CPU microseconds a postback delivered: REQUESTS postbacks
+    of 1-object requests queued, then drained by every agent."""
+    run = bench.ingest_then_deliver(c, c.agent_names, requests=REQUESTS, objects=1,
+                                    connections=CONNECTIONS)
+    for a in c.agent_names:
+        c.stop(a)
+    if run["delivered"] < REQUESTS or run["missing"]:
+        sys.exit("bench-parts: %d of %d postbacks delivered, %d missing"
+                 % (run["delivered"], REQUESTS, run["missing"]))
+    snaps = run["snapshots"]
+    return per_request(snaps[1], snaps[2], REQUESTS)
 
 
 def report(rounds):
@@ -84,11 +103,12 @@ def report(rounds):
             i + 1, r["nowork_per_s"], r["ingest_per_s"], r["ratio"], r["rounds"],
             r["requests_a_round"], r["enqueue_ms"]))
     lines += ["", "CPU a request, microseconds (median of the rounds):", "",
-              "| part | no work (/health) | ingest, 1 object |", "|---|---|---|"]
+              "| part | no work (/health) | ingest, 1 object | delivery, a postback |",
+              "|---|---|---|---|"]
     for part in rounds[0]["ingest_us"]:
         med = [statistics.median(r[k].get(part, 0.0) for r in rounds)
-               for k in ("nowork_us", "ingest_us")]
-        lines.append("| %s | %.1f | %.1f |" % (part, med[0], med[1]))
+               for k in ("nowork_us", "ingest_us", "delivery_us")]
+        lines.append("| %s | %.1f | %.1f | %.1f |" % (part, med[0], med[1], med[2]))
     lines += ["", "median ratio %.3f (%s)" % (
         statistics.median(r["ratio"] for r in rounds),
         ", ".join("%.3f" % r["ratio"] for r in rounds))]

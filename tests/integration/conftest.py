@@ -145,6 +145,32 @@ def exit_status(cluster, pid, timeout=10):
     return None
 
 
+LOGFMT_PAIR = None
+
+
+def logfmt(line):
+    """A delivery log line parsed as strict logfmt: [(key, value)] in order.
+    Every field is key=value; a key is [a-z_]+; a value is bare (no space,
+    quote or '=') or quoted, with \\ \\" \\n \\r \\t \\xHH escapes only.
+    Anything else raises ValueError, naming where."""
+    import re
+    global LOGFMT_PAIR
+    if LOGFMT_PAIR is None:
+        LOGFMT_PAIR = re.compile(r'([a-z_]+)=(?:"((?:[^"\\\x00-\x1f]|\\["\\nrt]|\\x[0-9a-fA-F]{2})*)"'
+                                 r'|([^\s"=]*))(?: |$)')
+    line = line.rstrip("\n")
+    out, pos = [], 0
+    while pos < len(line):
+        m = LOGFMT_PAIR.match(line, pos)
+        if not m:
+            raise ValueError("not logfmt at %d: %r" % (pos, line[pos:pos + 40]))
+        out.append((m.group(1), m.group(2) if m.group(2) is not None else m.group(3)))
+        pos = m.end()
+    if line.endswith(" ") or not out:
+        raise ValueError("not logfmt: %r" % line)
+    return out
+
+
 def delivery_log_lines(cluster, pid, want=1, timeout=10):
     """The agents' delivery log lines for postback pid, waiting until there
     are want of them (an agent writes its line after the receiver answers)."""

@@ -1,8 +1,9 @@
 """End to end: what a client sends through HAProxy arrives at a receiver."""
 import json
+import re
 import time
 
-from conftest import delivery_log_lines, ingest, of_mark
+from conftest import delivery_log_lines, ingest, logfmt, of_mark
 
 SEED_QUERY = ("?title=Gopher&image=https%3A%2F%2Fblog.golang.org%2Fgopher%2F"
               "gopher.png&foo=")
@@ -66,9 +67,48 @@ def test_every_attempt_is_logged(cluster, receiver, mark):
     time.sleep(0.5)  # and no second line for one attempt
     lines = delivery_log_lines(cluster, pid)
     assert len(lines) == 1, lines
-    line = lines[0]
-    assert line.endswith('body="ok"\n')
-    for field in ("attempt=1", "method=GET", "status=200", "outcome=delivered",
-                  'url="%s%s/log?q=a%%22b"' % (receiver.url, mark)):
-        assert field in line, line
-    assert " time_ms=" in line and line[:4].isdigit() and line[23] == "Z"
+    fields = logfmt(lines[0])
+    assert [k for k, _ in fields] == [
+        "ts", "agent", "id", "client", "dest", "attempt", "age_ms", "method", "url", "status",
+        "time_ms", "outcome", "body"], fields
+    f = dict(fields)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", f["ts"]), f
+    assert f["agent"] in cluster.agent_names and f["id"] == pid and f["client"] == "local"
+    assert f["dest"] == receiver.url.rstrip("/") and int(f["age_ms"]) >= 0
+    assert (f["attempt"], f["method"], f["status"], f["outcome"], f["body"]) == (
+        "1", "GET", "200", "delivered", "ok")
+    assert f["url"] == "%s%s/log?q=a%%22b" % (receiver.url, mark)
+    assert int(f["time_ms"]) >= 0
+
+
+def test_a_postback_past_max_age_is_logged_as_never_sent(cluster, receiver, mark):
+    """A postback that waited past max_age_s is dead without a request:
+    its line says sent=no and how many attempts it had, and nothing
+    reaches the receiver. Its request's header is made old by hand while
+    no agent runs (the enqueue time is in it: apps/common/job.h)."""
+    for a in cluster.agent_names:
+        cluster.stop(a)
+    try:
+        r = ingest(cluster, {"endpoint": {"method": "GET", "url": receiver.url + mark + "/old"},
+                             "data": [{}]})
+        assert r.status_code == 200, r.text
+        m = cluster.master()
+        key = cluster.key("r:" + r.json()["request_id"])
+        version, method, enqueued, rest = m.hget(key, "h").split(b"\t", 3)
+        old = int(enqueued) - 2 * 86400 * 1000
+        m.hset(key, "h", b"\t".join([version, method, str(old).encode(), rest]))
+    finally:
+        for a in cluster.agent_names:
+            cluster.start(a)
+    pid = r.json()["ids"][0]
+    lines = delivery_log_lines(cluster, pid, timeout=20)
+    assert len(lines) == 1, lines
+    fields = logfmt(lines[0])
+    assert [k for k, _ in fields] == ["ts", "agent", "id", "client", "dest", "attempts",
+                                      "age_ms", "sent", "outcome", "error"], fields
+    f = dict(fields)
+    assert (f["attempts"], f["sent"], f["outcome"]) == ("0", "no", "dead"), f
+    assert f["dest"] == receiver.url.rstrip("/"), f
+    assert f["error"].startswith("expired: older than max_age_s") and \
+        int(f["age_ms"]) > 2 * 86400 * 1000 - 60000, f
+    assert not of_mark(receiver.requests, mark)

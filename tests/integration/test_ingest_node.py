@@ -92,7 +92,7 @@ def vm_hwm_kb(pid):
         return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
 
 
-# What the README states: pb-ingest's peak memory with requests of the
+# What docs/configuration.md states: pb-ingest's peak memory with requests of the
 # largest accepted size in flight at once.
 INGEST_PEAK_BOUND_MB = 400
 
@@ -147,7 +147,7 @@ def test_ingest_memory_stays_bounded_for_the_largest_accepted_requests(cluster, 
 
 def test_a_request_is_stored_once_and_each_postback_by_reference(cluster, receiver, mark):
     """An 11 KB request whose postbacks once took 8 MB in Redis (the template
-    repeated in each, issue 16): the template is stored once, the data
+    repeated in each): the template is stored once, the data
     objects once behind their index, and the postbacks one queue element,
     a run (apps/common/job.h, version 3); all of them are delivered, and
     the request's keys go with the last."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make lab: the Ansible roles proven on real machines.
 #   1. lint: ansible-lint, a syntax check of site.yml and
-#      rotate-passwords.yml with every inventory, vagrant validate;
+#      rotate-passwords.yml and the variables' check with every inventory, a
+#      wrongly typed variable refused before any host, vagrant validate;
 #   2. the Debian packages (make deb: debhelper, lintian);
 #   3. systemd-nspawn machines from the lab inventory (lab.py up);
 #   4. site.yml over SSH, then tests/lab: a second run changes nothing, the
@@ -14,6 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p run/lab
+# Every playbook run ends its log with its slowest tasks and each play's
+# time (tests/lab/callbacks/task_times.py); all runs' tasks, as JSON lines,
+# in run/lab/task-times.jsonl.
+export ANSIBLE_CALLBACK_PLUGINS="$PWD/tests/lab/callbacks" ANSIBLE_CALLBACKS_ENABLED=task_times
+export TASK_TIMES_FILE="$PWD/run/lab/task-times.jsonl"
+rm -f "$TASK_TIMES_FILE"
 step() { echo "== lab: $* ($(date -u +%T))"; }
 cleanup() {
   rc=$?
@@ -32,8 +39,19 @@ for inv in ansible/inventories/*/hosts.yml; do
   for book in site.yml rotate-passwords.yml; do
     (cd ansible && ansible-playbook --syntax-check -i "../$inv" "$book" >/dev/null)
   done
-  echo "syntax ok with $inv"
+  (cd ansible && ansible-playbook -i "../$inv" check-inventory.yml >/dev/null)
+  echo "syntax and variables ok with $inv"
 done
+# A wrongly typed variable stops site.yml before any host is touched (the
+# machines are not even up yet): the check names it, and no play after it
+# starts.
+if (cd ansible && ansible-playbook -i inventories/lab/hosts.yml -e pb_agent_concurrency=lots \
+      site.yml) >run/lab/ansible-bad-variable.log 2>&1; then
+  echo "lab: site.yml ran with pb_agent_concurrency=lots"; exit 1
+fi
+grep -q "argument 'pb_agent_concurrency' is of type" run/lab/ansible-bad-variable.log
+! grep -q "^PLAY \[Base system" run/lab/ansible-bad-variable.log
+echo "a wrongly typed variable is refused before any host is touched"
 (cd vagrant && vagrant validate --ignore-provider >/dev/null &&
   VAGRANT_DEFAULT_PROVIDER=libvirt vagrant validate)
 
@@ -69,7 +87,7 @@ fi
 sed -n '/PLAY RECAP/,$p' run/lab/ansible-first-run.log
 
 step "tests"
-/usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/lab
+/usr/bin/python3 -m pytest -q -s -p no:cacheprovider --durations=15 tests/lab
 
 if [ "${LAB_SECOND_RUNS:-}" = once ]; then
   step "passed (LAB_SECOND_RUNS=once: no second runs after the drills, no --check run)"

@@ -120,6 +120,8 @@ def test_sample_delivered_through_the_load_balancer(lab):
            .stdout.splitlines() if pid in line]
     assert got[0]["path"] == ("/data?title=Gopher&image=https%3A%2F%2Fblog.golang.org"
                               "%2Fgopher%2Fgopher.png&foo=")
+    # An agent setting the inventory sets (pb_agent_user_agent) took effect.
+    assert got[0]["user_agent"] == "postback-lab/1", got[0]
     # Logged once in /var/log/postback, not copied to the journal (off by
     # default); the journal has the daemon's own lines, with priorities.
     logged = []

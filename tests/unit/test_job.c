@@ -33,7 +33,7 @@ static void round_trip(void)
 static void seed_size(void)
 {
 	/* A version 1 job of the seed's sample, the form a dead letter
-	 * carries (README, "Redis layout"); a change here is a change there. */
+	 * carries (docs/design.md, "Redis layout"); a change here is a change there. */
 	const char *url = "http://sample_domain_endpoint.com/data?title={mascot}&image={location}&foo={bar}";
 	const char *data = "{\"mascot\":\"Gopher\",\"location\":\"https://blog.golang.org/gopher/gopher.png\"}";
 	pb_buf b;
