@@ -85,12 +85,14 @@ def queue_keys(c, m):
     return ks + [c.key("ready"), c.key("waiting"), c.key("queue")]
 
 
-def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None, **kw):
+def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None, queued=None,
+                        **kw):
     """Ingest with every agent stopped, so the ingest figures are the ingest
     path's alone; once all is queued, start agents and measure how fast
     they drain the queue (pb-bench's received_per_s, first delivery to
-    last). CPU shares for each phase. endpoint: c.endpoint unless given
-    (kw: more pb-bench options)."""
+    last). CPU shares for each phase. endpoint: c.endpoint unless given;
+    queued: called once all is queued, before the agents start (kw: more
+    pb-bench options)."""
     n = requests * objects
     for a in c.agent_names:
         c.stop(a)
@@ -102,6 +104,8 @@ def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None
         while waiting(c, m) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         snaps.append(cpu_snapshot(c))
+        if queued:
+            queued()
         for a in agents:
             c.start(a)
     res = pb_bench((endpoint or c.endpoint) + "/ingest", then=start_agents, requests=requests,

@@ -3,18 +3,17 @@
 the cluster, beside a request the FastCGI node answers without work, and
 what the delivery of its postback costs.
 
-A cluster of its own (state run/bench-parts, ports +21000), the agents
-stopped. In each of BENCH_ROUNDS rounds (default 3): 20,000 requests to
-/health (no work), then 20,000 ingest requests of 1 object, 32 connections
+A cluster of its own (state run/bench-parts, ports +21000). In each of
+BENCH_ROUNDS rounds (default 3): 20,000 requests to /health (no work), then
+20,000 ingest requests of 1 object with the agents stopped, 32 connections
 each, as `make bench` runs them. For each run: requests/s, and each part's
 CPU time a request (microseconds, from /proc, the arithmetic of `make
 bench`'s shares: bench.cpu_snapshot); for the ingest run also the master's
 script calls (one a group-commit round), requests a round, and the mean
 time a request waited for its round (pb_ingest_enqueue_seconds of the
-nodes). Then the delivery: 20,000 more such requests queued with the agents
-stopped, and every agent started to drain them into pb-bench's receiver;
-each part's CPU time a postback from the agents' start to the last arrival.
-Medians last.
+nodes). Then every agent is started on what the ingest run queued (into
+pb-bench's receiver): each part's CPU time a postback delivered, from the
+agents' start to the last arrival. Medians last.
 
 Another build's daemons (an A/B of two commits): PB_BIN_DIR=<its build>;
 another load generator: PB_BENCH=<its pb-bench>.
@@ -63,36 +62,34 @@ def one_round(c, ep):
     s1 = bench.cpu_snapshot(c)
     m = c.master()
     m.config_resetstat()
-    h0 = enqueue_histogram(c)
-    one = bench.pb_bench(ep + "/ingest", requests=REQUESTS, objects=1,
-                         connections=CONNECTIONS, wait=0)
-    s2 = bench.cpu_snapshot(c)
-    h1 = enqueue_histogram(c)
-    calls = m.info("commandstats").get("cmdstat_fcall", {}).get("calls", 0)
-    waited = h1[1] - h0[1]
-    return {"nowork_per_s": nowork["answered_per_s"],
-            "ingest_per_s": one["requests_per_s"],
-            "ratio": round(one["requests_per_s"] / nowork["answered_per_s"], 3),
-            "rounds": calls,
-            "requests_a_round": round(waited / calls, 2) if calls else None,
-            "enqueue_ms": round(1000 * (h1[0] - h0[0]) / waited, 2) if waited else None,
-            "nowork_us": per_request(s0, s1, REQUESTS),
-            "ingest_us": per_request(s1, s2, REQUESTS),
-            "delivery_us": delivery_round(c)}
+    at = {"h0": enqueue_histogram(c)}
 
-
-def delivery_round(c):
-    """Each part's CPU microseconds a postback delivered: REQUESTS postbacks
-    of 1-object requests queued, then drained by every agent."""
+    def queued():
+        """All is queued: the ingest's own counts, before the agents start."""
+        at["h1"] = enqueue_histogram(c)
+        at["calls"] = m.info("commandstats").get("cmdstat_fcall", {}).get("calls", 0)
+    # The ingest run with the agents stopped, then every agent draining it.
     run = bench.ingest_then_deliver(c, c.agent_names, requests=REQUESTS, objects=1,
-                                    connections=CONNECTIONS)
+                                    connections=CONNECTIONS, queued=queued)
     for a in c.agent_names:
         c.stop(a)
     if run["delivered"] < REQUESTS or run["missing"]:
         sys.exit("bench-parts: %d of %d postbacks delivered, %d missing"
                  % (run["delivered"], REQUESTS, run["missing"]))
-    snaps = run["snapshots"]
-    return per_request(snaps[1], snaps[2], REQUESTS)
+    _, s2, s3 = run["snapshots"]
+    calls = at["calls"]
+    waited = at["h1"][1] - at["h0"][1]
+    return {"nowork_per_s": nowork["answered_per_s"],
+            "ingest_per_s": run["requests_per_s"],
+            "ratio": round(run["requests_per_s"] / nowork["answered_per_s"], 3),
+            "delivered_per_s": run["received_per_s"],
+            "rounds": calls,
+            "requests_a_round": round(waited / calls, 2) if calls else None,
+            "enqueue_ms": round(1000 * (at["h1"][0] - at["h0"][0]) / waited, 2) if waited
+            else None,
+            "nowork_us": per_request(s0, s1, REQUESTS),
+            "ingest_us": per_request(s1, s2, REQUESTS),
+            "delivery_us": per_request(s2, s3, REQUESTS)}
 
 
 def report(rounds):
