@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gen_argspecs - each Ansible role's meta/argument_specs.yml and README.md,
+"""gen_argspecs - each Ansible role's meta/variables.yml and README.md,
 from its defaults/main.yml (the whole variable contract, the one source)
 and its meta/main.yml.
 
@@ -10,8 +10,13 @@ Each variable of a role's defaults becomes an option of its main entry
 point: its type from its default's (int, bool, str, list, dict; raw for a
 default that is a template, whose type is known only once rendered), its
 description from the comment on its line or the comment lines just above
-it, else from the help of the daemon setting it sets (`--help`). Ansible checks the variables against them when the role starts, and
-site.yml's first play checks every role's before any host is touched.
+it, else from the help of the daemon setting it sets (`--help`).
+
+The file has Ansible's argument_specs schema, but not its name: Ansible
+would check a role's meta/argument_specs.yml again at the start of the role
+on every host, about 20 s of every site.yml run on the lab's 11 hosts.
+check-inventory.yml, which site.yml imports first, checks every role's
+once, on the controller, before any host is touched.
 """
 import os
 import re
@@ -122,7 +127,7 @@ def readme(role, spec_text):
     lines += ["Run by `ansible/site.yml` (see [docs/deploying.md](../../../docs/deploying.md)).",
               "Its variables, with their defaults in [defaults/main.yml](defaults/main.yml);",
               "`site.yml` refuses a wrongly typed one before it touches a host",
-              "(`check-inventory.yml`, from [meta/argument_specs.yml](meta/argument_specs.yml)).",
+              "(`check-inventory.yml`, from [meta/variables.yml](meta/variables.yml)).",
               ""]
     options = yaml.safe_load(spec_text)["argument_specs"]["main"]["options"]
     if not options:
@@ -144,7 +149,7 @@ def main(argv):
         text = spec(role)
         if text is None:
             text = HEADER + "---\nargument_specs:\n  main:\n    options: {}\n"
-        for name, want in (("meta/argument_specs.yml", text), ("README.md", readme(role, text))):
+        for name, want in (("meta/variables.yml", text), ("README.md", readme(role, text))):
             path = os.path.join(ROLES, role, name)
             have = open(path).read() if os.path.exists(path) else None
             if have == want:

@@ -22,6 +22,9 @@
 static CURLM *multi;
 static pb_netpolicy policy;
 static FILE *dlog;
+/* Each attempt's destination, by its URL's scheme://authority: libcurl's
+ * parse of it once per partner, not once per attempt (deliverer only). */
+static pb_dest_cache dest_cache;
 static job *run_head; /* HTTP requests under way */
 static long running;
 
@@ -87,77 +90,148 @@ static int open_log(void)
 
 /*
  * One line per attempt, strict logfmt (every field key=value, a value with
- * a space or a quote in quotes), so that people, grep and a log pipeline
- * can read it; fields in this order:
+ * a space or a quote in quotes) or, with delivery_log_format = json, one
+ * JSON object a line with the same fields (numbers as numbers), so that
+ * people, grep and a log pipeline can read it. Fields in this order:
  *   ts agent id client dest attempt age_ms method url status time_ms
  *   outcome [retry_in_ms] [error] body
  * client is the name of the key that queued it ("" for none, or a version
  * 1 job); dest its destination (scheme://host:port, "" when its URL has
  * none); age_ms the time since the ingest node acknowledged it (left out
- * for a version 1 job). A postback dead without being sent (expired, its
- * data gone, malformed) is logged as what it is: attempts (made so far)
- * instead of attempt, sent=no, its outcome and error, and no request or
- * answer fields.
+ * for a version 1 job). log_redact_query logs each query value of the URL
+ * as "*"; log_redact_body logs body_bytes (how many the answer had, up to
+ * log_body_bytes) instead of the body. A postback dead without being sent
+ * (expired, its data gone, malformed) is logged as what it is: attempts
+ * (made so far) instead of attempt, sent=no, its outcome and error, and no
+ * request or answer fields.
  */
-static void log_line_head(pb_buf *line, const job *jb, const char *dest)
-{
-	char ts[32];
+typedef struct logline {
+	pb_buf *b;
+	int json;   /* delivery_log_format = json */
+	int fields; /* written so far */
+} logline;
 
-	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
-	pb_buf_printf(line, "ts=%s agent=%s id=%s client=%.*s dest=%s", ts, cfg.agent_id,
-		      jb->j.id, (int)jb->j.client_len, jb->j.client ? jb->j.client : "",
-		      dest);
+static void lf_begin(logline *l, pb_buf *b)
+{
+	l->b = b;
+	l->json = strcmp(cfg.delivery_log_format, "json") == 0;
+	l->fields = 0;
+	pb_buf_reset(b);
+	if (l->json)
+		pb_buf_putc(b, '{');
 }
 
-static void log_age(pb_buf *line, const job *jb)
+static void lf_key(logline *l, const char *key)
 {
-	if (jb->j.enqueued_ms > 0)
-		pb_buf_printf(line, " age_ms=%lld", (long long)(pb_wall_ms() - jb->j.enqueued_ms));
+	if (l->fields++ > 0)
+		pb_buf_putc(l->b, l->json ? ',' : ' ');
+	pb_buf_printf(l->b, l->json ? "\"%s\":" : "%s=", key);
 }
 
-static void log_error(pb_buf *line, const job *jb)
+/* A value known to need no quoting in logfmt (ids, names, a time). */
+static void lf_word(logline *l, const char *key, const char *v, size_t n)
 {
-	if (jb->error[0] == '\0')
-		return;
-	pb_buf_puts(line, " error=\"");
-	pb_log_escape(line, jb->error, strlen(jb->error), 512);
-	pb_buf_putc(line, '"');
+	lf_key(l, key);
+	if (l->json) {
+		pb_buf_putc(l->b, '"');
+		pb_json_escape(l->b, v, n, n);
+	} else {
+		pb_buf_append(l->b, v, n);
+	}
+	if (l->json)
+		pb_buf_putc(l->b, '"');
 }
 
-static void log_write(pb_buf *line, const job *jb)
+/* Foreign text: quoted and escaped, at most max bytes. */
+static void lf_text(logline *l, const char *key, const char *v, size_t n, size_t max)
 {
-	if (pb_buf_err(line) != PB_OK) {
+	lf_key(l, key);
+	pb_buf_putc(l->b, '"');
+	if (l->json)
+		pb_json_escape(l->b, v, n, max);
+	else
+		pb_log_escape(l->b, v, n, max);
+	pb_buf_putc(l->b, '"');
+}
+
+static void lf_num(logline *l, const char *key, long long v)
+{
+	lf_key(l, key);
+	pb_buf_printf(l->b, "%lld", v);
+}
+
+static void lf_end(logline *l, const job *jb)
+{
+	if (l->json)
+		pb_buf_putc(l->b, '}');
+	pb_buf_putc(l->b, '\n');
+	if (pb_buf_err(l->b) != PB_OK) {
 		pb_error("delivery log: the line of %s attempt %u is lost: out of memory",
 			 jb->j.id, jb->j.attempts + 1);
 		return;
 	}
-	fwrite(line->data, 1, line->len, dlog);
+	fwrite(l->b->data, 1, l->b->len, dlog);
 	/* A copy for the journal; flushed with dlog once per loop turn. */
 	if (cfg.delivery_log_stdout && dlog != stdout)
-		fwrite(line->data, 1, line->len, stdout);
+		fwrite(l->b->data, 1, l->b->len, stdout);
+}
+
+static void log_head(logline *l, const job *jb, const char *dest)
+{
+	char ts[32];
+	const char *client = jb->j.client ? jb->j.client : "";
+
+	pb_format_utc_ms(ts, sizeof(ts), pb_wall_ms());
+	lf_word(l, "ts", ts, strlen(ts));
+	lf_word(l, "agent", cfg.agent_id, strlen(cfg.agent_id));
+	lf_word(l, "id", jb->j.id, strlen(jb->j.id));
+	lf_word(l, "client", client, jb->j.client_len);
+	lf_word(l, "dest", dest, strlen(dest));
+}
+
+static void log_age(logline *l, const job *jb)
+{
+	if (jb->j.enqueued_ms > 0)
+		lf_num(l, "age_ms", (long long)(pb_wall_ms() - jb->j.enqueued_ms));
+}
+
+static void log_error(logline *l, const job *jb)
+{
+	if (jb->error[0] != '\0')
+		lf_text(l, "error", jb->error, strlen(jb->error), 512);
 }
 
 static void log_attempt(const job *jb, int64_t elapsed_ms)
 {
 	static const char *names[] = { "delivered", "retry", "dead" };
-	static pb_buf line; /* deliverer only; kept, so no allocation per line */
+	static pb_buf line, url; /* deliverer only; kept, so no allocation per line */
+	const char *method = pb_method_name(jb->j.method);
+	logline l;
 
 	am_attempt(jb, (double)elapsed_ms / 1000.0);
-	pb_buf_reset(&line);
-	log_line_head(&line, jb, jb->dname.name);
-	pb_buf_printf(&line, " attempt=%u", jb->j.attempts + 1);
-	log_age(&line, jb);
-	pb_buf_printf(&line, " method=%s url=\"", pb_method_name(jb->j.method));
-	pb_log_escape(&line, jb->url.data, jb->url.len, jb->url.len);
-	pb_buf_printf(&line, "\" status=%ld time_ms=%lld outcome=%s", jb->status,
-		      (long long)elapsed_ms, names[jb->outcome]);
+	lf_begin(&l, &line);
+	log_head(&l, jb, jb->dname.name);
+	lf_num(&l, "attempt", (long long)jb->j.attempts + 1);
+	log_age(&l, jb);
+	lf_word(&l, "method", method, strlen(method));
+	if (cfg.log_redact_query) {
+		pb_buf_reset(&url);
+		pb_redact_query(&url, jb->url.data, jb->url.len);
+		lf_text(&l, "url", url.data ? url.data : "", url.len, url.len);
+	} else {
+		lf_text(&l, "url", jb->url.data ? jb->url.data : "", jb->url.len, jb->url.len);
+	}
+	lf_num(&l, "status", jb->status);
+	lf_num(&l, "time_ms", (long long)elapsed_ms);
+	lf_word(&l, "outcome", names[jb->outcome], strlen(names[jb->outcome]));
 	if (jb->outcome == PB_RETRY)
-		pb_buf_printf(&line, " retry_in_ms=%lld", jb->delay_ms);
-	log_error(&line, jb);
-	pb_buf_puts(&line, " body=\"");
-	pb_log_escape(&line, pb_buf_str(&jb->resp), jb->resp.len, jb->resp.len);
-	pb_buf_puts(&line, "\"\n");
-	log_write(&line, jb);
+		lf_num(&l, "retry_in_ms", jb->delay_ms);
+	log_error(&l, jb);
+	if (cfg.log_redact_body)
+		lf_num(&l, "body_bytes", (long long)jb->resp.len);
+	else
+		lf_text(&l, "body", pb_buf_str(&jb->resp), jb->resp.len, jb->resp.len);
+	lf_end(&l, jb);
 }
 
 /* A postback that ends dead without a request sent for it. */
@@ -166,22 +240,23 @@ static void log_unsent(const job *jb)
 	static pb_buf line; /* deliverer only */
 	pb_dest d = { .name = "" };
 	size_t n;
+	logline l;
 
 	/* Its URL was not filled: the template's destination, when no
 	 * placeholder is in its scheme://host:port. */
 	if (jb->state == JOB_OK && jb->j.url != NULL &&
 	    (n = pb_dest_prefix_len(jb->j.url, jb->j.url_len)) > 0 &&
 	    memchr(jb->j.url, '{', n) == NULL &&
-	    pb_dest_of(&d, jb->j.url, jb->j.url_len) != PB_OK)
+	    pb_dest_of_cached(&dest_cache, &d, jb->j.url, jb->j.url_len) != PB_OK)
 		d.name[0] = '\0';
-	pb_buf_reset(&line);
-	log_line_head(&line, jb, d.name);
-	pb_buf_printf(&line, " attempts=%u", jb->j.attempts);
-	log_age(&line, jb);
-	pb_buf_puts(&line, " sent=no outcome=dead");
-	log_error(&line, jb);
-	pb_buf_putc(&line, '\n');
-	log_write(&line, jb);
+	lf_begin(&l, &line);
+	log_head(&l, jb, d.name);
+	lf_num(&l, "attempts", (long long)jb->j.attempts);
+	log_age(&l, jb);
+	lf_word(&l, "sent", "no", 2);
+	lf_word(&l, "outcome", "dead", 4);
+	log_error(&l, jb);
+	lf_end(&l, jb);
 }
 
 /* ---- HTTP ---------------------------------------------------------------- */
@@ -281,7 +356,7 @@ static void decide(job *jb, int64_t retry_after_ms)
 	 * destination: one that libcurl refused before (a URL it cannot use,
 	 * out of memory) must not count against a partner's breaker. */
 	if (!jb->reached ||
-	    pb_dest_of(&jb->dname, jb->url.data, jb->url.len) != PB_OK)
+	    pb_dest_of_cached(&dest_cache, &jb->dname, jb->url.data, jb->url.len) != PB_OK)
 		jb->sig = PB_SIG_NONE;
 	if (jb->error[0])
 		pb_strlcpy(jb->reason, jb->error, sizeof(jb->reason));

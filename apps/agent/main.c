@@ -95,6 +95,11 @@ static int setup(void)
 		pb_error("agent_id '%s': no spaces, quotes, '=', ':' or braces", cfg.agent_id);
 		return PB_ERR_FORMAT;
 	}
+	if (strcmp(cfg.delivery_log_format, "logfmt") != 0 &&
+	    strcmp(cfg.delivery_log_format, "json") != 0) {
+		pb_error("delivery_log_format '%s': logfmt or json", cfg.delivery_log_format);
+		return PB_ERR_FORMAT;
+	}
 	if (pb_queue_keys_init(&keys, cfg.key_prefix, cfg.agent_id) != PB_OK) {
 		pb_error("key_prefix '%s' with agent_id '%s': key names too long",
 			 cfg.key_prefix, cfg.agent_id);

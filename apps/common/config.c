@@ -125,6 +125,12 @@ static const pb_opt opts[] = {
 	B(delivery_log_stdout, "no", AGT,
 	  "also write each delivery log line to standard output (under "
 	  "systemd: the journal)"),
+	S(delivery_log_format, PB_DEF_delivery_log_format, AGT,
+	  "the delivery log's lines: logfmt or json (one object a line)"),
+	B(log_redact_query, PB_DEF_log_redact_query, AGT,
+	  "log each query value of a delivery's URL as *"),
+	B(log_redact_body, PB_DEF_log_redact_body, AGT,
+	  "log an answer's length (body_bytes), not its body"),
 	I(shutdown_grace_ms, PB_DEF_shutdown_grace_ms, 0, 3600000, AGT,
 	  "on SIGTERM, how long in-flight deliveries may finish, ms"),
 	I(heartbeat_ttl_ms, PB_DEF_heartbeat_ttl_ms, 3000, 600000, AGT,

@@ -73,6 +73,9 @@ typedef struct pb_config {
 	long heartbeat_ttl_ms;
 	int allow_private;
 	int delivery_log_stdout;
+	char delivery_log_format[16];
+	int log_redact_query;
+	int log_redact_body;
 	char allow_destinations[PB_STR_MAX];
 	char user_agent[128];
 	long metrics_destinations;

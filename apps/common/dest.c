@@ -116,6 +116,35 @@ int pb_dest_of(pb_dest *d, const char *url, size_t n)
 	return PB_OK;
 }
 
+int pb_dest_of_cached(pb_dest_cache *c, pb_dest *d, const char *url, size_t n)
+{
+	size_t end = pb_dest_prefix_len(url, n), i;
+	uint64_t h = 14695981039346656037ULL;
+	int rc;
+
+	if (end == 0 || end >= sizeof(c->slot[0].prefix))
+		return pb_dest_of(d, url, n);
+	for (i = 0; i < end; i++) {
+		h ^= (unsigned char)url[i];
+		h *= 1099511628211ULL;
+	}
+	i = (size_t)(h % PB_DEST_CACHE_SLOTS);
+	if (c->slot[i].len == end && memcmp(c->slot[i].prefix, url, end) == 0) {
+		c->hits++;
+		*d = c->slot[i].d;
+		return c->slot[i].rc;
+	}
+	c->misses++;
+	rc = pb_dest_of(d, url, end);
+	if (rc == PB_OK || rc == PB_ERR_FORMAT) {
+		memcpy(c->slot[i].prefix, url, end);
+		c->slot[i].len = end;
+		c->slot[i].rc = rc;
+		c->slot[i].d = *d;
+	}
+	return rc;
+}
+
 int pb_dest_id_valid(const char *s, size_t n)
 {
 	size_t i;

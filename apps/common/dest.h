@@ -36,6 +36,24 @@ typedef struct pb_dest {
  * does not fit; PB_ERR_NOMEM.
  */
 int pb_dest_of(pb_dest *d, const char *url, size_t n);
+/*
+ * pb_dest_of with a memory of the last answers, for one thread's use: the
+ * answer depends only on the URL's "scheme://authority", which a partner's
+ * postbacks share, and libcurl's parse costs an allocation a part. A slot
+ * per hash of that prefix, compared byte for byte: a hit is exact.
+ */
+#define PB_DEST_CACHE_SLOTS 64
+typedef struct pb_dest_cache {
+	struct {
+		char prefix[PB_DEST_MAX];
+		size_t len;     /* 0: empty */
+		int rc;         /* PB_OK or PB_ERR_FORMAT */
+		pb_dest d;
+	} slot[PB_DEST_CACHE_SLOTS];
+	unsigned long hits, misses;
+} pb_dest_cache;
+
+int pb_dest_of_cached(pb_dest_cache *c, pb_dest *d, const char *url, size_t n);
 /* The length of url's "scheme://authority" prefix; 0 when it has none. */
 size_t pb_dest_prefix_len(const char *url, size_t n);
 /* 1 if s[0..n) is a destination id: PB_DEST_ID_LEN lower-case hex digits. */

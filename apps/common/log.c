@@ -120,3 +120,66 @@ int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)
 		rc = pb_buf_puts(out, "...");
 	return rc;
 }
+
+int pb_json_escape(pb_buf *out, const char *s, size_t n, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, take = n < max ? n : max;
+	int rc = PB_OK;
+
+	for (i = 0; i < take && rc == PB_OK; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+		switch (c) {
+		case '\\': rc = pb_buf_puts(out, "\\\\"); continue;
+		case '"': rc = pb_buf_puts(out, "\\\""); continue;
+		case '\n': rc = pb_buf_puts(out, "\\n"); continue;
+		case '\r': rc = pb_buf_puts(out, "\\r"); continue;
+		case '\t': rc = pb_buf_puts(out, "\\t"); continue;
+		default:
+			if (c >= 0x20 && c < 0x7f) {
+				rc = pb_buf_putc(out, (char)c);
+				continue;
+			}
+			/* A byte, not a character: the text may not be UTF-8. */
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			rc = pb_buf_append(out, esc, sizeof(esc));
+		}
+	}
+	if (rc == PB_OK && take < n)
+		rc = pb_buf_puts(out, "...");
+	return rc;
+}
+
+int pb_redact_query(pb_buf *out, const char *url, size_t n)
+{
+	size_t i = 0, q;
+	int rc;
+
+	if (n == 0)
+		return PB_OK;
+	for (q = 0; q < n && url[q] != '?' && url[q] != '#'; q++)
+		;
+	rc = pb_buf_append(out, url, q);
+	i = q;
+	while (rc == PB_OK && i < n) {
+		size_t end, eq;
+
+		if (url[i] == '#')
+			return pb_buf_puts(out, "#*");
+		/* url[i] is '?' or '&': one parameter up to the next '&' or '#'. */
+		rc = pb_buf_putc(out, url[i++]);
+		for (end = i; end < n && url[end] != '&' && url[end] != '#'; end++)
+			;
+		for (eq = i; eq < end && url[eq] != '='; eq++)
+			;
+		if (rc == PB_OK && eq < end)
+			rc = pb_buf_append(out, url + i, eq + 1 - i);
+		if (rc == PB_OK && end > i)
+			rc = pb_buf_putc(out, '*');
+		i = end;
+	}
+	return rc;
+}

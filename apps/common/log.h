@@ -34,4 +34,18 @@ void pb_format_utc_ms(char *out, size_t outsize, long long wall_ms);
  */
 int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max);
 
+/*
+ * The same for the inside of a JSON string: \\, \", \n, \r, \t, and every
+ * other byte outside printable ASCII as \u00XX (the byte, as the text need
+ * not be UTF-8), so that the line is valid JSON whatever s holds.
+ */
+int pb_json_escape(pb_buf *out, const char *s, size_t n, size_t max);
+
+/*
+ * url[0..n) with the value of each query parameter as "*" (a parameter
+ * without "=" as "*" too) and a fragment as "#*": the names stay, so the
+ * line still says what was sent. Nothing after the path is kept verbatim.
+ */
+int pb_redact_query(pb_buf *out, const char *url, size_t n);
+
 #endif

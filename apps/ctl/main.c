@@ -69,17 +69,41 @@ static const char usage[] =
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
 	"/etc/postback/pbctl.conf where it exists.";
 
-/* A reply, or exit 1 saying why there is none. */
+/*
+ * pbctl status's verdict, and its exit code: 0 healthy, 1 degraded (the
+ * cluster works, with less room for a fault: a Sentinel, replica, agent
+ * gone), 2 down (no master a Sentinel majority names, the master does not
+ * answer, or no ingest node alive: clients are refused). Each check that
+ * fails says why on a "health" line at the end.
+ */
+enum { HEALTHY = 0, DEGRADED = 1, DOWN = 2 };
+static int health = HEALTHY;
+static char health_why[512];
+/* What a failed Redis command exits with: 1, or DOWN while status runs. */
+static int die_code = 1;
+
+static void worse(int level, const char *why)
+{
+	size_t n = strlen(health_why);
+
+	if (level > health)
+		health = level;
+	snprintf(health_why + n, sizeof(health_why) - n, "%s%s", n ? "; " : "", why);
+}
+
+/* A reply, or exit (1; DOWN in status) saying why there is none. */
 static redisReply *reply_or_die(redisReply *r)
 {
 	if (r == NULL) {
 		fprintf(stderr, "pbctl: %s\n", R.errstr);
-		exit(1);
+		if (die_code == DOWN)
+			printf("health   DOWN: the master does not answer\n");
+		exit(die_code);
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "pbctl: redis %s:%d: %s\n", R.master.host,
 			R.master.port, r->str);
-		exit(1);
+		exit(die_code);
 	}
 	return r;
 }
@@ -125,26 +149,60 @@ static long long waiting(void)
 	return n + int_cmd("LLEN %s", K.queue);
 }
 
-static void print_sentinels(void)
+static int majority_master(pb_hostport *out);
+static int same_node(const pb_hostport *a, const pb_hostport *b);
+
+/* Each Sentinel's master; the one a majority names, in *agreed (port 0:
+ * none). A Sentinel silent or naming another is a degradation. */
+static void print_sentinels(pb_hostport *agreed)
 {
 	int i;
 
+	if (majority_master(agreed) != PB_OK) {
+		agreed->port = 0;
+		worse(DOWN, "no master named by a majority of the Sentinels");
+	}
 	for (i = 0; i < R.nsentinels; i++) {
 		pb_hostport m;
 		const pb_hostport *s = &R.sentinels[i];
 
-		if (pb_sentinel_get_master(&R, s, &m) == PB_OK)
+		if (pb_sentinel_get_master(&R, s, &m) == PB_OK) {
 			printf("sentinel %s:%d  master %s:%d\n", s->host, s->port,
 			       m.host, m.port);
-		else
+			if (agreed->port != 0 && !same_node(&m, agreed))
+				worse(DEGRADED, "a Sentinel names another master");
+		} else {
 			printf("sentinel %s:%d  %s\n", s->host, s->port, R.errstr);
+			worse(DEGRADED, "a Sentinel does not answer");
+		}
 	}
+}
+
+/* How many replicas the Sentinels know of the master (down ones too): a
+ * replica that stopped is missing from the master's INFO, not from them.
+ * -1 when no Sentinel answers. */
+static long replicas_known(void)
+{
+	int i;
+
+	for (i = 0; i < R.nsentinels; i++) {
+		redisReply *r = pb_sentinel_cmd(&R, &R.sentinels[i], "SENTINEL REPLICAS %s",
+						cfg.master_name);
+		long n = r && r->type == REDIS_REPLY_ARRAY ? (long)r->elements : -1;
+
+		if (r)
+			freeReplyObject(r);
+		if (n >= 0)
+			return n;
+	}
+	return -1;
 }
 
 static void print_replicas(void)
 {
 	redisReply *r = cmd_or_die("INFO replication");
 	pb_repl_info info;
+	long known;
 	int i;
 
 	if (pb_repl_info_parse(r->str, &info) != PB_OK) {
@@ -161,9 +219,17 @@ static void print_replicas(void)
 
 		printf("replica  %s:%ld  %s  %ld bytes behind, last ack %ld s ago\n",
 		       x->ip, x->port, x->state, info.master_offset - x->offset, x->lag);
+		if (strcmp(x->state, "online") != 0)
+			worse(DEGRADED, "a replica is not online");
 	}
-	if (info.nreplicas == 0)
+	if (info.nreplicas == 0) {
 		printf("replica  NONE: writes are refused (min-replicas-to-write)\n");
+		worse(DOWN, "no replica: writes are refused");
+	} else if ((known = replicas_known()) > info.nreplicas) {
+		printf("replica  %ld known to the Sentinels, %d connected\n", known,
+		       info.nreplicas);
+		worse(DEGRADED, "a replica is down");
+	}
 }
 
 /* What agent id holds (held_count.lua). */
@@ -190,8 +256,10 @@ static void print_agents(void)
 	redisReply *ids = cmd_or_die("SMEMBERS %s", K.agents);
 	size_t i;
 
-	if (ids->elements == 0)
+	if (ids->elements == 0) {
 		printf("agents   none registered\n");
+		worse(DEGRADED, "no agent: nothing is delivered");
+	}
 	for (i = 0; i < ids->elements; i++) {
 		const char *id = ids->element[i]->str;
 		redisReply *hb = cmd_or_die("GET %s%s", K.heartbeat_stem, id);
@@ -200,6 +268,8 @@ static void print_agents(void)
 		       hb->type == REDIS_REPLY_STRING ? "alive" : "DEAD", held_by(id),
 		       hb->type == REDIS_REPLY_STRING ? hb->str
 						      : "(heartbeat expired: its postbacks get reclaimed)");
+		if (hb->type != REDIS_REPLY_STRING)
+			worse(DEGRADED, "an agent is dead");
 		freeReplyObject(hb);
 	}
 	freeReplyObject(ids);
@@ -228,15 +298,20 @@ static void print_ingests(void)
 		}
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
-	if (seen == 0)
+	if (seen == 0) {
 		printf("ingest   none alive (no heartbeat in 10 s)\n");
+		worse(DOWN, "no ingest node alive");
+	}
 }
 
 static long breakers_open(void);
 
 static int cmd_status(void)
 {
-	print_sentinels();
+	pb_hostport agreed;
+
+	die_code = DOWN;
+	print_sentinels(&agreed);
 	print_replicas();
 	printf("queue    %lld waiting, %lld destination(s) ready\n", waiting(),
 	       int_cmd("ZCARD %s", K.ready));
@@ -245,7 +320,10 @@ static int cmd_status(void)
 	printf("breakers %ld open (pbctl breakers)\n", breakers_open());
 	print_ingests();
 	print_agents();
-	return 0;
+	printf("health   %s%s%s\n", health == HEALTHY ? "ok" : health == DEGRADED ? "DEGRADED"
+								     : "DOWN",
+	       health_why[0] ? ": " : "", health_why);
+	return health;
 }
 
 static void print_dead(const pb_dead *d)
@@ -1082,7 +1160,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "status")) {
 		if (pos + 1 < argc && !strcmp(argv[pos + 1], "--help")) {
 			puts("pbctl status: master per Sentinel, replicas and lag, queue, "
-			     "retries, dead letters, agents and what each holds");
+			     "retries, dead letters, agents and what each holds, and a\n"
+			     "verdict, also its exit code: 0 healthy; 1 degraded (a Sentinel,\n"
+			     "replica or agent gone, or none registered); 2 down (no master a\n"
+			     "Sentinel majority names, the master silent, no replica, or no\n"
+			     "ingest node alive)");
 			return 0;
 		}
 		return cmd_status();

@@ -1,8 +1,13 @@
 """End to end: what a client sends through HAProxy arrives at a receiver."""
 import json
+import os
 import re
+import subprocess
 import time
+import uuid
 
+import pytest
+from pbcluster import BIN_DIR
 from conftest import delivery_log_lines, ingest, logfmt, of_mark
 
 SEED_QUERY = ("?title=Gopher&image=https%3A%2F%2Fblog.golang.org%2Fgopher%2F"
@@ -112,3 +117,56 @@ def test_a_postback_past_max_age_is_logged_as_never_sent(cluster, receiver, mark
     assert f["error"].startswith("expired: older than max_age_s") and \
         int(f["age_ms"]) > 2 * 86400 * 1000 - 60000, f
     assert not of_mark(receiver.requests, mark)
+
+
+@pytest.mark.parametrize("fmt,redact", [("logfmt", True), ("json", True), ("json", False)])
+def test_the_delivery_log_in_json_and_redacted(cluster, receiver, mark, behave, tmp_path, fmt,
+                                                redact):
+    """An agent of its own (the cluster's agents stopped) with
+    delivery_log_format and log_redact_query/log_redact_body set on its
+    command line: every line parses (JSON or strict logfmt) with the usual
+    fields; redacted, neither the query value nor the answer's body appears
+    in its delivery log or its own log, the URL keeps its parameter names
+    and the line says how long the body was."""
+    secret_q, secret_b = "q" + uuid.uuid4().hex, "b" + uuid.uuid4().hex
+    answer = ("answer " + secret_b).encode()
+    behave(lambda rec: (200, {}, answer))
+    dlog, elog = tmp_path / "delivery.log", tmp_path / "agent.log"
+    yes = "yes" if redact else "no"
+    for a in cluster.agent_names:
+        cluster.stop(a)
+    with open(elog, "w") as err:
+        agent = subprocess.Popen(
+            [os.path.join(BIN_DIR, "pb-agent"), "-c", cluster.path("conf", "agent1.conf"),
+             "--agent_id=logtest", "--metrics_listen=", "--delivery_log=%s" % dlog,
+             "--delivery_log_format=%s" % fmt, "--log_redact_query=%s" % yes,
+             "--log_redact_body=%s" % yes], stdout=err, stderr=err)
+    try:
+        r = ingest(cluster, {"endpoint": {"method": "GET",
+                                          "url": receiver.url + mark + "/r?token={t}&x=1"},
+                             "data": [{"t": secret_q}]})
+        assert r.status_code == 200, r.text
+        pid = r.json()["ids"][0]
+        assert receiver.wait_for(lambda rs: of_mark(rs, mark), 15)
+        deadline = time.time() + 10
+        while pid not in (dlog.read_text() if dlog.exists() else "") and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+        for a in cluster.agent_names:
+            cluster.start(a)
+    lines = [l for l in dlog.read_text().splitlines() if pid in l]
+    assert len(lines) == 1, lines
+    f = json.loads(lines[0]) if fmt == "json" else dict(logfmt(lines[0]))
+    assert (f["agent"], f["id"], f["outcome"]) == ("logtest", pid, "delivered"), f
+    if fmt == "json":
+        assert (f["attempt"], f["status"]) == (1, 200) and isinstance(f["time_ms"], int), f
+    text = dlog.read_text() + elog.read_text()
+    if redact:
+        assert secret_q not in text and secret_b not in text
+        assert f["url"] == receiver.url + mark + "/r?token=*&x=*", f
+        assert "body" not in f and int(f["body_bytes"]) == len(answer), f
+    else:
+        assert f["url"] == receiver.url + mark + "/r?token=%s&x=1" % secret_q, f
+        assert f["body"] == answer.decode(), f

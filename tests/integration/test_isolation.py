@@ -119,7 +119,7 @@ def test_a_failing_destination_is_parked_probed_and_released(cluster, mark):
             ids += r.json()["ids"]
         assert wait_until(lambda: " open " in breaker_line(cluster, url), 20), \
             pbctl(cluster, "breakers")[1]
-        assert "breakers 1 open" in pbctl(cluster, "status")[1]
+        assert "breakers 1 open" in pbctl(cluster, "status", check=False)[1]
         time.sleep(0.5)  # attempts already under way when it opened finish
         before = len(partner.requests)
         time.sleep(3 * cooldown_s)

@@ -1,4 +1,5 @@
 /* The destination of a URL: data-driven cases, and the id's properties. */
+#include <stdio.h>
 #include <string.h>
 
 #include "dest.h"
@@ -78,9 +79,56 @@ static void refusals(void)
 	CHECK(pb_dest_prefix_len("http://{host}/x", 15) == 13, "prefix with a key");
 }
 
+/* The cache answers exactly as pb_dest_of, for hits, misses, refusals and
+ * more prefixes than it has slots (each slot replaced in turn). */
+static void cached(void)
+{
+	static const char *const urls[] = {
+		"http://example.com/x?y=1", "HTTP://Example.COM", "https://example.com:8443/p",
+		"http://a@b@victim.example/", "ftp://example.com/", "http://host?q",
+		"http://0x7f.1/", "http://[::1]/a", "nothing", "",
+	};
+	static pb_dest_cache c; /* 40 KB: not on the stack */
+	char url[64];
+	size_t round, i;
+
+	memset(&c, 0, sizeof(c));
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < PB_ARRAY_LEN(urls); i++) {
+			pb_dest a, b;
+			int ra = pb_dest_of(&a, urls[i], strlen(urls[i]));
+			int rb = pb_dest_of_cached(&c, &b, urls[i], strlen(urls[i]));
+
+			CHECK(ra == rb, "%s: %d, cached %d", urls[i], ra, rb);
+			CHECK(memcmp(&a, &b, sizeof(a)) == 0, "%s: the same destination", urls[i]);
+		}
+		for (i = 0; i < (size_t)PB_DEST_CACHE_SLOTS * 3; i++) {
+			pb_dest a, b;
+
+			snprintf(url, sizeof(url), "http://host%zu.example:%zu/p?i=%zu", i, 80 + i, i);
+			CHECK(pb_dest_of(&a, url, strlen(url)) == PB_OK, "%s", url);
+			CHECK(pb_dest_of_cached(&c, &b, url, strlen(url)) == PB_OK, "%s cached", url);
+			CHECK_STR(b.name, a.name);
+			CHECK_STR(b.id, a.id);
+		}
+	}
+	CHECK(c.hits > 0 && c.misses > 0, "hits %lu, misses %lu", c.hits, c.misses);
+	/* The same partner, another path and query: a hit. */
+	{
+		pb_dest d;
+		unsigned long hits = c.hits;
+
+		CHECK(pb_dest_of_cached(&c, &d, "http://example.com/a", 20) == PB_OK, "hit");
+		CHECK(pb_dest_of_cached(&c, &d, "http://example.com/b?c", 22) == PB_OK, "hit");
+		CHECK(c.hits >= hits + 1, "hits %lu after %lu", c.hits, hits);
+		CHECK_STR(d.name, "http://example.com:80");
+	}
+}
+
 void unit_tests(void)
 {
 	names();
 	ids();
 	refusals();
+	cached();
 }
