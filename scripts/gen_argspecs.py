@@ -76,11 +76,12 @@ def settings_help():
     """{variable: the daemon's own help of the setting it sets}, for the
     variables that set one (apps/conf/pb-*.conf.j2; --help of the builds)."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import gen_defaults
     import gen_docs
     out = {}
     for program in gen_docs.BIN:
         helps = {name: meaning for name, meaning, _, _ in gen_docs.daemon_settings(program)}
-        for setting, used in gen_docs.template_variables(program).items():
+        for setting, used in gen_defaults.template_variables(program).items():
             if len(used) == 1 and setting in helps:
                 out.setdefault(used[0], "%s's %s: %s" % (program, setting, helps[setting]))
     return out

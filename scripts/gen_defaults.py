@@ -24,20 +24,27 @@ DELIBERATE = {"user_agent": "the built-in one names the version (PB_VERSION); th
 ASSIGN = re.compile(r"^(\w+) = (.*)$")
 
 
+def template_variables(program):
+    """{setting: [the pb_* variables its line of program's template uses]}"""
+    out = {}
+    with open(os.path.join(ROOT, TEMPLATES[program])) as f:
+        for line in f:
+            m = ASSIGN.match(line.strip())
+            if m:
+                out[m.group(1)] = re.findall(r"\b(pb_\w+)\b", m.group(2))
+    return out
+
+
 def settings(programs=tuple(TEMPLATES)):
     """{setting: role variable} for every line of the programs' templates
     that takes one."""
     roles = role_defaults()
     out = {}
-    for t in (TEMPLATES[p] for p in programs):
-        with open(os.path.join(ROOT, t)) as f:
-            for line in f:
-                m = ASSIGN.match(line.strip())
-                if not m:
-                    continue
-                used = [v for v in re.findall(r"\b(pb_\w+)\b", m.group(2)) if v in roles]
-                if len(used) == 1:
-                    out[m.group(1)] = used[0]
+    for p in programs:
+        for setting, names in template_variables(p).items():
+            used = [v for v in names if v in roles]
+            if len(used) == 1:
+                out[setting] = used[0]
     return out
 
 

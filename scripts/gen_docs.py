@@ -35,7 +35,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from gen_defaults import TEMPLATES  # noqa: E402
+from gen_defaults import TEMPLATES, template_variables  # noqa: E402
 
 README_MAX_LINES = 200
 BIN = {"ingest": "build/pb-ingest", "agent": "build/pb-agent"}
@@ -68,17 +68,6 @@ def daemon_settings(program):
     if not rows:
         sys.exit("gen_docs: %s --help listed no settings" % BIN[program])
     return rows
-
-
-def template_variables(program):
-    """{setting: [inventory variables its template line uses]}"""
-    out = {}
-    with open(os.path.join(ROOT, TEMPLATES[program])) as f:
-        for line in f:
-            m = re.match(r"^(\w+) = (.*)$", line.strip())
-            if m:
-                out[m.group(1)] = re.findall(r"\b(pb_\w+)\b", m.group(2))
-    return out
 
 
 def settings_table():

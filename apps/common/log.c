@@ -87,7 +87,12 @@ void pb_log(enum pb_log_level level, const char *fmt, ...)
 			level_names[level], msg);
 }
 
-int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)
+/*
+ * The one escaping loop of both forms: backslash, double quote, \n, \r and
+ * \t by their letter; any other byte outside printable ASCII as hex after
+ * byte_prefix ("\\x" for a log field, "\\u00" inside a JSON string).
+ */
+static int escape(pb_buf *out, const char *s, size_t n, size_t max, const char *byte_prefix)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i, take = n < max ? n : max;
@@ -95,8 +100,7 @@ int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)
 
 	for (i = 0; i < take && rc == PB_OK; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[4] = { '\\', 0, 0, 0 };
-		size_t elen = 2;
+		char esc[2] = { '\\', 0 };
 
 		switch (c) {
 		case '\\': esc[1] = '\\'; break;
@@ -109,48 +113,29 @@ int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)
 				rc = pb_buf_putc(out, (char)c);
 				continue;
 			}
-			esc[1] = 'x';
-			esc[2] = hex[c >> 4];
-			esc[3] = hex[c & 15];
-			elen = 4;
+			rc = pb_buf_puts(out, byte_prefix);
+			if (rc == PB_OK)
+				rc = pb_buf_putc(out, hex[c >> 4]);
+			if (rc == PB_OK)
+				rc = pb_buf_putc(out, hex[c & 15]);
+			continue;
 		}
-		rc = pb_buf_append(out, esc, elen);
+		rc = pb_buf_append(out, esc, sizeof(esc));
 	}
 	if (rc == PB_OK && take < n)
 		rc = pb_buf_puts(out, "...");
 	return rc;
 }
 
+int pb_log_escape(pb_buf *out, const char *s, size_t n, size_t max)
+{
+	return escape(out, s, n, max, "\\x");
+}
+
+/* A byte, not a character: the text may not be UTF-8. */
 int pb_json_escape(pb_buf *out, const char *s, size_t n, size_t max)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, take = n < max ? n : max;
-	int rc = PB_OK;
-
-	for (i = 0; i < take && rc == PB_OK; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
-
-		switch (c) {
-		case '\\': rc = pb_buf_puts(out, "\\\\"); continue;
-		case '"': rc = pb_buf_puts(out, "\\\""); continue;
-		case '\n': rc = pb_buf_puts(out, "\\n"); continue;
-		case '\r': rc = pb_buf_puts(out, "\\r"); continue;
-		case '\t': rc = pb_buf_puts(out, "\\t"); continue;
-		default:
-			if (c >= 0x20 && c < 0x7f) {
-				rc = pb_buf_putc(out, (char)c);
-				continue;
-			}
-			/* A byte, not a character: the text may not be UTF-8. */
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			rc = pb_buf_append(out, esc, sizeof(esc));
-		}
-	}
-	if (rc == PB_OK && take < n)
-		rc = pb_buf_puts(out, "...");
-	return rc;
+	return escape(out, s, n, max, "\\u00");
 }
 
 int pb_redact_query(pb_buf *out, const char *url, size_t n)
