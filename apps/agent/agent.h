@@ -23,9 +23,14 @@
  * only file that knows the record versions), and handover.h, the lists
  * that pass jobs from thread to thread and the slots they count.
  *
- * The fetcher and the recorder have their own Redis connections. A postback
- * stays in Redis, in this agent's held set, until its outcome is recorded
- * there; this process only ever holds copies.
+ * Each shard (shard.h) has a fetcher and a recorder of its own, each with
+ * its own connection to the shard's master (a shard_worker): a shard that
+ * fails over stops only its own two threads, and every guarantee that
+ * holds for one master (reclaiming what a previous run held, reconciling
+ * after a failover, taking only while registered, the drain) holds for
+ * each shard on its own. A postback stays in Redis, in this agent's held
+ * set on its shard, until its outcome is recorded there; this process
+ * only ever holds copies.
  */
 #ifndef PB_AGENT_H
 #define PB_AGENT_H
@@ -53,8 +58,20 @@ extern atomic_int reopen_log;    /* SIGHUP: reopen the delivery log */
 extern atomic_int recorder_quit; /* no more outcomes will come */
 extern _Atomic int64_t fetch_turn_ms; /* the fetcher's last housekeeping */
 
+/* One shard's threads and what they keep (main.c starts them). */
+typedef struct shard_worker {
+	int shard;             /* cfg.shards' index */
+	const char *name;      /* its master's name */
+	pb_redis fetch, record; /* the fetcher's and the recorder's */
+	pthread_t fetcher, recorder;
+	int fetcher_started, recorder_started;
+	/* The fetcher's: since when its heartbeats have been written without
+	 * a failure (0: the last one failed), when due retries move next. */
+	int64_t beats_ok_since, next_promote;
+} shard_worker;
+
 /* fetch.c */
-void *fetcher_main(void *redis);
+void *fetcher_main(void *shard_worker);
 
 /* deliver.c */
 int deliver_init(void);
@@ -63,7 +80,7 @@ void deliver_loop(void);
 void deliver_cleanup(void);
 
 /* record.c */
-void *recorder_main(void *redis);
+void *recorder_main(void *shard_worker);
 void record_finish(void); /* no more outcomes: the recorder may leave */
 void record_report(void); /* what was recorded, for the log */
 

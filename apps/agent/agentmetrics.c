@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <string.h>
 
 #include "agent.h"
@@ -60,7 +61,7 @@ static pb_family breaker = {
 	.help = "destination breakers this agent opened or closed",
 	.label = "to", .values = { "open", "closed" },
 };
-/* The cluster's: shown by the one agent holding the lease (keys.h). */
+/* The cluster's: shown by the agents holding a shard's lease (keys.h). */
 static pb_family queue = {
 	.name = "pb_queue_postbacks", .type = PB_GAUGE, .hidden = 1,
 	.help = "postbacks in Redis by state: waiting (queued for delivery), "
@@ -81,14 +82,18 @@ static pb_family blocked = {
 };
 static pb_family exporter = {
 	.name = "pb_queue_exporter", .type = PB_GAUGE,
-	.help = "1 on the agent that holds the lease to show the cluster's "
-		"queue gauges (exactly one agent should)",
+	.help = "how many shards' queue gauges this agent shows (it holds their "
+		"lease): summed over the agents, each shard should be counted once",
+};
+static pb_family nshards = {
+	.name = "pb_agent_shards", .type = PB_GAUGE,
+	.help = "the shards this agent serves (master_name's names)",
 };
 
 static pb_family *const families[] = {
 	PB_STD_FAMILIES, &attempts, &responses, &attempt_seconds, &latency,
 	&record_seconds, &take_seconds, &in_flight, &breaker, &queue, &oldest,
-	&blocked, &exporter,
+	&blocked, &exporter, &nshards,
 };
 
 static pb_dest_counts dests = {
@@ -159,37 +164,68 @@ void am_in_flight(long held)
 	pb_m_set(&in_flight, 0, held);
 }
 
-static void show_queue(int shown)
+/*
+ * Each shard's queue as its lease holder last read it. An agent shows the
+ * sum over the shards whose lease it holds (the oldest: their maximum),
+ * and pb_queue_exporter says how many those are: summed over the agents,
+ * every shard is counted once (pb_agent_shards says how many there are).
+ */
+static struct {
+	pthread_mutex_t mu;
+	int64_t next[PB_MAX_SHARDS]; /* each only its shard's fetcher's */
+	int holder[PB_MAX_SHARDS];
+	pb_queue_stats s[PB_MAX_SHARDS];
+} Q = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Under Q.mu. */
+static void show_queue(void)
 {
+	long long waiting = 0, scheduled = 0, held = 0, dead = 0, old = 0,
+		  blocks = 0;
+	int s, shown = 0;
+
+	for (s = 0; s < cfg.shards.n; s++) {
+		const pb_queue_stats *q = &Q.s[s];
+
+		if (!Q.holder[s])
+			continue;
+		shown++;
+		waiting += q->waiting, scheduled += q->scheduled;
+		held += q->in_flight, dead += q->dead, blocks += q->blocked;
+		if (q->oldest_ms > old)
+			old = q->oldest_ms;
+	}
+	if (shown) {
+		pb_m_set(&queue, 0, waiting);
+		pb_m_set(&queue, 1, scheduled);
+		pb_m_set(&queue, 2, held);
+		pb_m_set(&queue, 3, dead);
+		pb_m_set(&oldest, 0, old);
+		pb_m_set(&blocked, 0, blocks);
+	}
 	atomic_store(&queue.hidden, !shown);
 	atomic_store(&oldest.hidden, !shown);
 	atomic_store(&blocked.hidden, !shown);
 	pb_m_set(&exporter, 0, shown);
+	pb_m_set(&nshards, 0, cfg.shards.n);
 }
 
 void am_queue_tick(pb_redis *r)
 {
-	static int64_t next;
 	pb_queue_stats s;
 	int64_t now = pb_now_ms();
-	int rc;
+	int rc, sh = r->shard;
 
-	if (cfg.metrics_listen[0] == '\0' || now < next)
+	if (cfg.metrics_listen[0] == '\0' || now < Q.next[sh])
 		return;
-	next = now + METRICS_QUEUE_MS;
+	Q.next[sh] = now + METRICS_QUEUE_MS;
 	rc = pb_queue_stats_get(r, &keys, LEASE_MS, &s);
-	if (rc != PB_OK) {
-		pb_debug("queue metrics: %s", r->errstr);
-		show_queue(0);
-		return;
-	}
-	if (s.holder) {
-		pb_m_set(&queue, 0, s.waiting);
-		pb_m_set(&queue, 1, s.scheduled);
-		pb_m_set(&queue, 2, s.in_flight);
-		pb_m_set(&queue, 3, s.dead);
-		pb_m_set(&oldest, 0, s.oldest_ms);
-		pb_m_set(&blocked, 0, s.blocked);
-	}
-	show_queue(s.holder);
+	if (rc != PB_OK)
+		pb_debug("queue metrics of shard %s: %s", r->master_name, r->errstr);
+	pthread_mutex_lock(&Q.mu);
+	Q.holder[sh] = rc == PB_OK && s.holder;
+	if (Q.holder[sh])
+		Q.s[sh] = s;
+	show_queue();
+	pthread_mutex_unlock(&Q.mu);
 }

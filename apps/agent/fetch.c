@@ -1,7 +1,8 @@
 /*
- * fetch.c - the fetcher thread: postbacks from Redis into this agent's
- * held sets and over to the deliverer; heartbeat, reaping and due
- * retries on the way.
+ * fetch.c - a shard's fetcher thread: postbacks from the shard's master
+ * into this agent's held sets there and over to the deliverer; what a
+ * previous run held first, then heartbeat, reaping and due retries on the
+ * way. One runs for each shard (agent.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,26 +17,27 @@
 #include "version.h"
 
 /*
- * Since when our heartbeats have been written without a failure (0: the
- * last one failed). While Redis refuses writes (no master, NOREPLICAS),
- * no agent can refresh its heartbeat and every one expires; reaping then,
- * as soon as writes return, would take live agents' work. So an agent reaps
- * others only after its own heartbeats have succeeded for a whole TTL.
+ * sw->beats_ok_since: since when our heartbeats on this shard have been
+ * written without a failure (0: the last one failed). While Redis refuses
+ * writes (no master, NOREPLICAS), no agent can refresh its heartbeat and
+ * every one expires; reaping then, as soon as writes return, would take
+ * live agents' work. So an agent reaps others only after its own
+ * heartbeats have succeeded for a whole TTL.
  */
-static int64_t beats_ok_since;
-
-static void heartbeat(pb_redis *r)
+static void heartbeat(shard_worker *sw)
 {
+	pb_redis *r = &sw->fetch;
 	char info[160];
 
 	snprintf(info, sizeof(info),
 		 "{\"pid\":%d,\"held\":%ld,\"at\":%lld,\"version\":\"%s\"}",
-		 (int)getpid(), handover_held(), (long long)pb_wall_ms(), PB_BUILD_VERSION);
+		 (int)getpid(), handover_held_in(sw->shard), (long long)pb_wall_ms(),
+		 PB_BUILD_VERSION);
 	if (pb_queue_heartbeat(r, &keys, cfg.heartbeat_ttl_ms, info) != PB_OK) {
-		pb_warn("heartbeat: %s", r->errstr);
-		beats_ok_since = 0;
-	} else if (beats_ok_since == 0) {
-		beats_ok_since = pb_now_ms();
+		pb_warn("heartbeat on shard %s: %s", sw->name, r->errstr);
+		sw->beats_ok_since = 0;
+	} else if (sw->beats_ok_since == 0) {
+		sw->beats_ok_since = pb_now_ms();
 	}
 }
 
@@ -46,31 +48,32 @@ static void heartbeat(pb_redis *r)
  * its limit goes on at the next turn. */
 enum { PROMOTE_LIMIT = 1000 };
 
-static void housekeeping(pb_redis *r, int64_t *next_beat, int64_t *next_reap)
+static void housekeeping(shard_worker *sw, int64_t *next_beat, int64_t *next_reap)
 {
-	static int64_t next_promote;
+	pb_redis *r = &sw->fetch;
 	int64_t now = pb_now_ms();
 	long long moved = 0;
 
 	fetch_turn_ms = now; /* the deliverer pings the watchdog while this moves */
 	if (now >= *next_beat) {
-		heartbeat(r);
+		heartbeat(sw);
 		*next_beat = now + HEARTBEAT_MS;
 	}
-	if (now >= *next_reap && beats_ok_since &&
-	    now - beats_ok_since >= cfg.heartbeat_ttl_ms) {
+	if (now >= *next_reap && sw->beats_ok_since &&
+	    now - sw->beats_ok_since >= cfg.heartbeat_ttl_ms) {
 		if (pb_queue_reap(r, &keys, &moved) == PB_OK && moved > 0)
-			pb_warn("reclaimed %lld postback(s) from agents whose heartbeat "
-				"expired", moved);
+			pb_warn("reclaimed %lld postback(s) on shard %s from agents "
+				"whose heartbeat expired", moved, sw->name);
 		*next_reap = now + cfg.heartbeat_ttl_ms / 3;
 	}
-	if (now >= next_promote) {
-		next_promote = now + TICK_MS;
+	if (now >= sw->next_promote) {
+		sw->next_promote = now + TICK_MS;
 		if (pb_queue_promote(r, &keys, PROMOTE_LIMIT, &moved) == PB_OK &&
 		    moved > 0) {
-			pb_debug("moved %lld due retries to the queue", moved);
+			pb_debug("moved %lld due retries to the queue on shard %s",
+				 moved, sw->name);
 			if (moved == PROMOTE_LIMIT)
-				next_promote = now;
+				sw->next_promote = now;
 		}
 	}
 	am_queue_tick(r);
@@ -100,7 +103,7 @@ static int set_header(job *jb, const redisReply *h, const job *list)
 }
 
 /* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
-static void hand_over(redisReply *rep)
+static void hand_over(const shard_worker *sw, redisReply *rep)
 {
 	job *list = NULL, *jb;
 	size_t i;
@@ -119,11 +122,13 @@ static void hand_over(redisReply *rep)
 		jb = job_new(x, rep->element[i + 1], dest, (size_t)cfg.log_body_bytes);
 		if (jb == NULL || set_header(jb, rep->element[i + 2], list) != PB_OK) {
 			/* Still held in Redis: reclaimed at restart. */
-			pb_error("out of memory: a postback stays in %s", keys.held);
+			pb_error("out of memory: a postback stays in %s on shard %s",
+				 keys.held, sw->name);
 			if (jb)
 				job_free(jb);
 			continue;
 		}
+		jb->shard = sw->shard;
 		jb->next = list;
 		list = jb;
 	}
@@ -140,30 +145,50 @@ static void hand_over(redisReply *rep)
  * in the list is stale and goes back to the queue (delivered already: one
  * duplicate; never delivered: recovered).
  */
-static void reconcile(pb_redis *r, const char *why, int64_t *next_beat,
+static void reconcile(shard_worker *sw, const char *why, int64_t *next_beat,
 		      int64_t *next_reap)
 {
+	pb_redis *r = &sw->fetch;
 	long long moved = 0;
 
-	pb_warn("%s (master %s:%d): finishing what is in flight, then "
-		"returning what is left in %s", why, r->master.host,
-		r->master.port, keys.held);
-	while (handover_held() > 0 && !stopping) {
-		housekeeping(r, next_beat, next_reap);
+	pb_warn("%s (shard %s, master %s:%d): finishing what is in flight, "
+		"then returning what is left in %s", why, sw->name,
+		r->master.host, r->master.port, keys.held);
+	while (handover_held_in(sw->shard) > 0 && !stopping) {
+		housekeeping(sw, next_beat, next_reap);
 		pb_sleep_ms(TICK_MS, &stopping);
 	}
 	if (stopping) /* the next start takes back the list */
 		return;
 	if (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK)
-		pb_warn("reconciling %s: %s", keys.held, r->errstr);
+		pb_warn("reconciling %s on shard %s: %s", keys.held, sw->name,
+			r->errstr);
 	else if (moved > 0)
-		pb_warn("returned %lld postback(s) left in %s", moved,
-			keys.held);
+		pb_warn("returned %lld postback(s) left in %s on shard %s", moved,
+			keys.held, sw->name);
+}
+
+/* What a previous run of this agent held on the shard goes back to its
+ * queue, before the first take (and while the other shards deliver). */
+static void reclaim_own(shard_worker *sw)
+{
+	pb_redis *r = &sw->fetch;
+	long long moved = 0;
+
+	while (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK && !stopping) {
+		pb_warn("reclaiming %s on shard %s: %s; trying again", keys.held,
+			sw->name, r->errstr);
+		pb_sleep_ms(1000, &stopping);
+	}
+	if (moved > 0)
+		pb_warn("took back %lld postback(s) held on shard %s by the "
+			"previous run of %s", moved, sw->name, cfg.agent_id);
 }
 
 void *fetcher_main(void *arg)
 {
-	pb_redis *r = arg;
+	shard_worker *sw = arg;
+	pb_redis *r = &sw->fetch;
 	int64_t next_beat = 0, next_reap = 0;
 	unsigned seen_changes = r->master_changes;
 	int take_broke = 0; /* a take's connection broke: reconcile on the next one */
@@ -171,20 +196,22 @@ void *fetcher_main(void *arg)
 	handover_room *rs = calloc((size_t)cfg.concurrency, sizeof(*rs));
 	const char **rooms = calloc(2 * (size_t)cfg.concurrency, sizeof(*rooms)); /* NOLINT(bugprone-sizeof-expression): pointers */
 
+	reclaim_own(sw);
+	seen_changes = r->master_changes;
 	while (!stopping && rs && rooms) {
 		redisReply *got = NULL;
 		int want, rc, capped = 0;
 		int64_t t0;
 
-		housekeeping(r, &next_beat, &next_reap);
+		housekeeping(sw, &next_beat, &next_reap);
 		if (r->master_changes != seen_changes) {
 			seen_changes = r->master_changes;
-			reconcile(r, "a new master", &next_beat, &next_reap);
+			reconcile(sw, "a new master", &next_beat, &next_reap);
 			continue;
 		}
 		if (take_broke && r->c != NULL) {
 			take_broke = 0;
-			reconcile(r, "a take lost its connection", &next_beat, &next_reap);
+			reconcile(sw, "a take lost its connection", &next_beat, &next_reap);
 			continue;
 		}
 		if ((want = handover_wait_slots(cfg.fetch_batch, &stopping)) == 0)
@@ -197,7 +224,8 @@ void *fetcher_main(void *arg)
 			/* Reaped while cut off, or new to this master: the
 			 * heartbeat registers us, then we take. */
 			if (!unregistered)
-				pb_info("%s: registering before taking", r->errstr);
+				pb_info("shard %s: %s: registering before taking",
+					sw->name, r->errstr);
 			unregistered = 1;
 			next_beat = 0;
 			pb_sleep_ms(TICK_MS, &stopping);
@@ -205,13 +233,13 @@ void *fetcher_main(void *arg)
 		}
 		unregistered = 0;
 		if (rc != PB_OK) {
-			pb_warn("taking postbacks: %s", r->errstr);
+			pb_warn("taking postbacks on shard %s: %s", sw->name, r->errstr);
 			take_broke |= r->c == NULL;
 			pb_sleep_ms(TICK_MS, &stopping);
 		}
 		if (got && got->elements >= 3) {
 			am_take_round((double)(pb_now_us() - t0) / 1e6);
-			hand_over(got);
+			hand_over(sw, got);
 		} else {
 			if (got)
 				freeReplyObject(got);

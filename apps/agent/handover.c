@@ -15,11 +15,12 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t slots_cv;  /* held went down, a slot freed, or stopping */
 	pthread_cond_t record_cv; /* jobs finished, or the recorder may quit */
-	job *taken;    /* fetcher -> deliverer: taken, not yet started */
-	job *finished; /* deliverer -> recorder: not yet recorded */
+	job *taken;    /* fetchers -> deliverer: taken, not yet started */
+	job *finished[PB_MAX_SHARDS]; /* deliverer -> recorders: not yet recorded */
 	long held;     /* taken and not yet recorded */
+	long held_in[PB_MAX_SHARDS]; /* ... of each shard */
 	long concurrency, per_dest;
-	int fetcher_done;
+	int nshards, fetchers_done;
 	/* Of held, how many each destination has in delivery (those with
 	 * any): its share of the delivery slots. At most one a slot. */
 	struct dest_held { char id[PB_DEST_ID_LEN + 1]; long n; } *dests;
@@ -29,8 +30,10 @@ static struct {
 } H = { .mu = PTHREAD_MUTEX_INITIALIZER, .slots_cv = PTHREAD_COND_INITIALIZER,
 	.record_cv = PTHREAD_COND_INITIALIZER };
 
-int handover_init(long concurrency, long per_dest, void (*wake)(void))
+int handover_init(long concurrency, long per_dest, int nshards,
+		  void (*wake)(void))
 {
+	H.nshards = nshards;
 	if ((H.dests = calloc((size_t)concurrency, sizeof(*H.dests))) == NULL)
 		return PB_ERR_NOMEM;
 	H.concurrency = concurrency;
@@ -90,8 +93,10 @@ int handover_wait_slots(long batch, const atomic_int *stop)
 			break; /* time for housekeeping */
 	}
 	pthread_mutex_unlock(&H.mu);
-	if (*stop || free_slots < 0)
+	if (*stop || free_slots <= 0)
 		return 0;
+	/* A shard's share: the free slots over the shards, rounded up. */
+	free_slots = (free_slots + H.nshards - 1) / H.nshards;
 	return (int)(free_slots < batch ? free_slots : batch);
 }
 
@@ -138,6 +143,7 @@ long handover_give(job *list)
 		H.taken = list;
 		dest_add(list->dest, 1);
 		H.held++;
+		H.held_in[list->shard]++;
 		list = nx;
 	}
 	held = H.held;
@@ -149,7 +155,7 @@ long handover_give(job *list)
 void handover_fetcher_done(void)
 {
 	pthread_mutex_lock(&H.mu);
-	H.fetcher_done = 1;
+	H.fetchers_done++;
 	pthread_mutex_unlock(&H.mu);
 	H.wake();
 }
@@ -170,9 +176,9 @@ job *handover_take(void)
 void handover_finished(job *jb)
 {
 	pthread_mutex_lock(&H.mu);
-	jb->next = H.finished;
-	H.finished = jb;
-	pthread_cond_signal(&H.record_cv);
+	jb->next = H.finished[jb->shard];
+	H.finished[jb->shard] = jb;
+	pthread_cond_broadcast(&H.record_cv);
 	/* Its destination's slot is free once the attempt is over; the
 	 * agent-wide slot only once the outcome is in Redis (held). */
 	dest_add(jb->dest, -1);
@@ -186,43 +192,44 @@ int handover_all_done(void)
 	int done;
 
 	pthread_mutex_lock(&H.mu);
-	done = H.fetcher_done && H.taken == NULL && H.held == 0;
+	done = H.fetchers_done == H.nshards && H.taken == NULL && H.held == 0;
 	pthread_mutex_unlock(&H.mu);
 	return done;
 }
 
 /* ---- the recorder --------------------------------------------------------- */
 
-job *handover_wait_finished(const atomic_int *quit)
+job *handover_wait_finished(int shard, const atomic_int *quit)
 {
 	job *list;
 
 	pthread_mutex_lock(&H.mu);
-	while (H.finished == NULL && !*quit)
+	while (H.finished[shard] == NULL && !*quit)
 		pthread_cond_wait(&H.record_cv, &H.mu);
-	list = H.finished;
-	H.finished = NULL;
+	list = H.finished[shard];
+	H.finished[shard] = NULL;
 	pthread_mutex_unlock(&H.mu);
 	return list;
 }
 
-void handover_unfinish(job *list)
+void handover_unfinish(int shard, job *list)
 {
 	job *last = list;
 
 	while (last->next)
 		last = last->next;
 	pthread_mutex_lock(&H.mu);
-	last->next = H.finished;
-	H.finished = list;
+	last->next = H.finished[shard];
+	H.finished[shard] = list;
 	pthread_mutex_unlock(&H.mu);
 }
 
-long handover_recorded(long n)
+long handover_recorded(int shard, long n)
 {
 	long held;
 
 	pthread_mutex_lock(&H.mu);
+	H.held_in[shard] -= n;
 	held = H.held -= n;
 	pthread_cond_broadcast(&H.slots_cv);
 	pthread_mutex_unlock(&H.mu);
@@ -234,7 +241,7 @@ void handover_quit(atomic_int *quit)
 {
 	pthread_mutex_lock(&H.mu);
 	*quit = 1;
-	pthread_cond_signal(&H.record_cv);
+	pthread_cond_broadcast(&H.record_cv);
 	pthread_mutex_unlock(&H.mu);
 }
 
@@ -246,6 +253,16 @@ long handover_held(void)
 
 	pthread_mutex_lock(&H.mu);
 	h = H.held;
+	pthread_mutex_unlock(&H.mu);
+	return h;
+}
+
+long handover_held_in(int shard)
+{
+	long h;
+
+	pthread_mutex_lock(&H.mu);
+	h = H.held_in[shard];
 	pthread_mutex_unlock(&H.mu);
 	return h;
 }

@@ -2,13 +2,18 @@
  * handover.h - what the agent's threads hand each other, and the slots
  * they share, all under one mutex:
  *
- *   fetcher -> deliverer   jobs taken and not yet started (handover_give)
- *   deliverer -> recorder  jobs whose attempt is over, not yet recorded
- *                          (handover_finished)
+ *   fetchers -> deliverer  jobs taken and not yet started (handover_give)
+ *   deliverer -> recorders jobs whose attempt is over, not yet recorded,
+ *                          one list a shard (handover_finished)
  *   slots                  held: taken and not yet recorded, at most
- *                          concurrency; per destination, those in delivery
- *                          (taken, attempt not yet over): the take is told
- *                          each one's room under its cap (handover_rooms)
+ *                          concurrency over all shards; per destination,
+ *                          those in delivery (taken, attempt not yet
+ *                          over): the take is told each one's room under
+ *                          its cap (handover_rooms)
+ *
+ * Each shard (shard.h) has a fetcher and a recorder of its own; the
+ * deliverer and the slots are the agent's. A fetcher takes its share of
+ * the free slots at a time, so that no shard's backlog starves another's.
  *
  * A job belongs to one thread at a time: the fetcher until it gives it,
  * the deliverer until its attempt is over, then the recorder, which frees
@@ -21,6 +26,7 @@
 #include <stdatomic.h>
 
 #include "heldjob.h"
+#include "shard.h"
 
 #define TICK_MS 250 /* the longest a wait here lasts; the fetcher's turn */
 
@@ -35,12 +41,14 @@ typedef struct handover_room {
  * for one destination; wake() makes the deliverer look at its lists again
  * (it may be asleep in curl). PB_ERR_NOMEM.
  */
-int handover_init(long concurrency, long per_dest, void (*wake)(void));
+int handover_init(long concurrency, long per_dest, int nshards,
+		  void (*wake)(void));
 void handover_cleanup(void);
 
 /* ---- the fetcher ---- */
 /* Wait until slots are free (or a TICK_MS passes, or *stop): how many
- * may be taken now, at most batch; 0 for none. */
+ * may be taken now, at most batch and a shard's share of the free
+ * slots (at least one); 0 for none. */
 int handover_wait_slots(long batch, const atomic_int *stop);
 /* Wait until an attempt is over (a destination's slot freed), a TICK_MS
  * at most: when the take said every destination waiting is capped. */
@@ -48,8 +56,10 @@ void handover_wait_dest_slot(const atomic_int *stop);
 /* Each destination held now and the room it has left, as the take's
  * pairs (argv points into rs); rs and argv hold concurrency of them. */
 int handover_rooms(handover_room *rs, const char **argv);
-/* Jobs taken, to the deliverer; returns how many are held now. */
+/* Jobs taken (each with its shard), to the deliverer; returns how many
+ * are held now. */
 long handover_give(job *list);
+/* One shard's fetcher has stopped. */
 void handover_fetcher_done(void);
 
 /* ---- the deliverer ---- */
@@ -57,21 +67,24 @@ void handover_fetcher_done(void);
 job *handover_take(void);
 /* An attempt over (or never made): the job, to the recorder. */
 void handover_finished(job *jb);
-/* The fetcher has stopped and everything taken is recorded. */
+/* Every fetcher has stopped and everything taken is recorded. */
 int handover_all_done(void);
 
 /* ---- the recorder ---- */
-/* Wait for finished jobs; NULL once *quit and there are none. */
-job *handover_wait_finished(const atomic_int *quit);
+/* Wait for a shard's finished jobs; NULL once *quit and there are none. */
+job *handover_wait_finished(int shard, const atomic_int *quit);
 /* Put back jobs that could not be recorded, ahead of newer ones. */
-void handover_unfinish(job *list);
-/* n jobs recorded (and about to be freed): returns how many are held. */
-long handover_recorded(long n);
+void handover_unfinish(int shard, job *list);
+/* n jobs of a shard recorded (and about to be freed): returns how many
+ * are held (all shards). */
+long handover_recorded(int shard, long n);
 /* No more jobs will finish: handover_wait_finished returns. */
 void handover_quit(atomic_int *quit);
 
 /* ---- any thread ---- */
 long handover_held(void);
+/* Of them, how many were taken from one shard. */
+long handover_held_in(int shard);
 /* Stopping: every thread waiting here looks at its flags again. */
 void handover_wake(void);
 

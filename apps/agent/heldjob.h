@@ -42,6 +42,8 @@ typedef struct job {
 	size_t hdr_len, data_len;
 	char dest[PB_DEST_ID_LEN + 1]; /* a reference's destination; "" for
 					  version 1 */
+	int shard;          /* the shard it was taken from (shard.h): its
+			       outcome is recorded there */
 	enum job_state state;
 	pb_job j;           /* decoded; points into raw or hdr and data */
 	/* The attempt (deliver.c). */

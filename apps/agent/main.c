@@ -107,31 +107,68 @@ static int setup(void)
 	}
 	raise_fd_limit();
 	if (handover_init(cfg.concurrency, cfg.max_in_flight_per_destination,
-			  deliver_wake) != PB_OK) {
+			  cfg.shards.n, deliver_wake) != PB_OK) {
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
 		return PB_ERR_NOMEM;
 	}
 	return deliver_init();
 }
 
-/* What a previous run of this agent held goes back to the queue. */
-static void reclaim_own(pb_redis *r)
+/* Each shard's connections, and its fetcher and recorder threads. */
+static int start_shards(shard_worker *sws)
 {
-	long long moved = 0;
+	char name[64];
+	int s;
 
-	while (pb_queue_reclaim_own(r, &keys, &moved) != PB_OK) {
-		pb_warn("reclaiming %s: %s; trying again", keys.held, r->errstr);
-		pb_sleep_ms(1000, NULL);
+	for (s = 0; s < cfg.shards.n; s++) {
+		shard_worker *sw = &sws[s];
+		sw->shard = s;
+		sw->name = cfg.shards.name[s];
+		snprintf(name, sizeof(name), cfg.shards.n > 1 ? "agent-fetch-%d"
+			 : "agent-fetch", s);
+		pb_redis_init_shard(&sw->fetch, &cfg, name, s);
+		snprintf(name, sizeof(name), cfg.shards.n > 1 ? "agent-record-%d"
+			 : "agent-record", s);
+		pb_redis_init_shard(&sw->record, &cfg, name, s);
+		sw->fetch.stop = &stopping;
+		sw->record.stop = &recorder_quit;
+		if (start_thread(&sw->fetcher, fetcher_main, sw) != PB_OK)
+			return PB_ERR_NOMEM;
+		sw->fetcher_started = 1;
+		if (start_thread(&sw->recorder, recorder_main, sw) != PB_OK)
+			return PB_ERR_NOMEM;
+		sw->recorder_started = 1;
 	}
-	if (moved > 0)
-		pb_warn("took back %lld postback(s) held by the previous run of %s",
-			moved, cfg.agent_id);
+	return PB_OK;
+}
+
+/* After the deliverer: every fetcher has stopped; the recorders finish
+ * what is left, then the agent leaves each shard (pb_queue_leave). */
+static void stop_shards(shard_worker *sws)
+{
+	int s;
+
+	for (s = 0; s < cfg.shards.n; s++)
+		if (sws[s].fetcher_started)
+			pthread_join(sws[s].fetcher, NULL);
+	record_finish();
+	for (s = 0; s < cfg.shards.n; s++) {
+		shard_worker *sw = &sws[s];
+
+		if (sw->recorder_started)
+			pthread_join(sw->recorder, NULL);
+		sw->record.stop = NULL;
+		if (sw->fetcher_started)
+			pb_queue_leave(&sw->record, &keys);
+		pb_redis_close(&sw->fetch);
+		pb_redis_close(&sw->record);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	pb_redis fetch_redis, record_redis;
-	pthread_t fetcher, recorder, sigthread;
+	shard_worker sws[PB_MAX_SHARDS];
+	pthread_t sigthread;
 	int rc;
 
 	if ((rc = pb_config_daemon(&cfg, PB_FOR_AGENT, "pb-agent",
@@ -148,29 +185,18 @@ int main(int argc, char **argv)
 	if (am_start() != PB_OK)
 		return 1;
 
-	pb_redis_init(&fetch_redis, &cfg, "agent-fetch");
-	pb_redis_init(&record_redis, &cfg, "agent-record");
-	fetch_redis.stop = &stopping;
-	record_redis.stop = &recorder_quit;
-	reclaim_own(&fetch_redis);
-	pb_info("agent %s: master '%s' via %s, %ld in flight, %ld attempts, "
-		"log %s", cfg.agent_id, cfg.master_name, cfg.sentinels,
-		cfg.concurrency, cfg.max_attempts, cfg.delivery_log);
+	pb_info("agent %s: %d shard(s) '%s' via %s, %ld in flight, %ld "
+		"attempts, log %s", cfg.agent_id, cfg.shards.n, cfg.master_name,
+		cfg.sentinels, cfg.concurrency, cfg.max_attempts, cfg.delivery_log);
 
+	memset(sws, 0, sizeof(sws));
 	if (start_thread(&sigthread, signal_main, NULL) != PB_OK ||
-	    start_thread(&fetcher, fetcher_main, &fetch_redis) != PB_OK ||
-	    start_thread(&recorder, recorder_main, &record_redis) != PB_OK)
+	    start_shards(sws) != PB_OK)
 		return 1;
 	pb_sd_ready("delivering");
 	deliver_loop();
-	pthread_join(fetcher, NULL);
-	record_finish();
-	pthread_join(recorder, NULL);
-	record_redis.stop = NULL;
-	pb_queue_leave(&record_redis, &keys);
+	stop_shards(sws);
 	record_report();
-	pb_redis_close(&fetch_redis);
-	pb_redis_close(&record_redis);
 	deliver_cleanup();
 	handover_cleanup();
 	am_stop();

@@ -2,6 +2,7 @@
  * record.c - the recorder thread: outcomes into Redis, all that finished
  * during its last round trip in one pipeline.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +12,8 @@
 #include "log.h"
 #include "pb.h"
 
-static struct {
-	unsigned long long delivered, retried, dead, handed_back;
+static struct { /* every shard's recorder counts here */
+	atomic_ullong delivered, retried, dead, handed_back;
 } stats;
 
 /*
@@ -140,27 +141,28 @@ static int record_list(pb_redis *r, job *list)
 
 void *recorder_main(void *arg)
 {
-	pb_redis *r = arg;
+	shard_worker *sw = arg;
+	pb_redis *r = &sw->record;
 	job *list, *jb, *nx;
 	long n;
 	int64_t t0;
 
-	while ((list = handover_wait_finished(&recorder_quit)) != NULL) {
+	while ((list = handover_wait_finished(sw->shard, &recorder_quit)) != NULL) {
 		for (n = 0, jb = list; jb; jb = jb->next)
 			n++;
 		t0 = pb_now_us();
 		if (record_list(r, list) != PB_OK) {
-			pb_warn("cannot record %ld outcome(s) yet, will retry: %s", n,
-				r->errstr);
+			pb_warn("cannot record %ld outcome(s) on shard %s yet, will "
+				"retry: %s", n, sw->name, r->errstr);
 			pb_redis_drop(r);
-			handover_unfinish(list);
+			handover_unfinish(sw->shard, list);
 			if (recorder_quit)
 				break; /* they stay held in Redis */
 			pb_sleep_ms(OUTCOME_RETRY_MS, &recorder_quit);
 			continue;
 		}
 		am_record_round((double)(pb_now_us() - t0) / 1e6);
-		am_in_flight(handover_recorded(n));
+		am_in_flight(handover_recorded(sw->shard, n));
 		for (jb = list; jb; jb = nx) {
 			nx = jb->next;
 			count(jb);
@@ -179,6 +181,7 @@ void record_finish(void)
 void record_report(void)
 {
 	pb_info("stopped: %llu delivered, %llu retries scheduled, %llu dead, "
-		"%llu handed back", stats.delivered, stats.retried, stats.dead,
-		stats.handed_back);
+		"%llu handed back", (unsigned long long)stats.delivered,
+		(unsigned long long)stats.retried, (unsigned long long)stats.dead,
+		(unsigned long long)stats.handed_back);
 }

@@ -45,7 +45,9 @@ typedef struct pb_opt {
 static const pb_opt opts[] = {
 	S(sentinels, "127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392", ALL,
 	  "Sentinels as host:port, comma-separated, tried in order"),
-	S(master_name, PB_DEF_master_name, ALL, "the master's name in Sentinel"),
+	S(master_name, PB_DEF_master_name, ALL,
+	  "the masters' names in Sentinel, comma-separated: one a shard, "
+	  "the first holds the client keys"),
 	S(redis_user, "default", ALL, "Redis ACL user"),
 	S(redis_password_file, "", ALL,
 	  "file holding the Redis user's password (empty: no AUTH)"),
@@ -248,7 +250,7 @@ int pb_config_defaults(pb_config *cfg, unsigned who)
 		if (set_opt(cfg, &opts[i], opts[i].def, err, sizeof(err)) != PB_OK)
 			return PB_ERR_FORMAT; /* a bad default is a bug */
 	(void)who;
-	return PB_OK;
+	return pb_shards_parse(&cfg->shards, cfg->master_name, err, sizeof(err));
 }
 
 static char *trim(char *s)
@@ -387,6 +389,10 @@ static int finish(pb_config *cfg, const char *prog)
 			sizeof(cfg->redis_password), err, sizeof(err)) != PB_OK ||
 	    read_secret(cfg->sentinel_password_file, cfg->sentinel_password,
 			sizeof(cfg->sentinel_password), err, sizeof(err)) != PB_OK) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return PB_CONFIG_ERR;
+	}
+	if (pb_shards_parse(&cfg->shards, cfg->master_name, err, sizeof(err)) != PB_OK) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return PB_CONFIG_ERR;
 	}

@@ -13,6 +13,8 @@
 
 #include <stdio.h>
 
+#include "shard.h"
+
 #define PB_STR_MAX 1024
 
 /* Which programs a setting applies to. */
@@ -24,7 +26,7 @@
 typedef struct pb_config {
 	/* Redis through Sentinel (every program) */
 	char sentinels[PB_STR_MAX];
-	char master_name[128];
+	char master_name[PB_STR_MAX]; /* one name a shard (shard.h) */
 	char redis_user[128];
 	char redis_password_file[PB_STR_MAX];
 	char sentinel_user[128];
@@ -80,6 +82,8 @@ typedef struct pb_config {
 	char user_agent[128];
 	long metrics_destinations;
 
+	/* master_name's names, parsed after loading. */
+	pb_shards shards;
 	/* Filled from the *_file settings after loading; never printed. */
 	char redis_password[256];
 	char sentinel_password[256];

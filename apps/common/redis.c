@@ -69,8 +69,17 @@ int pb_parse_hostports(const char *list, pb_hostport *out, int max)
 
 int pb_redis_init(pb_redis *r, const pb_config *cfg, const char *client_name)
 {
+	return pb_redis_init_shard(r, cfg, client_name, 0);
+}
+
+int pb_redis_init_shard(pb_redis *r, const pb_config *cfg,
+			const char *client_name, int shard)
+{
 	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
+	r->shard = shard;
+	r->master_name = cfg->shards.name[shard];
+	r->failover_wait_ms = cfg->failover_wait_ms;
 	pb_strlcpy(r->client_name, client_name, sizeof(r->client_name));
 	r->nsentinels = pb_parse_hostports(cfg->sentinels, r->sentinels,
 					   PB_MAX_SENTINELS);
@@ -200,7 +209,7 @@ int pb_sentinel_get_master(pb_redis *r, const pb_hostport *s,
 	int rc = PB_ERR_NOTFOUND;
 
 	reply = pb_sentinel_cmd(r, s, "SENTINEL get-master-addr-by-name %s",
-				r->cfg->master_name);
+				r->master_name);
 	if (reply && reply->type == REDIS_REPLY_ERROR) {
 		set_err(r, PB_ERR_REPLY, "%s:%d: SENTINEL get-master-addr-by-name: %s",
 			s->host, s->port, reply->str);
@@ -219,7 +228,7 @@ int pb_sentinel_get_master(pb_redis *r, const pb_hostport *s,
 				s->port, reply->element[1]->str);
 	} else if (reply) {
 		set_err(r, PB_ERR_NOTFOUND, "%s:%d: sentinel knows no master '%s'",
-			s->host, s->port, r->cfg->master_name);
+			s->host, s->port, r->master_name);
 	} else {
 		rc = r->err;
 	}
@@ -294,7 +303,7 @@ static int resolve_once(pb_redis *r)
 
 int pb_redis_connect(pb_redis *r)
 {
-	int64_t deadline = pb_now_ms() + r->cfg->failover_wait_ms;
+	int64_t deadline = pb_now_ms() + r->failover_wait_ms;
 	int rc;
 
 	if (r->c)

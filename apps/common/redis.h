@@ -12,7 +12,8 @@
  *      a timeout, -READONLY, -UNBLOCKED, -LOADING or -MASTERDOWN the
  *      connection is dropped and the next command resolves the master again.
  *
- * A pb_redis belongs to one thread. Errors land in err/errstr.
+ * A pb_redis belongs to one thread and one shard (shard.h): the master it
+ * finds is that shard's. Errors land in err/errstr.
  */
 #ifndef PB_REDIS_H
 #define PB_REDIS_H
@@ -33,6 +34,12 @@ typedef struct pb_hostport {
 
 typedef struct pb_redis {
 	const pb_config *cfg;
+	int shard;            /* cfg->shards' index */
+	const char *master_name; /* cfg->shards.name[shard] */
+	/* How long pb_redis_connect keeps resolving when no master answers:
+	 * failover_wait_ms, or less for a caller that has another shard to
+	 * go to (ingest). */
+	long failover_wait_ms;
 	pb_hostport sentinels[PB_MAX_SENTINELS];
 	int nsentinels;
 	redisContext *c;      /* NULL while not connected */
@@ -48,7 +55,10 @@ typedef struct pb_redis {
 /* Parse "host:port,host:port" into out; returns how many, or -1. */
 int pb_parse_hostports(const char *list, pb_hostport *out, int max);
 
+/* A connection to the first shard's master (pb_redis_init), or shard's. */
 int pb_redis_init(pb_redis *r, const pb_config *cfg, const char *client_name);
+int pb_redis_init_shard(pb_redis *r, const pb_config *cfg,
+			const char *client_name, int shard);
 void pb_redis_close(pb_redis *r);
 /* Make sure c is connected to a confirmed master. */
 int pb_redis_connect(pb_redis *r);

@@ -20,11 +20,13 @@
  *   pbctl functions [load [--prune] | list]
  *                                the queue's Redis Functions (apps/lua)
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -67,7 +69,12 @@ static const char usage[] =
 	"  functions load [--prune]  load this version's library on the master (each deployment\n"
 	"                         does); --prune also deletes the other versions' libraries\n"
 	"Each command takes --help. Without -c, pbctl reads $PBCTL_CONFIG, or\n"
-	"/etc/postback/pbctl.conf where it exists.";
+	"/etc/postback/pbctl.conf where it exists.\n\n"
+	"shards (master_name lists several): status, dead, drain, ids, breakers and\n"
+	"functions act on every shard, one after another, each under a '== shard\n"
+	"NAME' line (status: the worst verdict is the exit code; dead show, replay,\n"
+	"purge ID: found on any); keys act on the first shard, which holds them;\n"
+	"switchover takes the shard: switchover SHARD [--timeout S].";
 
 /*
  * pbctl status's verdict, and its exit code: 0 healthy, 1 degraded (the
@@ -187,7 +194,7 @@ static long replicas_known(void)
 
 	for (i = 0; i < R.nsentinels; i++) {
 		redisReply *r = pb_sentinel_cmd(&R, &R.sentinels[i], "SENTINEL REPLICAS %s",
-						cfg.master_name);
+						R.master_name);
 		long n = r && r->type == REDIS_REPLY_ARRAY ? (long)r->elements : -1;
 
 		if (r)
@@ -318,7 +325,8 @@ static int cmd_status(void)
 	printf("retries  %lld scheduled\n", int_cmd("ZCARD %s", K.scheduled));
 	printf("dead     %lld dead letters\n", int_cmd("LLEN %s", K.dead));
 	printf("breakers %ld open (pbctl breakers)\n", breakers_open());
-	print_ingests();
+	if (R.shard == 0) /* the ingest nodes beat on the first shard (shard.h) */
+		print_ingests();
 	print_agents();
 	printf("health   %s%s%s\n", health == HEALTHY ? "ok" : health == DEGRADED ? "DEGRADED"
 								     : "DOWN",
@@ -944,11 +952,27 @@ static int cmd_switchover(int argc, char **argv)
 	int i;
 
 	if (argc > 0 && !strcmp(argv[0], "--help")) {
-		puts("pbctl switchover [--timeout S]: pause writes on the master, wait until\n"
-		     "every replica has all of them, SENTINEL FAILOVER, make the old master a\n"
-		     "replica of the new one, resume (default 30 s for the whole switch;\n"
-		     "writes wait meanwhile, clients time out and retry on the new master).");
+		puts("pbctl switchover [SHARD] [--timeout S]: pause writes on the master, wait\n"
+		     "until every replica has all of them, SENTINEL FAILOVER, make the old\n"
+		     "master a replica of the new one, resume (default 30 s for the whole\n"
+		     "switch; writes wait meanwhile, clients time out and retry on the new\n"
+		     "master). SHARD: the shard's master name, needed with several shards.");
 		return 0;
+	}
+	if (argc > 0 && strncmp(argv[0], "--", 2) != 0) {
+		for (i = 0; i < cfg.shards.n && strcmp(cfg.shards.name[i], argv[0]) != 0; i++)
+			;
+		if (i == cfg.shards.n) {
+			fprintf(stderr, "pbctl: no shard '%s' (master_name %s)\n", argv[0],
+				cfg.master_name);
+			return 2;
+		}
+		pb_redis_init_shard(&R, &cfg, "pbctl", i);
+		argc--, argv++;
+	} else if (cfg.shards.n > 1) {
+		fprintf(stderr, "pbctl: which shard? switchover SHARD, one of %s\n",
+			cfg.master_name);
+		return 2;
 	}
 	if (argc > 1 && !strcmp(argv[0], "--timeout") &&
 	    pb_parse_long(argv[1], 1, 600, &timeout_s) != PB_OK) {
@@ -976,7 +1000,7 @@ static int cmd_switchover(int argc, char **argv)
 	}
 	for (i = 0; i < R.nsentinels && r == NULL; i++) {
 		r = pb_sentinel_cmd(&R, &R.sentinels[i], "SENTINEL FAILOVER %s",
-				    cfg.master_name);
+				    R.master_name);
 		if (r && r->type == REDIS_REPLY_ERROR) {
 			fprintf(stderr, "pbctl: sentinel %s:%d: %s\n", R.sentinels[i].host,
 				R.sentinels[i].port, r->str);
@@ -1117,6 +1141,66 @@ static int cmd_functions(int argc, char **argv)
 	return 0;
 }
 
+/* ---- shards (shard.h) ------------------------------------------------------ */
+
+/* How the exit codes of a command run on each shard make one. */
+enum { WORST, ANY };
+
+static int cmd_status_argv(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cmd_status();
+}
+
+/* dead show|replay|purge ID: the letter is on one shard. */
+static int dead_by_id(int argc, char **argv)
+{
+	return argc == 2 && strcmp(argv[1], "--all") != 0 &&
+	       (!strcmp(argv[0], "show") || !strcmp(argv[0], "replay") ||
+		!strcmp(argv[0], "purge"));
+}
+
+/*
+ * Run fn on every shard, one after another, each in a child process of
+ * its own (the commands exit on a Redis error: one shard that fails must
+ * not hide the others), under a "== shard NAME" line. With one shard, fn
+ * runs here as it always did. The exit code: the worst, or (ANY) 0 when
+ * any shard's was.
+ */
+static int each_shard(int (*fn)(int, char **), int argc, char **argv, int how)
+{
+	int s, rc = -1, status;
+	pid_t pid;
+
+	if (cfg.shards.n == 1 || (argc > 0 && !strcmp(argv[0], "--help")))
+		return fn(argc, argv);
+	for (s = 0; s < cfg.shards.n; s++) {
+		int code;
+
+		printf("== shard %s\n", cfg.shards.name[s]);
+		fflush(stdout);
+		fflush(stderr);
+		if ((pid = fork()) < 0) {
+			fprintf(stderr, "pbctl: fork: %s\n", strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			pb_redis_init_shard(&R, &cfg, "pbctl", s);
+			code = fn(argc, argv);
+			fflush(stdout);
+			_exit(code);
+		}
+		if (waitpid(pid, &status, 0) < 0) {
+			fprintf(stderr, "pbctl: waitpid: %s\n", strerror(errno));
+			return 1;
+		}
+		code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		if (rc < 0 || (how == ANY ? code < rc : code > rc))
+			rc = code;
+	}
+	return rc;
+}
+
 /*
  * Without -c, read $PBCTL_CONFIG or, where Ansible put it, the default file:
  * on a cluster host `pbctl status` is then all an operator types.
@@ -1167,22 +1251,23 @@ int main(int argc, char **argv)
 			     "ingest node alive)");
 			return 0;
 		}
-		return cmd_status();
+		return each_shard(cmd_status_argv, 0, NULL, WORST);
 	}
 	if (!strcmp(cmd, "dead"))
-		return cmd_dead(argc - pos - 1, argv + pos + 1);
+		return each_shard(cmd_dead, argc - pos - 1, argv + pos + 1,
+				  dead_by_id(argc - pos - 1, argv + pos + 1) ? ANY : WORST);
 	if (!strcmp(cmd, "drain"))
-		return cmd_drain(argc - pos - 1, argv + pos + 1);
+		return each_shard(cmd_drain, argc - pos - 1, argv + pos + 1, WORST);
 	if (!strcmp(cmd, "ids"))
-		return cmd_ids(argc - pos - 1, argv + pos + 1);
+		return each_shard(cmd_ids, argc - pos - 1, argv + pos + 1, WORST);
 	if (!strcmp(cmd, "switchover"))
 		return cmd_switchover(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "breakers"))
-		return cmd_breakers(argc - pos - 1, argv + pos + 1);
+		return each_shard(cmd_breakers, argc - pos - 1, argv + pos + 1, WORST);
 	if (!strcmp(cmd, "keys"))
 		return cmd_keys(argc - pos - 1, argv + pos + 1);
 	if (!strcmp(cmd, "functions"))
-		return cmd_functions(argc - pos - 1, argv + pos + 1);
+		return each_shard(cmd_functions, argc - pos - 1, argv + pos + 1, WORST);
 	fprintf(stderr, "pbctl: unknown command '%s' (see --help)\n", cmd);
 	return 2;
 }

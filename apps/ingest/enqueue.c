@@ -50,8 +50,9 @@ typedef struct call {
 				   every caller's for every round */
 } call;
 
-/* The group commit (enqueue.h): one thread, one connection, one queue. */
-static struct {
+/* The group commit (enqueue.h): one thread, one connection, one queue
+ * for each shard. */
+typedef struct committer {
 	pthread_mutex_t mu;     /* the queue, and each call's done */
 	pthread_cond_t work_cv;
 	call *head, **tail;
@@ -62,7 +63,10 @@ static struct {
 	atomic_int stop;
 	pb_redis redis;
 	unsigned long batches, calls; /* for the log at the end */
-} G = { .mu = PTHREAD_MUTEX_INITIALIZER }; /* work_cv: pb_enqueue_group_start() */
+} committer;
+
+static committer G[PB_MAX_SHARDS]; /* mu, work_cv: pb_enqueue_group_start() */
+static int ncommitters;
 
 static void arg(call *c, const char *s, size_t n)
 {
@@ -372,7 +376,7 @@ enum { BATCH_MAX = 256, ROUND_BYTES_MAX = 8 << 20 };
  */
 enum { GATHER_US = 1000 };
 
-static void gather(int want)
+static void gather(committer *g, int want)
 {
 	struct timespec until;
 
@@ -380,108 +384,142 @@ static void gather(int want)
 	until.tv_nsec += GATHER_US * 1000L;
 	if (until.tv_nsec >= 1000000000L)
 		until.tv_sec++, until.tv_nsec -= 1000000000L;
-	G.want = want;
-	while (G.queued < want && !G.stop &&
-	       pthread_cond_timedwait(&G.work_cv, &G.mu, &until) == 0)
+	g->want = want;
+	while (g->queued < want && !g->stop &&
+	       pthread_cond_timedwait(&g->work_cv, &g->mu, &until) == 0)
 		;
 }
 
 static void *committer_main(void *arg)
 {
+	committer *g = arg;
 	call *batch[BATCH_MAX];
 	size_t bytes;
 	int n = 1, i;
 
-	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&G.mu);
-		G.want = 1;
-		while (G.head == NULL && !G.stop)
-			pthread_cond_wait(&G.work_cv, &G.mu);
-		gather(n);
-		if (G.head == NULL) {
-			pthread_mutex_unlock(&G.mu);
+		pthread_mutex_lock(&g->mu);
+		g->want = 1;
+		while (g->head == NULL && !g->stop)
+			pthread_cond_wait(&g->work_cv, &g->mu);
+		gather(g, n);
+		if (g->head == NULL) {
+			pthread_mutex_unlock(&g->mu);
 			break;
 		}
-		for (n = 0, bytes = 0; G.head && n < BATCH_MAX &&
-		     (n == 0 || bytes + G.head->bytes <= ROUND_BYTES_MAX); n++) {
-			bytes += G.head->bytes;
-			batch[n] = G.head;
-			G.head = G.head->next;
+		for (n = 0, bytes = 0; g->head && n < BATCH_MAX &&
+		     (n == 0 || bytes + g->head->bytes <= ROUND_BYTES_MAX); n++) {
+			bytes += g->head->bytes;
+			batch[n] = g->head;
+			g->head = g->head->next;
 		}
-		if (G.head == NULL)
-			G.tail = &G.head;
-		G.queued -= n;
-		G.want = INT_MAX; /* busy: it looks at the queue when done */
-		pthread_mutex_unlock(&G.mu);
-		commit_batch(&G.redis, batch, n);
-		pthread_mutex_lock(&G.mu);
+		if (g->head == NULL)
+			g->tail = &g->head;
+		g->queued -= n;
+		g->want = INT_MAX; /* busy: it looks at the queue when done */
+		pthread_mutex_unlock(&g->mu);
+		commit_batch(&g->redis, batch, n);
+		pthread_mutex_lock(&g->mu);
 		for (i = 0; i < n; i++) {
 			batch[i]->done = 1;
 			pthread_cond_signal(&batch[i]->done_cv);
 		}
-		G.batches++;
-		G.calls += (unsigned long)n;
-		pthread_mutex_unlock(&G.mu);
+		g->batches++;
+		g->calls += (unsigned long)n;
+		pthread_mutex_unlock(&g->mu);
 	}
 	return NULL;
 }
 
-int pb_enqueue_group_start(const pb_config *cfg, const char *client_name)
+static int committer_start(committer *g, const pb_config *cfg,
+			   const char *client_name, int shard)
 {
 	pthread_condattr_t ca;
 	int rc;
 
 	/* The gathering wait is timed on the monotonic clock: a step of the
 	 * wall clock must not hold a round back. */
-	if (pthread_condattr_init(&ca) != 0)
+	if (pthread_mutex_init(&g->mu, NULL) != 0 ||
+	    pthread_condattr_init(&ca) != 0)
 		return PB_ERR_NOMEM;
 	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	     pthread_cond_init(&G.work_cv, &ca) != 0;
+	     pthread_cond_init(&g->work_cv, &ca) != 0;
 	pthread_condattr_destroy(&ca);
 	if (rc)
 		return PB_ERR_NOMEM;
-	if (pb_redis_init(&G.redis, cfg, client_name) != PB_OK)
+	if (pb_redis_init_shard(&g->redis, cfg, client_name, shard) != PB_OK)
 		return PB_ERR_NOMEM;
-	G.redis.stop = &G.stop;
-	G.tail = &G.head;
-	if (pthread_create(&G.tid, NULL, committer_main, NULL) != 0) {
-		pb_redis_close(&G.redis);
+	/* With another shard to go to, a request does not wait out a
+	 * failover here: the caller tries the next shard (main.c). */
+	if (cfg->shards.n > 1)
+		g->redis.failover_wait_ms = 0;
+	g->redis.stop = &g->stop;
+	g->tail = &g->head;
+	if (pthread_create(&g->tid, NULL, committer_main, g) != 0) {
+		pb_redis_close(&g->redis);
 		return PB_ERR_NOMEM;
 	}
-	G.running = 1;
+	g->running = 1;
 	return PB_OK;
+}
+
+int pb_enqueue_group_start(const pb_config *cfg, const char *client_name)
+{
+	char name[128];
+	int s, rc;
+
+	for (s = 0; s < cfg->shards.n; s++) {
+		if (cfg->shards.n > 1)
+			snprintf(name, sizeof(name), "%s-%d", client_name, s);
+		else
+			pb_strlcpy(name, client_name, sizeof(name));
+		if ((rc = committer_start(&G[s], cfg, name, s)) != PB_OK) {
+			pb_enqueue_group_stop();
+			return rc;
+		}
+		ncommitters = s + 1;
+	}
+	return PB_OK;
+}
+
+static void committer_stop(committer *g)
+{
+	if (!g->running)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->stop = 1;
+	pthread_cond_signal(&g->work_cv);
+	pthread_mutex_unlock(&g->mu);
+	pthread_join(g->tid, NULL);
+	pb_redis_close(&g->redis);
+	g->running = 0;
+	if (g->batches)
+		pb_info("group commit on shard %s: %lu requests in %lu round trips",
+			g->redis.master_name, g->calls, g->batches);
 }
 
 void pb_enqueue_group_stop(void)
 {
-	if (!G.running)
-		return;
-	pthread_mutex_lock(&G.mu);
-	G.stop = 1;
-	pthread_cond_signal(&G.work_cv);
-	pthread_mutex_unlock(&G.mu);
-	pthread_join(G.tid, NULL);
-	pb_redis_close(&G.redis);
-	G.running = 0;
-	if (G.batches)
-		pb_info("group commit: %lu requests in %lu round trips", G.calls,
-			G.batches);
+	int s;
+
+	for (s = 0; s < ncommitters; s++)
+		committer_stop(&G[s]);
+	ncommitters = 0;
 }
 
 /* Hand c to the committer and wait until it is done. */
-static void commit_grouped(call *c)
+static void commit_grouped(committer *g, call *c)
 {
 	pthread_cond_init(&c->done_cv, NULL);
-	pthread_mutex_lock(&G.mu);
+	pthread_mutex_lock(&g->mu);
 	c->next = NULL;
-	*G.tail = c;
-	G.tail = &c->next;
-	if (++G.queued >= G.want)
-		pthread_cond_signal(&G.work_cv);
+	*g->tail = c;
+	g->tail = &c->next;
+	if (++g->queued >= g->want)
+		pthread_cond_signal(&g->work_cv);
 	while (!c->done)
-		pthread_cond_wait(&c->done_cv, &G.mu);
-	pthread_mutex_unlock(&G.mu);
+		pthread_cond_wait(&c->done_cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
 	pthread_cond_destroy(&c->done_cv);
 }
 
@@ -498,8 +536,8 @@ int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res)
 	res->queue_size = -1;
 	if ((rc = prepare(&c, r)) != PB_OK)
 		goto out;
-	if (G.running)
-		commit_grouped(&c);
+	if (r->shard < ncommitters && G[r->shard].running)
+		commit_grouped(&G[r->shard], &c);
 	else
 		commit_batch(r, &one, 1);
 	if ((rc = c.rc) != PB_OK) {

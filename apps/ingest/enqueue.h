@@ -69,10 +69,12 @@ typedef struct pb_enqueue_res {
 	long long first_count;
 } pb_enqueue_res;
 
-/* r: the caller's settings and error; its connection is used only when no
- * committer runs. */
+/* r: the caller's settings, shard (r->shard: that shard's committer takes
+ * the call) and error; its connection is used only when no committer
+ * runs. */
 int pb_enqueue(pb_redis *r, const pb_enqueue_req *req, pb_enqueue_res *res);
-/* Start the committer with a connection of its own; PB_OK or PB_ERR_NOMEM. */
+/* Start a committer for each shard (shard.h), with a connection of its own;
+ * PB_OK or PB_ERR_NOMEM. */
 int pb_enqueue_group_start(const pb_config *cfg, const char *client_name);
 /* After the last pb_enqueue(): the committer finishes what waits, stops. */
 void pb_enqueue_group_stop(void);

@@ -62,10 +62,25 @@ static _Atomic int64_t drain_deadline; /* set before stopping */
 static char id_prefix[ID_PREFIX_DIGITS + 1];
 static atomic_uint_fast64_t id_counter;
 
+/* One shard as a thread sees it: its connection (used for INFO memory:
+ * the enqueue itself goes through the shard's committer, enqueue.h). */
+typedef struct shard_conn {
+	pb_redis redis;
+	int64_t mem_checked_ms; /* when INFO memory was last asked */
+	long mem_used, mem_max; /* its answer; mem_max 0: no maxmemory */
+} shard_conn;
+
+/* Until when (ms) a shard that failed a request is tried after the
+ * others: shared by the threads, so that one failure spares the rest of
+ * them a try (and its timeout) for a while. */
+#define SHARD_DOWN_MS 1000
+static _Atomic int64_t shard_down_until[PB_MAX_SHARDS];
+
 typedef struct worker {
 	pthread_t tid;
 	int index;
-	pb_redis redis;
+	shard_conn *shards; /* cfg.shards.n of them */
+	unsigned turn;      /* the shard a request without a key tries first */
 	FCGX_Request req;
 	pb_buf body;    /* the request body */
 	pb_buf jobs;    /* the request's header, then each data object */
@@ -75,8 +90,7 @@ typedef struct worker {
 	pb_dest_run *runs; /* destinations, a run of objects each */
 	size_t jobs_cap;
 	pb_buf url;     /* a filled URL, for its destination */
-	int64_t mem_checked_ms; /* when INFO memory was last asked */
-	long mem_used, mem_max; /* its answer; mem_max 0: no maxmemory */
+	int mem_high;   /* the last request found a shard's memory high: which+1 */
 	int status;     /* of the last answer, for the metrics */
 	char client[PB_CLIENT_NAME_MAX + 1]; /* whose key the request carries */
 } worker;
@@ -347,7 +361,7 @@ static const char *idempotency_key(worker *w)
 }
 
 static void answer_enqueue(worker *w, const pb_enqueue_res *res,
-			   const char *request_id, size_t count)
+			   const char *request_id, size_t count, int shard)
 {
 	char msg[320];
 
@@ -383,8 +397,8 @@ static void answer_enqueue(worker *w, const pb_enqueue_res *res,
 	case PB_ENQ_REDIS_DOWN:
 		/* The client gets no address or Redis error text (ACL and
 		 * network details are the operator's): the log has them. */
-		pb_warn("request %s: redis unavailable: %s", request_id,
-			w->redis.errstr);
+		pb_warn("request %s: redis unavailable (shard %s): %s", request_id,
+			cfg.shards.name[shard], w->shards[shard].redis.errstr);
 		respond_unavailable(w, res->pinged, -1, "redis unavailable: nothing "
 				    "queued, retry later (the ingest node's log says why)");
 		return;
@@ -399,29 +413,115 @@ static void answer_enqueue(worker *w, const pb_enqueue_res *res,
  */
 #define MEMORY_CHECK_MS 100
 
-static int redis_memory_high(worker *w)
+static int redis_memory_high(worker *w, int shard)
 {
+	shard_conn *sc = &w->shards[shard];
 	int64_t now = pb_now_ms();
 	redisReply *reply;
 
-	if (now - w->mem_checked_ms >= MEMORY_CHECK_MS) {
+	if (now - sc->mem_checked_ms >= MEMORY_CHECK_MS) {
 		long used, max;
 
-		w->mem_checked_ms = now;
+		sc->mem_checked_ms = now;
 		/* Unknown unless this answer says (no answer: a restart, a
 		 * failover): the script answers for itself then, and an old
 		 * answer must not keep refusing. */
-		w->mem_max = 0;
-		reply = pb_redis_cmd(&w->redis, "INFO memory");
+		sc->mem_max = 0;
+		reply = pb_redis_cmd(&sc->redis, "INFO memory");
 		if (reply && reply->type == REDIS_REPLY_STRING &&
 		    pb_info_field(reply->str, "used_memory", &used) == PB_OK &&
 		    pb_info_field(reply->str, "maxmemory", &max) == PB_OK)
-			w->mem_used = used, w->mem_max = max;
+			sc->mem_used = used, sc->mem_max = max;
 		if (reply)
 			freeReplyObject(reply);
 	}
-	return w->mem_max > 0 &&
-	       w->mem_used >= w->mem_max / 100 * cfg.redis_memory_high_pct;
+	return sc->mem_max > 0 &&
+	       sc->mem_used >= sc->mem_max / 100 * cfg.redis_memory_high_pct;
+}
+
+/*
+ * The shards a request may go to, into order[], in the order to try them
+ * (shard.h): an Idempotency-Key's home alone, so that a retry finds the
+ * first answer; otherwise every shard, starting with this thread's next
+ * turn, those that failed a request in the last SHARD_DOWN_MS last.
+ */
+static int route(worker *w, const char *idem, int *order)
+{
+	int64_t now = pb_now_ms();
+	int n = cfg.shards.n, k = 0, i, s, pass;
+
+	if (idem) {
+		char key[PB_CLIENT_NAME_MAX + 1 + 129];
+		int len = snprintf(key, sizeof(key), "%s:%s", w->client, idem);
+
+		order[0] = pb_shard_home(&cfg.shards, key, (size_t)len);
+		return 1;
+	}
+	w->turn++;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			s = (int)((w->turn + (unsigned)i) % (unsigned)n);
+			if ((shard_down_until[s] > now) == pass)
+				order[k++] = s;
+		}
+	return k;
+}
+
+/* A shard's answer after which the next may be tried: nothing was queued
+ * there (full, no replicas in sync), or nothing confirmed (no master; a
+ * request it may have written before its master died goes to another:
+ * a duplicate, never a loss). */
+static int go_on(enum pb_enqueue_status st)
+{
+	return st == PB_ENQ_FULL || st == PB_ENQ_NO_REPLICAS ||
+	       st == PB_ENQ_REDIS_DOWN;
+}
+
+/*
+ * Queue eq on the first shard that takes it; returns that shard (or the
+ * last tried) and res its answer, or -1 when no shard was tried because
+ * each is at redis_memory_high_pct (w->mem_high names one). With one
+ * shard, pb_enqueue() itself waits out a failover; with several, while no
+ * shard takes it and failover_wait_ms has not passed, the candidates are
+ * tried again.
+ */
+static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
+			  const char *idem, pb_enqueue_res *res)
+{
+	int64_t deadline = pb_now_ms() + cfg.failover_wait_ms;
+	int order[PB_MAX_SHARDS], n, i, s = 0, tried;
+
+	memset(res, 0, sizeof(*res));
+	res->status = PB_ENQ_REDIS_DOWN;
+	res->queue_size = -1;
+	for (;;) {
+		n = route(w, idem, order);
+		w->mem_high = 0;
+		for (i = tried = 0; i < n; i++) {
+			s = order[i];
+			if (redis_memory_high(w, s)) {
+				w->mem_high = s + 1;
+				continue;
+			}
+			tried++;
+			pb_enqueue(&w->shards[s].redis, eq, res);
+			if (!go_on(res->status))
+				return s;
+			if (res->status != PB_ENQ_FULL)
+				shard_down_until[s] = pb_now_ms() + SHARD_DOWN_MS;
+			if (i + 1 < n)
+				pb_info("request %s: shard %s refused it (status %d), "
+					"trying shard %s", eq->request_id,
+					cfg.shards.name[s], (int)res->status,
+					cfg.shards.name[order[i + 1]]);
+		}
+		if (tried == 0)
+			return -1;
+		if (cfg.shards.n == 1 || res->status == PB_ENQ_FULL ||
+		    pb_now_ms() + 200 > deadline || stopping)
+			return s;
+		pb_sleep_ms(200, &stopping);
+	}
 }
 
 static void handle_ingest(worker *w)
@@ -433,7 +533,7 @@ static void handle_ingest(worker *w)
 	pb_enqueue_req eq;
 	pb_enqueue_res res;
 	size_t hlen = 0, nruns = 0, bad = 0;
-	int status, rc;
+	int status, rc, shard;
 	int64_t t0;
 
 	if (!authenticate(w))
@@ -465,17 +565,6 @@ static void handle_ingest(worker *w)
 		pb_ingest_req_free(&r);
 		return;
 	}
-	if (redis_memory_high(w)) {
-		snprintf(err, sizeof(err), "Redis uses %ld of its %ld bytes "
-			 "(redis_memory_high_pct %ld): nothing queued until the "
-			 "agents drain it", w->mem_used, w->mem_max,
-			 cfg.redis_memory_high_pct);
-		pb_warn("%s", err);
-		im_memory_high();
-		respond_unavailable(w, 1, -1, err);
-		pb_ingest_req_free(&r);
-		return;
-	}
 	memcpy(request_id, id_prefix, ID_PREFIX_DIGITS);
 	pb_base62(request_id + ID_PREFIX_DIGITS, sizeof(request_id) - ID_PREFIX_DIGITS,
 		  (uint64_t)atomic_fetch_add(&id_counter, 1), 1);
@@ -504,9 +593,21 @@ static void handle_ingest(worker *w)
 			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
 			       w->lens, r.count, w->runs, nruns, idem, w->client };
 	t0 = pb_now_us();
-	pb_enqueue(&w->redis, &eq, &res);
+	if ((shard = enqueue_routed(w, &eq, idem, &res)) < 0) {
+		shard_conn *sc = &w->shards[w->mem_high - 1];
+
+		snprintf(err, sizeof(err), "Redis (shard %s) uses %ld of its %ld "
+			 "bytes (redis_memory_high_pct %ld): nothing queued until "
+			 "the agents drain it", cfg.shards.name[w->mem_high - 1],
+			 sc->mem_used, sc->mem_max, cfg.redis_memory_high_pct);
+		pb_warn("%s", err);
+		im_memory_high();
+		respond_unavailable(w, 1, -1, err);
+		pb_ingest_req_free(&r);
+		return;
+	}
 	im_enqueued(&res, r.count, (double)(pb_now_us() - t0) / 1e6);
-	answer_enqueue(w, &res, request_id, r.count);
+	answer_enqueue(w, &res, request_id, r.count, shard);
 	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
 		 (int)res.status);
 	pb_ingest_req_free(&r);
@@ -582,9 +683,16 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	char name[64];
 
-	snprintf(name, sizeof(name), "ingest-%s-%d", id_prefix, w->index);
-	pb_redis_init(&w->redis, &cfg, name);
-	w->redis.stop = &stopping;
+	int s;
+
+	for (s = 0; s < cfg.shards.n; s++) {
+		snprintf(name, sizeof(name), "ingest-%s-%d-%d", id_prefix, w->index, s);
+		pb_redis_init_shard(&w->shards[s].redis, &cfg, name, s);
+		w->shards[s].redis.stop = &stopping;
+		if (cfg.shards.n > 1) /* the next shard is the wait (route()) */
+			w->shards[s].redis.failover_wait_ms = 0;
+	}
+	w->turn = (unsigned)w->index;
 	FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	for (;;) {
 		/* A kept-alive connection brings the next request on its own fd. */
@@ -603,7 +711,8 @@ static void *worker_main(void *arg)
 		FCGX_Finish_r(&w->req);
 	}
 	FCGX_Free(&w->req, 1);
-	pb_redis_close(&w->redis);
+	for (s = 0; s < cfg.shards.n; s++)
+		pb_redis_close(&w->shards[s].redis);
 	return NULL;
 }
 
@@ -613,6 +722,11 @@ static int start_workers(worker *ws, int n)
 
 	for (i = 0; i < n; i++) {
 		ws[i].index = i;
+		if ((ws[i].shards = calloc((size_t)cfg.shards.n,
+					   sizeof(*ws[i].shards))) == NULL) {
+			pb_error("out of memory for thread %d of %d", i + 1, n);
+			return i;
+		}
 		pb_buf_init(&ws[i].body, (size_t)cfg.max_body_bytes);
 		pb_buf_init(&ws[i].jobs, (size_t)cfg.max_request_job_bytes);
 		/* The answer: an id per object at most, and a message. */
@@ -628,6 +742,7 @@ static int start_workers(worker *ws, int n)
 
 static void free_worker(worker *w)
 {
+	free(w->shards);
 	pb_buf_free(&w->body);
 	pb_buf_free(&w->jobs);
 	pb_buf_free(&w->out);
@@ -726,9 +841,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	started = start_workers(ws, (int)cfg.threads);
-	pb_info("listening on %s with %d threads, master '%s' via %s, "
+	pb_info("listening on %s with %d threads, %d shard(s) '%s' via %s, "
 		"MAX_QUEUE_SIZE %ld, WAIT %ld replicas/%ld ms, client keys %s",
-		cfg.listen, started, cfg.master_name, cfg.sentinels,
+		cfg.listen, started, cfg.shards.n, cfg.master_name, cfg.sentinels,
 		cfg.max_queue_size, cfg.wait_replicas, cfg.wait_timeout_ms,
 		cfg.require_client_key ? "required" : "optional");
 
