@@ -11,6 +11,7 @@
 #   make deb        the Debian packages (debhelper) the Ansible roles install
 #   make drill      every failover drill on network-namespace hosts (root)
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root, ~40 s each)
+#   make drill-shards  the drills with two shards: a shard master killed under load, one cut off (root)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~35 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
@@ -89,7 +90,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-soak docs \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak docs \
         bench bench-ratios bench-parts run stop install clean
 all: $(BINS)
 
@@ -235,6 +236,13 @@ drill: all
 drill-smoke: all
 	$(DRILL_PYTEST) tests/drill/test_drills.py -k master_sigkill
 
+# Drills with two shards (cluster/drill-shards.yml): one shard's master
+# killed under load, one cut off with a backlog. DRILL=name runs one;
+# DRILL_TOPOLOGY=cluster/drill.yml the same on one master, to compare.
+drill-shards: all
+	PB_DRILL_RUN=drill-shards PB_DRILL_TOPOLOGY=$(or $(DRILL_TOPOLOGY),cluster/drill-shards.yml) \
+	  $(DRILL_PYTEST) tests/drill/test_shard_drills.py $(if $(DRILL),-k "$(DRILL)")
+
 # The partition soak: SOAK_N partitions (about 40 s each), hosts cut in turn.
 SOAK_N ?= 20
 drill-soak: all
@@ -284,9 +292,10 @@ lab: deps
 lab-down:
 	tests/lab/lab.py down
 
+# make run SHARDS=2: two shards (cluster/local.yml); a running cluster keeps its number.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/pbcluster.py up
+	@PB_SHARDS=$(SHARDS) scripts/pbcluster.py up
 
 stop:
 	@scripts/pbcluster.py down

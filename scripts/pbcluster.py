@@ -12,7 +12,9 @@ Topology and settings come from cluster/local.yml. State (configs, data,
 logs, secrets, pid files) lives under the state folder, ./run by default.
 Environment: PB_STATE_DIR (state folder), PB_PORT_OFFSET (added to every
 port, so a test cluster can run beside `make run`), PB_RECEIVER=0 (no demo
-receiver).
+receiver), PB_SHARDS=N (N shards, each a Redis group of its own under the
+same Sentinels: the topology's first redis_nodes, then its shards; `make run
+SHARDS=2`; a state folder keeps the number it was made with).
 
 The supervisor restarts a program that exits, as systemd's Restart=always
 would, with a back-off of 1 s doubling to 10 s while it keeps failing.
@@ -99,6 +101,8 @@ def load_topology(path):
     topo["agents"] = [a if isinstance(a, dict) else {"name": a} for a in topo["agents"]]
     for group in HOST_GROUPS:
         topo[group] = [dict(where, **n) for n in topo[group]]
+    topo["shards"] = [dict(s, redis_nodes=[dict(where, **n) for n in s["redis_nodes"]])
+                      for s in topo.get("shards") or []]
     for single in ("lb", "receiver"):
         topo[single] = dict(where, **(topo.get(single) or {}))
     return topo
@@ -132,7 +136,7 @@ class Program:
 
 class Cluster:
     def __init__(self, state=None, offset=None, overrides=None,
-                 receiver=None, topology=None, metrics=None):
+                 receiver=None, topology=None, metrics=None, shards=None):
         self.state = os.path.abspath(state or os.environ.get(
             "PB_STATE_DIR", os.path.join(ROOT, "run")))
         # A state folder remembers how its cluster was made, so that the
@@ -143,8 +147,10 @@ class Cluster:
                 s = json.load(f)
             offset, overrides, receiver = s["offset"], s["overrides"], s["receiver"]
             saved_topology, metrics = s.get("topology"), s.get("metrics", True)
+            shards = s.get("shards", 1)
         else:
             saved_topology = None
+        shards = int(shards or os.environ.get("PB_SHARDS") or 1)
         self.overrides = overrides or {}
         self.offset = int(offset if offset is not None
                           else os.environ.get("PB_PORT_OFFSET", "0"))
@@ -161,6 +167,13 @@ class Cluster:
         if self.metrics is False:
             for n in topo["ingest_nodes"] + topo["agents"]:
                 n.pop("metrics_port", None)
+        # The shards: the first is the topology's redis_nodes under
+        # pb_master_name, the others its shards, as many as asked for.
+        if not 1 <= shards <= 1 + len(topo["shards"]):
+            raise ValueError("%d shards asked for; the topology %s has %d"
+                             % (shards, self.topology, 1 + len(topo["shards"])))
+        self.shards = [{"name": topo["vars"]["pb_master_name"],
+                        "redis_nodes": topo["redis_nodes"]}] + topo["shards"][:shards - 1]
         self.topo = topo
         self.receiver = (os.environ.get("PB_RECEIVER", "1") != "0"
                          if receiver is None else receiver)
@@ -170,7 +183,7 @@ class Cluster:
         with open(saved + ".tmp", "w") as f:
             json.dump({"offset": self.offset, "overrides": self.overrides,
                        "receiver": self.receiver, "topology": self.topology,
-                       "metrics": self.metrics}, f)
+                       "metrics": self.metrics, "shards": len(self.shards)}, f)
         os.replace(saved + ".tmp", saved)
 
     # ---- paths and names ------------------------------------------------
@@ -275,7 +288,7 @@ class Cluster:
 
     def node_at(self, host, port):
         """The name of the Redis node at host:port, or None."""
-        return next((n["name"] for n in self.topo["redis_nodes"]
+        return next((n["name"] for n in self.redis_nodes
                      if n["host"] == host and n["port"] == int(port)), None)
 
     # ---- rendering --------------------------------------------------------
@@ -287,8 +300,19 @@ class Cluster:
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_hex(24) + "\n")
 
+    @property
+    def redis_nodes(self):
+        """Every shard's Redis nodes."""
+        return [n for s in self.shards for n in s["redis_nodes"]]
+
+    def shard_of(self, node):
+        """The index of the shard whose Redis node is named node."""
+        return next(i for i, s in enumerate(self.shards)
+                    if any(n["name"] == node for n in s["redis_nodes"]))
+
     def template_vars(self):
         v = dict(self.topo["vars"])
+        v["pb_master_names"] = [s["name"] for s in self.shards]
         v["pb_sentinels"] = ",".join("%s:%d" % a for a in self.sentinel_addrs())
         v["pb_secrets_dir"] = self.path("secrets")
         v["redis_passwords"] = {u: self.password(u) for u in PASSWORD_USERS}
@@ -326,29 +350,32 @@ class Cluster:
         base = self.template_vars()
         conf = lambda name: self.path("conf", name)
         progs = []
-        nodes = self.topo["redis_nodes"]
-        master = nodes[0]
-        for n in nodes:
-            d = self.path("data", n["name"])
-            os.makedirs(d, exist_ok=True)
-            # A running Redis owns its file (CONFIG REWRITE); a stopped one
-            # gets the template again, with the role Sentinel last gave it.
-            self.render("sentinel/redis.conf.j2", conf(n["name"] + ".conf"), dict(
-                base, redis_bind=n["host"], redis_port=n["port"], redis_dir=d,
-                redis_replicaof=None if n is master else
-                "%s %d" % (master["host"], master["port"])),
-                once=bool(self.pid(n["name"])), keep=keep_replicaof)
-            progs.append(Program(n["name"], "redis",
-                                 ["redis-server", conf(n["name"] + ".conf")],
-                                 conf(n["name"] + ".conf"), n["netns"]))
+        for shard in self.shards:
+            master = shard["redis_nodes"][0]
+            for n in shard["redis_nodes"]:
+                d = self.path("data", n["name"])
+                os.makedirs(d, exist_ok=True)
+                # A running Redis owns its file (CONFIG REWRITE); a stopped
+                # one gets the template again, with the role Sentinel last
+                # gave it.
+                self.render("sentinel/redis.conf.j2", conf(n["name"] + ".conf"), dict(
+                    base, redis_bind=n["host"], redis_port=n["port"], redis_dir=d,
+                    redis_replicaof=None if n is master else
+                    "%s %d" % (master["host"], master["port"])),
+                    once=bool(self.pid(n["name"])), keep=keep_replicaof)
+                progs.append(Program(n["name"], "redis",
+                                     ["redis-server", conf(n["name"] + ".conf")],
+                                     conf(n["name"] + ".conf"), n["netns"]))
         for n in self.topo["sentinels"]:
             name = n["name"]
             d = self.path("data", name)
             os.makedirs(d, exist_ok=True)
             self.render("sentinel/sentinel.conf.j2", conf(name + ".conf"), dict(
                 base, sentinel_bind=n["host"], sentinel_port=n["port"],
-                sentinel_dir=d, sentinel_master_host=master["host"],
-                sentinel_master_port=master["port"]), once=True)
+                sentinel_dir=d, sentinel_masters=[
+                    {"name": s["name"], "host": s["redis_nodes"][0]["host"],
+                     "port": s["redis_nodes"][0]["port"]} for s in self.shards]),
+                once=True)
             progs.append(Program(name, "sentinel",
                                  ["redis-sentinel", conf(name + ".conf")],
                                  conf(name + ".conf"), n["netns"]))
@@ -411,7 +438,8 @@ class Cluster:
             prometheus_agent_targets=[metrics_listen(a) for a in t["agents"]
                                       if "metrics_port" in a],
             prometheus_haproxy_targets=["%s:%d" % (t["lb"]["host"], t["haproxy_stats_port"])],
-            prometheus_redis_targets=hostports("redis_nodes"),
+            prometheus_redis_targets=["%s:%d" % (n["host"], n["port"])
+                                      for n in self.redis_nodes],
             prometheus_sentinel_targets=hostports("sentinels"),
             redis_exporter_listen=exporter))
         subprocess.run(["promtool", "check", "config", c], check=True,
@@ -589,7 +617,7 @@ class Cluster:
     def redis(self, node, user="admin", timeout=5, **kw):
         """A client for the Redis node named node (e.g. 'redis1')."""
         import redis
-        n = next(n for n in self.topo["redis_nodes"] if n["name"] == node)
+        n = next(n for n in self.redis_nodes if n["name"] == node)
         return redis.Redis(host=n["host"], port=n["port"], username=user,
                            password=self.password(user), socket_timeout=timeout,
                            socket_connect_timeout=timeout, **kw)
@@ -611,54 +639,57 @@ class Cluster:
         except Exception:
             return None
 
-    def sentinel_views(self, timeout=5):
-        """{sentinel name: the Redis node it names master, or None when it
-        does not answer or names no node of ours}."""
+    def sentinel_views(self, timeout=5, shard=0):
+        """{sentinel name: the Redis node it names master of the shard, or
+        None when it does not answer or names no node of ours}."""
         views = {}
         for n in self.topo["sentinels"]:
             try:
                 host, port = self.sentinel((n["host"], n["port"]), timeout).execute_command(
-                    "SENTINEL", "get-master-addr-by-name",
-                    self.topo["vars"]["pb_master_name"])
+                    "SENTINEL", "get-master-addr-by-name", self.shards[shard]["name"])
                 views[n["name"]] = self.node_at(host, port)
             except Exception:
                 views[n["name"]] = None
         return views
 
-    def master_node(self, timeout=5):
-        """The Redis node a majority of all Sentinels names master, or None.
-        One Sentinel is not the cluster: one that was cut off still names
-        the master it knew."""
-        views = [v for v in self.sentinel_views(timeout).values() if v]
+    def master_node(self, timeout=5, shard=0):
+        """The Redis node a majority of all Sentinels names master of the
+        shard, or None. One Sentinel is not the cluster: one that was cut
+        off still names the master it knew."""
+        views = [v for v in self.sentinel_views(timeout, shard).values() if v]
         need = len(self.topo["sentinels"]) // 2 + 1
         return next((v for v in set(views) if views.count(v) >= need), None)
 
-    def master(self):
-        node = self.master_node()
+    def master(self, shard=0):
+        node = self.master_node(shard=shard)
         return self.redis(node) if node else None
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
-        n = len(self.topo["redis_nodes"])
         s = len(self.topo["sentinels"])
-        name = self.topo["vars"]["pb_master_name"]
 
         def sentinels_agree():
-            for addr in self.sentinel_addrs():
-                m = self.sentinel(addr, user="operator").execute_command(
-                    "SENTINEL", "MASTER", name)
-                m = dict(zip(m[::2], m[1::2]))
-                if (int(m["num-other-sentinels"]) < s - 1 or
-                        int(m["num-slaves"]) < n - 1 or m["flags"] != "master"):
-                    return False
+            for shard in self.shards:
+                n = len(shard["redis_nodes"])
+                for addr in self.sentinel_addrs():
+                    m = self.sentinel(addr, user="operator").execute_command(
+                        "SENTINEL", "MASTER", shard["name"])
+                    m = dict(zip(m[::2], m[1::2]))
+                    if (int(m["num-other-sentinels"]) < s - 1 or
+                            int(m["num-slaves"]) < n - 1 or m["flags"] != "master"):
+                        return False
             return True
 
         def replicas_online():
             # Writes need min-replicas-to-write good replicas: wait for all.
-            info = self.master().info("replication")
-            online = sum(1 for k, v in info.items() if k.startswith("slave")
-                         and isinstance(v, dict) and v.get("state") == "online")
-            return online >= n - 1 and info.get("min_slaves_good_slaves", n) >= 1
+            for i, shard in enumerate(self.shards):
+                n = len(shard["redis_nodes"])
+                info = self.master(i).info("replication")
+                online = sum(1 for k, v in info.items() if k.startswith("slave")
+                             and isinstance(v, dict) and v.get("state") == "online")
+                if online < n - 1 or info.get("min_slaves_good_slaves", n) < 1:
+                    return False
+            return True
 
         def healthy():
             with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as r:
@@ -666,7 +697,7 @@ class Cluster:
 
         def functions_loaded():
             # As a deployment does: the operator loads this version's
-            # library (the daemons may only call it); once per cluster.
+            # library (the daemons may only call it) on every shard's master.
             p = self.pbctl("functions", "load", timeout=10)
             return p.returncode == 0
 
@@ -807,7 +838,8 @@ def main(argv):
         print("stopped")
     elif cmd == "status":
         print("\n".join(c.status()))
-        print("master: %s" % c.master_node())
+        for i, s in enumerate(c.shards):
+            print("master of %s: %s" % (s["name"], c.master_node(shard=i)))
     elif cmd in ("stop", "start") and len(argv) == 3:
         getattr(c, cmd)(argv[2])
     else:

@@ -2,10 +2,12 @@
 """load - a steady, bounded stream of postbacks through HAProxy.
 
     load.py --endpoint URL --key-file F --target URL --rate N --seconds S --out FILE
+            [--objects K] [--threads T]
 
-Sends N requests a second (2 postbacks each, with unique data) for at most S
-seconds, from a few threads, and writes one JSON line per request: when the
-answer came, its status, and the acknowledged ids. Stops early on SIGTERM.
+Sends N requests a second (K postbacks each, 2 by default, with unique data)
+for at most S seconds, from T threads (8), and writes one JSON line per
+request: when it was sent and answered, its status, and the acknowledged
+ids. Stops early on SIGTERM.
 """
 import argparse
 import json
@@ -27,6 +29,8 @@ def main():
     ap.add_argument("--rate", type=float, default=50)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--objects", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=THREADS)
     a = ap.parse_args()
     with open(a.key_file) as f:
         auth = {"Authorization": "Bearer " + f.read().strip()}
@@ -38,12 +42,12 @@ def main():
 
     def worker(k):
         s = requests.Session()
-        period = THREADS / a.rate
+        period = a.threads / a.rate
         nxt, i = time.time(), 0
         while not stop.is_set() and time.time() < t_end:
             body = {"endpoint": {"method": "GET", "url": a.target},
-                    "data": [{"k": k, "i": i}, {"k": k, "i": i + 1}]}
-            i += 2
+                    "data": [{"k": k, "i": i + j} for j in range(a.objects)]}
+            i += a.objects
             rec = {"sent": time.time()}
             try:
                 # verify per request: a Session's verify loses to
@@ -64,7 +68,7 @@ def main():
             nxt += period
             time.sleep(max(0.0, nxt - time.time()))
 
-    ts = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(a.threads)]
     for t in ts:
         t.start()
     for t in ts:

@@ -24,6 +24,9 @@ class NetLab:
         for group in HOST_GROUPS:
             for n in topo[group]:
                 hosts[n["netns"]] = n["host"]
+        for shard in topo.get("shards") or []:
+            for n in shard["redis_nodes"]:
+                hosts[n["netns"]] = n["host"]
         for single in ("lb", "receiver", "client"):
             hosts[topo[single]["netns"]] = topo[single]["host"]
         self.hosts = hosts  # netns -> address

@@ -42,19 +42,20 @@ def down_after_s(c):
     return c.topo["vars"]["pb_sentinel_down_after_ms"] / 1000.0
 
 
-def wait_new_master(c, old, timeout=30):
-    return wait_until(lambda: (m := c.master_node()) not in (old, None) and m, timeout)
+def wait_new_master(c, old, timeout=30, shard=0):
+    return wait_until(lambda: (m := c.master_node(shard=shard)) not in (old, None) and m,
+                      timeout)
 
 
-def settled(c):
-    """The majority of Sentinels names a master, it says it is master, every
-    other Redis node says it is a replica, and the master has a replica
-    online (writes need one)."""
-    m = c.master_node(timeout=1)
+def settled(c, shard=0):
+    """The majority of Sentinels names a master of the shard, it says it is
+    master, every other Redis node of the shard says it is a replica, and
+    the master has a replica online (writes need one)."""
+    m = c.master_node(timeout=1, shard=shard)
     if m is None or c.role(m, timeout=1) != "master":
         return False
     if any(c.role(n["name"], timeout=1) == "master"
-           for n in c.topo["redis_nodes"] if n["name"] != m):
+           for n in c.shards[shard]["redis_nodes"] if n["name"] != m):
         return False
     try:
         return c.redis(m, timeout=1).info("replication")["connected_slaves"] >= 1
@@ -63,18 +64,18 @@ def settled(c):
 
 
 class Monitor(threading.Thread):
-    """Samples what the Sentinels' majority names master and what that node
-    says it is; keeps the longest stretch where it said 'slave'."""
+    """Samples what the Sentinels' majority names master of a shard and what
+    that node says it is; keeps the longest stretch where it said 'slave'."""
 
-    def __init__(self, c):
+    def __init__(self, c, shard=0):
         super().__init__(daemon=True)
-        self.c, self.stop = c, threading.Event()
+        self.c, self.stop, self.shard = c, threading.Event(), shard
         self.longest, self.since, self.worst = 0.0, None, None
 
     def run(self):
         while not self.stop.is_set():
             now = time.time()
-            m = self.c.master_node(timeout=1)
+            m = self.c.master_node(timeout=1, shard=self.shard)
             bad = m is not None and self.c.role(m, timeout=1) == "slave"
             if bad and self.since is None:
                 self.since = now
@@ -132,7 +133,7 @@ def where_in_redis(c, ids):
     the agents set, and which keys hold each of ids (version 1 jobs and dead
     letters carry the id as text, references its parts)."""
     out = {}
-    for n in c.topo["redis_nodes"]:
+    for n in c.redis_nodes:
         try:
             r = c.redis(n["name"], timeout=2, decode_responses=True)
             node = {"role": r.execute_command("ROLE")[0],
@@ -157,21 +158,30 @@ def delivered(c, mark):
             if r["path"].startswith(mark) and r["status"] == 200]
 
 
-def drill(lab, name, inject, heal, hold, check=None):
-    """Run one drill; record its row in RESULTS; assert what it must hold."""
+def start_load(lab, mark, out, rate, seconds, objects=2, threads=8):
+    """load.py on the client host: rate requests a second of objects
+    postbacks each to the receiver under mark, for at most seconds, one
+    JSON line per answer in out. The caller stops it (SIGTERM)."""
     c = lab.cluster
-    mark = "/%s-%s" % (name, uuid.uuid4().hex[:6])
-    out = c.path("log", "load-%s.jsonl" % name)
-    monitor = Monitor(c)
-    monitor.start()
-    load = subprocess.Popen(
+    return subprocess.Popen(
         ["ip", "netns", "exec", lab.topo["client"]["netns"], "/usr/bin/python3",
          os.path.join(ROOT, "tests", "drill", "load.py"),
          "--endpoint", c.endpoint + "/ingest",
          "--key-file", c.path("secrets", "client.key"),
          "--target", c.receiver_url + mark + "?k={k}&i={i}",
-         "--rate", str(RATE), "--seconds", str(PRE_S + hold + SETTLE_MAX_S + POST_S + 60),
-         "--out", out])
+         "--rate", str(rate), "--objects", str(objects), "--threads", str(threads),
+         "--seconds", str(seconds), "--out", out])
+
+
+def drill(lab, name, inject, heal, hold, check=None, shard=0):
+    """Run one drill, the fault on the shard's hosts; record its row in
+    RESULTS; assert what it must hold."""
+    c = lab.cluster
+    mark = "/%s-%s" % (name, uuid.uuid4().hex[:6])
+    out = c.path("log", "load-%s.jsonl" % name)
+    monitor = Monitor(c, shard)
+    monitor.start()
+    load = start_load(lab, mark, out, RATE, PRE_S + hold + SETTLE_MAX_S + POST_S + 60)
     try:
         time.sleep(PRE_S - LEAD_S)
         # Refuse until the earliest the snapshot can be taken; extended
@@ -186,7 +196,7 @@ def drill(lab, name, inject, heal, hold, check=None):
         t_heal = time.time()
         deadline = t_heal + SETTLE_MAX_S
         while time.time() < deadline and (time.time() < t_heal + SETTLE_MIN_S
-                                          or not settled(c)):
+                                          or not settled(c, shard)):
             if time.time() > until - 5:
                 until += 10
                 c.receiver_refuse(until)
@@ -284,21 +294,20 @@ def stop_one(name_of):
 
 def host_of(c, name):
     """The network namespace of the node, Sentinel or agent called name."""
-    for group in ("redis_nodes", "sentinels", "ingest_nodes", "agents"):
-        for n in c.topo[group]:
-            if n["name"] == name:
-                return n["netns"]
+    for n in c.redis_nodes + c.topo["sentinels"] + c.topo["ingest_nodes"] + c.topo["agents"]:
+        if n["name"] == name:
+            return n["netns"]
     raise KeyError(name)
 
 
-def partition(net, name_of, keep_clients=False):
+def partition(net, name_of, keep_clients=False, shard=0):
     """Cut the host of the node name_of(c) names off from every other host
     (keep_clients: except ingest1, agent1 and the client side, which keep
     using it). Heal puts the routes back. A master's host records the new
     master before the heal, for demoted()."""
     def cut(c):
         name = name_of(c)
-        was_master = name == c.master_node()
+        was_master = name == c.master_node(shard=shard)
         ns = host_of(c, name)
         keep = {ns}
         if keep_clients:
@@ -311,7 +320,7 @@ def partition(net, name_of, keep_clients=False):
 
     def heal(c, state):
         if state["was_master"]:
-            m = c.master_node()
+            m = c.master_node(shard=shard)
             state["new"] = m if m != state["old"] else None
         net.heal(state["ns"], state["others"])
     return cut, heal
