@@ -187,7 +187,7 @@ scripts-test: deps
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/scripts
 
 integration: all
-	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider
+	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=10
 
 # The integration tests once more against the daemons and pbctl built with
 # ASan and UBSan (build/asan/): any report in a daemon's log fails the run.
@@ -212,9 +212,10 @@ ASAN_IGNORE ?=
 integration-asan: all $(ASAN_BINS)
 	cd tests/integration && PB_BIN_DIR=$(CURDIR)/$(B)/asan \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  /usr/bin/python3 -m pytest -q -p no:cacheprovider $(addprefix --ignore=,$(ASAN_IGNORE))
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=10 \
+	  $(addprefix --ignore=,$(ASAN_IGNORE))
 	@if grep -l -E 'ERROR: AddressSanitizer|runtime error:' run/test-integration/log/*.log \
-	    run/test-metrics/log/*.log; then echo "integration-asan: sanitizer reports above"; \
+	    run/test-metrics/log/*.log run/test-shards/log/*.log 2>/dev/null; then echo "integration-asan: sanitizer reports above"; \
 	    exit 1; fi; echo "integration-asan: no sanitizer report in any daemon's log"
 
 # The reference tables of docs/ and the roles' argument specs written from
