@@ -16,7 +16,8 @@
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
 #   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
-#   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min)
+#   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min);
+#                     BENCH_SHARDS=1,2 also each master's cost with one shard and two
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
 #                   luacheck on the Redis scripts, pyflakes on the Python
@@ -117,7 +118,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
 UNIT_LIB := $(filter-out apps/common/redis.c apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) \
-            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c apps/agent/heldjob.c \
+            apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c apps/agent/heldjob.c apps/agent/handover.c \
             apps/ctl/replinfo.c apps/bench/idset.c
 
 $(B)/san/%.o: %.c
@@ -264,7 +265,7 @@ bench-ratios: deps
 # request, BENCH_ROUNDS rounds (~1 min); PB_BIN_DIR=<build> for another build.
 bench-parts: deps
 	@$(MAKE) --no-print-directory all
-	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/parts.py
+	BENCH_SET='$(BENCH_SET)' BENCH_SHARDS='$(BENCH_SHARDS)' /usr/bin/python3 tests/bench/parts.py
 
 # What the metrics cost: the bench's runs with and without them (~6 min).
 bench-metrics: deps

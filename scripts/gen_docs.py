@@ -138,8 +138,9 @@ def metric_families():
             labels = ""
             if label:
                 values = re.findall(r'"([^"]*)"', field(body, "values") or "")
-                labels = "%s: %s" % (c_strings(label),
-                                     ", ".join(values) if values else "the version")
+                labels = "%s: %s" % (c_strings(label), ", ".join(values) if values else
+                                     "master_name's names" if c_strings(label) == "shard"
+                                     else "the version")
             # A hidden family is shown by the one agent holding the lease.
             who = "one agent" if re.search(r"\.hidden\s*=\s*1", body) else shown
             out.append((name, labels, type_, who, help_))

@@ -102,8 +102,9 @@ static int set_header(job *jb, const redisReply *h, const job *list)
 	return job_set_header(jb, h->str, h->len);
 }
 
-/* The take's triples (pb_queue_take) to the deliverer; the reply is freed. */
-static void hand_over(const shard_worker *sw, redisReply *rep)
+/* The take's triples (pb_queue_take) to the deliverer, in want slots
+ * reserved; the reply is freed. */
+static void hand_over(const shard_worker *sw, redisReply *rep, int want)
 {
 	job *list = NULL, *jb;
 	size_t i;
@@ -133,7 +134,7 @@ static void hand_over(const shard_worker *sw, redisReply *rep)
 		list = jb;
 	}
 	freeReplyObject(rep);
-	am_in_flight(handover_give(list));
+	am_in_flight(handover_give(list, want));
 }
 
 /*
@@ -228,6 +229,7 @@ void *fetcher_main(void *arg)
 					sw->name, r->errstr);
 			unregistered = 1;
 			next_beat = 0;
+			handover_give(NULL, want);
 			pb_sleep_ms(TICK_MS, &stopping);
 			continue;
 		}
@@ -239,8 +241,9 @@ void *fetcher_main(void *arg)
 		}
 		if (got && got->elements >= 3) {
 			am_take_round((double)(pb_now_us() - t0) / 1e6);
-			hand_over(sw, got);
+			hand_over(sw, got, want);
 		} else {
+			handover_give(NULL, want);
 			if (got)
 				freeReplyObject(got);
 			if (capped)

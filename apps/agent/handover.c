@@ -18,6 +18,7 @@ static struct {
 	job *taken;    /* fetchers -> deliverer: taken, not yet started */
 	job *finished[PB_MAX_SHARDS]; /* deliverer -> recorders: not yet recorded */
 	long held;     /* taken and not yet recorded */
+	long reserved; /* slots a fetcher may fill with the take under way */
 	long held_in[PB_MAX_SHARDS]; /* ... of each shard */
 	long concurrency, per_dest;
 	int nshards, fetchers_done;
@@ -86,18 +87,25 @@ int handover_wait_slots(long batch, const atomic_int *stop)
 	struct timespec ts;
 
 	pthread_mutex_lock(&H.mu);
-	while (!*stop && (free_slots = H.concurrency - H.held) <= 0) {
+	while (!*stop && (free_slots = H.concurrency - H.held - H.reserved) <= 0) {
 		tick_from_now(&ts);
 		pthread_cond_timedwait(&H.slots_cv, &H.mu, &ts);
-		if ((free_slots = H.concurrency - H.held) <= 0)
+		if ((free_slots = H.concurrency - H.held - H.reserved) <= 0)
 			break; /* time for housekeeping */
 	}
-	pthread_mutex_unlock(&H.mu);
-	if (*stop || free_slots <= 0)
+	if (*stop || free_slots <= 0) {
+		pthread_mutex_unlock(&H.mu);
 		return 0;
-	/* A shard's share: the free slots over the shards, rounded up. */
+	}
+	/* A shard's share: the free slots over the shards, rounded up;
+	 * reserved until its take is handed over, so that the fetchers of
+	 * all shards together never hold more than concurrency. */
 	free_slots = (free_slots + H.nshards - 1) / H.nshards;
-	return (int)(free_slots < batch ? free_slots : batch);
+	if (free_slots > batch)
+		free_slots = batch;
+	H.reserved += free_slots;
+	pthread_mutex_unlock(&H.mu);
+	return (int)free_slots;
 }
 
 void handover_wait_dest_slot(const atomic_int *stop)
@@ -131,11 +139,12 @@ int handover_rooms(handover_room *rs, const char **argv)
 	return (int)n;
 }
 
-long handover_give(job *list)
+long handover_give(job *list, int reserved)
 {
 	long held;
 
 	pthread_mutex_lock(&H.mu);
+	H.reserved -= reserved;
 	while (list) {
 		job *nx = list->next;
 

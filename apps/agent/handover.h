@@ -48,7 +48,8 @@ void handover_cleanup(void);
 /* ---- the fetcher ---- */
 /* Wait until slots are free (or a TICK_MS passes, or *stop): how many
  * may be taken now, at most batch and a shard's share of the free
- * slots (at least one); 0 for none. */
+ * slots (at least one), reserved for this fetcher until it hands its take
+ * over (handover_give, also with none); 0 for none. */
 int handover_wait_slots(long batch, const atomic_int *stop);
 /* Wait until an attempt is over (a destination's slot freed), a TICK_MS
  * at most: when the take said every destination waiting is capped. */
@@ -56,9 +57,10 @@ void handover_wait_dest_slot(const atomic_int *stop);
 /* Each destination held now and the room it has left, as the take's
  * pairs (argv points into rs); rs and argv hold concurrency of them. */
 int handover_rooms(handover_room *rs, const char **argv);
-/* Jobs taken (each with its shard), to the deliverer; returns how many
- * are held now. */
-long handover_give(job *list);
+/* Jobs taken (each with its shard; NULL: none), to the deliverer, and the
+ * reserved slots handover_wait_slots gave for them released; returns how
+ * many are held now. */
+long handover_give(job *list, int reserved);
 /* One shard's fetcher has stopped. */
 void handover_fetcher_done(void);
 

@@ -40,13 +40,42 @@ static pb_family enqueue_seconds = {
 		"replicas, one round trip each",
 };
 
+/* The shards' names are the label's values (im_start, from master_name);
+ * past PB_M_VALUES - 1 shards the rest count as "other". */
+static pb_family shard_taken = {
+	.name = "pb_ingest_shard_taken_total", .type = PB_COUNTER,
+	.help = "requests each shard answered: queued there, or a 503 it gave "
+		"(WAIT short of replicas) or an Idempotency-Key's first answer",
+	.label = "shard",
+};
+static pb_family shard_passed = {
+	.name = "pb_ingest_shard_passed_total", .type = PB_COUNTER,
+	.help = "requests each shard did not take (no master, no replicas in "
+		"sync, full, memory high): the next shard was tried",
+	.label = "shard",
+};
+
 static pb_family *const families[] = {
 	PB_STD_FAMILIES, &requests, &accepted, &replays, &refused, &enqueue_seconds,
+	&shard_taken, &shard_passed,
 };
+
+/* The label values of a family by shard: the shards' names. */
+static void name_shards(pb_family *f, const pb_shards *s)
+{
+	int i;
+
+	for (i = 0; i < s->n && i < PB_M_VALUES - 1; i++)
+		f->values[i] = s->name[i];
+	if (s->n > PB_M_VALUES - 1)
+		f->values[PB_M_VALUES - 1] = "other";
+}
 static pb_httpd httpd;
 
-int im_start(const char *listen)
+int im_start(const char *listen, const pb_shards *shards)
 {
+	name_shards(&shard_taken, shards);
+	name_shards(&shard_passed, shards);
 	return pb_httpd_serve(&httpd, listen, families, PB_ARRAY_LEN(families), NULL);
 }
 
@@ -81,4 +110,11 @@ void im_enqueued(const pb_enqueue_res *res, size_t count, double seconds)
 void im_memory_high(void)
 {
 	pb_m_add(&refused, 4, 1);
+}
+
+void im_shard(int shard, int taken)
+{
+	int i = shard < PB_M_VALUES - 1 ? shard : PB_M_VALUES - 1;
+
+	pb_m_add(taken ? &shard_taken : &shard_passed, i, 1);
 }

@@ -1,15 +1,17 @@
 /*
  * ingestmetrics.h - what pb-ingest shows on metrics_listen (docs/monitoring.md,
  * "Metrics"): every answer by its status, the postbacks accepted, why a
- * request was refused with 503, and how long queueing took.
+ * request was refused with 503, how long queueing took, and which shard
+ * took each request or passed it over.
  */
 #ifndef PB_INGESTMETRICS_H
 #define PB_INGESTMETRICS_H
 
 #include "enqueue.h"
+#include "shard.h"
 
 /* Start the endpoint when metrics_listen is set. PB_OK or an error, said. */
-int im_start(const char *listen);
+int im_start(const char *listen, const pb_shards *shards);
 void im_stop(void);
 
 void im_answered(int status);
@@ -17,5 +19,7 @@ void im_answered(int status);
 void im_enqueued(const pb_enqueue_res *res, size_t count, double seconds);
 /* A 503 before Redis was asked: Redis near its maxmemory. */
 void im_memory_high(void);
+/* A shard took a request (an answer it gave), or passed it over. */
+void im_shard(int shard, int taken);
 
 #endif

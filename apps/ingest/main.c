@@ -501,10 +501,12 @@ static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
 			s = order[i];
 			if (redis_memory_high(w, s)) {
 				w->mem_high = s + 1;
+				im_shard(s, 0);
 				continue;
 			}
 			tried++;
 			pb_enqueue(&w->shards[s].redis, eq, res);
+			im_shard(s, !go_on(res->status));
 			if (!go_on(res->status))
 				return s;
 			if (res->status != PB_ENQ_FULL)
@@ -834,7 +836,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(name, sizeof(name), "ingest-%s-commit", id_prefix);
-	if (im_start(cfg.metrics_listen) != PB_OK ||
+	if (im_start(cfg.metrics_listen, &cfg.shards) != PB_OK ||
 	    pb_clients_start(&cfg, &keys, node_name(), &stopping) != PB_OK ||
 	    pb_enqueue_group_start(&cfg, name) != PB_OK) {
 		free(ws);

@@ -96,12 +96,12 @@ def ingest_then_deliver(c, agents, requests, objects, connections, endpoint=None
     n = requests * objects
     for a in c.agent_names:
         c.stop(a)
-    m = c.master()
+    masters = [c.master(i) for i in range(len(c.shards))]
     snaps = [cpu_snapshot(c)]
 
     def start_agents():
         deadline = time.monotonic() + 300
-        while waiting(c, m) < n and time.monotonic() < deadline:
+        while sum(waiting(c, m) for m in masters) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         snaps.append(cpu_snapshot(c))
         if queued:
@@ -164,12 +164,15 @@ def proc_cpu_s(pid):
 
 
 def daemons(c):
-    """(part, program name) for every daemon of the cluster."""
-    master = c.master_node()
+    """(part, program name) for every daemon of the cluster; with several
+    shards, each shard's master and replicas are parts of their own."""
     out = [("haproxy", "haproxy")]
     out += [("ingest nodes", n["name"]) for n in c.topo["ingest_nodes"]]
-    out += [("redis master" if n["name"] == master else "redis replicas", n["name"])
-            for n in c.topo["redis_nodes"]]
+    for i, shard in enumerate(c.shards):
+        master = c.master_node(shard=i)
+        of = " " + shard["name"] if len(c.shards) > 1 else ""
+        out += [("redis master" + of if n["name"] == master else "redis replicas" + of,
+                 n["name"]) for n in shard["redis_nodes"]]
     out += [("sentinels", n["name"]) for n in c.topo["sentinels"]]
     # Prometheus and the redis exporter, when the cluster has them.
     out += [("monitoring", name) for name in ("prometheus", "redis-exporter")
@@ -466,9 +469,10 @@ def settings():
 
 
 @contextlib.contextmanager
-def bench_cluster(state, offset, overrides):
-    """A cluster of its own under state (cleared first), up and settled,
-    pb-bench's files there and its client key known; down after."""
+def bench_cluster(state, offset, overrides, shards=1):
+    """A cluster of its own under state (cleared first) with that many
+    shards, up and settled, pb-bench's files there and its client key
+    known; down after."""
     global STATE, KEY_FILE
     STATE = state
     shutil.rmtree(state, ignore_errors=True)
@@ -476,7 +480,7 @@ def bench_cluster(state, offset, overrides):
     # host of its own, and here it would take the pipeline's cores (make
     # bench-metrics measures both).
     c = Cluster(state=state, offset=offset, overrides=overrides, receiver=False,
-                metrics="endpoints")
+                metrics="endpoints", shards=shards)
     try:
         c.up(timeout=90)
         KEY_FILE = c.path("secrets", "client.key")

@@ -18,6 +18,11 @@ agents' start to the last arrival. Medians last.
 Another build's daemons (an A/B of two commits): PB_BIN_DIR=<its build>;
 another load generator: PB_BENCH=<its pb-bench>.
 A setting: BENCH_SET='{"pb_ingest_threads": 24}'.
+
+Shards: BENCH_SHARDS=1,2 measures a cluster of one shard, then one of two
+(each in turn, the same rounds), and ends with what each master spends a
+postback in each, and the scale model those costs give: how many postbacks
+a second one master's core carries, ingested and delivered, and N shards.
 """
 import json
 import os
@@ -60,14 +65,16 @@ def one_round(c, ep):
     nowork = bench.pb_bench(ep + "/health", requests=REQUESTS, connections=CONNECTIONS,
                             wait=0)
     s1 = bench.cpu_snapshot(c)
-    m = c.master()
-    m.config_resetstat()
+    masters = [c.master(i) for i in range(len(c.shards))]
+    for m in masters:
+        m.config_resetstat()
     at = {"h0": enqueue_histogram(c)}
 
     def queued():
         """All is queued: the ingest's own counts, before the agents start."""
         at["h1"] = enqueue_histogram(c)
-        at["calls"] = m.info("commandstats").get("cmdstat_fcall", {}).get("calls", 0)
+        at["calls"] = sum(m.info("commandstats").get("cmdstat_fcall", {}).get("calls", 0)
+                          for m in masters)
     # The ingest run with the agents stopped, then every agent draining it.
     run = bench.ingest_then_deliver(c, c.agent_names, requests=REQUESTS, objects=1,
                                     connections=CONNECTIONS, queued=queued)
@@ -112,20 +119,49 @@ def report(rounds):
     return "\n".join(lines)
 
 
+def masters_cost(by_shards):
+    """What each master spends, from the medians of each cluster measured:
+    CPU microseconds a request of one object (ingest) and a postback
+    (delivery), and the scale model: the postbacks a second one master's
+    core carries at that cost (1e6 / (ingest + delivery)), and with N
+    shards, N masters on cores of their own."""
+    lines = ["", "Each master, CPU a postback (microseconds, medians):", "",
+             "| shards | master | ingest, 1 object | delivery | both | postbacks/s a core |",
+             "|---|---|---|---|---|---|"]
+    for n, rounds in by_shards:
+        for part in rounds[0]["ingest_us"]:
+            if not part.startswith("redis master"):
+                continue
+            ing = statistics.median(r["ingest_us"].get(part, 0.0) for r in rounds)
+            dlv = statistics.median(r["delivery_us"].get(part, 0.0) for r in rounds)
+            lines.append("| %d | %s | %.1f | %.1f | %.1f | %d |" % (
+                n, part, ing, dlv, ing + dlv, 1e6 / (ing + dlv) if ing + dlv else 0))
+    return "\n".join(lines)
+
+
 def main():
     overrides = bench.settings()
-    rounds = []
-    with bench.bench_cluster(os.path.join(bench.ROOT, "run", "bench-parts"), 21000,
-                             overrides) as c:
-        for a in c.agent_names:
-            c.stop(a)
-        for i in range(bench.ROUNDS):
-            print("bench-parts: round %d of %d" % (i + 1, bench.ROUNDS), flush=True)
-            rounds.append(one_round(c, c.endpoint))
-    text = report(rounds)
+    shard_counts = [int(x) for x in (os.environ.get("BENCH_SHARDS") or "1").split(",")]
+    by_shards, texts = [], []
+    for n in shard_counts:
+        rounds = []
+        with bench.bench_cluster(os.path.join(bench.ROOT, "run", "bench-parts"), 21000,
+                                 overrides, shards=n) as c:
+            for a in c.agent_names:
+                c.stop(a)
+            for i in range(bench.ROUNDS):
+                print("bench-parts: %d shard(s), round %d of %d" % (n, i + 1, bench.ROUNDS),
+                      flush=True)
+                rounds.append(one_round(c, c.endpoint))
+        by_shards.append((n, rounds))
+        texts.append(("%d shard(s):\n\n" % n if len(shard_counts) > 1 else "") + report(rounds))
+    text = "\n\n".join(texts)
+    if len(shard_counts) > 1:
+        text += "\n" + masters_cost(by_shards)
     with open(os.path.join(bench.STATE, "parts.json"), "w") as f:
         json.dump({"settings": overrides, "bin_dir": os.environ.get("PB_BIN_DIR"),
-                   "rounds": rounds}, f, indent=1)
+                   "rounds": by_shards[-1][1],
+                   "by_shards": {str(n): r for n, r in by_shards}}, f, indent=1)
     print(text)
     return 0
 

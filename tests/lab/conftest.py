@@ -25,7 +25,16 @@ TUNNEL_GROUPS = ("ingest", "agent", "redis", "monitoring")
 
 class Lab:
     def __init__(self):
-        inv = machines.Inventory()
+        # What site.yml has deployed: the first shard's inventory until a
+        # test adds the second (deployed()).
+        self.inventories = [machines.INVENTORY]
+        self.deployed(self.inventories)
+
+    def deployed(self, inventories):
+        """The machines and groups of these inventory sources are the
+        cluster now (site.yml ran with them)."""
+        self.inventories = list(inventories)
+        inv = machines.Inventory(self.inventories)
         self.bridge, self.hosts, self.groups = inv.bridge, inv.hosts, inv.groups
         self.tls = inv.tls
         self.lb = self.hosts[self.groups["lb"][0]]
@@ -62,15 +71,16 @@ class Lab:
                      check=check, timeout=20, input=env + "\n")
         return p.stdout.split()
 
-    def master(self):
-        """The master's host name, as a majority of the Sentinels names it
-        (one that was cut off may still name an old master), or None."""
+    def master(self, shard="pbmaster"):
+        """The shard's master's host name, as a majority of the Sentinels
+        names it (one that was cut off may still name an old master), or
+        None."""
         by_addr = {a: n for n, a in self.hosts.items()}
         named = []
         for name in self.groups["sentinel"]:
             try:
                 out = self.redis_cli(name, "SENTINEL", "get-master-addr-by-name",
-                                     "pbmaster", sentinel=True, check=False)
+                                     shard, sentinel=True, check=False)
             except (RuntimeError, subprocess.TimeoutExpired):
                 continue
             if len(out) == 2:

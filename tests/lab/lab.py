@@ -26,6 +26,11 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 INVENTORY = os.path.join(ROOT, "ansible", "inventories", "lab", "hosts.yml")
+# The second shard, a second inventory source (LAB_SHARDS=1: left out).
+SHARD2 = os.path.join(ROOT, "ansible", "inventories", "lab", "shard2.yml")
+SHARDS = int(os.environ.get("LAB_SHARDS") or 2)
+# Every machine the lab makes: the second shard's too, deployed later.
+ALL = [INVENTORY] + ([SHARD2] if SHARDS > 1 else [])
 STATE = os.path.join(ROOT, "run", "lab")
 MACHINES = os.path.join(STATE, "machines")
 KEY = os.path.join(STATE, "ssh", "id_ed25519")
@@ -67,14 +72,19 @@ def run(*cmd, check=True, capture=False):
 
 
 class Inventory:
-    """The lab inventory: the bridge, its gateway address, each machine's
-    address ({name: address}) and each group's machines ({group: [names]})."""
+    """The lab inventory, from one or more sources (paths): the bridge, its
+    gateway address, each machine's address ({name: address}) and each
+    group's machines ({group: [names]})."""
 
-    def __init__(self, path=INVENTORY):
-        with open(path) as f:
-            top = yaml.safe_load(f)["all"]
+    def __init__(self, paths=ALL):
         self.hosts, self.groups = {}, {}
+        for path in paths:
+            with open(path) as f:
+                self.read(yaml.safe_load(f)["all"])
+        # A group named in several sources: each host once, in order.
+        self.groups = {g: list(dict.fromkeys(m)) for g, m in self.groups.items()}
 
+    def read(self, top):
         def walk(group, name):
             members = self.groups.setdefault(name, [])
             for host, hv in (group.get("hosts") or {}).items():
@@ -85,9 +95,10 @@ class Inventory:
                 members.extend(walk(cg or {}, child))
             return members
         walk(top, "all")
-        self.bridge = top["vars"]["lab_bridge"]
-        self.gateway = top["vars"]["lab_gateway"]
-        self.tls = bool(top["vars"].get("pb_tls", False))
+        if "vars" in top:
+            self.bridge = top["vars"]["lab_bridge"]
+            self.gateway = top["vars"]["lab_gateway"]
+            self.tls = bool(top["vars"].get("pb_tls", False))
 
 
 def mdir(name, *sub):

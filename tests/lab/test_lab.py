@@ -24,12 +24,18 @@ RUN = os.path.join(ROOT, "run", "lab")
 ONE_SECOND_RUN = os.environ.get("LAB_SECOND_RUNS") == "once"
 
 
-def playbook(log_name, *extra, book="site.yml"):
-    """Run a playbook (site.yml) against the lab; return ({host: recap
-    counts}, its output)."""
+# The inventory sources site.yml has deployed (the second shard's once
+# test_a_second_shard_added_with_traffic_flowing_loses_nothing added it).
+DEPLOYED = [machines.INVENTORY]
+
+
+def playbook(log_name, *extra, book="site.yml", inventories=None):
+    """Run a playbook (site.yml) against the lab (the inventory sources
+    deployed, unless given); return ({host: recap counts}, its output)."""
     log = os.path.join(RUN, log_name)
+    sources = [a for i in (inventories or DEPLOYED) for a in ("-i", i)]
     with open(log, "w") as f:
-        p = subprocess.run(["ansible-playbook", "-i", machines.INVENTORY, book] + list(extra),
+        p = subprocess.run(["ansible-playbook"] + sources + [book] + list(extra),
                            cwd=ANSIBLE, stdout=f, stderr=subprocess.STDOUT, timeout=900)
     text = open(log).read()
     assert p.returncode == 0, f"ansible-playbook failed, see {log}"
@@ -363,7 +369,7 @@ def services_of(lab, name):
 
 def test_rebooted_hosts_come_back_with_their_services(lab):
     master = lab.master()
-    replica = next(n for n in lab.groups["redis"] if n != master)
+    replica = next(n for n in lab.groups["redis_shard1"] if n != master)
     hosts = [lab.groups["lb"][0], lab.groups["ingest"][0], replica, lab.groups["agent"][0]]
     boot_ids = {h: lab.ssh(h, "cat", "/proc/sys/kernel/random/boot_id").stdout for h in hosts}
     for h in hosts:
@@ -492,6 +498,53 @@ def auth_results(lab, host, port, creds):
     return got
 
 
+def idem_keys(lab, host):
+    """How many Idempotency-Keys the Redis on host holds."""
+    return len(lab.redis_cli(host, "--scan", "--pattern", "'pb:idem:*'"))
+
+
+def test_a_second_shard_added_with_traffic_flowing_loses_nothing(lab):
+    """#32: the running one-shard cluster gets a second shard - its hosts
+    added to the inventory (shard2.yml), site.yml run with
+    pb_bootstrap_shards - while postbacks stream in. Afterwards every
+    Sentinel watches it and names its first host master, pbctl status is
+    healthy on both shards, requests go to both (Idempotency-Keys have
+    homes on each), and every acknowledged postback is delivered."""
+    if machines.SHARDS < 2:
+        pytest.skip("LAB_SHARDS=1: the lab has one shard")
+    both = [machines.INVENTORY, machines.SHARD2]
+    load, out = stream(lab, "add-shard", 900)
+    try:
+        time.sleep(5)
+        t0 = time.time()
+        recap, text = playbook("ansible-add-shard.log", "-e",
+                               '{"pb_bootstrap_shards": ["pbmaster2"]}', inventories=both)
+        took = time.time() - t0
+        time.sleep(5)
+    finally:
+        load.terminate()
+        load.wait(timeout=30)
+    DEPLOYED[:] = both
+    lab.deployed(both)
+    assert lab.master("pbmaster2") == lab.groups["redis_shard2"][0]
+    for s in lab.groups["sentinel"]:
+        names = lab.redis_cli(s, "SENTINEL", "get-master-addr-by-name", "pbmaster2",
+                              sentinel=True)
+        assert names[0] == lab.hosts[lab.groups["redis_shard2"][0]], (s, names)
+    status = lab.ssh(lab.groups["redis"][0], "pbctl", "status").stdout  # exit 0
+    assert status.count("== shard ") == 2 and status.count("health   ok") == 2, status
+    all_delivered(lab, out, f"a second shard added in {took:.0f} s", 1000, 180)
+    firsts = {h: idem_keys(lab, h) for h in (lab.master(), lab.master("pbmaster2"))}
+    for i in range(16):
+        r = requests.post(lab.endpoint, json={"endpoint": {
+            "method": "GET", "url": f"http://{lab.receiver}:8090/shards?n={{n}}"},
+            "data": [{"n": i}]}, headers=dict(lab.auth, **{"Idempotency-Key": uuid.uuid4().hex}),
+            timeout=10, verify=lab.cacert)
+        assert r.status_code == 200, r.text
+    grown = {h: idem_keys(lab, h) - n for h, n in firsts.items()}
+    assert all(g > 0 for g in grown.values()) and sum(grown.values()) == 16, grown
+
+
 def test_password_rotation_with_traffic_flowing_loses_nothing(lab):
     """#17: rotate-passwords.yml while postbacks stream in. Afterwards every
     password is new, every Redis and Sentinel user refuses its old one and
@@ -579,7 +632,10 @@ def test_upgrade_rolls_through_the_cluster_and_loses_nothing(lab):
         load.wait(timeout=30)
     status = lab.ssh(redis_host, "pbctl", "status", check=False).stdout
     versions = re.findall(r'"version":"([^"]+)"', status)
-    assert len(versions) == len(lab.groups["ingest"]) + len(lab.groups["agent"]), status
+    # The ingest nodes once (they beat on the first shard), every agent on
+    # each shard.
+    shards = len(re.findall(r"^== shard ", status, re.M)) or 1
+    assert len(versions) == len(lab.groups["ingest"]) + shards * len(lab.groups["agent"]), status
     assert set(versions) == {new_version}, status
     # The master handed its role over before its restart: it is a replica
     # now, and every Redis server restarted during the run.
