@@ -121,21 +121,25 @@ def report(rounds):
 
 def masters_cost(by_shards):
     """What each master spends, from the medians of each cluster measured:
-    CPU microseconds a request of one object (ingest) and a postback
-    (delivery), and the scale model: the postbacks a second one master's
-    core carries at that cost (1e6 / (ingest + delivery)), and with N
-    shards, N masters on cores of their own."""
-    lines = ["", "Each master, CPU a postback (microseconds, medians):", "",
-             "| shards | master | ingest, 1 object | delivery | both | postbacks/s a core |",
-             "|---|---|---|---|---|---|"]
+    CPU microseconds over all the run's requests of one object (ingest) and
+    postbacks (delivery); a postback it handled (routing splits them evenly:
+    times the shards); and the scale model at that cost: the postbacks a
+    second one master's core carries (1e6 / the cost of one it handled),
+    and the shards together, each master on a core of its own."""
+    lines = ["", "Each master, CPU microseconds (medians):", "",
+             "| shards | master | ingest, a request of the run | delivery, a postback "
+             "of the run | a postback it handled | postbacks/s a master core | the shards "
+             "together |", "|---|---|---|---|---|---|---|"]
     for n, rounds in by_shards:
         for part in rounds[0]["ingest_us"]:
             if not part.startswith("redis master"):
                 continue
             ing = statistics.median(r["ingest_us"].get(part, 0.0) for r in rounds)
             dlv = statistics.median(r["delivery_us"].get(part, 0.0) for r in rounds)
-            lines.append("| %d | %s | %.1f | %.1f | %.1f | %d |" % (
-                n, part, ing, dlv, ing + dlv, 1e6 / (ing + dlv) if ing + dlv else 0))
+            own = (ing + dlv) * n
+            per_core = 1e6 / own if own else 0
+            lines.append("| %d | %s | %.1f | %.1f | %.1f | %d | %d |" % (
+                n, part, ing, dlv, own, per_core, per_core * n))
     return "\n".join(lines)
 
 
