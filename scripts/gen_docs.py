@@ -119,6 +119,10 @@ def field(body, name):
     return m.group(1).strip() if m else None
 
 
+# Labels whose values a daemon fills at run time: what they are.
+RUNTIME_VALUES = {"version": "the version", "shard": "master_name's names"}
+
+
 def metric_families():
     """[(name, labels, type, from, help)] of every family in the sources."""
     out = []
@@ -138,9 +142,8 @@ def metric_families():
             labels = ""
             if label:
                 values = re.findall(r'"([^"]*)"', field(body, "values") or "")
-                labels = "%s: %s" % (c_strings(label), ", ".join(values) if values else
-                                     "master_name's names" if c_strings(label) == "shard"
-                                     else "the version")
+                labels = "%s: %s" % (c_strings(label), ", ".join(values) or
+                                     RUNTIME_VALUES[c_strings(label)])
             # A hidden family is shown by the one agent holding the lease.
             who = "one agent" if re.search(r"\.hidden\s*=\s*1", body) else shown
             out.append((name, labels, type_, who, help_))

@@ -39,17 +39,26 @@ int pb_shards_parse(pb_shards *s, const char *list, char *err, size_t errlen)
 			}
 		memcpy(s->name[s->n], p, len);
 		s->name[s->n][len] = '\0';
-		for (i = 0; i < s->n; i++)
-			if (strcmp(s->name[i], s->name[s->n]) == 0) {
-				snprintf(err, errlen, "master_name '%s': '%s' twice",
-					 list, s->name[i]);
-				return PB_ERR_FORMAT;
-			}
+		if (pb_shard_find(s, s->name[s->n]) >= 0) {
+			snprintf(err, errlen, "master_name '%s': '%s' twice", list,
+				 s->name[s->n]);
+			return PB_ERR_FORMAT;
+		}
 		s->n++;
 		if (p[len] == '\0')
 			return PB_OK;
 		p += len + 1;
 	}
+}
+
+int pb_shard_find(const pb_shards *s, const char *name)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->name[i], name) == 0)
+			return i;
+	return -1;
 }
 
 /* FNV-1a, 64 bits, continued from h. */

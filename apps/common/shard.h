@@ -37,6 +37,8 @@ typedef struct pb_shards {
  * '-', '_' and '.', none twice. PB_OK, or PB_ERR_FORMAT with why in err.
  */
 int pb_shards_parse(pb_shards *s, const char *list, char *err, size_t errlen);
+/* The index of the shard called name, or -1. */
+int pb_shard_find(const pb_shards *s, const char *name);
 /* The index of the shard that is key[0..len)'s home. */
 int pb_shard_home(const pb_shards *s, const char *key, size_t len);
 

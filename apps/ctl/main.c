@@ -960,9 +960,7 @@ static int cmd_switchover(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 0 && strncmp(argv[0], "--", 2) != 0) {
-		for (i = 0; i < cfg.shards.n && strcmp(cfg.shards.name[i], argv[0]) != 0; i++)
-			;
-		if (i == cfg.shards.n) {
+		if ((i = pb_shard_find(&cfg.shards, argv[0])) < 0) {
 			fprintf(stderr, "pbctl: no shard '%s' (master_name %s)\n", argv[0],
 				cfg.master_name);
 			return 2;

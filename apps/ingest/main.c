@@ -90,7 +90,6 @@ typedef struct worker {
 	pb_dest_run *runs; /* destinations, a run of objects each */
 	size_t jobs_cap;
 	pb_buf url;     /* a filled URL, for its destination */
-	int mem_high;   /* the last request found a shard's memory high: which+1 */
 	int status;     /* of the last answer, for the metrics */
 	char client[PB_CLIENT_NAME_MAX + 1]; /* whose key the request carries */
 } worker;
@@ -480,34 +479,34 @@ static int go_on(enum pb_enqueue_status st)
 /*
  * Queue eq on the first shard that takes it; returns that shard (or the
  * last tried) and res its answer, or -1 when no shard was tried because
- * each is at redis_memory_high_pct (w->mem_high names one). With one
+ * each is at redis_memory_high_pct (*mem_high names one). With one
  * shard, pb_enqueue() itself waits out a failover; with several, while no
  * shard takes it and failover_wait_ms has not passed, the candidates are
  * tried again.
  */
 static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
-			  const char *idem, pb_enqueue_res *res)
+			  const char *idem, pb_enqueue_res *res, int *mem_high)
 {
 	int64_t deadline = pb_now_ms() + cfg.failover_wait_ms;
-	int order[PB_MAX_SHARDS], n, i, s = 0, tried;
+	int order[PB_MAX_SHARDS], n, i, s = 0, tried, taken;
 
 	memset(res, 0, sizeof(*res));
 	res->status = PB_ENQ_REDIS_DOWN;
 	res->queue_size = -1;
 	for (;;) {
 		n = route(w, idem, order);
-		w->mem_high = 0;
 		for (i = tried = 0; i < n; i++) {
 			s = order[i];
 			if (redis_memory_high(w, s)) {
-				w->mem_high = s + 1;
+				*mem_high = s;
 				im_shard(s, 0);
 				continue;
 			}
 			tried++;
 			pb_enqueue(&w->shards[s].redis, eq, res);
-			im_shard(s, !go_on(res->status));
-			if (!go_on(res->status))
+			taken = !go_on(res->status);
+			im_shard(s, taken);
+			if (taken)
 				return s;
 			if (res->status != PB_ENQ_FULL)
 				shard_down_until[s] = pb_now_ms() + SHARD_DOWN_MS;
@@ -535,7 +534,7 @@ static void handle_ingest(worker *w)
 	pb_enqueue_req eq;
 	pb_enqueue_res res;
 	size_t hlen = 0, nruns = 0, bad = 0;
-	int status, rc, shard;
+	int status, rc, shard, mem_high = 0;
 	int64_t t0;
 
 	if (!authenticate(w))
@@ -595,12 +594,12 @@ static void handle_ingest(worker *w)
 			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
 			       w->lens, r.count, w->runs, nruns, idem, w->client };
 	t0 = pb_now_us();
-	if ((shard = enqueue_routed(w, &eq, idem, &res)) < 0) {
-		shard_conn *sc = &w->shards[w->mem_high - 1];
+	if ((shard = enqueue_routed(w, &eq, idem, &res, &mem_high)) < 0) {
+		shard_conn *sc = &w->shards[mem_high];
 
 		snprintf(err, sizeof(err), "Redis (shard %s) uses %ld of its %ld "
 			 "bytes (redis_memory_high_pct %ld): nothing queued until "
-			 "the agents drain it", cfg.shards.name[w->mem_high - 1],
+			 "the agents drain it", cfg.shards.name[mem_high],
 			 sc->mem_used, sc->mem_max, cfg.redis_memory_high_pct);
 		pb_warn("%s", err);
 		im_memory_high();
@@ -684,7 +683,6 @@ static void *worker_main(void *arg)
 {
 	worker *w = arg;
 	char name[64];
-
 	int s;
 
 	for (s = 0; s < cfg.shards.n; s++) {

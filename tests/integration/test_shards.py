@@ -13,7 +13,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import OFFSET, OVERRIDES, ROOT
+from conftest import OFFSET, OVERRIDES, ROOT, ingest
+from conftest import of_mark as marked
 from pbcluster import Cluster, wait_until
 from receiver import Receiver
 
@@ -37,18 +38,16 @@ def sharded():
 
 
 def post(c, objects, mark, key=None, timeout=30):
-    h = {"Content-Type": "application/json"}
-    h.update(c.auth)
-    if key:
-        h["Idempotency-Key"] = key
-    return requests.post(c.endpoint + "/ingest", headers=h, timeout=timeout, json={
-        "endpoint": {"method": "GET", "url": c.receiver_url + mark + "?n={n}"},
-        "data": objects})
+    """objects to the receiver under mark (?n={n}), with key as the
+    Idempotency-Key if given."""
+    return ingest(c, {"endpoint": {"method": "GET", "url": c.receiver_url + mark + "?n={n}"},
+                      "data": objects},
+                  headers={"Idempotency-Key": key} if key else None, timeout=timeout)
 
 
 def of_mark(receiver, mark):
     with receiver.cond:
-        return [r for r in receiver.requests if r["path"].startswith(mark)]
+        return marked(receiver.requests, mark)
 
 
 def queued_per_shard(c):
@@ -107,10 +106,8 @@ class Load:
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self.run, args=(t,), daemon=True)
                         for t in range(threads)]
-        self.n = 0
 
     def run(self, t):
-        s = requests.Session()
         i = 0
         while not self.stopping.is_set() and i < 5000:
             n = "%d-%d" % (t, i)
@@ -125,7 +122,6 @@ class Load:
                 self.answers.append((t0, status, took, n))
             i += 1
             time.sleep(max(0.0, self.every - took))
-        s.close()
 
     def __enter__(self):
         for t in self.threads:

@@ -38,6 +38,10 @@ static void parse(void)
 		CHECK(rc == PB_OK, "'%s': %s", cases[i].list, err);
 		CHECK(s.n == cases[i].n, "'%s': %d shards", cases[i].list, s.n);
 		CHECK_STR(s.name[s.n - 1], cases[i].last);
+		CHECK(pb_shard_find(&s, cases[i].last) == s.n - 1, "'%s' found",
+		      cases[i].last);
+		CHECK(pb_shard_find(&s, "nosuchshard") == -1, "no such shard in '%s'",
+		      cases[i].list);
 	}
 	{
 		char longname[PB_SHARD_NAME_MAX + 2];
