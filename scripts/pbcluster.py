@@ -305,11 +305,6 @@ class Cluster:
         """Every shard's Redis nodes."""
         return [n for s in self.shards for n in s["redis_nodes"]]
 
-    def shard_of(self, node):
-        """The index of the shard whose Redis node is named node."""
-        return next(i for i, s in enumerate(self.shards)
-                    if any(n["name"] == node for n in s["redis_nodes"]))
-
     def template_vars(self):
         v = dict(self.topo["vars"])
         v["pb_master_names"] = [s["name"] for s in self.shards]
