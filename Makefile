@@ -178,6 +178,7 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(INGEST_SRC))
 	/usr/bin/python3 tests/lint/unit_security.py
 	/usr/bin/python3 tests/lint/egress_ranges.py
+	/usr/bin/python3 tests/lint/port_offsets.py
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)

@@ -124,6 +124,56 @@ def shift_ports(value, offset):
     return value
 
 
+# Where each cluster the repository starts puts its ports (added to those
+# of the topology), so that any of them runs beside any other: no port of
+# one is a port of another, and none lies in the kernel's range for
+# outgoing connections (tests/lint/port_offsets.py checks both).
+PORT_OFFSETS = {
+    "run": 0,                # make run
+    "test": 2000,            # make test's session cluster (tests/integration)
+    "test-shards": 2500,     # test_shards.py's two-shard cluster
+    "test-metrics": 4000,    # test_metrics.py's cluster with Prometheus
+    "bench": 5100,           # make bench, make bench-metrics
+    "bench-parts": 5500,     # make bench-parts
+}
+
+
+def ports_of(value):
+    """Every port named in a topology (see shift_ports)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (k == "port" or k.endswith("_port")) and isinstance(v, int):
+                yield v
+            else:
+                yield from ports_of(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from ports_of(v)
+
+
+def ephemeral_range():
+    """The kernel's range of local ports for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = f.read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def check_ports(topo, offset):
+    """Refuse ports the kernel may hand to an outgoing connection: a
+    daemon started later finds its port taken by some client's socket
+    (a CI run lost a cluster's Sentinels that way, at port 36890)."""
+    low, high = ephemeral_range()
+    clash = sorted(p for p in set(ports_of(topo)) if low <= p <= high)
+    if clash:
+        raise ValueError("port offset %d puts ports %s in the kernel's range for "
+                         "outgoing connections (%d-%d, net.ipv4.ip_local_port_range): "
+                         "choose an offset that keeps them below %d"
+                         % (offset, ", ".join(map(str, clash)), low, high, low))
+
+
 class Program:
     def __init__(self, name, kind, argv, conf, netns=None, env=None):
         self.name, self.kind, self.conf, self.env = name, kind, conf, env
@@ -157,6 +207,7 @@ class Cluster:
         self.topology = os.path.abspath(topology or saved_topology or
                                         os.path.join(ROOT, "cluster", "local.yml"))
         topo = shift_ports(load_topology(self.topology), self.offset)
+        check_ports(topo, self.offset)
         topo["vars"].update(overrides or {})
         # metrics: True (default) everything; "endpoints": the daemons'
         # /metrics but no Prometheus nor exporter; False: none of it (make

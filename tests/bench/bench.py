@@ -2,7 +2,7 @@
 """make bench - the pipeline against the ceilings of its own parts, measured
 in one run on this machine, each result as a ratio to its ceiling.
 
-A cluster of its own (state run/bench, ports +20000), pb-bench for load and
+A cluster of its own (state run/bench, ports shifted by PORT_OFFSETS["bench"]), pb-bench for load and
 counting, redis-benchmark for Redis. Writes run/bench/report.{json,md}.
 Each part is measured alone where it can be: ingest runs with the agents
 stopped, then the agents drain what it queued (delivery), and the end to
@@ -33,7 +33,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from pbcluster import Cluster, free_port  # noqa: E402
+from pbcluster import PORT_OFFSETS, Cluster, free_port  # noqa: E402
 
 STATE = os.path.join(ROOT, "run", "bench")
 # The load generator; PB_BENCH=<another build's pb-bench> for an A/B of it.
@@ -493,7 +493,7 @@ def bench_cluster(state, offset, overrides, shards=1):
 def main():
     overrides = settings()
     r = {"settings": overrides}
-    with bench_cluster(STATE, 20000, overrides) as c:
+    with bench_cluster(STATE, PORT_OFFSETS["bench"], overrides) as c:
         if os.environ.get("BENCH_ONLY") == "ratios":
             ratios(r, ratio_rounds(c, ROUNDS))
         else:

@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-from bench import Cluster, cpu_snapshot, ingest_then_deliver, pb_bench  # noqa: E402
+from bench import PORT_OFFSETS, Cluster, cpu_snapshot, ingest_then_deliver, pb_bench  # noqa: E402
 
 STATE = os.path.join(bench.ROOT, "run", "bench-metrics")
 # Off, the daemons' endpoints alone (what the daemons pay), and everything
@@ -47,7 +47,7 @@ def round_(metrics, n):
     state = os.path.join(STATE, "round%d" % n)
     shutil.rmtree(state, ignore_errors=True)
     bench.STATE = state
-    c = Cluster(state=state, offset=20000, overrides={"pb_max_queue_size": 10000000},
+    c = Cluster(state=state, offset=PORT_OFFSETS["bench"], overrides={"pb_max_queue_size": 10000000},
                 receiver=False, metrics=metrics)
     try:
         c.up(timeout=90)

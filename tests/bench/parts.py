@@ -3,7 +3,7 @@
 the cluster, beside a request the FastCGI node answers without work, and
 what the delivery of its postback costs.
 
-A cluster of its own (state run/bench-parts, ports +21000). In each of
+A cluster of its own (state run/bench-parts, ports shifted by PORT_OFFSETS["bench-parts"]). In each of
 BENCH_ROUNDS rounds (default 3): 20,000 requests to /health (no work), then
 20,000 ingest requests of 1 object with the agents stopped, 32 connections
 each, as `make bench` runs them. For each run: requests/s, and each part's
@@ -149,7 +149,7 @@ def main():
     by_shards, texts = [], []
     for n in shard_counts:
         rounds = []
-        with bench.bench_cluster(os.path.join(bench.ROOT, "run", "bench-parts"), 21000,
+        with bench.bench_cluster(os.path.join(bench.ROOT, "run", "bench-parts"), bench.PORT_OFFSETS["bench-parts"],
                                  overrides, shards=n) as c:
             for a in c.agent_names:
                 c.stop(a)

@@ -1,7 +1,7 @@
 """A real local cluster (Redis + 3 Sentinels + HAProxy + ingest nodes +
 agents, from Debian's packages and build/) for the integration tests, in
-its own state folder and with every port shifted by 10000, so it runs beside
-a `make run` cluster. A receiver started here, in-process, takes the
+its own state folder and with every port shifted (PORT_OFFSETS["test"]),
+so it runs beside a `make run` cluster. A receiver started here, in-process, takes the
 deliveries."""
 import os
 import shutil
@@ -14,10 +14,10 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from pbcluster import Cluster  # noqa: E402
+from pbcluster import PORT_OFFSETS, Cluster  # noqa: E402
 from receiver import Receiver  # noqa: E402
 
-OFFSET = int(os.environ.get("PB_TEST_PORT_OFFSET", "10000"))
+OFFSET = int(os.environ.get("PB_TEST_PORT_OFFSET", PORT_OFFSETS["test"]))
 MAX_QUEUE = 20000
 
 # Test-sized settings; everything else is cluster/local.yml.

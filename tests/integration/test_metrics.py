@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from conftest import OVERRIDES, ROOT, pbctl
-from pbcluster import Cluster, wait_until
+from pbcluster import PORT_OFFSETS, Cluster, wait_until
 from receiver import Receiver
 
-METRICS_OFFSET = 4000
+METRICS_OFFSET = PORT_OFFSETS["test-metrics"]
 OK, FLAKY, BAD = 20, 10, 5   # postbacks: delivered at once; 500 then 200; 400
 LINE = re.compile(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

@@ -13,13 +13,12 @@ import uuid
 import pytest
 import requests
 
-from conftest import OFFSET, OVERRIDES, ROOT, ingest
+from conftest import OVERRIDES, ROOT, ingest
 from conftest import of_mark as marked
-from pbcluster import Cluster, wait_until
+from pbcluster import PORT_OFFSETS, Cluster, wait_until
 from receiver import Receiver
 
-# Beside the session's cluster (OFFSET): no port of one is a port of the other.
-SHARD_OFFSET = OFFSET + 500
+SHARD_OFFSET = PORT_OFFSETS["test-shards"]
 
 
 @pytest.fixture(scope="module")
