@@ -20,7 +20,10 @@ A script names its KEYS and ARGV at its top, one local each, in order:
 and may read more ARGV past them (a list: `#ARGV`). Its flags for Redis
 (allow-oom, no-writes) are a header line, `-- flags: allow-oom (why)`;
 without one, Redis's defaults: refused while memory is full or too few
-replicas are in sync (enqueue.lua wants exactly that).
+replicas are in sync (enqueue.lua wants exactly that). Its caller, the
+Redis user whose permissions it runs with (ingest, agent or operator), is a
+header line too, `-- caller: agent (...)`: the tests call it as that user,
+and --lint checks that only that program's code calls it.
 signature() reads those; OUT.h has, for each script, a struct that
 names its arguments and a function that lays them out for FCALL, so that
 a C caller sets them by name, never by position. The tests in
@@ -37,6 +40,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIR = os.path.join(ROOT, "apps", "lua")
 PRELUDE = "prelude"
 FLAGS = {"allow-oom", "no-writes"}
+# A caller (a Redis user of sentinel/redis-users.conf.j2) and the code that
+# runs as it.
+CALLERS = {"ingest": "apps/ingest", "agent": "apps/agent", "operator": "apps/ctl"}
 
 
 def names():
@@ -84,6 +90,11 @@ class Signature:
         self.flags = m.group(1).split() if m else []
         if set(self.flags) - FLAGS:
             raise SystemExit("apps/lua/%s.lua: unknown flags %s" % (name, self.flags))
+        m = re.search(r"^-- caller: (\w+)", text, re.M)
+        if not m or m.group(1) not in CALLERS:
+            raise SystemExit("apps/lua/%s.lua: no `-- caller: %s` line"
+                             % (name, "|".join(CALLERS)))
+        self.caller = m.group(1)
         both = self.keys + self.args
         if len(set(both)) != len(both):
             raise SystemExit("apps/lua/%s.lua: a name twice in KEYS and ARGV" % name)
@@ -198,7 +209,29 @@ def lint():
         rc = subprocess.call(["luacheck", "--no-color", "--codes",
                               "--config", os.path.join(ROOT, ".luacheckrc"),
                               "--ignore", *ignore, "--"] + files)
-    return rc
+    return rc or check_callers()
+
+
+def check_callers():
+    """Each function is called from its caller's code only (CALLERS): the
+    program whose Redis user the tests call it as."""
+    bad = []
+    for n in names():
+        use = "pb_fn_%s_argv(" % n
+        where = set()
+        for top, _, files in os.walk(os.path.join(ROOT, "apps")):
+            for f in files:
+                if f.endswith(".c"):
+                    with open(os.path.join(top, f)) as fh:
+                        if use in fh.read():
+                            where.add(os.path.relpath(top, ROOT))
+        want = CALLERS[signature(n).caller]
+        if where != {want}:
+            bad.append("apps/lua/%s.lua: caller %s (%s), called from %s"
+                       % (n, signature(n).caller, want, sorted(where) or "nowhere"))
+    for line in bad:
+        print("gen_lua: " + line)
+    return 1 if bad else 0
 
 
 def main(argv):

@@ -69,13 +69,15 @@ static json_t *text(const char *s, size_t n)
 
 char *pb_dead_encode(const pb_dead *d)
 {
-	json_t *e = json_pack("{s:o, s:o, s:I, s:I, s:o, s:I, s:o}", "job",
+	json_t *e = json_pack("{s:o, s:o, s:I, s:I, s:o, s:I, s:o, s:o, s:o}", "job",
 			      text(d->job, d->job_len), "id",
 			      text(d->id, d->id ? strlen(d->id) : 0), "attempts",
 			      (json_int_t)d->attempts, "status", (json_int_t)d->status,
 			      "error", text(d->error, d->error ? strlen(d->error) : 0),
 			      "failed_at", (json_int_t)d->failed_at, "agent",
-			      text(d->agent, d->agent ? strlen(d->agent) : 0));
+			      text(d->agent, d->agent ? strlen(d->agent) : 0), "client",
+			      text(d->client, d->client ? strlen(d->client) : 0), "dest",
+			      text(d->dest, d->dest ? strlen(d->dest) : 0));
 	/* (json_pack releases the texts when one is NULL: out of memory) */
 	char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
 
@@ -92,10 +94,11 @@ int pb_dead_decode(pb_dead *d, json_t **owner, const char *s, size_t len)
 	*owner = NULL;
 	if (e == NULL)
 		return PB_ERR_FORMAT;
-	if (json_unpack(e, "{s:s%, s:s, s:I, s:I, s:s, s:I, s:s}", "job", &d->job,
+	d->client = d->dest = "";
+	if (json_unpack(e, "{s:s%, s:s, s:I, s:I, s:s, s:I, s:s, s?s, s?s}", "job", &d->job,
 			&job_len, "id", &d->id, "attempts", &attempts, "status",
 			&status, "error", &d->error, "failed_at", &failed_at, "agent",
-			&d->agent) != 0) {
+			&d->agent, "client", &d->client, "dest", &d->dest) != 0) {
 		json_decref(e);
 		return PB_ERR_FORMAT;
 	}

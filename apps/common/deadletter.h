@@ -4,7 +4,11 @@
  *
  *   {"job": <the job as it was in Redis (job.h)>, "id", "attempts",
  *    "status": <last HTTP status, 0 for none>, "error", "failed_at": <ms
- *    since the epoch>, "agent"}
+ *    since the epoch>, "agent", "client", "dest"}
+ *
+ * "client" (whose key queued it, "" when anonymous) and "dest" (its
+ * destination's id, dest.h) came in later: a letter without them reads
+ * as "" for both, and pbctl derives the destination from the job.
  */
 #ifndef PB_DEADLETTER_H
 #define PB_DEADLETTER_H
@@ -22,6 +26,8 @@ typedef struct pb_dead {
 	const char *error;
 	long long failed_at;
 	const char *agent;
+	const char *client; /* "" when unknown */
+	const char *dest;   /* "" when unknown */
 } pb_dead;
 
 /* The record as compact JSON (the caller frees it), or NULL out of memory. */

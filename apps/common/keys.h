@@ -4,7 +4,9 @@
  * KEYS, or as a stem (below) to which they add an agent id.
  *
  *   <p>:r:<rid>             hash; one request: "h" its header (job.h),
- *                           "n" its postbacks not yet ended
+ *                           "n" its postbacks not yet ended, "a<i>"
+ *                           postback i's last failed attempts while it
+ *                           is retried (outcomes.lua; pbctl show)
  *   <p>:d:<rid>             string; its data objects back to back (job.h);
  *                           both keys go when n reaches 0
  *   <p>:q:<d>               list; runs and references (job.h) waiting

@@ -7,6 +7,7 @@
 -- taken from while open, or skipped while closed.
 -- Returns 1.
 --
+-- caller: operator (pbctl's Redis user, whose permissions it runs with)
 -- flags: allow-oom (an operator's lever in an incident, a few fields).
 
 local k, ready = KEYS[1], KEYS[2]      -- "<p>:dest:<d>", ready

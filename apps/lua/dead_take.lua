@@ -8,6 +8,7 @@
 -- Returns 1 when the letter was there (and is replayed or purged), 0 when
 -- it was not.
 --
+-- caller: operator (pbctl's Redis user, whose permissions it runs with)
 -- flags: allow-oom (a purge frees memory; a replay moves a letter).
 
 local dead, v1_queue = KEYS[1], KEYS[2]

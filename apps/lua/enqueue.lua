@@ -22,6 +22,8 @@
 -- after a lost reply finds its request's hash and writes nothing twice),
 -- {0, size} full, {2, size, first} replay of the first try, whose value
 -- ("<id> <size>") is first.
+--
+-- caller: ingest (pb-ingest's Redis user, whose permissions it runs with)
 
 local waiting, v1_queue, ready, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local max = tonumber(ARGV[1])          -- max_queue_size

@@ -5,6 +5,7 @@
 -- instant, so that a postback moving between them is counted once.
 -- Returns that count.
 --
+-- caller: operator (pbctl's Redis user, whose permissions it runs with)
 -- flags: no-writes (it only reads).
 
 local processing, held = KEYS[1], KEYS[2]   -- "<p>:processing:<a>", "<p>:held:<a>"

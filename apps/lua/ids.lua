@@ -9,6 +9,7 @@
 -- dead letters, then each registered agent's name and what it holds (its
 -- processing list, then its held sets).
 --
+-- caller: operator (pbctl's Redis user, whose permissions it runs with)
 -- flags: no-writes (it only reads).
 
 local v1_queue, scheduled, dead, agents, ready =

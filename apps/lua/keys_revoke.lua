@@ -4,6 +4,7 @@
 -- Why one atomic step: as keys_add.lua, the clients' version moves with
 -- the change. Returns how many keys went.
 --
+-- caller: operator (pbctl's Redis user, whose permissions it runs with)
 -- flags: allow-oom (revoking a key must work whatever the memory).
 
 local clients, version = KEYS[1], KEYS[2]

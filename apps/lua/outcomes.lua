@@ -31,11 +31,13 @@
 --
 -- Writes: the held sets, scheduled, dead, the queues, ready, the breakers,
 -- the requests' counts (a request's hash and data go with its last
--- postback), the waiting count.
+-- postback), the waiting count, and the last outcomes of a postback being
+-- retried (its request's field "a<i>": remember below).
 -- Returns an integer per record but P: 0 not there, 1 done, 2 done and
 -- the breaker opened, 3 done and the breaker closed; an error for a
 -- record of an unknown kind (before anything is written).
 --
+-- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (what is delivered is deleted: the way out of a full Redis).
 
 local v1_processing, v1_queue, ready, waiting, scheduled, dead =
@@ -96,6 +98,40 @@ local function breaker(d, sig, name, reason)
   return r
 end
 
+-- What pbctl show tells of a postback being retried: its last HISTORY
+-- failed attempts, "<ms> <attempt> <reason>" each, newest last, one a
+-- line, in its request's hash as field "a<i>" (keys.h). Bounded (at most
+-- HISTORY lines of at most REASON bytes of reason) and paid only on a
+-- failure: a postback delivered at its first attempt writes nothing, and
+-- one delivered or dead after retries drops the field (a dead letter says
+-- its last error itself). Version 2 and 3 references only.
+local HISTORY, REASON = 5, 80
+local function ref_at(x)
+  local rid, i = string.match(x, '^(%S+) (%d+)$')
+  if not rid then rid, i = string.match(x, '^(%S+) (%d+) %d+$') end
+  if not rid then rid, i = string.match(x, '^' .. DEST .. ' (%S+) (%d+) %d+ %d+ %d+$') end
+  return rid, i
+end
+local function remember(x, attempt, reason)
+  local rid, i = ref_at(x)
+  if not rid or redis.call('EXISTS', rstem .. rid) == 0 then return end
+  local lines = {}
+  for line in string.gmatch(redis.call('HGET', rstem .. rid, 'a' .. i) or '', '[^\n]+') do
+    lines[#lines + 1] = line
+  end
+  while #lines >= HISTORY do table.remove(lines, 1) end
+  reason = string.gsub(string.sub(reason, 1, REASON), '\n', ' ')
+  lines[#lines + 1] = now .. ' ' .. attempt .. ' ' .. reason
+  redis.call('HSET', rstem .. rid, 'a' .. i, table.concat(lines, '\n'))
+end
+local function forget(x)
+  local rid, i = ref_at(x)
+  -- Only a postback tried before has the field: a first delivery pays nothing.
+  if rid and (string.match(x, ' %d+ %d+$') or string.match(x, '^' .. DEST .. ' ')) then
+    redis.call('HDEL', rstem .. rid, 'a' .. i)
+  end
+end
+
 -- First pass: which record's x is held where, and is it there.
 local fields = { A = 3, R = 8, D = 6, H = 2, P = 2 }
 local dest, there, sets, i = {}, {}, {}, RECORDS
@@ -144,16 +180,20 @@ while i <= #ARGV do
   elseif there[i] then
     local d = dest[i] or string.match(x, V2)
     if kind == 'A' then
+      forget(x)
       finish(x)
       r = breaker(d, ARGV[i + 2], '', '')
     elseif kind == 'R' then
       redis.call('ZADD', scheduled, now + tonumber(ARGV[i + 3]), ARGV[i + 2])
+      -- (next, scheduled or version 2: the attempts are its fourth word)
+      remember(x, string.match(ARGV[i + 2], '^' .. DEST .. ' %S+ %d+ (%d+)'), ARGV[i + 7])
       if d and tonumber(ARGV[i + 4]) > 0 then
         redis.call('ZADD', ready, 'XX', 'GT', now + tonumber(ARGV[i + 4]), d)
       end
       r = breaker(d, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
     elseif kind == 'D' then
       redis.call('LPUSH', dead, ARGV[i + 2])
+      forget(x)
       finish(x)
       r = breaker(d, ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
     -- Handed back untried: to the head of its queue, it waited longest.

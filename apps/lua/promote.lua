@@ -8,6 +8,7 @@
 -- version 1 queue (a version 1 retry goes there).
 -- Returns how many were due and moved (at most limit).
 --
+-- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (it moves references, it adds nothing).
 
 local scheduled, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

@@ -17,6 +17,7 @@
 -- lists, the held sets, the queues, ready, the waiting count.
 -- Returns how many postbacks went back.
 --
+-- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (it moves references, it adds nothing).
 
 local agents, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

@@ -14,6 +14,7 @@
 -- `heads` ready destinations' heads (0 when none), destinations held back
 -- (scored in the future: breaker open, paused, rate-limited)}.
 --
+-- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (the gauges matter most while memory is full).
 
 local lease, waiting, v1_queue, scheduled, dead, agents, ready =

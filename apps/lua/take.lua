@@ -32,6 +32,7 @@
 -- later. A postback's data is cut from its request's data: version 2 by
 -- the offset and length in its reference, version 3 by the data's index.
 --
+-- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (agents drain a full Redis: a take moves references, it adds
 -- little).
 

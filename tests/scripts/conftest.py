@@ -1,9 +1,12 @@
 """The Redis scripts alone (apps/lua), against a real redis-server started
 here (on a Unix socket in a temporary folder, no persistence), not through
-the daemons. The server has the library the programs call loaded
-(scripts/gen_lua.py library(), as `pbctl functions load` loads it), and
-each helper below calls a function as the C callers do: its arguments by
-the names the script gives them (gen_lua.signature), never by position."""
+the daemons. The server has the cluster's ACL users (rendered from
+sentinel/redis-users.conf.j2 as the roles render it) and the library the
+programs call loaded (scripts/gen_lua.py library(), as `pbctl functions
+load` loads it), and each helper below calls a function as the C callers
+do: as its caller's Redis user (the script's `-- caller:` line), so that a
+command that user may not run fails here, and with its arguments by the
+names the script gives them (gen_lua.signature), never by position."""
 import os
 import shutil
 import struct
@@ -19,6 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 import gen_lua  # noqa: E402
+import jinja2  # noqa: E402
+from pbcluster import ansible_filters  # noqa: E402
 from pbkeys import Keys, queue_size  # noqa: E402
 
 K = Keys("pb")
@@ -26,15 +31,34 @@ AGENT = "agent-1"
 D1, D2 = "0123456789abcdef", "fedcba9876543210"  # destination ids (dest.h)
 
 
+USERS = ("admin", "operator", "replication", "sentinel", "ingest", "agent", "monitor")
+
+
+def users_conf():
+    """The ACL users as the Redis servers of the cluster have them, each
+    with its name as its password."""
+    env = ansible_filters(jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(ROOT, "sentinel")),
+        undefined=jinja2.StrictUndefined))
+    return env.get_template("redis-users.conf.j2").render(
+        redis_passwords={u: u for u in USERS}, pb_key_prefix=K.prefix,
+        pb_redis_daemons_may_eval=False)
+
+
 @pytest.fixture(scope="session")
 def server():
     tmp = tempfile.mkdtemp(prefix="pb-lua-")
     sock = os.path.join(tmp, "redis.sock")
-    p = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock,
-                          "--save", "", "--appendonly", "no", "--dir", tmp],
+    conf = os.path.join(tmp, "redis.conf")
+    with open(conf, "w") as f:
+        f.write("port 0\nunixsocket %s\nsave \"\"\nappendonly no\ndir %s\n%s"
+                % (sock, tmp, users_conf()))
+    p = subprocess.Popen(["redis-server", conf],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        m = redis.Redis(unix_socket_path=sock)
+        m = redis.Redis(unix_socket_path=sock, username="admin", password="admin")
+        m.as_user = {u: redis.Redis(unix_socket_path=sock, username=u, password=u)
+                     for u in gen_lua.CALLERS}
         deadline = time.time() + 10
         while True:
             try:
@@ -76,7 +100,8 @@ class Scripts:
         assert sig.rest or not rest, name
         keys = [named[k] for k in sig.keys]
         args = [named[a] for a in sig.args] + list(rest)
-        return self.m.fcall(gen_lua.function_name(name), len(keys), *keys, *args)
+        return self.m.as_user[sig.caller].fcall(gen_lua.function_name(name), len(keys),
+                                                *keys, *args)
 
     # ---- ingest ----------------------------------------------------------
     def enqueue(self, requests, max_size=1000, idem_s=60):

@@ -37,6 +37,28 @@ def test_a_retry_is_scheduled_with_its_destination_and_delay(m, s):
     assert m.hget(K.r("rid1"), "n") == b"1"  # not ended
 
 
+def test_a_retried_postback_keeps_its_last_five_outcomes_until_it_ends(m, s):
+    """What pbctl show tells: field a<i> of the request, a line per failed
+    attempt, the last five; gone when the postback is delivered, and never
+    written for one delivered at its first attempt."""
+    x = held(m, s, 2)
+    rid, i = x[0].split()
+    ref = x[0]
+    for attempt in range(1, 8):
+        sched = "%s %s %s %d" % (D1, rid, i, attempt)
+        assert s.outcomes([["P", D1], ["R", ref, sched, 1000, 0, "fail", "http://h:80",
+                                       "status 50%d\nmore" % attempt]], threshold=100) == [1]
+        ref = "%s %s %d" % (rid, i, attempt)   # as the agent holds it next time
+        m.sadd(K.held(AGENT, D1), ref)
+    lines = m.hget(K.r(rid), "a" + i).decode().split("\n")
+    assert [ln.split(" ", 2)[1:] for ln in lines] == [
+        [str(a), "status 50%d more" % a] for a in range(3, 8)]
+    assert s.outcomes([["P", D1], ["A", x[1], "ok"]]) == [1]
+    assert not m.hexists(K.r(rid), "a" + x[1].split()[1])
+    assert s.outcomes([["P", D1], ["A", ref, "ok"]]) == [1]
+    assert not m.exists(K.r(rid))  # the request went with its last postback
+
+
 def test_a_429_pauses_its_destination(m, s):
     x = held(m, s, 2, want=1)
     before = now_ms(m)

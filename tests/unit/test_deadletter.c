@@ -9,7 +9,7 @@ static void round_trip(void)
 {
 	static const char job[] = "1\tabc-0\t4\tG\thttp://x/{a}\t{\"a\":\"\\u00e9\"}";
 	pb_dead in = { job, sizeof(job) - 1, "abc-0", 5, 503, "HTTP 503",
-		       1795499631171LL, "agent1" }, out;
+		       1795499631171LL, "agent1", "shop-7", "0123456789abcdef" }, out;
 	json_t *owner;
 	char *s = pb_dead_encode(&in);
 
@@ -24,8 +24,25 @@ static void round_trip(void)
 	CHECK(out.failed_at == 1795499631171LL, "time");
 	CHECK_STR(out.error, "HTTP 503");
 	CHECK_STR(out.agent, "agent1");
+	CHECK_STR(out.client, "shop-7");
+	CHECK_STR(out.dest, "0123456789abcdef");
 	json_decref(owner);
 	free(s);
+}
+
+/* A letter of an agent before "client" and "dest" reads as "" for both. */
+static void older_letter(void)
+{
+	static const char old[] = "{\"job\":\"1\\tabc-0\\t4\\tG\\thttp://x/\\t{}\","
+				  "\"id\":\"abc-0\",\"attempts\":5,\"status\":0,"
+				  "\"error\":\"timeout\",\"failed_at\":1,\"agent\":\"a1\"}";
+	json_t *owner;
+	pb_dead d;
+
+	CHECK(pb_dead_decode(&d, &owner, old, strlen(old)) == PB_OK, "%s", old);
+	CHECK_STR(d.client, "");
+	CHECK_STR(d.dest, "");
+	json_decref(owner);
 }
 
 /* A job that came out of Redis broken still makes a record: each byte that
@@ -45,7 +62,7 @@ static void broken_bytes(void)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		pb_dead in = { cases[i].in, strlen(cases[i].in), "bad\xfe", 1, 0,
-			       "malformed job", 1, "agent1" }, out;
+			       "malformed job", 1, "agent1", "", "" }, out;
 		json_t *owner;
 		char *s = pb_dead_encode(&in);
 
@@ -86,6 +103,7 @@ static void not_records(void)
 void unit_tests(void)
 {
 	round_trip();
+	older_letter();
 	broken_bytes();
 	not_records();
 }
