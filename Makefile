@@ -64,7 +64,7 @@ $(GEN_DEFAULTS): scripts/gen_defaults.py scripts/pbcluster.py apps/conf/pb-inges
 	@mkdir -p $(dir $@)
 	/usr/bin/python3 scripts/gen_defaults.py $@
 $(B)/obj/apps/common/config.o $(B)/san/apps/common/config.o: $(GEN_DEFAULTS)
-$(B)/obj/apps/ctl/main.o $(B)/san/apps/ctl/main.o: $(GEN_DEFAULTS)
+$(foreach d,obj san,$(patsubst %.c,$(B)/$(d)/%.o,$(CTL_SRC))): $(GEN_DEFAULTS)
 
 # The Redis scripts (apps/lua/*.lua) as one library of Redis Functions, and
 # a struct naming each one's arguments (scripts/gen_lua.py).
@@ -72,7 +72,7 @@ GEN_LUA := $(B)/gen/lua_functions.h
 $(GEN_LUA): scripts/gen_lua.py $(wildcard apps/lua/*.lua)
 	@mkdir -p $(dir $@)
 	/usr/bin/python3 scripts/gen_lua.py $@
-LUA_USERS := apps/agent/queue.o apps/ingest/enqueue.o apps/ctl/main.o apps/common/redis.o
+LUA_USERS := apps/agent/queue.o apps/ingest/enqueue.o $(CTL_SRC:.c=.o) apps/common/redis.o
 $(foreach d,obj san,$(addprefix $(B)/$(d)/,$(LUA_USERS))): $(GEN_LUA)
 
 # The build's version (scripts/version.sh), rewritten only when it changes,
@@ -119,7 +119,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 # The pure modules only: Redis and FastCGI I/O is covered by tests/integration.
 UNIT_LIB := $(filter-out apps/common/redis.c apps/common/httpd.c apps/common/sdnotify.c,$(COMMON_SRC)) \
             apps/ingest/validate.c apps/agent/retry.c apps/agent/netpolicy.c apps/agent/heldjob.c apps/agent/handover.c \
-            apps/ctl/replinfo.c apps/bench/idset.c
+            apps/ctl/replinfo.c apps/ctl/args.c apps/bench/idset.c
 
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -176,6 +176,7 @@ lint: deps $(GEN_DEFAULTS) $(BINS)
 	tests/lint/hardening.sh $(BINS)
 	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(AGENT_SRC))
 	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(INGEST_SRC))
+	/usr/bin/python3 tests/lint/link_graph.py $(call obj,$(CTL_SRC))
 	/usr/bin/python3 tests/lint/unit_security.py
 	/usr/bin/python3 tests/lint/egress_ranges.py
 	/usr/bin/python3 tests/lint/port_offsets.py

@@ -1,0 +1,142 @@
+/*
+ * pbctl keys: client keys (clientkey.h). Redis keeps only each key's
+ * SHA-256 in <p>:clients, on the first shard (shard.h).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clientkey.h"
+#include "ctl.h"
+#include "log.h"
+#include "lua_functions.h"
+#include "pb.h"
+
+/* A change to the keys is confirmed by a replica before pbctl says it is
+ * done, as a postback is: a failover must not bring a revoked key back. */
+static void keys_wait(void)
+{
+	redisReply *r = cmd_or_die("WAIT 1 2000");
+
+	if (r->type == REDIS_REPLY_INTEGER && r->integer < 1)
+		fprintf(stderr, "pbctl: warning: no replica confirmed the change "
+				"within 2 s; check `pbctl status`\n");
+	freeReplyObject(r);
+}
+
+int cmd_keys_add(const pb_args *a)
+{
+	const char *name = a->pos[0];
+	char key[PB_CLIENT_KEY_LEN + 1], hash[PB_CLIENT_HASH_LEN + 1], val[96];
+
+	if (!pb_client_name_valid(name, strlen(name))) {
+		fprintf(stderr, "pbctl: a client name is 1 to %d of A-Z a-z 0-9 . _ -, "
+			"not '%s'\n", PB_CLIENT_NAME_MAX, name);
+		return 2;
+	}
+	if (pb_client_key_new(key) != PB_OK) {
+		fprintf(stderr, "pbctl: no random bytes for a key\n");
+		return 1;
+	}
+	pb_client_key_hash(key, strlen(key), hash);
+	snprintf(val, sizeof(val), "%s %lld", name, (long long)pb_wall_ms());
+	{
+		const pb_fn_keys_add f = { .clients = K.clients,
+					   .version = K.clients_version,
+					   .hash = hash, .entry = val };
+		const char *fargv[PB_FN_KEYS_ADD_ARGC];
+
+		freeReplyObject(fcall_or_die(pb_fn_keys_add_argv(&f, fargv), fargv, NULL));
+	}
+	keys_wait();
+	/* The key itself goes to standard output alone, for a file or a
+	 * variable; Redis keeps only its hash, so this is the one copy. */
+	if (json_mode) {
+		json_object_set_new(answer, "client", json_string(name));
+		json_object_set_new(answer, "key", json_string(key));
+		json_object_set_new(answer, "sha256", json_string(hash));
+	} else {
+		printf("%s\n", key);
+	}
+	fprintf(stderr, "pbctl: key for client '%s' issued (SHA-256 %.12s...); it is "
+		"shown only this once\n", name, hash);
+	return 0;
+}
+
+int cmd_keys_list(const pb_args *a)
+{
+	redisReply *r = cmd_or_die("HGETALL %s", K.clients);
+	json_t *l = json_array();
+	size_t i;
+
+	(void)a;
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const char *v = r->element[i + 1]->str, *sp = strchr(v, ' ');
+		int namelen = sp ? (int)(sp - v) : (int)strlen(v);
+		long ms = 0;
+
+		if (sp)
+			pb_parse_long(sp + 1, 0, LONG_MAX, &ms);
+		json_array_append_new(l, json_pack("{s:s#, s:s, s:s}", "client", v,
+						   (size_t)namelen, "sha256",
+						   r->element[i]->str, "issued",
+						   ms ? utc(ms) : "?"));
+	}
+	freeReplyObject(r);
+	if (json_mode) {
+		json_object_set_new(answer, "keys", l);
+		return 0;
+	}
+	if (json_array_size(l) == 0)
+		printf("no client keys (pbctl keys add NAME)\n");
+	else
+		printf("%-24s %-14s %s\n", "client", "key SHA-256", "issued (UTC)");
+	for (i = 0; i < json_array_size(l); i++) {
+		json_t *k = json_array_get(l, i);
+
+		printf("%-24s %.12s.. %s\n", json_string_value(json_object_get(k, "client")),
+		       json_string_value(json_object_get(k, "sha256")),
+		       json_string_value(json_object_get(k, "issued")));
+	}
+	json_decref(l);
+	return 0;
+}
+
+/* keys revoke NAME | keys revoke --hash PREFIX */
+int cmd_keys_revoke(const pb_args *a)
+{
+	const char *prefix = pb_args_str(a, "--hash", NULL);
+	const char *by = prefix ? "hash" : "name", *what = prefix ? prefix : a->pos[0];
+	redisReply *r;
+	long long gone;
+
+	if ((prefix == NULL) == (a->npos == 0)) {
+		fprintf(stderr, "pbctl: keys revoke takes NAME or --hash PREFIX (one of them)\n");
+		return 2;
+	}
+	if (prefix && strlen(prefix) < 8) {
+		fprintf(stderr, "pbctl: --hash takes 8 digits at least, not '%s'\n", prefix);
+		return 2;
+	}
+	{
+		const pb_fn_keys_revoke f = { .clients = K.clients,
+					      .version = K.clients_version,
+					      .by = by, .what = what };
+		const char *fargv[PB_FN_KEYS_REVOKE_ARGC];
+
+		r = fcall_or_die(pb_fn_keys_revoke_argv(&f, fargv), fargv, NULL);
+	}
+	gone = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	freeReplyObject(r);
+	if (gone > 0)
+		keys_wait();
+	if (json_mode)
+		json_object_set_new(answer, "revoked", json_integer(gone));
+	if (gone == 0) {
+		fprintf(stderr, "pbctl: no key matches %s '%s'\n", by, what);
+		return 1;
+	}
+	if (!json_mode)
+		printf("%lld key(s) revoked\n", gone);
+	return 0;
+}
