@@ -34,6 +34,12 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The Standard Webhooks reference verifier (tests/integration/test_signing.py)
+# runs on node and comes from npm: Debian's nodejs and npm, unless a node
+# with an npm of its own is installed already (Debian's npm would conflict).
+if [ "${1:-}" != deb ] && ! { command -v node && command -v npm; } >/dev/null; then
+  missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -5,7 +5,8 @@
                 [--refuse-file PATH]
 
 Answers 200 to any GET or POST and writes one JSON line per request (time,
-method, path with query, X-Postback-Id, body, the status it answered) to
+method, path with query, X-Postback-Id, body, the status it answered, and
+the webhook-* headers of a signed postback) to
 FILE or standard output. While PATH exists it is a partner down for
 maintenance: it answers 503 with a Retry-After that points at the Unix time
 written in PATH (the drills keep postbacks waiting in Redis this way).
@@ -45,6 +46,10 @@ class Receiver:
                        "content_type": self.headers.get("Content-Type"),
                        "user_agent": self.headers.get("User-Agent"),
                        "body": body.decode("utf-8", "replace")}
+                # Standard Webhooks' headers, when the postback is signed.
+                for h in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+                    if self.headers.get(h) is not None:
+                        rec[h] = self.headers.get(h)
                 status, headers, out = outer.respond(rec)
                 rec["status"] = status
                 with outer.cond:

@@ -68,6 +68,7 @@ typedef struct shard_worker {
 	/* The fetcher's: since when its heartbeats have been written without
 	 * a failure (0: the last one failed), when due retries move next. */
 	int64_t beats_ok_since, next_promote;
+	int64_t next_signers; /* the first shard's: when signing secrets are read next */
 } shard_worker;
 
 /* fetch.c */

@@ -17,6 +17,7 @@
 #include "netpolicy.h"
 #include "sdnotify.h"
 #include "pb.h"
+#include "signers.h"
 #include "template.h"
 
 static CURLM *multi;
@@ -300,6 +301,11 @@ static int setup_easy(job *jb)
 						"Content-Type: application/json");
 	/* No "Expect: 100-continue" round trip for small bodies. */
 	jb->headers = curl_slist_append(jb->headers, "Expect:");
+	/* Signed (sign.h) when its client is: a GET's body is empty. */
+	if (signers_headers(&jb->headers, jb->j.client, jb->j.client_len, jb->j.id,
+			    jb->j.method == 'P' ? jb->j.data : "",
+			    jb->j.method == 'P' ? jb->j.data_len : 0) != PB_OK)
+		return PB_ERR_NOMEM;
 	curl_easy_setopt(e, CURLOPT_URL, jb->url.data);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, jb);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, jb->headers);

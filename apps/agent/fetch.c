@@ -14,6 +14,7 @@
 #include "agentmetrics.h"
 #include "log.h"
 #include "pb.h"
+#include "signers.h"
 #include "version.h"
 
 /*
@@ -75,6 +76,12 @@ static void housekeeping(shard_worker *sw, int64_t *next_beat, int64_t *next_rea
 			if (moved == PROMOTE_LIMIT)
 				sw->next_promote = now;
 		}
+	}
+	if (sw->shard == 0 && now >= sw->next_signers) {
+		/* The signing secrets live on the first shard, as the client keys. */
+		sw->next_signers = now + SIGNERS_REFRESH_MS;
+		if (signers_refresh(r, &keys.names) != PB_OK)
+			pb_warn("signing secrets on shard %s: %s", sw->name, r->errstr);
 	}
 	am_queue_tick(r);
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "pb.h"
+#include "signers.h"
 
 pb_config cfg;
 pb_queue_keys keys;
@@ -198,6 +199,7 @@ int main(int argc, char **argv)
 	stop_shards(sws);
 	record_report();
 	deliver_cleanup();
+	signers_free();
 	handover_cleanup();
 	am_stop();
 	return 0;

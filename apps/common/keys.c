@@ -32,6 +32,8 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->idem_stem, ":idem:" },
 		{ k->clients, ":clients" },
 		{ k->clients_version, ":clients-version" },
+		{ k->signing, ":signing" },
+		{ k->signing_version, ":signing-version" },
 		{ k->metrics_lease, ":metrics-lease" },
 	};
 	size_t i;

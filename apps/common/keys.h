@@ -49,6 +49,11 @@
  *                           "<client name> <issued ms>"
  *   <p>:clients-version     integer; raised by every change to <p>:clients,
  *                           so that ingest nodes reload it only then
+ *   <p>:signing             hash; client name -> its signing secrets
+ *                           (sign.h: "whsec_..."; the newest first, two
+ *                           while a rotation runs), for the agents
+ *   <p>:signing-version     integer; raised by every change to
+ *                           <p>:signing, so that agents reload it only then
  *   <p>:metrics-lease       string; the agent that shows the cluster's
  *                           queue gauges (metrics), with a TTL
  *   <p>:queue               list; version 1 jobs (job.h) an upgrade left;
@@ -81,6 +86,8 @@ typedef struct pb_keys {
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", "<client>:<key>" follows */
 	char clients[PB_KEY_MAX];
 	char clients_version[PB_KEY_MAX];
+	char signing[PB_KEY_MAX];
+	char signing_version[PB_KEY_MAX];
 	char metrics_lease[PB_KEY_MAX];
 	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", a destination id follows */
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */

@@ -1,6 +1,7 @@
 /*
- * pbctl keys: client keys (clientkey.h). Redis keeps only each key's
- * SHA-256 in <p>:clients, on the first shard (shard.h).
+ * pbctl keys: client keys (clientkey.h) and signing secrets (sign.h).
+ * Redis keeps only each key's SHA-256 in <p>:clients, and the secrets the
+ * agents sign with in <p>:signing, both on the first shard (shard.h).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "lua_functions.h"
 #include "pb.h"
+#include "sign.h"
 
 /* A change to the keys is confirmed by a replica before pbctl says it is
  * done, as a postback is: a failover must not bring a revoked key back. */
@@ -63,9 +65,32 @@ int cmd_keys_add(const pb_args *a)
 	return 0;
 }
 
+/* How many signing secrets client name[0..n) has (0: unsigned). */
+static int secrets_of(const redisReply *signing, const char *name, size_t n)
+{
+	size_t i;
+	int count = 0;
+
+	for (i = 0; i + 1 < signing->elements; i += 2) {
+		const char *s = signing->element[i + 1]->str;
+
+		if (strlen(signing->element[i]->str) != n ||
+		    strncmp(signing->element[i]->str, name, n) != 0)
+			continue;
+		for (count = 0; *s; count++) {
+			s += strspn(s, " ");
+			if (*s == '\0')
+				break;
+			s += strcspn(s, " ");
+		}
+	}
+	return count;
+}
+
 int cmd_keys_list(const pb_args *a)
 {
 	redisReply *r = cmd_or_die("HGETALL %s", K.clients);
+	redisReply *signing = cmd_or_die("HGETALL %s", K.signing);
 	json_t *l = json_array();
 	size_t i;
 
@@ -77,12 +102,14 @@ int cmd_keys_list(const pb_args *a)
 
 		if (sp)
 			pb_parse_long(sp + 1, 0, LONG_MAX, &ms);
-		json_array_append_new(l, json_pack("{s:s#, s:s, s:s}", "client", v,
+		json_array_append_new(l, json_pack("{s:s#, s:s, s:s, s:i}", "client", v,
 						   (size_t)namelen, "sha256",
 						   r->element[i]->str, "issued",
-						   ms ? utc(ms) : "?"));
+						   ms ? utc(ms) : "?", "signing_secrets",
+						   secrets_of(signing, v, (size_t)namelen)));
 	}
 	freeReplyObject(r);
+	freeReplyObject(signing);
 	if (json_mode) {
 		json_object_set_new(answer, "keys", l);
 		return 0;
@@ -90,13 +117,16 @@ int cmd_keys_list(const pb_args *a)
 	if (json_array_size(l) == 0)
 		printf("no client keys (pbctl keys add NAME)\n");
 	else
-		printf("%-24s %-14s %s\n", "client", "key SHA-256", "issued (UTC)");
+		printf("%-24s %-14s %-24s %s\n", "client", "key SHA-256", "issued (UTC)",
+		       "signing");
 	for (i = 0; i < json_array_size(l); i++) {
 		json_t *k = json_array_get(l, i);
+		json_int_t n = json_integer_value(json_object_get(k, "signing_secrets"));
 
-		printf("%-24s %.12s.. %s\n", json_string_value(json_object_get(k, "client")),
+		printf("%-24s %.12s.. %-24s %s\n", json_string_value(json_object_get(k, "client")),
 		       json_string_value(json_object_get(k, "sha256")),
-		       json_string_value(json_object_get(k, "issued")));
+		       json_string_value(json_object_get(k, "issued")),
+		       n == 0 ? "off" : n == 1 ? "on" : "on, 2 secrets (rotating)");
 	}
 	json_decref(l);
 	return 0;
@@ -138,5 +168,77 @@ int cmd_keys_revoke(const pb_args *a)
 	}
 	if (!json_mode)
 		printf("%lld key(s) revoked\n", gone);
+	return 0;
+}
+
+/* Whether client name holds a key: signing is for the clients there are. */
+static int client_known(const char *name)
+{
+	redisReply *r = cmd_or_die("HGETALL %s", K.clients);
+	size_t i, n = strlen(name);
+	int known = 0;
+
+	for (i = 0; i + 1 < r->elements && !known; i += 2)
+		known = !strncmp(r->element[i + 1]->str, name, n) &&
+			(r->element[i + 1]->str[n] == ' ' || r->element[i + 1]->str[n] == '\0');
+	freeReplyObject(r);
+	return known;
+}
+
+/* keys sign NAME [--retire | --off] (signing_set.lua) */
+int cmd_keys_sign(const pb_args *a)
+{
+	const char *name = a->pos[0];
+	const char *what = pb_args_has(a, "--off") ? "off"
+			 : pb_args_has(a, "--retire") ? "retire" : "add";
+	char secret[PB_SIGN_SECRET_TEXT_MAX + 1] = "";
+	redisReply *r;
+	long long now;
+
+	if (pb_args_has(a, "--off") && pb_args_has(a, "--retire")) {
+		fprintf(stderr, "pbctl: --retire or --off, not both\n");
+		return 2;
+	}
+	if (!pb_client_name_valid(name, strlen(name))) {
+		fprintf(stderr, "pbctl: a client name is 1 to %d of A-Z a-z 0-9 . _ -, "
+			"not '%s'\n", PB_CLIENT_NAME_MAX, name);
+		return 2;
+	}
+	if (!strcmp(what, "add")) {
+		if (!client_known(name)) {
+			fprintf(stderr, "pbctl: no client '%s' (pbctl keys add %s first)\n", name,
+				name);
+			return 1;
+		}
+		if (pb_sign_secret_new(secret) != PB_OK) {
+			fprintf(stderr, "pbctl: no random bytes for a secret\n");
+			return 1;
+		}
+	}
+	{
+		const pb_fn_signing_set f = { .signing = K.signing, .version = K.signing_version,
+					      .what = what, .client = name, .secret = secret };
+		const char *fargv[PB_FN_SIGNING_SET_ARGC];
+
+		r = fcall_or_die(pb_fn_signing_set_argv(&f, fargv), fargv, NULL);
+	}
+	now = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	freeReplyObject(r);
+	keys_wait();
+	if (json_mode) {
+		json_object_set_new(answer, "client", json_string(name));
+		json_object_set_new(answer, "signing_secrets", json_integer(now));
+		if (secret[0])
+			json_object_set_new(answer, "secret", json_string(secret));
+	} else if (secret[0]) {
+		/* Alone on standard output, as a client key: this is its one copy
+		 * outside Redis, for the partners that verify the signatures. */
+		printf("%s\n", secret);
+	}
+	fprintf(stderr, "pbctl: client '%s' %s%s\n", name,
+		now == 0 ? "no longer signed" : now == 1 ? "signed with one secret"
+						 : "signed with two secrets (rotating: "
+						   "`--retire` drops the old one)",
+		secret[0] ? "; the new secret is shown only this once" : "");
 	return 0;
 }

@@ -80,6 +80,7 @@ int cmd_switchover(const pb_args *a);
 int cmd_keys_add(const pb_args *a);
 int cmd_keys_list(const pb_args *a);
 int cmd_keys_revoke(const pb_args *a);
+int cmd_keys_sign(const pb_args *a);
 int cmd_functions_list(const pb_args *a);
 int cmd_functions_load(const pb_args *a);
 

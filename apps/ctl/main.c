@@ -131,6 +131,16 @@ static const pb_cmd commands[] = {
 	  .summary = "revoke a client's keys, or one by --hash",
 	  .help = "Every key of client NAME, or the one --hash names, stops working (ingest\n"
 		  "nodes see it within client_keys_refresh_ms)." },
+	{ .name = "keys sign", .synopsis = "NAME", .min_pos = 1, .max_pos = 1,
+	  .run = cmd_keys_sign, .each = FIRST,
+	  .opts = { { "--retire", PB_OPT_FLAG, 0, 0, NULL, "drop all but the newest secret (a rotation's end)" },
+		    { "--off", PB_OPT_FLAG, 0, 0, NULL, "stop signing client NAME's postbacks" } },
+	  .summary = "sign client NAME's postbacks: a new secret (printed once)",
+	  .help = "Sign every postback of client NAME (Standard Webhooks v1: headers\n"
+		  "webhook-id, webhook-timestamp, webhook-signature): a new secret,\n"
+		  "printed once, for its partners to verify with. A client already\n"
+		  "signed keeps its old secret too, and the agents sign with both, until\n"
+		  "`keys sign NAME --retire`. Agents apply a change within a second." },
 	{ .name = "functions list", .dflt = 1, .synopsis = "", .run = cmd_functions_list,
 	  .each = EACH_WORST,
 	  .summary = "the libraries of Redis Functions loaded",

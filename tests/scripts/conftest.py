@@ -181,6 +181,10 @@ class Scripts:
         return self.call("keys_add", clients=K.clients, version=K.clients_version,
                          hash=digest, entry=entry)
 
+    def signing_set(self, what, client, secret=""):
+        return self.call("signing_set", signing=K.signing, version=K.signing_version,
+                         what=what, client=client, secret=secret)
+
     def keys_revoke(self, by, what):
         return self.call("keys_revoke", clients=K.clients, version=K.clients_version,
                          by=by, what=what)

@@ -1,5 +1,8 @@
 """The scripts pbctl runs: dead_take, ids, held_count, breaker_set,
-keys_add and keys_revoke (apps/lua)."""
+keys_add, keys_revoke and signing_set (apps/lua)."""
+import pytest
+import redis
+
 from conftest import AGENT, D1, D2, K, now_ms, register, request
 
 
@@ -79,3 +82,19 @@ def test_every_change_to_the_keys_moves_their_version(m, s):
     assert s.keys_revoke("name", "carol") == 0
     assert int(m.get(K.clients_version)) == 5  # nothing went: no reload
     assert m.hlen(K.clients) == 0
+
+
+def test_signing_secrets_rotate_newest_first_and_each_change_moves_the_version(m, s):
+    assert s.signing_set("add", "acme", "whsec_A") == 1
+    assert m.hget(K.signing, "acme") == b"whsec_A"
+    assert s.signing_set("add", "acme", "whsec_B") == 2
+    assert m.hget(K.signing, "acme") == b"whsec_B whsec_A"
+    assert s.signing_set("add", "acme", "whsec_C") == 2   # never more than two
+    assert m.hget(K.signing, "acme") == b"whsec_C whsec_B"
+    assert s.signing_set("retire", "acme") == 1
+    assert m.hget(K.signing, "acme") == b"whsec_C"
+    assert s.signing_set("off", "acme") == 0
+    assert not m.exists(K.signing)
+    assert m.get(K.signing_version) == b"5"
+    with pytest.raises(redis.ResponseError, match="add, retire or off"):
+        s.signing_set("sometimes", "acme")
