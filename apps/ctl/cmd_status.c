@@ -84,31 +84,34 @@ static char *addr(char *out, size_t n, const char *host, long port)
 static void print_sentinels(pb_hostport *agreed)
 {
 	json_t *l = json_mode ? list("sentinels") : NULL;
-	char s_at[300], m_at[300];
+	pb_hostport named[PB_MAX_SENTINELS];
+	char s_at[300], m_at[300], errs[PB_MAX_SENTINELS][256];
 	int i;
 
-	if (majority_master(agreed) != PB_OK) {
+	/* One question to each Sentinel serves both the verdict and the lines. */
+	sentinels_ask(named, errs);
+	if (majority_of(named, agreed) != PB_OK) {
 		agreed->port = 0;
 		worse(DOWN, "no master named by a majority of the Sentinels");
 	}
 	for (i = 0; i < R.nsentinels; i++) {
 		const pb_hostport *s = &R.sentinels[i];
-		pb_hostport m;
-		int ok = pb_sentinel_get_master(&R, s, &m) == PB_OK;
+		const pb_hostport *m = &named[i];
+		int ok = m->port != 0;
 
 		addr(s_at, sizeof(s_at), s->host, s->port);
 		if (ok)
-			addr(m_at, sizeof(m_at), m.host, m.port);
+			addr(m_at, sizeof(m_at), m->host, m->port);
 		if (l)
 			json_array_append_new(l, ok ? json_pack("{s:s, s:s}", "sentinel", s_at,
 								"master", m_at)
 						    : json_pack("{s:s, s:s}", "sentinel", s_at,
-								"error", R.errstr));
+								"error", errs[i]));
 		else
-			printf("sentinel %s  %s%s\n", s_at, ok ? "master " : "", ok ? m_at : R.errstr);
+			printf("sentinel %s  %s%s\n", s_at, ok ? "master " : "", ok ? m_at : errs[i]);
 		if (!ok)
 			worse(DEGRADED, "a Sentinel does not answer");
-		else if (agreed->port != 0 && !same_node(&m, agreed))
+		else if (agreed->port != 0 && !same_node(m, agreed))
 			worse(DEGRADED, "a Sentinel names another master");
 	}
 }

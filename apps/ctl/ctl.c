@@ -177,15 +177,23 @@ int same_node(const pb_hostport *a, const pb_hostport *b)
 	return a->port != 0 && a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
-/* The master a majority of all configured Sentinels names. */
-int majority_master(pb_hostport *out)
+int sentinels_ask(pb_hostport *named, char (*errs)[256])
 {
-	pb_hostport named[PB_MAX_SENTINELS];
-	int i, j, votes;
+	int i;
 
 	for (i = 0; i < R.nsentinels; i++)
-		if (pb_sentinel_get_master(&R, &R.sentinels[i], &named[i]) != PB_OK)
+		if (pb_sentinel_get_master(&R, &R.sentinels[i], &named[i]) != PB_OK) {
 			named[i].port = 0;
+			if (errs)
+				pb_strlcpy(errs[i], R.errstr, sizeof(errs[i]));
+		}
+	return R.nsentinels;
+}
+
+int majority_of(const pb_hostport *named, pb_hostport *out)
+{
+	int i, j, votes;
+
 	for (i = 0; i < R.nsentinels; i++) {
 		for (votes = 0, j = 0; j < R.nsentinels; j++)
 			votes += same_node(&named[i], &named[j]);
@@ -195,4 +203,12 @@ int majority_master(pb_hostport *out)
 		}
 	}
 	return PB_ERR_NOTFOUND;
+}
+
+int majority_master(pb_hostport *out)
+{
+	pb_hostport named[PB_MAX_SENTINELS];
+
+	sentinels_ask(named, NULL);
+	return majority_of(named, out);
 }

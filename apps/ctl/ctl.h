@@ -62,6 +62,12 @@ long breakers_open(void);
 
 /* Sentinel (status, switchover). */
 int same_node(const pb_hostport *a, const pb_hostport *b);
+/* What each configured Sentinel names master of R's shard (port 0: it did
+ * not answer; errs[i], when given, says why), in named[0..R.nsentinels). */
+int sentinels_ask(pb_hostport *named, char (*errs)[256]);
+/* The master a majority of all configured Sentinels names among named. */
+int majority_of(const pb_hostport *named, pb_hostport *out);
+/* Both: ask, then the majority's. */
 int majority_master(pb_hostport *out);
 
 /* The commands (main.c's table). */
