@@ -112,23 +112,29 @@ local function ref_at(x)
   if not rid then rid, i = string.match(x, '^' .. DEST .. ' (%S+) (%d+) %d+ %d+ %d+$') end
   return rid, i
 end
+--
+-- A line that cannot be read or written (a key of the wrong type, a
+-- permission missing) is skipped, never an error: by the second pass every
+-- record's reference has left its held set, so an error there would leave
+-- the rest of the batch's postbacks in no place at all. Hence pcall.
 local function remember(x, attempt, reason)
   local rid, i = ref_at(x)
-  if not rid or redis.call('EXISTS', rstem .. rid) == 0 then return end
+  if not rid or redis.pcall('EXISTS', rstem .. rid) ~= 1 then return end
+  local old = redis.pcall('HGET', rstem .. rid, 'a' .. i)
   local lines = {}
-  for line in string.gmatch(redis.call('HGET', rstem .. rid, 'a' .. i) or '', '[^\n]+') do
+  for line in string.gmatch(type(old) == 'string' and old or '', '[^\n]+') do
     lines[#lines + 1] = line
   end
   while #lines >= HISTORY do table.remove(lines, 1) end
   reason = string.gsub(string.sub(reason, 1, REASON), '\n', ' ')
   lines[#lines + 1] = now .. ' ' .. attempt .. ' ' .. reason
-  redis.call('HSET', rstem .. rid, 'a' .. i, table.concat(lines, '\n'))
+  redis.pcall('HSET', rstem .. rid, 'a' .. i, table.concat(lines, '\n'))
 end
 local function forget(x)
   local rid, i = ref_at(x)
   -- Only a postback tried before has the field: a first delivery pays nothing.
   if rid and (string.match(x, ' %d+ %d+$') or string.match(x, '^' .. DEST .. ' ')) then
-    redis.call('HDEL', rstem .. rid, 'a' .. i)
+    redis.pcall('HDEL', rstem .. rid, 'a' .. i)
   end
 end
 

@@ -59,6 +59,20 @@ def test_a_retried_postback_keeps_its_last_five_outcomes_until_it_ends(m, s):
     assert not m.exists(K.r(rid))  # the request went with its last postback
 
 
+def test_a_failed_attempts_line_that_cannot_be_written_stops_nothing(m, s):
+    """Every record's reference leaves its held set before any record's
+    work: a line of failed attempts that cannot be written (here the
+    request's key is not a hash) must not stop the batch, or the postbacks
+    after it would be in no place at all."""
+    x = held(m, s, 2)
+    m.delete(K.r("rid1"))
+    m.set(K.r("rid1"), "not a hash")
+    recs = [["P", D1]] + [["R", r, "%s %s 1" % (D1, r), 1000, 0, "fail", "http://h:80", "503"]
+                          for r in x]
+    assert s.outcomes(recs, threshold=100) == [1, 1]
+    assert m.zcard(K.scheduled) == 2 and not m.exists(K.held(AGENT, D1))
+
+
 def test_a_429_pauses_its_destination(m, s):
     x = held(m, s, 2, want=1)
     before = now_ms(m)
