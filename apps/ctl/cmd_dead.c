@@ -116,6 +116,29 @@ static int show_one(const redisReply *e, const pb_dead *d, json_t *owner, void *
 	return 0;
 }
 
+/* dead_letter_find's adapter: the finder's fn and its argument. */
+struct finder {
+	void (*fn)(const pb_dead *d, void *arg);
+	void *arg;
+};
+
+static int found_one(const redisReply *e, const pb_dead *d, json_t *owner, void *arg)
+{
+	const struct finder *f = arg;
+
+	(void)e, (void)owner;
+	f->fn(d, f->arg);
+	return 0;
+}
+
+int dead_letter_find(const char *id, void (*fn)(const pb_dead *d, void *arg), void *arg)
+{
+	filter f = { .id = id };
+	struct finder fd = { fn, arg };
+
+	return each_letter(&f, 1, found_one, &fd) > 0;
+}
+
 int cmd_dead_show(const pb_args *a)
 {
 	filter f = { .id = a->pos[0] };

@@ -160,15 +160,21 @@ static void add(json_t *e, const char *field, long long n)
 	json_object_set_new(e, field, json_integer(json_integer_value(json_object_get(e, field)) + n));
 }
 
-/* Postbacks in the queue of d (runs counted out), read in chunks; the age
- * of the request at its head. */
-static void dest_queue(json_t *e, const char *d, int64_t now)
+/*
+ * Each element of destination d's queue, in order, a thousand a read: to
+ * fn its position, and (ok) as a run of count postbacks from ref, or a
+ * reference (count 1; a retry come due has its attempts). fn returns 1 to
+ * stop there; so does queue_each.
+ */
+static int queue_each(const char *d,
+		      int (*fn)(const pb_ref *ref, unsigned long count, int ok, long at,
+				void *arg), void *arg)
 {
 	char key[PB_KEY_MAX];
 	long at = 0;
 
 	if (pb_key_join(key, sizeof(key), K.queue_stem, d) != PB_OK)
-		return;
+		return 0;
 	for (;;) {
 		redisReply *r = cmd_or_die("LRANGE %s %ld %ld", key, at, at + 999);
 		size_t i, n = r->elements;
@@ -177,27 +183,53 @@ static void dest_queue(json_t *e, const char *d, int64_t now)
 			const redisReply *x = r->element[i];
 			unsigned long count = 1;
 			pb_ref ref;
-			/* a run, or a reference (a retry come due has its attempts) */
-			int v3 = pb_run3_decode(&ref, &count, x->str, x->len) == PB_OK ||
-				 pb_ref3_decode(&ref, x->str, x->len) == PB_OK;
+			int ok = pb_ref3_decode(&ref, x->str, x->len) == PB_OK ||
+				 pb_run3_decode(&ref, &count, x->str, x->len) == PB_OK;
 
-			add(e, "waiting", v3 && count > 0 ? (long long)count : 1);
-			if (at == 0 && i == 0 && v3) {
-				redisReply *h = cmd_or_die("HGET %s%s h", K.request_stem, ref.rid);
-				pb_job j;
-
-				if (h->type == REDIS_REPLY_STRING &&
-				    pb_job_from_v3(&j, d, "x 0", 3, h->str, h->len, "{}", 2) == PB_OK)
-					json_object_set_new(e, "oldest_age_s",
-							    json_integer((now - j.enqueued_ms) / 1000));
-				freeReplyObject(h);
+			if (fn(&ref, ok ? count : 1, ok, at + (long)i, arg)) {
+				freeReplyObject(r);
+				return 1;
 			}
 		}
 		freeReplyObject(r);
 		if (n < 1000)
-			return;
+			return 0;
 		at += 1000;
 	}
+}
+
+/* dest_queue's: the destination's entry, its id, the time now. */
+struct tally {
+	json_t *e;
+	const char *d;
+	int64_t now;
+};
+
+static int count_one(const pb_ref *ref, unsigned long count, int ok, long at, void *arg)
+{
+	struct tally *t = arg;
+
+	add(t->e, "waiting", (long long)count);
+	if (at == 0 && ok) {
+		redisReply *h = cmd_or_die("HGET %s%s h", K.request_stem, ref->rid);
+		pb_job j;
+
+		if (h->type == REDIS_REPLY_STRING &&
+		    pb_job_from_v3(&j, t->d, "x 0", 3, h->str, h->len, "{}", 2) == PB_OK)
+			json_object_set_new(t->e, "oldest_age_s",
+					    json_integer((t->now - j.enqueued_ms) / 1000));
+		freeReplyObject(h);
+	}
+	return 0;
+}
+
+/* Postbacks in the queue of d (runs counted out); the age of the request
+ * at its head. */
+static void dest_queue(json_t *e, const char *d, int64_t now)
+{
+	struct tally t = { e, d, now };
+
+	queue_each(d, count_one, &t);
 }
 
 static void dest_breaker(json_t *e, const char *d)
@@ -553,41 +585,23 @@ static int show_scheduled(where *w)
 
 /* In its destination's queue: in a run, or as a reference (handed back,
  * or a retry come due); how many elements wait ahead of it. */
+static int queued_one(const pb_ref *ref, unsigned long count, int ok, long at, void *arg)
+{
+	where *w = arg;
+	unsigned long first = strtoul(ref->index, NULL, 10);
+
+	if (!ok || strcmp(ref->rid, w->rid) != 0 || w->index < first ||
+	    w->index >= first + count)
+		return 0;
+	state(w, "queued");
+	json_object_set_new(w->out, "ahead", json_integer(at));
+	json_object_set_new(w->out, "attempts", json_integer(ref->attempts));
+	return 1;
+}
+
 static int show_queued(where *w)
 {
-	char key[PB_KEY_MAX];
-	long at = 0;
-
-	if (pb_key_join(key, sizeof(key), K.queue_stem, w->dest.id) != PB_OK)
-		return 0;
-	for (;;) {
-		redisReply *r = cmd_or_die("LRANGE %s %ld %ld", key, at, at + 999);
-		size_t i, n = r->elements;
-
-		for (i = 0; i < n; i++) {
-			const redisReply *x = r->element[i];
-			unsigned long count = 1, first;
-			pb_ref ref;
-
-			/* a reference (a retry come due has its attempts) or a run */
-			if ((pb_ref3_decode(&ref, x->str, x->len) != PB_OK &&
-			     pb_run3_decode(&ref, &count, x->str, x->len) != PB_OK) ||
-			    strcmp(ref.rid, w->rid) != 0)
-				continue;
-			first = strtoul(ref.index, NULL, 10);
-			if (w->index < first || w->index >= first + count)
-				continue;
-			state(w, "queued");
-			json_object_set_new(w->out, "ahead", json_integer(at + (long)i));
-			json_object_set_new(w->out, "attempts", json_integer(ref.attempts));
-			freeReplyObject(r);
-			return 1;
-		}
-		freeReplyObject(r);
-		if (n < 1000)
-			return 0;
-		at += 1000;
-	}
+	return queue_each(w->dest.id, queued_one, w);
 }
 
 /* Where a dead postback went and whose it was, from its letter, when its
@@ -605,40 +619,22 @@ static void dead_origin(where *w, const pb_dead *d)
 	json_object_set_new(w->out, "data", json_loadb(j.data, j.data_len, 0, NULL));
 }
 
+static void dead_one(const pb_dead *d, void *arg)
+{
+	where *w = arg;
+
+	dead_origin(w, d);
+	state(w, "dead");
+	json_object_set_new(w->out, "attempts", json_integer(d->attempts));
+	json_object_set_new(w->out, "dead", json_pack("{s:s, s:I, s:s, s:s}", "failed_at",
+						      utc(d->failed_at), "status",
+						      (json_int_t)d->status, "error", d->error,
+						      "agent", d->agent));
+}
+
 static int show_dead(where *w, const char *id)
 {
-	long at = 0;
-
-	for (;;) {
-		redisReply *r = cmd_or_die("LRANGE %s %ld %ld", K.dead, at, at + 999);
-		size_t i, n = r->elements;
-
-		for (i = 0; i < n; i++) {
-			json_t *owner;
-			pb_dead d;
-
-			if (pb_dead_decode(&d, &owner, r->element[i]->str, r->element[i]->len) != PB_OK)
-				continue;
-			if (!strcmp(d.id, id)) {
-				dead_origin(w, &d);
-				state(w, "dead");
-				json_object_set_new(w->out, "attempts", json_integer(d.attempts));
-				json_object_set_new(w->out, "dead", json_pack(
-							    "{s:s, s:I, s:s, s:s}", "failed_at",
-							    utc(d.failed_at), "status",
-							    (json_int_t)d.status, "error", d.error,
-							    "agent", d.agent));
-				json_decref(owner);
-				freeReplyObject(r);
-				return 1;
-			}
-			json_decref(owner);
-		}
-		freeReplyObject(r);
-		if (n < 1000)
-			return 0;
-		at += 1000;
-	}
+	return dead_letter_find(id, dead_one, w);
 }
 
 /* Where it is now. The places are read one after another, not at once: a

@@ -57,6 +57,12 @@ int url_dest(const char *tpl, size_t tpl_len, const char *data, size_t data_len,
 /* ms since the epoch as "2026-12-07T10:00:00.123Z", in a static buffer. */
 const char *utc(long long ms);
 
+struct pb_dead;
+/* The dead letter with that id, through fn (its strings live only during
+ * the call; cmd_dead.c). 1 if there is one. */
+int dead_letter_find(const char *id, void (*fn)(const struct pb_dead *d, void *arg),
+		     void *arg);
+
 /* Destinations whose breaker is open or half open (cmd_breakers.c). */
 long breakers_open(void);
 
