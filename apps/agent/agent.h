@@ -17,6 +17,10 @@
  *   main.c     settings, the signal thread (SIGTERM/SIGINT: a graceful stop;
  *              SIGHUP: reopen the delivery log), start and stop.
  *
+ * With several shards, a destination's breaker and rate are the
+ * cluster's: destgate.h, which the fetchers ask for probes and paced takes
+ * and the recorders tell of breakers opened or closed.
+ *
  * What they share is in two modules of its own, which the threads' files
  * use and which use none of them: heldjob.h, a postback held (made by the
  * fetcher, tried by the deliverer, recorded and freed by the recorder; the

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "agentmetrics.h"
+#include "destgate.h"
 #include "log.h"
 #include "pb.h"
 #include "signers.h"
@@ -109,8 +110,48 @@ static int set_header(job *jb, const redisReply *h, const job *list)
 	return job_set_header(jb, h->str, h->len);
 }
 
+/*
+ * The gate's answers to a take's asks (destgate.h), which go with the
+ * next take: a probe or a paced take granted for the whole cluster, or
+ * how long to wait. At most GATE_ASKS a take are asked; the rest ask again
+ * at their next turn.
+ */
+enum { GATE_ASKS = 32 };
+typedef struct gate_answers {
+	char dest[GATE_ASKS][PB_DEST_ID_LEN + 1];
+	char ms[GATE_ASKS][24];
+	const char *argv[3 * GATE_ASKS];
+	int n;
+} gate_answers;
+
+static void ask_gates(const redisReply *rep, gate_answers *ga)
+{
+	size_t i;
+	int granted;
+	long ms;
+
+	ga->n = 0;
+	for (i = 0; i + 2 < rep->elements && ga->n < GATE_ASKS; i += 3) {
+		const redisReply *x = rep->element[i], *what = rep->element[i + 1];
+
+		if (x->type != REDIS_REPLY_STRING || x->len != PB_DEST_ID_LEN + 1 ||
+		    x->str[0] != '?' || what->type != REDIS_REPLY_STRING)
+			continue;
+		memcpy(ga->dest[ga->n], x->str + 1, PB_DEST_ID_LEN);
+		ga->dest[ga->n][PB_DEST_ID_LEN] = '\0';
+		destgate_ask(ga->dest[ga->n], what->str, &granted, &ms);
+		snprintf(ga->ms[ga->n], sizeof(ga->ms[ga->n]), "%ld", ms);
+		const char **a = ga->argv + (size_t)3 * (size_t)ga->n;
+		a[0] = ga->dest[ga->n];
+		a[1] = granted ? "1" : "0";
+		a[2] = ga->ms[ga->n];
+		ga->n++;
+	}
+}
+
 /* The take's triples (pb_queue_take) to the deliverer, in want slots
- * reserved; the reply is freed. */
+ * reserved; the reply is freed. Asks for the gate ("?<d>") were answered
+ * before (ask_gates). */
 static void hand_over(const shard_worker *sw, redisReply *rep, int want)
 {
 	job *list = NULL, *jb;
@@ -120,7 +161,8 @@ static void hand_over(const shard_worker *sw, redisReply *rep, int want)
 	for (i = 0; i + 2 < rep->elements; i += 3) {
 		const redisReply *x = rep->element[i];
 
-		if (x->type != REDIS_REPLY_STRING)
+		if (x->type != REDIS_REPLY_STRING ||
+		    (x->len == PB_DEST_ID_LEN + 1 && x->str[0] == '?'))
 			continue;
 		if (x->len == PB_DEST_ID_LEN + 1 && x->str[0] == '@') {
 			/* The destination of the references that follow. */
@@ -201,13 +243,15 @@ void *fetcher_main(void *arg)
 	unsigned seen_changes = r->master_changes;
 	int take_broke = 0; /* a take's connection broke: reconcile on the next one */
 	int unregistered = 0; /* said so once; quiet until it changes */
+	gate_answers *ga = calloc(1, sizeof(*ga));
 	handover_room *rs = calloc((size_t)cfg.concurrency, sizeof(*rs));
 	const char **rooms = calloc(2 * (size_t)cfg.concurrency, sizeof(*rooms)); /* NOLINT(bugprone-sizeof-expression): pointers */
 
 	reclaim_own(sw);
 	seen_changes = r->master_changes;
-	while (!stopping && rs && rooms) {
+	while (!stopping && rs && rooms && ga) {
 		redisReply *got = NULL;
+		pb_take_gate g = { destgate_shared(), ga->argv, ga->n };
 		int want, rc, capped = 0;
 		int64_t t0;
 
@@ -227,7 +271,8 @@ void *fetcher_main(void *arg)
 		t0 = pb_now_us();
 		rc = pb_queue_take(r, &keys, want, TICK_MS,
 				   cfg.max_in_flight_per_destination, rooms,
-				   handover_rooms(rs, rooms), &got, &capped);
+				   handover_rooms(rs, rooms), &g, &got, &capped);
+		ga->n = 0; /* the answers went with it (or are lost with it) */
 		if (rc == PB_ERR_NOTFOUND) {
 			/* Reaped while cut off, or new to this master: the
 			 * heartbeat registers us, then we take. */
@@ -248,6 +293,8 @@ void *fetcher_main(void *arg)
 		}
 		if (got && got->elements >= 3) {
 			am_take_round((double)(pb_now_us() - t0) / 1e6);
+			if (g.shared)
+				ask_gates(got, ga);
 			hand_over(sw, got, want);
 		} else {
 			handover_give(NULL, want);
@@ -257,8 +304,9 @@ void *fetcher_main(void *arg)
 				handover_wait_dest_slot(&stopping);
 		}
 	}
-	if (!rs || !rooms)
+	if (!rs || !rooms || !ga)
 		pb_error("fetcher: out of memory; taking nothing");
+	free(ga);
 	free(rs);
 	free(rooms);
 	handover_fetcher_done();

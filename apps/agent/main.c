@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "agentmetrics.h"
+#include "destgate.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "pb.h"
@@ -112,6 +113,10 @@ static int setup(void)
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
 		return PB_ERR_NOMEM;
 	}
+	if (destgate_init() != PB_OK) {
+		pb_error("out of memory for %d shards' gates", cfg.shards.n);
+		return PB_ERR_NOMEM;
+	}
 	return deliver_init();
 }
 
@@ -200,6 +205,7 @@ int main(int argc, char **argv)
 	record_report();
 	deliver_cleanup();
 	signers_free();
+	destgate_cleanup();
 	handover_cleanup();
 	am_stop();
 	return 0;

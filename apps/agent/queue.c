@@ -57,11 +57,21 @@ static int int_fcall(pb_redis *r, int argc, const char **argv, long long *out)
 	return int_reply(r, pb_redis_argv(r, argc, argv, NULL), out);
 }
 
-int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
-		  long cap, const char **rooms, int nrooms, redisReply **reply,
-		  int *capped)
+/* The shortest wait for a next turn: below it a take that finds nothing
+ * would spin. */
+#define NEXT_TURN_MIN_MS 5
+
+long pb_queue_probe_ms(const pb_config *cfg)
 {
-	char smax[24], alive[24], scap[24], probe[24];
+	/* A probe's attempt, and the round trip that records it. */
+	return cfg->http_timeout_ms + 2 * cfg->command_timeout_ms;
+}
+
+int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
+		  long cap, const char **rooms, int nrooms, const pb_take_gate *g,
+		  redisReply **reply, int *capped)
+{
+	char smax[24], alive[24], scap[24], probe[24], sanswers[24];
 	const pb_fn_take a = {
 		.ready = k->names.ready, .v1_processing = k->processing,
 		.heartbeat = k->heartbeat, .agents = k->names.agents,
@@ -69,9 +79,10 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		.want = smax, .alive_ms = alive, .agent = k->agent_id,
 		.cap = scap, .qstem = k->names.queue_stem,
 		.rstem = k->names.request_stem, .bstem = k->names.dest_stem,
-		.probe_ms = probe, .dstem = k->names.data_stem, .held = k->held
+		.probe_ms = probe, .dstem = k->names.data_stem, .held = k->held,
+		.shared = g->shared ? "1" : "0", .answers = sanswers
 	};
-	int argc = PB_FN_TAKE_ARGC + 2 * nrooms;
+	int argc = PB_FN_TAKE_ARGC + 3 * g->nanswers + 2 * nrooms;
 	const char **argv = calloc((size_t)argc, sizeof(*argv));
 	long alive_ms = block_ms + r->cfg->command_timeout_ms;
 	redisReply *rep = NULL;
@@ -90,11 +101,14 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(alive, sizeof(alive), "%ld", alive_ms);
 	snprintf(scap, sizeof(scap), "%ld", cap);
-	/* A probe's attempt, and the round trip that records it. */
-	snprintf(probe, sizeof(probe), "%ld",
-		 r->cfg->http_timeout_ms + 2 * r->cfg->command_timeout_ms);
+	snprintf(probe, sizeof(probe), "%ld", pb_queue_probe_ms(r->cfg));
+	snprintf(sanswers, sizeof(sanswers), "%d", g->nanswers);
 	pb_fn_take_argv(&a, argv);
-	memcpy(argv + PB_FN_TAKE_ARGC, rooms, (size_t)(2 * nrooms) * sizeof(*argv));
+	if (g->nanswers > 0)
+		memcpy(argv + PB_FN_TAKE_ARGC, g->answers,
+		       (size_t)3 * (size_t)g->nanswers * sizeof(*argv));
+	memcpy(argv + PB_FN_TAKE_ARGC + (size_t)3 * (size_t)g->nanswers, rooms,
+	       (size_t)(2 * nrooms) * sizeof(*argv));
 	rep = pb_redis_argv(r, argc, argv, NULL);
 	free(argv);
 	if (rep == NULL)
@@ -112,13 +126,31 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		snprintf(r->errstr, sizeof(r->errstr), "take: unexpected reply");
 		return r->err = PB_ERR_REPLY;
 	}
-	*capped = rep->elements % 3 == 1; /* the "CAPPED" at the end */
-	if (rep->elements > 0 || block_ms <= 0) {
-		*reply = rep;
-		return PB_OK;
+	if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_INTEGER) {
+		/* Nothing to hand; the next turn comes in that many ms. Slept
+		 * here, not in BLPOP: Redis ends a blocking command's wait on
+		 * its clock's tick (hz 10: up to 100 ms late), which would
+		 * pace a destination of 10 requests/s at about 7. */
+		long long next = rep->element[0]->integer;
+
+		if (next < block_ms && block_ms > 0) {
+			freeReplyObject(rep);
+			pb_sleep_ms(next < NEXT_TURN_MIN_MS ? NEXT_TURN_MIN_MS : (long)next,
+				    r->stop);
+			return PB_OK;
+		}
+	} else {
+		*capped = rep->elements % 3 == 1; /* the "CAPPED" at the end */
+		if (rep->elements > 0 || block_ms <= 0) {
+			*reply = rep;
+			return PB_OK;
+		}
 	}
 	freeReplyObject(rep);
-	/* Nothing waiting: sleep until an ingest node says there is. */
+	if (block_ms <= 0)
+		return PB_OK;
+	/* Nothing waiting: sleep until an ingest node says there is, or the
+	 * next turn comes. */
 	pb_redis_set_timeout(r, block_ms + r->cfg->command_timeout_ms);
 	rep = pb_redis_cmd(r, "BLPOP %s %.3f", k->names.wake, (double)block_ms / 1000.0);
 	pb_redis_set_timeout(r, r->cfg->command_timeout_ms);
@@ -130,6 +162,59 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 	}
 	freeReplyObject(rep);
 	return rc;
+}
+
+int pb_queue_gate(pb_redis *r, const pb_queue_keys *k, const char *dest,
+		  const char *what, long ms, int *granted, long *wait_ms)
+{
+	char key[PB_KEY_MAX], sms[24];
+	const pb_fn_gate a = { .k = key, .what = what, .ms = sms };
+	const char *argv[PB_FN_GATE_ARGC];
+	redisReply *rep;
+	int rc = PB_OK;
+
+	*granted = 0;
+	*wait_ms = ms;
+	if (pb_key_join(key, sizeof(key), k->names.gate_stem, dest) != PB_OK) {
+		snprintf(r->errstr, sizeof(r->errstr), "gate: key too long");
+		return r->err = PB_ERR_LIMIT;
+	}
+	snprintf(sms, sizeof(sms), "%ld", ms);
+	if ((rep = pb_redis_argv(r, pb_fn_gate_argv(&a, argv), argv, NULL)) == NULL)
+		return r->err;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[0]->type == REDIS_REPLY_INTEGER &&
+	    rep->element[1]->type == REDIS_REPLY_INTEGER) {
+		*granted = rep->element[0]->integer == 1;
+		*wait_ms = (long)rep->element[1]->integer;
+	} else {
+		snprintf(r->errstr, sizeof(r->errstr), "gate: %s",
+			 rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		rc = r->err = PB_ERR_REPLY;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+int pb_queue_mirror(pb_redis *r, const pb_queue_keys *k, const char *dest,
+		    const pb_breaker_news *news, long cooldown_ms)
+{
+	char bkey[PB_KEY_MAX], gkey[PB_KEY_MAX], sms[24], scool[24];
+	const pb_fn_breaker_mirror a = {
+		.k = bkey, .ready = k->names.ready, .gate = gkey,
+		.what = news->open ? "open" : "close", .ms = sms,
+		.reason = news->reason, .url = news->url, .d = dest, .cooldown = scool
+	};
+	const char *argv[PB_FN_BREAKER_MIRROR_ARGC];
+
+	if (pb_key_join(bkey, sizeof(bkey), k->names.dest_stem, dest) != PB_OK ||
+	    pb_key_join(gkey, sizeof(gkey), k->names.gate_stem, dest) != PB_OK) {
+		snprintf(r->errstr, sizeof(r->errstr), "mirror: key too long");
+		return r->err = PB_ERR_LIMIT;
+	}
+	snprintf(sms, sizeof(sms), "%ld", news->ms);
+	snprintf(scool, sizeof(scool), "%ld", cooldown_ms);
+	return int_fcall(r, pb_fn_breaker_mirror_argv(&a, argv), argv, NULL);
 }
 
 int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,

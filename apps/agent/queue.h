@@ -54,16 +54,47 @@ int pb_queue_keys_init(pb_queue_keys *k, const char *prefix,
  * (nil likewise; "" when an earlier triple of this reply carried it); a
  * triple ("@<d>", nil, nil) before the references of destination d. If
  * nothing was waiting and block_ms > 0, it blocks on the wake list for up
- * to block_ms and *reply is NULL. *capped: postbacks are waiting that
+ * to block_ms, or until the next destination's turn if sooner (a paced
+ * one, an open breaker's probe), and *reply is NULL. *capped: postbacks are waiting that
  * this agent may not take until it holds fewer for their destination (the
  * reply ends with one extra element then; the caller waits for a slot). PB_ERR_NOTFOUND: not registered on this
  * master; heartbeat, then take. PB_ERR_IO: the connection went, possibly
  * after Redis moved postbacks whose replies were lost (they wait in the
  * processing list).
  */
+/* How long a probe may take before another may go. */
+long pb_queue_probe_ms(const pb_config *cfg);
+
+/*
+ * With several shards (g->shared) a probe or a paced take is the gate's
+ * to grant (gate.lua): the take answers an ask, a triple ("?<d>", what,
+ * nil) in *reply, what being "probe" or the destination's rate, and the
+ * caller asks the gate (pb_queue_gate, on the first shard); its answers go
+ * with the next take, g->answers[0..3*nanswers): destination id, "1" or
+ * "0" (granted), ms.
+ */
+typedef struct pb_take_gate {
+	int shared;
+	const char **answers;
+	int nanswers;
+} pb_take_gate;
 int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
-		  long cap, const char **rooms, int nrooms, redisReply **reply,
-		  int *capped);
+		  long cap, const char **rooms, int nrooms, const pb_take_gate *g,
+		  redisReply **reply, int *capped);
+/* The gate's answer for dest (what: "probe", "pace" or "release"; ms the
+ * probe's time or the pace): *granted 1 or 0, and *wait_ms how long the
+ * turn holds or until one may be granted. */
+int pb_queue_gate(pb_redis *r, const pb_queue_keys *k, const char *dest,
+		  const char *what, long ms, int *granted, long *wait_ms);
+/* A breaker's opening (for ms) or closing on another shard, written on
+ * this one (breaker_mirror.lua). */
+typedef struct pb_breaker_news {
+	int open;
+	long ms;
+	const char *reason, *url;
+} pb_breaker_news;
+int pb_queue_mirror(pb_redis *r, const pb_queue_keys *k, const char *dest,
+		    const pb_breaker_news *news, long cooldown_ms);
 
 int pb_queue_heartbeat(pb_redis *r, const pb_queue_keys *k, long ttl_ms,
 		       const char *info);

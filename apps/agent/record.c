@@ -10,6 +10,7 @@
 #include "agentmetrics.h"
 #include "clientkey.h"
 #include "deadletter.h"
+#include "destgate.h"
 #include "log.h"
 #include "pb.h"
 
@@ -95,13 +96,21 @@ static int append_chunk(pb_redis *r, job **list)
 	return rc;
 }
 
-/* What the recording of one job said. */
+/* What the recording of one job said. A breaker it opened or closed is
+ * opened or closed on every shard (destgate.h). */
 static void recorded(const job *jb, const redisReply *x)
 {
+	pb_breaker_news news;
+
 	if (x->type != REDIS_REPLY_INTEGER)
 		return;
-	if (x->integer == 2 || x->integer == 3)
+	if (x->integer == 2 || x->integer == 3) {
 		am_breaker(x->integer == 2);
+		news = (pb_breaker_news){ x->integer == 2, cfg.breaker_cooldown_ms,
+					  jb->reason, jb->dname.name };
+		if (destgate_shared())
+			destgate_mirror(jb->dest[0] ? jb->dest : jb->dname.id, &news);
+	}
 	if (x->integer == 2)
 		pb_warn("breaker open for %s (%s): its postbacks wait in Redis, "
 			"one probe every %ld ms", jb->dname.name, jb->reason,

@@ -22,6 +22,7 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->request_stem, ":r:" },
 		{ k->data_stem, ":d:" },
 		{ k->dest_stem, ":dest:" },
+		{ k->gate_stem, ":gate:" },
 		{ k->scheduled, ":scheduled" },
 		{ k->dead, ":dead" },
 		{ k->agents, ":agents" },

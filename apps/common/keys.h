@@ -23,6 +23,11 @@
  *                           open, half), fails, until (ms), url, reason,
  *                           rate (requests/s an operator set); lapses
  *                           unless it holds a rate (prelude.lua)
+ *   <p>:gate:<d>            hash; with several shards, on the first
+ *                           shard only: destination d's turns granted
+ *                           for the whole cluster (gate.lua): probe (ms
+ *                           until which a probe is out), next (ms of its
+ *                           next paced take); lapses once both are past
  *   <p>:waiting             integer; postbacks in all <p>:q:<d> lists: the
  *                           queue size that max_queue_size bounds
  *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
@@ -93,6 +98,7 @@ typedef struct pb_keys {
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */
 	char data_stem[PB_KEY_MAX];       /* "<p>:d:", a request id follows */
 	char dest_stem[PB_KEY_MAX];       /* "<p>:dest:", a destination id follows */
+	char gate_stem[PB_KEY_MAX];       /* "<p>:gate:", a destination id follows */
 } pb_keys;
 
 /* PB_OK, or PB_ERR_LIMIT when the prefix makes a name too long. */

@@ -16,10 +16,13 @@
 -- Returns triples (reference, data or false, request header or false):
 -- version 1 jobs first, each with false, false; then per destination a
 -- marker ("@<d>", false, false) and its references, the header only with
--- a request's first reference of the reply ("" after that). Ends with
+-- a request's first reference of the reply ("" after that); then the
+-- asks for the gate ("?<d>", what, false; below). Ends with
 -- "CAPPED" when the agent wanted more and a destination with postbacks
 -- waiting gave none for want of the agent's room: the agent then waits
--- for a slot to free, not for news of new postbacks. An error
+-- for a slot to free, not for news of new postbacks. With nothing at all
+-- to hand, the reply is the ms until the next destination's turn, if
+-- one is ready, or empty. An error
 -- "NOTREGISTERED ..." when the agent is not registered.
 --
 -- Destinations come lowest score first (the time each became ready:
@@ -29,8 +32,16 @@
 -- "until"; then one postback is taken as the probe, and its score pushed
 -- past the probe's time, so that one probe at a time tests it. One with a
 -- rate (requests/s) gives one postback a take and its next turn 1/rate
--- later. A postback's data is cut from its request's data: version 2 by
--- the offset and length in its reference, version 3 by the data's index.
+-- later. With several shards (shared) a shard may not probe or pace on
+-- its own word: the turn is asked of the gate (gate.lua, on the first
+-- shard), which grants one probe and one paced take at a time for the
+-- whole cluster. Such a destination is answered as an ask triple
+-- ("?<d>", "probe" or its rate, false) and left until the gate's answer
+-- comes with the agent's next take (answers): granted, one postback is
+-- taken (a probe, or a paced take whose next turn is the gate's pace);
+-- refused, the destination waits as long as the gate said.
+-- A postback's data is cut from its request's data: version 2 by the
+-- offset and length in its reference, version 3 by the data's index.
 --
 -- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (agents drain a full Redis: a take moves references, it adds
@@ -48,9 +59,14 @@ local bstem = ARGV[7]                 -- "<p>:dest:"
 local probe_ms = tonumber(ARGV[8])    -- how long a probe may take
 local dstem = ARGV[9]                 -- "<p>:d:"
 local held = ARGV[10]                 -- "<p>:held:<agent>"
--- ARGV[11..]: pairs of destination id and the room this agent has left
--- for it (fewer than cap while it delivers some of its postbacks).
-local ROOMS = 11
+local shared = ARGV[11]                -- "1": several shards (the gate's probes, paces)
+local answers = tonumber(ARGV[12])    -- how many of the gate's answers follow
+-- ARGV[13..]: the gate's answers to this agent's asks, triples of
+-- destination id, granted ("1" or "0") and ms (gate.lua); then pairs of
+-- destination id and the room this agent has left for it (fewer than cap
+-- while it delivers some of its postbacks).
+local ANSWERS = 13
+local ROOMS = ANSWERS + 3 * answers
 
 if redis.call('PTTL', heartbeat) < alive_ms or
    redis.call('SISMEMBER', agents, agent) == 0 then
@@ -68,8 +84,23 @@ if want == 0 then return out end
 
 local room, turn, next_turn, seen = {}, {}, {}, {}
 for a = ROOMS, #ARGV, 2 do room[ARGV[a]] = tonumber(ARGV[a + 1]) end
-for _, d in ipairs(redis.call('ZRANGEBYSCORE', ready, '-inf', now,
-                              'LIMIT', 0, 100 + (#ARGV - ROOMS + 1) / 2)) do
+-- The gate's answers: granted, the destination is looked at below
+-- whatever its score (it was moved on when asked); refused, it waits.
+local granted, looked = {}, {}
+for a = ANSWERS, ROOMS - 1, 3 do
+  local d, ms = ARGV[a], tonumber(ARGV[a + 2])
+  if ARGV[a + 1] == '1' then granted[d] = ms
+  else redis.call('ZADD', ready, 'XX', now + ms, d) end
+end
+local asks = {}
+local function ask(d, what, ms)
+  asks[#asks + 1] = '?' .. d; asks[#asks + 1] = what; asks[#asks + 1] = false
+  room[d], next_turn[d] = 0, now + ms
+  redis.call('ZADD', ready, 'XX', now + ms, d)
+end
+local function look(d)
+  if looked[d] then return end
+  looked[d] = true
   local k = bstem .. d
   local b = redis.call('HMGET', k, 'state', 'until', 'rate')
   seen[#seen + 1] = d
@@ -79,14 +110,25 @@ for _, d in ipairs(redis.call('ZRANGEBYSCORE', ready, '-inf', now,
     if now < untl then
       room[d], next_turn[d] = 0, untl
       redis.call('ZADD', ready, 'XX', untl, d)
+    elseif shared == '1' and not granted[d] then
+      if room[d] > 0 then ask(d, 'probe', probe_ms) end
     elseif room[d] > 0 then
       room[d], next_turn[d] = 1, now + probe_ms
       redis.call('HSET', k, 'state', 'half', 'until', next_turn[d], 'probe', agent)
     end
   elseif rate > 0 and room[d] > 0 then
-    room[d], next_turn[d] = 1, now + math.ceil(1000 / rate)
+    local pace = math.ceil(1000 / rate)
+    if shared == '1' and not granted[d] then ask(d, tostring(rate), pace)
+    else room[d], next_turn[d] = 1, now + (granted[d] or pace) end
   end
   if room[d] > 0 then turn[#turn + 1] = d end
+end
+for d in pairs(granted) do
+  if redis.call('ZSCORE', ready, d) then look(d) end
+end
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', ready, '-inf', now,
+                              'LIMIT', 0, 100 + (#ARGV - ROOMS + 1) / 2)) do
+  look(d)
 end
 
 -- Triples for refs, in order, after a marker triple ("@<d>", false,
@@ -195,9 +237,17 @@ while want > 0 and moved do
 end
 for d in pairs(took) do redis.call('ZADD', ready, 'XX', next_turn[d] or now, d) end
 if taken > 0 then redis.call('DECRBY', waiting, taken) end
+for _, x in ipairs(asks) do out[#out + 1] = x end
 if want > 0 then
   for _, d in ipairs(seen) do
-    if room[d] <= 0 and not next_turn[d] then out[#out + 1] = 'CAPPED' break end
+    if room[d] <= 0 and not next_turn[d] then out[#out + 1] = 'CAPPED' return out end
   end
+end
+-- Nothing to hand: when the next turn comes (ms from now), so that the
+-- agent waits that long and not a whole wait (a paced destination's next
+-- postback, an open breaker's probe).
+if #out == 0 then
+  local first = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
+  if first[2] then out[1] = math.max(tonumber(first[2]) - now, 0) end
 end
 return out

@@ -156,6 +156,98 @@ def keyed_on_second_shard(c, receiver):
     pytest.fail("no key of 64 had the second shard as its home")
 
 
+def queued_on_both_shards(c, url, n, per_request=10):
+    """n postbacks for url ({i} their number), in requests without keys,
+    queued while the agents are stopped and seen waiting on both shards;
+    the agents start again. Their ids."""
+    for a in c.agent_names:
+        c.stop(a)
+    ids = []
+    try:
+        for start in range(0, n, per_request):
+            r = ingest(c, {"endpoint": {"method": "GET", "url": url},
+                           "data": [{"i": i} for i in range(start, start + per_request)]})
+            assert r.status_code == 200, r.text
+            ids += r.json()["ids"]
+        per_shard = queued_per_shard(c)
+        assert min(per_shard) >= n // 5, per_shard
+    finally:
+        for a in c.agent_names:
+            c.start(a)
+    return ids
+
+
+def breaker_lines(c, url):
+    """pbctl breakers' lines of url's destination, one a shard that has it."""
+    host = url.split("/")[2]
+    return [line for line in c.pbctl("breakers").stdout.splitlines()
+            if "://" + host in line]
+
+
+def test_a_dead_destination_gets_one_probe_a_cooldown_from_the_whole_cluster(sharded):
+    """A destination answering 503, its postbacks queued on both shards:
+    once its breaker opens (on both: an outcome on one shard opens it on
+    every shard), the probes that reach it are one a cool-down for the
+    whole cluster (the gate on the first shard grants them), not one a
+    shard; nothing is dead; once it answers, every postback arrives and
+    its breaker is gone from both shards."""
+    c, _ = sharded
+    state = {"up": False}
+    partner = Receiver(c.bind, 0, respond=lambda rec: (200, {}, b"ok")
+                       if state["up"] else (503, {}, b"down")).start()
+    cooldown_s = OVERRIDES["pb_agent_breaker_cooldown_ms"] / 1000.0
+    try:
+        url = partner.url + "/dead?i={i}"
+        ids = queued_on_both_shards(c, url, 200)
+        assert wait_until(lambda: sum(" open " in line for line in breaker_lines(c, url)) == 2,
+                          30), breaker_lines(c, url)
+        time.sleep(0.5)  # attempts under way when it opened finish
+        before = len(partner.requests)
+        time.sleep(5 * cooldown_s)
+        probes = len(partner.requests) - before
+        print("two shards, breaker open: %d requests reached the destination in "
+              "%.0f s (cool-down %.0f s)" % (probes, 5 * cooldown_s, cooldown_s))
+        # One a cool-down, and one more at a window's edge; a probe a shard
+        # would be about 10.
+        assert 1 <= probes <= 6, probes
+        dead = [line for line in c.pbctl("dead", "list").stdout.splitlines()
+                if any(i in line for i in ids)]
+        assert dead == [], dead[:3]
+        state["up"] = True
+        assert partner.wait_for(
+            lambda rs: set(ids) <= {g["id"] for g in rs if g["status"] == 200}, 60)
+        assert wait_until(lambda: breaker_lines(c, url) == [], 10), breaker_lines(c, url)
+    finally:
+        state["up"] = True
+        partner.stop()
+
+
+def test_a_rated_destination_gets_its_rate_in_total_from_both_shards(sharded):
+    """A destination limited to 10 requests/s (pbctl breakers rate), its
+    postbacks queued on both shards: the receiver sees about 10 a second,
+    not 10 a shard (the gate on the first shard paces the whole cluster)."""
+    c, _ = sharded
+    rate = 10
+    partner = Receiver(c.bind, 0, respond=lambda rec: (200, {}, b"ok")).start()
+    url = partner.url + "/paced?i={i}"
+    try:
+        p = c.pbctl("breakers", "rate", partner.url, str(rate))
+        assert p.returncode == 0, p.stdout + p.stderr
+        ids = queued_on_both_shards(c, url, 80)
+        assert partner.wait_for(lambda rs: set(ids) <= {g["id"] for g in rs}, 60)
+        times = sorted(g["time"] for g in partner.requests)
+        # The steady part: past the first few (a turn may be granted at
+        # once on each shard as the agents start).
+        steady = times[5:]
+        measured = (len(steady) - 1) / (steady[-1] - steady[0])
+        print("rate %d/s over two shards: %.1f requests/s at the receiver"
+              % (rate, measured))
+        assert 0.6 * rate <= measured <= 1.2 * rate, measured
+    finally:
+        c.pbctl("breakers", "rate", partner.url, "0")
+        partner.stop()
+
+
 def test_a_shard_master_killed_under_load_costs_clients_no_503_and_loses_nothing(sharded):
     """The second shard's master is SIGKILLed while clients send about 100
     requests/s without keys: every answer 200, none held as long as

@@ -119,15 +119,26 @@ class Scripts:
 
     # ---- agent -----------------------------------------------------------
     def take(self, want=10, alive_ms=0, cap=100, probe_ms=5000, rooms=(),
-             agent=AGENT):
-        rest = [x for d, room in rooms for x in (d, room)]
+             agent=AGENT, shared=False, answers=()):
+        """answers: the gate's, (destination, granted, ms) triples."""
+        rest = [x for a in answers for x in (a[0], int(a[1]), a[2])]
+        rest += [x for d, room in rooms for x in (d, room)]
         return self.call("take", rest, ready=K.ready, v1_processing=K.processing(agent),
                          heartbeat=K.heartbeat(agent), agents=K.agents,
                          v1_queue=K.queue, waiting=K.waiting, want=want,
                          alive_ms=alive_ms, agent=agent, cap=cap,
                          qstem=K.queue_stem, rstem=K.request_stem,
                          bstem=K.dest_stem, probe_ms=probe_ms,
-                         dstem=K.data_stem, held=K.held(agent))
+                         dstem=K.data_stem, held=K.held(agent),
+                         shared=int(shared), answers=len(answers))
+
+    def gate(self, what, ms, d=D1):
+        return self.call("gate", k=K.gate_stem + d, what=what, ms=ms)
+
+    def breaker_mirror(self, what, d=D1, ms=0, reason="", url="", cooldown=10000):
+        return self.call("breaker_mirror", k=K.dest(d), ready=K.ready,
+                         gate=K.gate_stem + d, what=what, ms=ms, reason=reason,
+                         url=url, d=d, cooldown=cooldown)
 
     def outcomes(self, records, threshold=3, cooldown=10000, agent=AGENT):
         """records: lists of words (job of outcomes.lua's header)."""
