@@ -87,6 +87,9 @@ static const pb_opt opts[] = {
 	I(retry_after_s, PB_DEF_retry_after_s, 0, 3600, ING, "Retry-After sent with a 503, s"),
 	I(idempotency_window_s, PB_DEF_idempotency_window_s, 1, 604800, ING,
 	  "how long an Idempotency-Key is remembered, s"),
+	S(closed_shards, PB_DEF_closed_shards, ING,
+	  "shards (master names, comma-separated) that take no new requests "
+	  "while the agents drain them, to retire them; never the first"),
 	I(shutdown_drain_ms, PB_DEF_shutdown_drain_ms, 0, 600000, ING,
 	  "on SIGTERM, how long to answer on open connections (longer than "
 	  "HAProxy takes to mark the node down), ms"),
@@ -250,7 +253,9 @@ int pb_config_defaults(pb_config *cfg, unsigned who)
 		if (set_opt(cfg, &opts[i], opts[i].def, err, sizeof(err)) != PB_OK)
 			return PB_ERR_FORMAT; /* a bad default is a bug */
 	(void)who;
-	return pb_shards_parse(&cfg->shards, cfg->master_name, err, sizeof(err));
+	if (pb_shards_parse(&cfg->shards, cfg->master_name, err, sizeof(err)) != PB_OK)
+		return PB_ERR_FORMAT;
+	return pb_shards_close(&cfg->shards, cfg->closed_shards, err, sizeof(err));
 }
 
 static char *trim(char *s)
@@ -392,7 +397,8 @@ static int finish(pb_config *cfg, const char *prog)
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return PB_CONFIG_ERR;
 	}
-	if (pb_shards_parse(&cfg->shards, cfg->master_name, err, sizeof(err)) != PB_OK) {
+	if (pb_shards_parse(&cfg->shards, cfg->master_name, err, sizeof(err)) != PB_OK ||
+	    pb_shards_close(&cfg->shards, cfg->closed_shards, err, sizeof(err)) != PB_OK) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return PB_CONFIG_ERR;
 	}

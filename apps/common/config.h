@@ -27,6 +27,7 @@ typedef struct pb_config {
 	/* Redis through Sentinel (every program) */
 	char sentinels[PB_STR_MAX];
 	char master_name[PB_STR_MAX]; /* one name a shard (shard.h) */
+	char closed_shards[PB_STR_MAX]; /* of them, taking no new requests */
 	char redis_user[128];
 	char redis_password_file[PB_STR_MAX];
 	char sentinel_user[128];

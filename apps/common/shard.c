@@ -51,6 +51,45 @@ int pb_shards_parse(pb_shards *s, const char *list, char *err, size_t errlen)
 	}
 }
 
+int pb_shards_close(pb_shards *s, const char *list, char *err, size_t errlen)
+{
+	char name[PB_SHARD_NAME_MAX + 1];
+	const char *p = list;
+	int i;
+
+	memset(s->closed, 0, sizeof(s->closed));
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len > PB_SHARD_NAME_MAX) {
+			snprintf(err, errlen, "closed_shards '%s': each name must be 1 "
+				 "to %d characters", list, PB_SHARD_NAME_MAX);
+			return PB_ERR_FORMAT;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if ((i = pb_shard_find(s, name)) < 0) {
+			snprintf(err, errlen, "closed_shards: '%s' is not in master_name",
+				 name);
+			return PB_ERR_FORMAT;
+		}
+		if (i == 0) {
+			snprintf(err, errlen, "closed_shards: '%s' is the first shard, "
+				 "which holds the cluster-wide keys: it cannot be closed",
+				 name);
+			return PB_ERR_FORMAT;
+		}
+		s->closed[i] = 1;
+		p += len + (p[len] == ',');
+		if (p[-1] == ',' && *p == '\0') {
+			snprintf(err, errlen, "closed_shards '%s': a name after the last ','",
+				 list);
+			return PB_ERR_FORMAT;
+		}
+	}
+	return PB_OK;
+}
+
 int pb_shard_find(const pb_shards *s, const char *name)
 {
 	int i;
@@ -91,6 +130,8 @@ int pb_shard_home(const pb_shards *s, const char *key, size_t len)
 	int i, home = 0;
 
 	for (i = 0; i < s->n; i++) {
+		if (s->closed[i])
+			continue;
 		w = fnv(0xcbf29ce484222325ULL, s->name[i], strlen(s->name[i]));
 		w = mix(fnv(w ^ 0xff, key, len));
 		if (i == 0 || w > best)

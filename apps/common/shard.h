@@ -13,7 +13,8 @@
  *     in turn (even load; a full or failing shard is passed over);
  *   - a request with one: its key's home shard (pb_shard_home), and only
  *     there, so that a retry meets the first answer wherever it arrives;
- *   - cluster-wide state (client keys, ingest heartbeats): the first shard.
+ *   - cluster-wide state (client keys, ingest heartbeats): the first shard;
+ *   - a closed shard (closed_shards): no new request; agents drain it.
  *
  * The home is rendezvous hashing over the shards' names: adding a shard
  * moves only the keys whose new home it is (about 1/N of them), and the
@@ -30,6 +31,9 @@
 typedef struct pb_shards {
 	int n;
 	char name[PB_MAX_SHARDS][PB_SHARD_NAME_MAX + 1];
+	/* Closed (pb_shards_close): no new requests, while the agents drain
+	 * it to retire it; nobody's home. Never the first. */
+	unsigned char closed[PB_MAX_SHARDS];
 } pb_shards;
 
 /*
@@ -37,9 +41,16 @@ typedef struct pb_shards {
  * '-', '_' and '.', none twice. PB_OK, or PB_ERR_FORMAT with why in err.
  */
 int pb_shards_parse(pb_shards *s, const char *list, char *err, size_t errlen);
+/*
+ * Close the shards named in "name[,name...]" ("" closes none): each must
+ * be one of s's and not the first (which holds the cluster-wide keys).
+ * PB_OK, or PB_ERR_FORMAT with why in err.
+ */
+int pb_shards_close(pb_shards *s, const char *list, char *err, size_t errlen);
 /* The index of the shard called name, or -1. */
 int pb_shard_find(const pb_shards *s, const char *name);
-/* The index of the shard that is key[0..len)'s home. */
+/* The index of the open shard that is key[0..len)'s home: closing a
+ * shard moves only the keys whose home it was. */
 int pb_shard_home(const pb_shards *s, const char *key, size_t len);
 
 #endif

@@ -443,6 +443,7 @@ static int redis_memory_high(worker *w, int shard)
  * (shard.h): an Idempotency-Key's home alone, so that a retry finds the
  * first answer; otherwise every shard, starting with this thread's next
  * turn, those that failed a request in the last SHARD_DOWN_MS last.
+ * Closed shards (closed_shards) are nobody's home and never tried.
  */
 static int route(worker *w, const char *idem, int *order)
 {
@@ -460,7 +461,7 @@ static int route(worker *w, const char *idem, int *order)
 	for (pass = 0; pass < 2; pass++)
 		for (i = 0; i < n; i++) {
 			s = (int)((w->turn + (unsigned)i) % (unsigned)n);
-			if ((shard_down_until[s] > now) == pass)
+			if (!cfg.shards.closed[s] && (shard_down_until[s] > now) == pass)
 				order[k++] = s;
 		}
 	return k;
@@ -846,6 +847,9 @@ int main(int argc, char **argv)
 		cfg.listen, started, cfg.shards.n, cfg.master_name, cfg.sentinels,
 		cfg.max_queue_size, cfg.wait_replicas, cfg.wait_timeout_ms,
 		cfg.require_client_key ? "required" : "optional");
+	if (cfg.closed_shards[0])
+		pb_info("closed to new requests (to retire them): shard(s) '%s'",
+			cfg.closed_shards);
 
 	if (started == cfg.threads)
 		pb_sd_ready("answering on the FastCGI socket");

@@ -6,6 +6,7 @@ its home shard's failover."""
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ import requests
 
 from conftest import OVERRIDES, ROOT, ingest
 from conftest import of_mark as marked
-from pbcluster import PORT_OFFSETS, Cluster, wait_until
+from pbcluster import BIN_DIR, PORT_OFFSETS, Cluster, wait_until
 from receiver import Receiver
 
 SHARD_OFFSET = PORT_OFFSETS["test-shards"]
@@ -246,6 +247,64 @@ def test_a_rated_destination_gets_its_rate_in_total_from_both_shards(sharded):
     finally:
         c.pbctl("breakers", "rate", partner.url, "0")
         partner.stop()
+
+
+def restart_ingest(c, closed):
+    """Every ingest node again, with closed_shards = closed."""
+    c.topo["vars"]["pb_closed_shards"] = closed
+    c.programs()  # renders the ingest nodes' settings again
+    for n in c.topo["ingest_nodes"]:
+        c.stop(n["name"])
+        c.start(n["name"])
+    assert wait_until(lambda: all(c.pid(n["name"]) for n in c.topo["ingest_nodes"]), 30)
+    assert wait_until(lambda: post(c, [{"n": 0}], "/warm").status_code == 200, 30)
+
+
+def test_a_closed_shard_takes_no_new_requests_and_is_drained(sharded, tmp_path):
+    """Retiring a shard, step one (docs/operating.md): with the second shard
+    in closed_shards, requests without a key and keys whose home it was go
+    to the first shard, and the agents drain what the second still holds.
+    The first shard, or a name not in the list, cannot be closed."""
+    c, receiver = sharded
+    second = c.shards[1]["name"]
+    ingest_conf = c.path("conf", c.topo["ingest_nodes"][0]["name"] + ".conf")
+    with open(ingest_conf) as f:
+        text = f.read()
+    for closed, says in ((c.shards[0]["name"], "is the first shard"),
+                         ("nosuchshard", "is not in master_name")):
+        bad = tmp_path / "ingest.conf"
+        bad.write_text(text.replace("closed_shards = \n", "closed_shards = %s\n" % closed))
+        p = subprocess.run([os.path.join(BIN_DIR, "pb-ingest"), "-c", str(bad), "--check"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode != 0 and says in p.stderr, (closed, p.stderr)
+
+    mark = "/closed/" + uuid.uuid4().hex[:8]
+    backlog = "/closed-backlog/" + uuid.uuid4().hex[:8]
+    for a in c.agent_names:
+        c.stop(a)
+    try:
+        for i in range(20):  # a backlog on both shards, before the close
+            assert post(c, [{"n": i}], backlog).status_code == 200
+        assert min(queued_per_shard(c)) >= 5, queued_per_shard(c)
+        restart_ingest(c, second)
+        before = queued_per_shard(c)
+        for i in range(40):
+            assert post(c, [{"n": i}], mark).status_code == 200
+        keys = [uuid.uuid4().hex for _ in range(20)]
+        for k in keys:
+            assert post(c, [{"n": "k"}], mark + "k", key=k).status_code == 200
+        after = queued_per_shard(c)
+        # Everything new on the first shard, keys whose home was the second too.
+        assert after[1] == before[1] and after[0] - before[0] == 40 + 20, (before, after)
+        assert all(home_shard(c, k) == 0 for k in keys)
+    finally:
+        for a in c.agent_names:
+            c.start(a)
+        # The closed shard's backlog is drained by the agents.
+        drained = receiver.wait_for(lambda _: len(of_mark(receiver, backlog)) >= 20, 60)
+        restart_ingest(c, "")
+    assert drained, len(of_mark(receiver, backlog))
+    assert wait_until(lambda: queued_per_shard(c) == [0, 0], 30), queued_per_shard(c)
 
 
 def test_a_shard_master_killed_under_load_costs_clients_no_503_and_loses_nothing(sharded):

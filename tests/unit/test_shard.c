@@ -95,8 +95,60 @@ static void homes(void)
 	      "%d of %d keys moved to the third shard", moved_2to3, KEYS);
 }
 
+/* closed_shards: names of the list but the first; a closed shard is
+ * nobody's home, and closing it moves only its own keys. */
+static void closed(void)
+{
+	static const struct { const char *list; int ok; int closed2, closed3; } cases[] = {
+		{ "", 1, 0, 0 },
+		{ "b", 1, 1, 0 },
+		{ "b,c", 1, 1, 1 },
+		{ "c", 1, 0, 1 },
+		{ "a", 0, 0, 0 },      /* the first */
+		{ "x", 0, 0, 0 },      /* not a shard */
+		{ "b,", 0, 0, 0 },
+		{ ",b", 0, 0, 0 },
+		{ "b,,c", 0, 0, 0 },
+	};
+	pb_shards s, open3;
+	char err[256], key[64];
+	size_t i;
+	int k, moved = 0, wrong = 0;
+
+	for (i = 0; i < PB_ARRAY_LEN(cases); i++) {
+		int rc;
+
+		CHECK(pb_shards_parse(&s, "a,b,c", err, sizeof(err)) == PB_OK, "%s", err);
+		rc = pb_shards_close(&s, cases[i].list, err, sizeof(err));
+		CHECK((rc == PB_OK) == cases[i].ok, "'%s': %s", cases[i].list,
+		      rc == PB_OK ? "taken" : err);
+		if (rc != PB_OK) {
+			CHECK(strstr(err, "closed_shards") != NULL, "'%s': %s", cases[i].list, err);
+			continue;
+		}
+		CHECK(s.closed[0] == 0 && s.closed[1] == cases[i].closed2 &&
+		      s.closed[2] == cases[i].closed3, "'%s': closed %d%d%d", cases[i].list,
+		      s.closed[0], s.closed[1], s.closed[2]);
+	}
+	CHECK(pb_shards_parse(&open3, "a,b,c", err, sizeof(err)) == PB_OK, "%s", err);
+	CHECK(pb_shards_parse(&s, "a,b,c", err, sizeof(err)) == PB_OK, "%s", err);
+	CHECK(pb_shards_close(&s, "c", err, sizeof(err)) == PB_OK, "%s", err);
+	for (k = 0; k < KEYS; k++) {
+		size_t n = (size_t)snprintf(key, sizeof(key), "client%d:order-%d", k % 7, k);
+		int before = pb_shard_home(&open3, key, n), after = pb_shard_home(&s, key, n);
+
+		CHECK(after != 2, "%s: home on the closed shard", key);
+		if (after != before)
+			moved++, wrong += before != 2;
+	}
+	CHECK(wrong == 0, "%d keys of open shards moved", wrong);
+	CHECK(moved > KEYS / 3 - KEYS / 20 && moved < KEYS / 3 + KEYS / 20,
+	      "%d of %d keys moved off the closed shard", moved, KEYS);
+}
+
 void unit_tests(void)
 {
 	parse();
 	homes();
+	closed();
 }
