@@ -80,6 +80,15 @@ static pb_family blocked = {
 	.help = "destinations with postbacks waiting that no agent may take from "
 		"now: an open breaker or a rate limit",
 };
+/* Each shard's waiting postbacks: an agent shows what it read of the
+ * shards whose lease it holds, 0 for the others, so that summed over the
+ * agents each shard is counted once. */
+static pb_family shard_waiting = {
+	.name = "pb_queue_shard_waiting", .type = PB_GAUGE,
+	.help = "postbacks waiting on each shard, as the agent holding its lease "
+		"read them (the other agents show 0: sum by shard)",
+	.label = "shard",
+};
 static pb_family exporter = {
 	.name = "pb_queue_exporter", .type = PB_GAUGE,
 	.help = "how many shards' queue gauges this agent shows (it holds their "
@@ -93,7 +102,7 @@ static pb_family nshards = {
 static pb_family *const families[] = {
 	PB_STD_FAMILIES, &attempts, &responses, &attempt_seconds, &latency,
 	&record_seconds, &take_seconds, &in_flight, &breaker, &queue, &oldest,
-	&blocked, &exporter, &nshards,
+	&blocked, &shard_waiting, &exporter, &nshards,
 };
 
 static pb_dest_counts dests = {
@@ -107,6 +116,7 @@ static pb_httpd httpd;
 
 int am_start(void)
 {
+	pb_m_label_shards(&shard_waiting, &cfg.shards);
 	if (cfg.metrics_listen[0] != '\0' &&
 	    pb_dest_counts_init(&dests, (size_t)cfg.metrics_destinations) != PB_OK) {
 		pb_error("metrics: out of memory for %ld destinations",
@@ -181,7 +191,7 @@ static struct {
 static void show_queue(void)
 {
 	long long waiting = 0, scheduled = 0, held = 0, dead = 0, old = 0,
-		  blocks = 0;
+		  blocks = 0, by_shard[PB_M_VALUES] = { 0 };
 	int s, shown = 0;
 
 	for (s = 0; s < cfg.shards.n; s++) {
@@ -189,6 +199,7 @@ static void show_queue(void)
 
 		if (!Q.holder[s])
 			continue;
+		by_shard[pb_m_shard(s)] += q->waiting;
 		shown++;
 		waiting += q->waiting, scheduled += q->scheduled;
 		held += q->in_flight, dead += q->dead, blocks += q->blocked;
@@ -206,6 +217,8 @@ static void show_queue(void)
 	atomic_store(&queue.hidden, !shown);
 	atomic_store(&oldest.hidden, !shown);
 	atomic_store(&blocked.hidden, !shown);
+	for (s = 0; s < cfg.shards.n && s < PB_M_VALUES; s++)
+		pb_m_set(&shard_waiting, s, by_shard[s]);
 	pb_m_set(&exporter, 0, shown);
 	pb_m_set(&nshards, 0, cfg.shards.n);
 }

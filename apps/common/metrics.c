@@ -17,6 +17,21 @@ static int nvalues(const pb_family *f)
 	return n > 0 ? n : 1;
 }
 
+void pb_m_label_shards(pb_family *f, const pb_shards *s)
+{
+	int i;
+
+	for (i = 0; i < s->n && i < PB_M_VALUES - 1; i++)
+		f->values[i] = s->name[i];
+	if (s->n > PB_M_VALUES - 1)
+		f->values[PB_M_VALUES - 1] = "other";
+}
+
+int pb_m_shard(int shard)
+{
+	return shard < PB_M_VALUES - 1 ? shard : PB_M_VALUES - 1;
+}
+
 int pb_m_index(const pb_family *f, const char *value)
 {
 	int i, n = nvalues(f);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "shard.h"
 
 #define PB_M_VALUES 12  /* label values of one family, at most */
 #define PB_M_BUCKETS 16 /* histogram bounds, at most */
@@ -49,6 +50,10 @@ typedef struct pb_family {
 
 /* Index of a label value in f (the last value when it is not listed). */
 int pb_m_index(const pb_family *f, const char *value);
+/* A family by shard: its label's values are the shards' names; past
+ * PB_M_VALUES - 1 shards the rest are "other" (pb_m_shard: the index). */
+void pb_m_label_shards(pb_family *f, const pb_shards *s);
+int pb_m_shard(int shard);
 void pb_m_add(pb_family *f, int i, long long delta);
 void pb_m_set(pb_family *f, int i, long long value);
 void pb_m_observe(pb_family *f, int i, double seconds);

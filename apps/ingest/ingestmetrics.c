@@ -60,22 +60,12 @@ static pb_family *const families[] = {
 	&shard_taken, &shard_passed,
 };
 
-/* The label values of a family by shard: the shards' names. */
-static void name_shards(pb_family *f, const pb_shards *s)
-{
-	int i;
-
-	for (i = 0; i < s->n && i < PB_M_VALUES - 1; i++)
-		f->values[i] = s->name[i];
-	if (s->n > PB_M_VALUES - 1)
-		f->values[PB_M_VALUES - 1] = "other";
-}
 static pb_httpd httpd;
 
 int im_start(const char *listen, const pb_shards *shards)
 {
-	name_shards(&shard_taken, shards);
-	name_shards(&shard_passed, shards);
+	pb_m_label_shards(&shard_taken, shards);
+	pb_m_label_shards(&shard_passed, shards);
 	return pb_httpd_serve(&httpd, listen, families, PB_ARRAY_LEN(families), NULL);
 }
 
@@ -114,7 +104,5 @@ void im_memory_high(void)
 
 void im_shard(int shard, int taken)
 {
-	int i = shard < PB_M_VALUES - 1 ? shard : PB_M_VALUES - 1;
-
-	pb_m_add(taken ? &shard_taken : &shard_passed, i, 1);
+	pb_m_add(taken ? &shard_taken : &shard_passed, pb_m_shard(shard), 1);
 }

@@ -4,7 +4,8 @@
  *
  * Flow: refresh() asks every query of the selected range at once, then
  * fills the tiles (totals over the range, computed exactly from the raw
- * counters), the charts and the table of failing destinations. Failovers
+ * counters), the charts, the table of shards and that of failing
+ * destinations. Failovers
  * (pb_redis_master_changes_total rising) are dashed lines on every chart.
  * When the first refresh is drawn, <body data-ready="1"> says so (the
  * headless test waits for it); any error is listed in #errors.
@@ -19,6 +20,10 @@ const COLORS = { delivered: "#16a34a", retry: "#f59e0b", dead: "#dc2626",
 		 p50: "#2563eb", p90: "#7c3aed", p99: "#dc2626", success: "#16a34a",
 		 failure: "#dc2626", take: "#2563eb", attempt: "#7c3aed",
 		 record: "#f59e0b", enqueue: "#6b7280", oldest: "#dc2626" };
+
+/* Series whose label values are not known in advance (the shards). */
+const PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#7c3aed", "#dc2626", "#0891b2",
+		 "#db2777", "#65a30d", "#9333ea", "#ea580c", "#475569", "#111827"];
 
 const state = { failovers: [], charts: {} };
 
@@ -141,8 +146,10 @@ Chart.register({
 
 function draw(id, w, datasets, opts = {}) {
 	const data = { datasets: datasets.map(d => ({
-		label: d.label, data: d.points, borderColor: COLORS[d.color] || "#111",
-		backgroundColor: (COLORS[d.color] || "#111") + "33",
+		label: d.label, data: d.points,
+		borderColor: COLORS[d.color] || d.color || "#111",
+		backgroundColor: (COLORS[d.color] || d.color || "#111") + "33",
+		borderDash: d.dash ? [4, 3] : [],
 		fill: !!opts.stacked, pointRadius: 0, borderWidth: 1.5, spanGaps: false,
 	})) };
 	const options = {
@@ -218,6 +225,11 @@ async function refresh() {
 		record: mean("pb_record_seconds", w),
 		enqueue: mean("pb_ingest_enqueue_seconds", w),
 		dests: series("pb_delivery_destination_attempts_total", w),
+		shardTaken: series("pb_ingest_shard_taken_total", w),
+		shardPassed: series("pb_ingest_shard_passed_total", w),
+		shardTakenRate: series(`sum by (shard) (rate(pb_ingest_shard_taken_total[${w.rate}]))`, w),
+		shardPassedRate: series(`sum by (shard) (rate(pb_ingest_shard_passed_total[${w.rate}]))`, w),
+		shardWaiting: instant("sum by (shard) (pb_queue_shard_waiting)"),
 	};
 	const r = {};
 	await Promise.all(Object.entries(q).map(async ([k, p]) => { r[k] = await p; }));
@@ -238,6 +250,8 @@ async function refresh() {
 			     one(r.attempt, "attempt (HTTP)", "attempt"),
 			     one(r.record, "record (Redis)", "record"),
 			     one(r.enqueue, "ingest enqueue", "enqueue")]);
+	draw("chart-shards", w, shardDatasets(r));
+	shards(r, w);
 	failing(r.dests, w);
 	setText("updated", `updated ${new Date().toLocaleTimeString("en-GB")}`);
 }
@@ -260,6 +274,54 @@ function tiles(r, w) {
 	setText("failovers", count(state.failovers.length));
 }
 
+/* The shards' names, in the order the ingest nodes list them (first seen). */
+function shardNames(r) {
+	const names = [];
+	for (const s of [...r.shardTaken, ...r.shardPassed, ...r.shardWaiting])
+		if (s.metric.shard && !names.includes(s.metric.shard))
+			names.push(s.metric.shard);
+	return names;
+}
+
+/* Per shard: requests taken (solid) and passed over (dashed), one colour a shard. */
+function shardDatasets(r) {
+	const names = shardNames(r);
+	const color = name => PALETTE[names.indexOf(name) % PALETTE.length];
+	const out = [];
+	for (const s of r.shardTakenRate)
+		out.push({ label: `${s.metric.shard} taken`, color: color(s.metric.shard),
+			   points: points(s) });
+	for (const s of r.shardPassedRate)
+		out.push({ label: `${s.metric.shard} passed over`, color: color(s.metric.shard),
+			   points: points(s), dash: true });
+	return out;
+}
+
+/* A table of rows (arrays of cells) into tbody, or one row saying none. */
+function fillTable(selector, rows, none) {
+	const body = document.querySelector(selector);
+	body.replaceChildren(...(rows.length ? rows : [[none, "", "", ""]]).map(cells => {
+		const tr = document.createElement("tr");
+		for (const c of cells) {
+			const td = document.createElement("td");
+			td.textContent = c;
+			tr.appendChild(td);
+		}
+		return tr;
+	}));
+}
+
+/* Each shard: requests it took and passed over in the range, waiting now. */
+function shards(r, w) {
+	const taken = growthBy(r.shardTaken, "shard", w.start);
+	const passed = growthBy(r.shardPassed, "shard", w.start);
+	const waiting = {};
+	for (const s of r.shardWaiting)
+		waiting[s.metric.shard] = num(s.value[1]);
+	fillTable("#shards tbody", shardNames(r).map(name => [name, count(taken[name] || 0),
+		count(passed[name] || 0), count(waiting[name])]), "no shard reported");
+}
+
 /* The ten destinations with the most failed attempts (retry or dead). */
 function failing(result, w) {
 	const rows = {};
@@ -272,18 +334,8 @@ function failing(result, w) {
 	}
 	const top = Object.entries(rows).filter(([, x]) => Math.round(x.failed) > 0)
 		.sort((a, b) => b[1].failed - a[1].failed).slice(0, 10);
-	const body = document.querySelector("#failing tbody");
-	body.replaceChildren(...(top.length ? top : [["none failing", null]]).map(([dest, x]) => {
-		const tr = document.createElement("tr");
-		const cells = x ? [dest, count(x.failed), count(x.all), percent(x.failed / x.all)]
-				: [dest, "", "", ""];
-		for (const c of cells) {
-			const td = document.createElement("td");
-			td.textContent = c;
-			tr.appendChild(td);
-		}
-		return tr;
-	}));
+	fillTable("#failing tbody", top.map(([dest, x]) =>
+		[dest, count(x.failed), count(x.all), percent(x.failed / x.all)]), "none failing");
 }
 
 async function loop() {

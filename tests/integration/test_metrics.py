@@ -225,6 +225,15 @@ def test_dashboard_in_headless_chromium_shows_the_workload(m):
     row = re.search(r"<tr><td>%s</td><td>(\d+)</td><td>(\d+)</td>" % re.escape(dest), dom)
     assert row and row.groups() == (str(FLAKY + BAD), str(1 + OK + 2 * FLAKY + BAD)), \
         "the failing destination's row: %s" % (row and row.group(0))
+    # The shards' table: each shard's requests as the ingest nodes counted
+    # them, nothing passed over, nothing waiting once all is delivered.
+    taken = int(total([scrape(a) for a in m.ingests], "pb_ingest_shard_taken_total"))
+    shard = m.c.shards[0]["name"]
+    row = re.search(r"<tr><td>%s</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>"
+                    % re.escape(shard), re.search(r'<table id="shards">.*?</table>', dom,
+                                                 re.S).group(0))
+    assert taken > 0 and row and row.groups() == (str(taken), "0", "0"), \
+        "the shard's row: %s (taken %d)" % (row and row.group(0), taken)
     assert re.search(r'<ul id="errors">\s*</ul>', dom), re.search(r'<ul id="errors">.*?</ul>',
                                                                   dom, re.S).group(0)
     console = [line for line in p.stderr.splitlines() if ":CONSOLE" in line]
