@@ -105,7 +105,7 @@ def settings_table():
 
 # ---- metrics ----------------------------------------------------------------
 
-FAMILY = re.compile(r"(pb_family|pb_dest_counts)\s+\w+\s*=\s*\{(.*?)\n\};", re.S)
+FAMILY = re.compile(r"(pb_family|pb_counts)\s+\w+\s*=\s*\{(.*?)\n\};", re.S)
 
 
 def c_strings(text):
@@ -132,9 +132,10 @@ def metric_families():
         for kind, body in FAMILY.findall(text):
             name = c_strings(field(body, "name"))
             help_ = c_strings(field(body, "help"))
-            if kind == "pb_dest_counts":
+            if kind == "pb_counts":
                 outcomes = re.findall(r'"(\w+)"', field(body, "outcomes") or "")
-                out.append((name, "destination, outcome: %s" % ", ".join(outcomes),
+                out.append((name, "%s, outcome: %s" % (c_strings(field(body, "label")),
+                                                       ", ".join(outcomes)),
                             "counter", shown, help_))
                 continue
             type_ = field(body, "type").split(",")[0].replace("PB_", "").lower()

@@ -105,43 +105,55 @@ static pb_family *const families[] = {
 	&blocked, &shard_waiting, &exporter, &nshards,
 };
 
-static pb_dest_counts dests = {
-	.name = "pb_delivery_destination_attempts_total",
+static pb_counts dests = {
+	.name = "pb_delivery_destination_attempts_total", .label = "destination",
 	.help = "attempts by destination (scheme://host:port) and outcome; the "
 		"first metrics_destinations seen have their own series, the rest "
 		"are counted as destination=\"other\"",
 	.outcomes = (const char *const[]){ "delivered", "retry", "dead", NULL },
 };
+static pb_counts clients = {
+	.name = "pb_delivery_client_attempts_total", .label = "client",
+	.help = "attempts by client (whose key queued the postback; \"\" without "
+		"one) and outcome; the first metrics_clients seen have their own "
+		"series, the rest are counted as client=\"other\"",
+	.outcomes = (const char *const[]){ "delivered", "retry", "dead", NULL },
+};
+static pb_counts *const tables[] = { &dests, &clients };
 static pb_httpd httpd;
 
 int am_start(void)
 {
 	pb_m_label_shards(&shard_waiting, &cfg.shards);
 	if (cfg.metrics_listen[0] != '\0' &&
-	    pb_dest_counts_init(&dests, (size_t)cfg.metrics_destinations) != PB_OK) {
-		pb_error("metrics: out of memory for %ld destinations",
-			 cfg.metrics_destinations);
+	    (pb_counts_init(&dests, (size_t)cfg.metrics_destinations) != PB_OK ||
+	     pb_counts_init(&clients, (size_t)cfg.metrics_clients) != PB_OK)) {
+		pb_error("metrics: out of memory for %ld destinations and %ld clients",
+			 cfg.metrics_destinations, cfg.metrics_clients);
 		return PB_ERR_NOMEM;
 	}
 	return pb_httpd_serve(&httpd, cfg.metrics_listen, families,
-			      PB_ARRAY_LEN(families), &dests);
+			      PB_ARRAY_LEN(families), tables, PB_ARRAY_LEN(tables));
 }
 
 void am_stop(void)
 {
 	pb_httpd_stop(&httpd);
-	pb_dest_counts_free(&dests);
+	pb_counts_free(&dests);
+	pb_counts_free(&clients);
 }
 
 void am_attempt(const job *jb, double seconds)
 {
 	int class = jb->status >= 100 && jb->status < 600 ? (int)(jb->status / 100) - 1
 							   : 5;
+	char client[PB_CLIENT_NAME_MAX + 1];
 
 	pb_m_add(&responses, class, 1);
 	pb_m_observe(&attempt_seconds, 0, seconds);
 	if (jb->dname.name[0] != '\0')
-		pb_dest_counts_add(&dests, jb->dname.name, (int)jb->outcome);
+		pb_counts_add(&dests, jb->dname.name, (int)jb->outcome, 1);
+	pb_counts_add(&clients, job_client(jb, client), (int)jb->outcome, 1);
 }
 
 void am_recorded(const job *jb)

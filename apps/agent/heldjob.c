@@ -74,6 +74,16 @@ job *job_new(const redisReply *x, const redisReply *data, const char *dest,
 	return jb;
 }
 
+const char *job_client(const job *jb, char out[PB_CLIENT_NAME_MAX + 1])
+{
+	out[0] = '\0';
+	if (jb->j.client && jb->j.client_len <= PB_CLIENT_NAME_MAX) {
+		memcpy(out, jb->j.client, jb->j.client_len);
+		out[jb->j.client_len] = '\0';
+	}
+	return out;
+}
+
 const char *job_rid(const job *jb, size_t *n)
 {
 	if (jb->form == 1 || jb->ref.rid[0] == '\0')

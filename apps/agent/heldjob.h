@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 
 #include "buf.h"
+#include "clientkey.h"
 #include "dest.h"
 #include "job.h"
 #include "retry.h"
@@ -84,6 +85,9 @@ job *job_new(const redisReply *x, const redisReply *data, const char *dest,
 	     size_t log_body_bytes);
 /* The request id of a reference (its length in *n); NULL for version 1. */
 const char *job_rid(const job *jb, size_t *n);
+/* The client that queued it (clientkey.h), as a C string in out; "" when
+ * none is known. Returns out. */
+const char *job_client(const job *jb, char out[PB_CLIENT_NAME_MAX + 1]);
 /*
  * Its request's header (a copy of hdr[0..n); hdr NULL for none), and the
  * decoding: jb->state and jb->j. PB_ERR_NOMEM, else PB_OK (a job that

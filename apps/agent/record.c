@@ -26,7 +26,7 @@ static struct { /* every shard's recorder counts here */
 static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 {
 	static const char *signals[] = { "", "ok", "fail" };
-	char client[PB_CLIENT_NAME_MAX + 1] = "";
+	char client[PB_CLIENT_NAME_MAX + 1];
 	pb_dead d;
 	pb_buf alone;
 
@@ -49,11 +49,9 @@ static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 	case PB_DEAD:
 		break;
 	}
-	if (jb->j.client && jb->j.client_len < sizeof(client))
-		memcpy(client, jb->j.client, jb->j.client_len), client[jb->j.client_len] = '\0';
 	d = (pb_dead){ jb->raw, jb->raw_len, jb->j.id, (long long)jb->j.attempts + 1,
-		       jb->status, jb->error, pb_wall_ms(), keys.agent_id, client,
-		       jb->dest[0] ? jb->dest : jb->dname.id };
+		       jb->status, jb->error, pb_wall_ms(), keys.agent_id,
+		       job_client(jb, client), jb->dest[0] ? jb->dest : jb->dname.id };
 	if (job_standalone(jb, &alone) == PB_OK)
 		d.job = alone.data, d.job_len = alone.len;
 	*letter = pb_dead_encode(&d);

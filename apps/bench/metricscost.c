@@ -23,7 +23,7 @@ static pb_family latency = { .name = "x_latency_seconds", .type = PB_HISTOGRAM,
 int pb_metrics_cost(long n)
 {
 	pb_family *const fams[] = { &outcomes, &classes, &attempt, &latency };
-	pb_dest_counts d = { .name = "x_dest_total", .help = "x",
+	pb_counts d = { .name = "x_dest_total", .help = "x", .label = "destination",
 			     .outcomes = (const char *const[]){ "delivered", "retry",
 								"dead", NULL } };
 	char names[DESTS][48];
@@ -32,28 +32,30 @@ int pb_metrics_cost(long n)
 	long i;
 	int k;
 
-	if (pb_dest_counts_init(&d, DESTS) != PB_OK)
+	pb_counts *const tables[] = { &d };
+
+	if (pb_counts_init(&d, DESTS) != PB_OK)
 		return 1;
 	for (k = 0; k < DESTS; k++) {
 		snprintf(names[k], sizeof(names[k]), "https://partner-%03d.example:443", k);
-		pb_dest_counts_add(&d, names[k], 0);
+		pb_counts_add(&d, names[k], 0, 1);
 	}
 	t0 = pb_now_us();
 	for (i = 0; i < n; i++) {
 		k = (int)(i % DESTS);
 		pb_m_add(&classes, 1, 1);
 		pb_m_observe(&attempt, 0, 0.002 * (double)(k + 1));
-		pb_dest_counts_add(&d, names[k], 0);
+		pb_counts_add(&d, names[k], 0, 1);
 		pb_m_add(&outcomes, 0, 1);
 		pb_m_observe(&latency, 0, 0.01 * (double)(k + 1));
 	}
 	t1 = pb_now_us();
 	pb_buf_init(&page, PB_M_RENDER_MAX);
-	pb_metrics_render(&page, fams, PB_ARRAY_LEN(fams), &d);
+	pb_metrics_render(&page, fams, PB_ARRAY_LEN(fams), tables, 1);
 	printf("{\"postbacks\": %ld, \"ns_per_postback\": %.1f, \"scrape_us\": %lld, "
 	       "\"page_bytes\": %zu}\n", n, 1000.0 * (double)(t1 - t0) / (double)n,
 	       (long long)(pb_now_us() - t1), page.len);
 	pb_buf_free(&page);
-	pb_dest_counts_free(&d);
+	pb_counts_free(&d);
 	return 0;
 }

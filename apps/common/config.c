@@ -147,6 +147,8 @@ static const pb_opt opts[] = {
 	S(user_agent, "postback-agent/" PB_VERSION, AGT, "HTTP User-Agent"),
 	I(metrics_destinations, PB_DEF_metrics_destinations, 0, 10000, AGT,
 	  "destinations with metric series of their own (the rest: \"other\")"),
+	I(metrics_clients, PB_DEF_metrics_clients, 0, 10000, ING | AGT,
+	  "clients with metric series of their own (the rest: \"other\")"),
 };
 
 static void *field(pb_config *cfg, const pb_opt *o)

@@ -82,6 +82,7 @@ typedef struct pb_config {
 	char allow_destinations[PB_STR_MAX];
 	char user_agent[128];
 	long metrics_destinations;
+	long metrics_clients;
 
 	/* master_name's names, parsed after loading. */
 	pb_shards shards;

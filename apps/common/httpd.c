@@ -59,7 +59,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found,
 			     strlen(not_found), MHD_RESPMEM_PERSISTENT);
 	pb_buf_init(&page, PB_M_RENDER_MAX);
-	if (pb_metrics_render(&page, h->fams, h->nfams, h->dests) != PB_OK ||
+	if (pb_metrics_render(&page, h->fams, h->nfams, h->tables, h->ntables) != PB_OK ||
 	    page.data == NULL) {
 		pb_buf_free(&page);
 		return MHD_NO; /* the scrape fails; Prometheus marks it so */
@@ -105,14 +105,15 @@ static int resolve(pb_httpd *h, const char *listen, struct sockaddr_storage *ss)
 }
 
 int pb_httpd_start(pb_httpd *h, const char *listen, pb_family *const *fams,
-		   size_t nfams, pb_dest_counts *dests)
+		   size_t nfams, pb_counts *const *tables, size_t ntables)
 {
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 
 	h->fams = fams;
 	h->nfams = nfams;
-	h->dests = dests;
+	h->tables = tables;
+	h->ntables = ntables;
 	h->d = NULL;
 	if ((h->err = resolve(h, listen, &ss)) != PB_OK)
 		return h->err;
@@ -133,12 +134,12 @@ int pb_httpd_start(pb_httpd *h, const char *listen, pb_family *const *fams,
 }
 
 int pb_httpd_serve(pb_httpd *h, const char *listen, pb_family *const *fams,
-		   size_t nfams, pb_dest_counts *dests)
+		   size_t nfams, pb_counts *const *tables, size_t ntables)
 {
 	pb_stdmetrics_init();
 	if (listen[0] == '\0')
 		return PB_OK;
-	if (pb_httpd_start(h, listen, fams, nfams, dests) != PB_OK) {
+	if (pb_httpd_start(h, listen, fams, nfams, tables, ntables) != PB_OK) {
 		pb_error("%s", h->errstr);
 		return h->err;
 	}

@@ -15,7 +15,8 @@ typedef struct pb_httpd {
 	struct MHD_Daemon *d;
 	pb_family *const *fams; /* what a scrape shows: these families, */
 	size_t nfams;
-	pb_dest_counts *dests;  /* and this table (NULL: none) */
+	pb_counts *const *tables; /* and these tables of counts */
+	size_t ntables;
 	int err;
 	char errstr[256];
 } pb_httpd;
@@ -23,14 +24,14 @@ typedef struct pb_httpd {
 /* Listen on "host:port" (a numeric address; [v6]:port). PB_OK, or an
  * error with errstr saying what failed. */
 int pb_httpd_start(pb_httpd *h, const char *listen, pb_family *const *fams,
-		   size_t nfams, pb_dest_counts *dests);
+		   size_t nfams, pb_counts *const *tables, size_t ntables);
 /*
  * What a daemon calls at start: the standard families set
  * (stdmetrics.h), then, unless listen is "" (metrics off), the endpoint
  * started and where it listens logged. PB_OK, or the error, logged.
  */
 int pb_httpd_serve(pb_httpd *h, const char *listen, pb_family *const *fams,
-		   size_t nfams, pb_dest_counts *dests);
+		   size_t nfams, pb_counts *const *tables, size_t ntables);
 void pb_httpd_stop(pb_httpd *h);
 
 #endif

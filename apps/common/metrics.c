@@ -79,9 +79,9 @@ void pb_m_observe(pb_family *f, int i, double seconds)
 				  memory_order_relaxed);
 }
 
-/* ---- destinations -------------------------------------------------------- */
+/* ---- counts by a label's value (destinations, clients) ------------------- */
 
-int pb_dest_counts_init(pb_dest_counts *d, size_t cap)
+int pb_counts_init(pb_counts *d, size_t cap)
 {
 	pthread_mutex_init(&d->mu, NULL);
 	d->cap = cap;
@@ -90,7 +90,7 @@ int pb_dest_counts_init(pb_dest_counts *d, size_t cap)
 	return d->rows ? PB_OK : PB_ERR_NOMEM;
 }
 
-void pb_dest_counts_add(pb_dest_counts *d, const char *dest, int outcome)
+void pb_counts_add(pb_counts *d, const char *key, int outcome, unsigned long long n)
 {
 	size_t i;
 
@@ -98,24 +98,24 @@ void pb_dest_counts_add(pb_dest_counts *d, const char *dest, int outcome)
 		return;
 	pthread_mutex_lock(&d->mu);
 	for (i = 0; i < d->n; i++)
-		if (strcmp(d->rows[i].dest, dest) == 0)
+		if (strcmp(d->rows[i].key, key) == 0)
 			break;
-	if (i == d->n && d->n < d->cap && (d->rows[i].dest = strdup(dest)) != NULL)
+	if (i == d->n && d->n < d->cap && (d->rows[i].key = strdup(key)) != NULL)
 		d->n++;
 	if (i == d->n) /* full (or out of memory): "other" */
 		i = d->cap;
-	d->rows[i].c[outcome]++;
+	d->rows[i].c[outcome] += n;
 	pthread_mutex_unlock(&d->mu);
 }
 
-void pb_dest_counts_free(pb_dest_counts *d)
+void pb_counts_free(pb_counts *d)
 {
 	size_t i;
 
 	if (d->rows == NULL)
 		return;
 	for (i = 0; i < d->n; i++)
-		free(d->rows[i].dest);
+		free(d->rows[i].key);
 	free(d->rows);
 	d->rows = NULL;
 	pthread_mutex_destroy(&d->mu);
@@ -206,7 +206,7 @@ static void render_family(pb_buf *out, pb_family *f)
 	}
 }
 
-static void render_dests(pb_buf *out, pb_dest_counts *d)
+static void render_counts(pb_buf *out, pb_counts *d)
 {
 	size_t i;
 	int k;
@@ -217,8 +217,8 @@ static void render_dests(pb_buf *out, pb_dest_counts *d)
 		if (i == d->n && i < d->cap)
 			i = d->cap; /* unused rows: on to "other" */
 		for (k = 0; k < PB_M_VALUES && d->outcomes[k] != NULL; k++) {
-			pb_buf_printf(out, "%s{destination=\"", d->name);
-			pb_m_escape(out, i < d->cap ? d->rows[i].dest : "other");
+			pb_buf_printf(out, "%s{%s=\"", d->name, d->label);
+			pb_m_escape(out, i < d->cap ? d->rows[i].key : "other");
 			pb_buf_printf(out, "\",outcome=\"%s\"} %llu\n", d->outcomes[k],
 				      d->rows[i].c[k]);
 		}
@@ -227,14 +227,15 @@ static void render_dests(pb_buf *out, pb_dest_counts *d)
 }
 
 int pb_metrics_render(pb_buf *out, pb_family *const *fams, size_t n,
-		      pb_dest_counts *dests)
+		      pb_counts *const *tables, size_t ntables)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (!fams[i]->hidden)
 			render_family(out, fams[i]);
-	if (dests != NULL && dests->rows != NULL)
-		render_dests(out, dests);
+	for (i = 0; i < ntables; i++)
+		if (tables[i]->rows != NULL)
+			render_counts(out, tables[i]);
 	return pb_buf_err(out);
 }

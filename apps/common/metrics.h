@@ -61,30 +61,32 @@ void pb_m_observe(pb_family *f, int i, double seconds);
 void pb_m_add_to(pb_family *f, const char *value, long long delta);
 
 /*
- * Counts per destination and outcome, bounded: the first `cap`
- * destinations seen get a series each, the rest are counted as "other".
- * Locked (destinations are looked up by name), so it is updated once per
- * attempt, not per byte.
+ * Counts per value of one label (a destination, a client) and outcome,
+ * bounded: the first `cap` values seen get a series each, the rest are
+ * counted as "other". Locked (values are looked up by name), so it is
+ * updated once per attempt or request, not per byte.
  */
-typedef struct pb_dest_counts {
+typedef struct pb_counts {
 	const char *name, *help;  /* family name and help */
+	const char *label;        /* "destination", "client" */
 	const char *const *outcomes; /* NULL-ended, at most PB_M_VALUES */
 	pthread_mutex_t mu;
 	size_t cap, n;
-	struct pb_dest_row {
-		char *dest;           /* NULL for "other" */
+	struct pb_count_row {
+		char *key;            /* the label's value */
 		unsigned long long c[PB_M_VALUES];
 	} *rows;                  /* cap + 1: the last is "other" */
-} pb_dest_counts;
+} pb_counts;
 
-int pb_dest_counts_init(pb_dest_counts *d, size_t cap);
-void pb_dest_counts_add(pb_dest_counts *d, const char *dest, int outcome);
-void pb_dest_counts_free(pb_dest_counts *d);
+int pb_counts_init(pb_counts *d, size_t cap);
+/* n more of outcome (its index in outcomes) for the label's value key. */
+void pb_counts_add(pb_counts *d, const char *key, int outcome, unsigned long long n);
+void pb_counts_free(pb_counts *d);
 
-/* Every family (those not hidden) and the destination table, if any, in
- * the text format, appended to out (whose limit bounds it). */
+/* Every family (those not hidden) and the tables of counts, in the text
+ * format, appended to out (whose limit bounds it). */
 int pb_metrics_render(pb_buf *out, pb_family *const *fams, size_t n,
-		      pb_dest_counts *dests);
+		      pb_counts *const *tables, size_t ntables);
 /* A label value with \, " and newline escaped, as the format wants. */
 void pb_m_escape(pb_buf *out, const char *s);
 

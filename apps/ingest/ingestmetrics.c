@@ -60,18 +60,30 @@ static pb_family *const families[] = {
 	&shard_taken, &shard_passed,
 };
 
+static pb_counts clients = {
+	.name = "pb_ingest_client_postbacks_total", .label = "client",
+	.help = "postbacks accepted by client (the name its key was issued to; "
+		"\"\" without a key); the first metrics_clients seen have their own "
+		"series, the rest are counted as client=\"other\"",
+	.outcomes = (const char *const[]){ "accepted", NULL },
+};
+static pb_counts *const tables[] = { &clients };
 static pb_httpd httpd;
 
-int im_start(const char *listen, const pb_shards *shards)
+int im_start(const char *listen, const pb_shards *shards, long nclients)
 {
 	pb_m_label_shards(&shard_taken, shards);
 	pb_m_label_shards(&shard_passed, shards);
-	return pb_httpd_serve(&httpd, listen, families, PB_ARRAY_LEN(families), NULL);
+	if (listen[0] != '\0' && pb_counts_init(&clients, (size_t)nclients) != PB_OK)
+		return PB_ERR_NOMEM;
+	return pb_httpd_serve(&httpd, listen, families, PB_ARRAY_LEN(families), tables,
+			      PB_ARRAY_LEN(tables));
 }
 
 void im_stop(void)
 {
 	pb_httpd_stop(&httpd);
+	pb_counts_free(&clients);
 }
 
 void im_answered(int status)
@@ -82,15 +94,18 @@ void im_answered(int status)
 	pb_m_add_to(&requests, code, 1);
 }
 
-void im_enqueued(const pb_enqueue_res *res, size_t count, double seconds)
+void im_enqueued(const char *client, const pb_enqueue_res *res, size_t count,
+		 double seconds)
 {
 	/* A refusal's series in refused, by enqueue status. */
 	static const int reason[] = { [PB_ENQ_FULL] = 0, [PB_ENQ_NOT_DURABLE] = 1,
 				      [PB_ENQ_NO_REPLICAS] = 2, [PB_ENQ_REDIS_DOWN] = 3 };
 
 	pb_m_observe(&enqueue_seconds, 0, seconds);
-	if (res->status == PB_ENQ_OK)
+	if (res->status == PB_ENQ_OK) {
 		pb_m_add(&accepted, 0, (long long)count);
+		pb_counts_add(&clients, client, 0, count);
+	}
 	else if (res->status == PB_ENQ_REPLAY)
 		pb_m_add(&replays, 0, 1);
 	else if ((size_t)res->status < PB_ARRAY_LEN(reason))

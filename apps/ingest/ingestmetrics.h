@@ -11,12 +11,13 @@
 #include "shard.h"
 
 /* Start the endpoint when metrics_listen is set. PB_OK or an error, said. */
-int im_start(const char *listen, const pb_shards *shards);
+int im_start(const char *listen, const pb_shards *shards, long nclients);
 void im_stop(void);
 
 void im_answered(int status);
 /* One pb_enqueue(): its result, its postbacks, how long it took. */
-void im_enqueued(const pb_enqueue_res *res, size_t count, double seconds);
+void im_enqueued(const char *client, const pb_enqueue_res *res, size_t count,
+		 double seconds);
 /* A 503 before Redis was asked: Redis near its maxmemory. */
 void im_memory_high(void);
 /* A shard took a request (an answer it gave), or passed it over. */

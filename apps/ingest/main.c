@@ -608,7 +608,7 @@ static void handle_ingest(worker *w)
 		pb_ingest_req_free(&r);
 		return;
 	}
-	im_enqueued(&res, r.count, (double)(pb_now_us() - t0) / 1e6);
+	im_enqueued(w->client, &res, r.count, (double)(pb_now_us() - t0) / 1e6);
 	answer_enqueue(w, &res, request_id, r.count, shard);
 	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
 		 (int)res.status);
@@ -835,7 +835,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(name, sizeof(name), "ingest-%s-commit", id_prefix);
-	if (im_start(cfg.metrics_listen, &cfg.shards) != PB_OK ||
+	if (im_start(cfg.metrics_listen, &cfg.shards, cfg.metrics_clients) != PB_OK ||
 	    pb_clients_start(&cfg, &keys, node_name(), &stopping) != PB_OK ||
 	    pb_enqueue_group_start(&cfg, name) != PB_OK) {
 		free(ws);

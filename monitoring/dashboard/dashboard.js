@@ -4,7 +4,7 @@
  *
  * Flow: refresh() asks every query of the selected range at once, then
  * fills the tiles (totals over the range, computed exactly from the raw
- * counters), the charts, the table of shards and that of failing
+ * counters), the charts, the tables of shards, of clients and of failing
  * destinations. Failovers
  * (pb_redis_master_changes_total rising) are dashed lines on every chart.
  * When the first refresh is drawn, <body data-ready="1"> says so (the
@@ -230,6 +230,8 @@ async function refresh() {
 		shardTakenRate: series(`sum by (shard) (rate(pb_ingest_shard_taken_total[${w.rate}]))`, w),
 		shardPassedRate: series(`sum by (shard) (rate(pb_ingest_shard_passed_total[${w.rate}]))`, w),
 		shardWaiting: instant("sum by (shard) (pb_queue_shard_waiting)"),
+		clientAccepted: series("pb_ingest_client_postbacks_total", w),
+		clientAttempts: series("pb_delivery_client_attempts_total", w),
 	};
 	const r = {};
 	await Promise.all(Object.entries(q).map(async ([k, p]) => { r[k] = await p; }));
@@ -252,6 +254,7 @@ async function refresh() {
 			     one(r.enqueue, "ingest enqueue", "enqueue")]);
 	draw("chart-shards", w, shardDatasets(r));
 	shards(r, w);
+	clients(r, w);
 	failing(r.dests, w);
 	setText("updated", `updated ${new Date().toLocaleTimeString("en-GB")}`);
 }
@@ -300,7 +303,9 @@ function shardDatasets(r) {
 /* A table of rows (arrays of cells) into tbody, or one row saying none. */
 function fillTable(selector, rows, none) {
 	const body = document.querySelector(selector);
-	body.replaceChildren(...(rows.length ? rows : [[none, "", "", ""]]).map(cells => {
+	const columns = body.parentElement.querySelectorAll("thead th").length;
+	const empty = [none, ...Array(columns - 1).fill("")];
+	body.replaceChildren(...(rows.length ? rows : [empty]).map(cells => {
 		const tr = document.createElement("tr");
 		for (const c of cells) {
 			const td = document.createElement("td");
@@ -320,6 +325,24 @@ function shards(r, w) {
 		waiting[s.metric.shard] = num(s.value[1]);
 	fillTable("#shards tbody", shardNames(r).map(name => [name, count(taken[name] || 0),
 		count(passed[name] || 0), count(waiting[name])]), "no shard reported");
+}
+
+/* The twenty clients with the most postbacks accepted in the range: what
+ * became of them (attempts by outcome; "" is a request without a key). */
+function clients(r, w) {
+	const accepted = growthBy(r.clientAccepted, "client", w.start);
+	const by = {};
+	for (const s of r.clientAttempts) {
+		const row = by[s.metric.client] ||= {};
+		row[s.metric.outcome] = (row[s.metric.outcome] || 0) + growth(s.values, w.start);
+	}
+	const names = [...new Set([...Object.keys(accepted), ...Object.keys(by)])]
+		.filter(c => Math.round(accepted[c] || 0) + Object.values(by[c] || {})
+			.reduce((a, v) => a + Math.round(v), 0) > 0)
+		.sort((a, b) => (accepted[b] || 0) - (accepted[a] || 0)).slice(0, 20);
+	fillTable("#clients tbody", names.map(c => [c === "" ? "(no key)" : c,
+		count(accepted[c] || 0), count(by[c]?.delivered || 0),
+		count(by[c]?.retry || 0), count(by[c]?.dead || 0)]), "no client reported");
 }
 
 /* The ten destinations with the most failed attempts (retry or dead). */

@@ -138,6 +138,12 @@ def test_metrics_of_all_daemons_sum_to_the_workload(m):
                  outcome="retry") == FLAKY
     assert total(agents, "pb_delivery_destination_attempts_total", destination=dest,
                  outcome="dead") == BAD
+    # By client: the cluster's one client key ("local") queued everything.
+    for outcome, n in (("delivered", 1 + OK + FLAKY), ("retry", FLAKY), ("dead", BAD)):
+        assert total(agents, "pb_delivery_client_attempts_total", client="local",
+                     outcome=outcome) == n, outcome
+    assert total(ingests, "pb_ingest_client_postbacks_total", client="local",
+                 outcome="accepted") == 1 + OK + FLAKY + BAD
     assert total(agents, "pb_delivery_in_flight") == 0
     assert total(agents, "pb_record_seconds_count") > 0
     assert total(agents, "pb_take_seconds_count") > 0
@@ -234,6 +240,12 @@ def test_dashboard_in_headless_chromium_shows_the_workload(m):
                                                  re.S).group(0))
     assert taken > 0 and row and row.groups() == (str(taken), "0", "0"), \
         "the shard's row: %s (taken %d)" % (row and row.group(0), taken)
+    # The clients' table: the one client's postbacks, as above.
+    row = re.search(r"<tr><td>local</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>"
+                    r"<td>(\d+)</td>", dom)
+    assert row and row.groups() == (str(1 + OK + FLAKY + BAD), str(1 + OK + FLAKY),
+                                    str(FLAKY), str(BAD)), \
+        "the client's row: %s" % (row and row.group(0))
     assert re.search(r'<ul id="errors">\s*</ul>', dom), re.search(r'<ul id="errors">.*?</ul>',
                                                                   dom, re.S).group(0)
     console = [line for line in p.stderr.splitlines() if ":CONSOLE" in line]

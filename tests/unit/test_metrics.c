@@ -56,7 +56,7 @@ static void text(void)
 	pb_m_observe(&hist, 0, 6);
 	pb_m_set(&hidden, 0, 1);
 	pb_buf_init(&b, PB_M_RENDER_MAX);
-	CHECK(pb_metrics_render(&b, fams, PB_ARRAY_LEN(fams), NULL) == PB_OK, "render");
+	CHECK(pb_metrics_render(&b, fams, PB_ARRAY_LEN(fams), NULL, 0) == PB_OK, "render");
 	for (i = 0; i < PB_ARRAY_LEN(want); i++)
 		CHECK(contains(&b, want[i].line), "want '%s' in:\n%s", want[i].line,
 		      pb_buf_str(&b));
@@ -65,26 +65,27 @@ static void text(void)
 
 	/* The buffer's limit bounds the page: an error, not an overflow. */
 	pb_buf_init(&b, 64);
-	CHECK(pb_metrics_render(&b, fams, PB_ARRAY_LEN(fams), NULL) == PB_ERR_LIMIT,
+	CHECK(pb_metrics_render(&b, fams, PB_ARRAY_LEN(fams), NULL, 0) == PB_ERR_LIMIT,
 	      "a page over its limit fails");
 	pb_buf_free(&b);
 }
 
 static void destinations(void)
 {
-	pb_dest_counts d = { .name = "t_dest_total", .help = "by destination",
+	pb_counts d = { .name = "t_dest_total", .help = "by destination", .label = "destination",
 			     .outcomes = (const char *const[]){ "ok", "failed", NULL } };
+	pb_counts *const tables[] = { &d };
 	pb_buf b;
 
-	CHECK(pb_dest_counts_init(&d, 2) == PB_OK, "init");
-	pb_dest_counts_add(&d, "http://a:80", 0);
-	pb_dest_counts_add(&d, "http://a:80", 0);
-	pb_dest_counts_add(&d, "http://b\"q:80", 1);
-	pb_dest_counts_add(&d, "http://c:80", 1); /* past cap 2: other */
-	pb_dest_counts_add(&d, "http://d:80", 0);
-	pb_dest_counts_add(&d, "http://a:80", 99); /* no such outcome: ignored */
+	CHECK(pb_counts_init(&d, 2) == PB_OK, "init");
+	pb_counts_add(&d, "http://a:80", 0, 1);
+	pb_counts_add(&d, "http://a:80", 0, 1);
+	pb_counts_add(&d, "http://b\"q:80", 1, 1);
+	pb_counts_add(&d, "http://c:80", 1, 1); /* past cap 2: other */
+	pb_counts_add(&d, "http://d:80", 0, 1);
+	pb_counts_add(&d, "http://a:80", 99, 1); /* no such outcome: ignored */
 	pb_buf_init(&b, PB_M_RENDER_MAX);
-	CHECK(pb_metrics_render(&b, NULL, 0, &d) == PB_OK, "render");
+	CHECK(pb_metrics_render(&b, NULL, 0, tables, 1) == PB_OK, "render");
 	CHECK(contains(&b, "t_dest_total{destination=\"http://a:80\",outcome=\"ok\"} 2\n"),
 	      "%s", pb_buf_str(&b));
 	CHECK(contains(&b, "t_dest_total{destination=\"http://b\\\"q:80\",outcome=\"failed\"} 1\n"),
@@ -95,11 +96,42 @@ static void destinations(void)
 	CHECK(!contains(&b, "http://c:80") && !contains(&b, "http://d:80"),
 	      "no series past the cap");
 	pb_buf_free(&b);
-	pb_dest_counts_free(&d);
+	pb_counts_free(&d);
+}
+
+/* A table by another label, counted n at a time (an ingest node adds a
+ * request's postbacks at once); two tables render one after the other. */
+static void clients(void)
+{
+	pb_counts c = { .name = "t_client_total", .help = "by client", .label = "client",
+			.outcomes = (const char *const[]){ "accepted", NULL } };
+	pb_counts d = { .name = "t_dest_total", .help = "by destination",
+			.label = "destination",
+			.outcomes = (const char *const[]){ "ok", NULL } };
+	pb_counts *const tables[] = { &c, &d };
+	pb_buf b;
+
+	CHECK(pb_counts_init(&c, 1) == PB_OK && pb_counts_init(&d, 1) == PB_OK, "init");
+	pb_counts_add(&c, "shop", 0, 100);
+	pb_counts_add(&c, "shop", 0, 1);
+	pb_counts_add(&c, "", 0, 2); /* past cap 1: other */
+	pb_counts_add(&d, "http://a:80", 0, 1);
+	pb_buf_init(&b, PB_M_RENDER_MAX);
+	CHECK(pb_metrics_render(&b, NULL, 0, tables, 2) == PB_OK, "render");
+	CHECK(contains(&b, "# TYPE t_client_total counter\n"
+			   "t_client_total{client=\"shop\",outcome=\"accepted\"} 101\n"
+			   "t_client_total{client=\"other\",outcome=\"accepted\"} 2\n"),
+	      "%s", pb_buf_str(&b));
+	CHECK(contains(&b, "t_dest_total{destination=\"http://a:80\",outcome=\"ok\"} 1\n"),
+	      "the second table: %s", pb_buf_str(&b));
+	pb_buf_free(&b);
+	pb_counts_free(&c);
+	pb_counts_free(&d);
 }
 
 void unit_tests(void)
 {
 	text();
 	destinations();
+	clients();
 }
