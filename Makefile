@@ -16,6 +16,7 @@
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
 #   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
+#   make bench-links  bytes a postback on the Redis links and in the AOF (~1 min)
 #   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min);
 #                     BENCH_SHARDS=1,2 also each master's cost with one shard and two
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
@@ -92,7 +93,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
 .PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak docs \
-        bench bench-ratios bench-parts run stop install clean
+        bench bench-ratios bench-links bench-parts run stop install clean
 all: $(BINS)
 
 $(B)/obj/%.o: %.c
@@ -257,6 +258,13 @@ drill-soak: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
+
+# Bytes a postback on each Redis link and in the AOF alone (~1 min); a
+# measurement that cannot be trusted fails it (BENCH_FORCE_AOF_REWRITE=1
+# forces an AOF rewrite during it, to show that).
+bench-links: deps
+	@$(MAKE) --no-print-directory all
+	BENCH_ONLY=links BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
 
 # Issue 14's two ratios alone, BENCH_ROUNDS rounds (default 3, ~30 s each).
 bench-ratios: deps
