@@ -129,6 +129,7 @@ static void ask_gates(const redisReply *rep, gate_answers *ga)
 	size_t i;
 	int granted;
 	long ms;
+	const char **a;
 
 	ga->n = 0;
 	for (i = 0; i + 2 < rep->elements && ga->n < GATE_ASKS; i += 3) {
@@ -141,7 +142,7 @@ static void ask_gates(const redisReply *rep, gate_answers *ga)
 		ga->dest[ga->n][PB_DEST_ID_LEN] = '\0';
 		destgate_ask(ga->dest[ga->n], what->str, &granted, &ms);
 		snprintf(ga->ms[ga->n], sizeof(ga->ms[ga->n]), "%ld", ms);
-		const char **a = ga->argv + (size_t)3 * (size_t)ga->n;
+		a = ga->argv + (size_t)3 * (size_t)ga->n;
 		a[0] = ga->dest[ga->n];
 		a[1] = granted ? "1" : "0";
 		a[2] = ga->ms[ga->n];

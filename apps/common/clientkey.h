@@ -21,6 +21,8 @@
 #define PB_CLIENT_KEY_MAX 128           /* longest key a request may send */
 #define PB_CLIENT_HASH_LEN 64           /* SHA-256 in hex */
 #define PB_CLIENT_NAME_MAX 64
+/* The largest share of the queue a client can be given (pbctl keys share). */
+#define PB_CLIENT_SHARE_MAX 1000000000L
 
 /* A new key into out (PB_CLIENT_KEY_LEN + 1 bytes). PB_OK or PB_ERR_IO. */
 int pb_client_key_new(char out[PB_CLIENT_KEY_LEN + 1]);

@@ -71,6 +71,9 @@ static const pb_opt opts[] = {
 	I(backlog, PB_DEF_backlog, 1, 65535, ING, "listen backlog"),
 	I(max_queue_size, PB_DEF_max_queue_size, 1, 2000000000, ING,
 	  "MAX_QUEUE_SIZE: refuse (503) a request that would pass it"),
+	I(client_share_pct, PB_DEF_client_share_pct, 1, 100, ING,
+	  "the share of max_queue_size one client may have queued on a shard "
+	  "(past it: 429 for that client); pbctl keys share overrides it"),
 	I(max_body_bytes, PB_DEF_max_body_bytes, 64, 1073741824, ING,
 	  "largest request body, bytes (413 above)"),
 	I(max_url_bytes, PB_DEF_max_url_bytes, 16, 65536, ING, "longest endpoint.url, bytes"),

@@ -43,6 +43,7 @@ typedef struct pb_config {
 	long threads;
 	long backlog;
 	long max_queue_size;
+	long client_share_pct;
 	long max_body_bytes;
 	long max_url_bytes;
 	long max_objects;

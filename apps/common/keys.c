@@ -33,6 +33,8 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->idem_stem, ":idem:" },
 		{ k->clients, ":clients" },
 		{ k->clients_version, ":clients-version" },
+		{ k->client_shares, ":client-shares" },
+		{ k->client_waiting, ":client-waiting" },
 		{ k->signing, ":signing" },
 		{ k->signing_version, ":signing-version" },
 		{ k->metrics_lease, ":metrics-lease" },

@@ -54,6 +54,14 @@
  *                           "<client name> <issued ms>"
  *   <p>:clients-version     integer; raised by every change to <p>:clients,
  *                           so that ingest nodes reload it only then
+ *   <p>:client-shares       hash; client name -> the postbacks it may have
+ *                           queued in the cluster, where an operator set
+ *                           it (pbctl keys share; the others:
+ *                           client_share_pct); changes raise
+ *                           <p>:clients-version
+ *   <p>:client-waiting      hash; on each shard, client name -> its
+ *                           postbacks there not yet ended (enqueue.lua
+ *                           counts them up, outcomes.lua down)
  *   <p>:signing             hash; client name -> its signing secrets
  *                           (sign.h: "whsec_..."; the newest first, two
  *                           while a rotation runs), for the agents
@@ -91,6 +99,8 @@ typedef struct pb_keys {
 	char idem_stem[PB_KEY_MAX];       /* "<p>:idem:", "<client>:<key>" follows */
 	char clients[PB_KEY_MAX];
 	char clients_version[PB_KEY_MAX];
+	char client_shares[PB_KEY_MAX];
+	char client_waiting[PB_KEY_MAX];
 	char signing[PB_KEY_MAX];
 	char signing_version[PB_KEY_MAX];
 	char metrics_lease[PB_KEY_MAX];

@@ -87,10 +87,24 @@ static int secrets_of(const redisReply *signing, const char *name, size_t n)
 	return count;
 }
 
+/* Client name[0..n)'s share (pbctl keys share), 0 for the default. */
+static long share_of(const redisReply *shares, const char *name, size_t n)
+{
+	size_t i;
+	long v = 0;
+
+	for (i = 0; i + 1 < shares->elements; i += 2)
+		if (strlen(shares->element[i]->str) == n &&
+		    strncmp(shares->element[i]->str, name, n) == 0)
+			pb_parse_long(shares->element[i + 1]->str, 0, PB_CLIENT_SHARE_MAX, &v);
+	return v;
+}
+
 int cmd_keys_list(const pb_args *a)
 {
 	redisReply *r = cmd_or_die("HGETALL %s", K.clients);
 	redisReply *signing = cmd_or_die("HGETALL %s", K.signing);
+	redisReply *shares = cmd_or_die("HGETALL %s", K.client_shares);
 	json_t *l = json_array();
 	size_t i;
 
@@ -102,14 +116,17 @@ int cmd_keys_list(const pb_args *a)
 
 		if (sp)
 			pb_parse_long(sp + 1, 0, LONG_MAX, &ms);
-		json_array_append_new(l, json_pack("{s:s#, s:s, s:s, s:i}", "client", v,
+		json_array_append_new(l, json_pack("{s:s#, s:s, s:s, s:i, s:I}", "client", v,
 						   (size_t)namelen, "sha256",
 						   r->element[i]->str, "issued",
 						   ms ? utc(ms) : "?", "signing_secrets",
-						   secrets_of(signing, v, (size_t)namelen)));
+						   secrets_of(signing, v, (size_t)namelen),
+						   "share", (json_int_t)share_of(shares, v,
+										  (size_t)namelen)));
 	}
 	freeReplyObject(r);
 	freeReplyObject(signing);
+	freeReplyObject(shares);
 	if (json_mode) {
 		json_object_set_new(answer, "keys", l);
 		return 0;
@@ -117,16 +134,21 @@ int cmd_keys_list(const pb_args *a)
 	if (json_array_size(l) == 0)
 		printf("no client keys (pbctl keys add NAME)\n");
 	else
-		printf("%-24s %-14s %-24s %s\n", "client", "key SHA-256", "issued (UTC)",
-		       "signing");
+		printf("%-24s %-14s %-24s %-8s %s\n", "client", "key SHA-256",
+		       "issued (UTC)", "signing", "share");
 	for (i = 0; i < json_array_size(l); i++) {
 		json_t *k = json_array_get(l, i);
 		json_int_t n = json_integer_value(json_object_get(k, "signing_secrets"));
+		json_int_t share = json_integer_value(json_object_get(k, "share"));
+		char sh[32];
 
-		printf("%-24s %.12s.. %-24s %s\n", json_string_value(json_object_get(k, "client")),
+		snprintf(sh, sizeof(sh), "%lld", (long long)share);
+		printf("%-24s %.12s.. %-24s %-8s %s\n",
+		       json_string_value(json_object_get(k, "client")),
 		       json_string_value(json_object_get(k, "sha256")),
 		       json_string_value(json_object_get(k, "issued")),
-		       n == 0 ? "off" : n == 1 ? "on" : "on, 2 secrets (rotating)");
+		       n == 0 ? "off" : n == 1 ? "on" : "on, 2 (rotating)",
+		       share ? sh : "default");
 	}
 	json_decref(l);
 	return 0;
@@ -183,6 +205,78 @@ static int client_known(const char *name)
 			(r->element[i + 1]->str[n] == ' ' || r->element[i + 1]->str[n] == '\0');
 	freeReplyObject(r);
 	return known;
+}
+
+/* keys share NAME N (keys_share.lua) */
+int cmd_keys_share(const pb_args *a)
+{
+	const char *name = a->pos[0];
+	long n;
+
+	if (pb_parse_long(a->pos[1], 0, PB_CLIENT_SHARE_MAX, &n) != PB_OK) {
+		fprintf(stderr, "pbctl: a share is 0 (the default) to %ld postbacks, "
+			"not '%s'\n", PB_CLIENT_SHARE_MAX, a->pos[1]);
+		return 2;
+	}
+	if (!client_known(name)) {
+		fprintf(stderr, "pbctl: no client '%s' holds a key (pbctl keys list)\n", name);
+		return 1;
+	}
+	{
+		char sn[24];
+		const pb_fn_keys_share f = { .shares = K.client_shares,
+					     .version = K.clients_version,
+					     .client = name, .share = sn };
+		const char *fargv[PB_FN_KEYS_SHARE_ARGC];
+
+		snprintf(sn, sizeof(sn), "%ld", n);
+		freeReplyObject(fcall_or_die(pb_fn_keys_share_argv(&f, fargv), fargv, NULL));
+	}
+	keys_wait();
+	if (json_mode) {
+		json_object_set_new(answer, "client", json_string(name));
+		json_object_set_new(answer, "share", json_integer(n));
+	} else if (n == 0) {
+		printf("client '%s': the default share again\n", name);
+	} else {
+		printf("client '%s': at most %ld postbacks queued in the cluster\n", name, n);
+	}
+	return 0;
+}
+
+/* clients: each client's postbacks queued on this shard. */
+int cmd_clients(const pb_args *a)
+{
+	redisReply *r = cmd_or_die("HGETALL %s", K.client_waiting);
+	json_t *l = json_object();
+	size_t i;
+
+	(void)a;
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		long v = 0;
+
+		pb_parse_long(r->element[i + 1]->str, LONG_MIN, LONG_MAX, &v);
+		json_object_set_new(l, r->element[i]->str, json_integer(v));
+	}
+	freeReplyObject(r);
+	if (json_mode) {
+		json_object_set_new(answer, "queued", l);
+		return 0;
+	}
+	if (json_object_size(l) == 0)
+		printf("no client has postbacks queued\n");
+	else
+		printf("%-24s %s\n", "client", "queued");
+	{
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(l, k, v)
+			printf("%-24s %lld\n", k[0] ? k : "(no key)",
+			       (long long)json_integer_value(v));
+	}
+	json_decref(l);
+	return 0;
 }
 
 /* keys sign NAME [--retire | --off] (signing_set.lua) */

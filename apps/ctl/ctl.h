@@ -93,6 +93,8 @@ int cmd_keys_add(const pb_args *a);
 int cmd_keys_list(const pb_args *a);
 int cmd_keys_revoke(const pb_args *a);
 int cmd_keys_sign(const pb_args *a);
+int cmd_keys_share(const pb_args *a);
+int cmd_clients(const pb_args *a);
 int cmd_functions_list(const pb_args *a);
 int cmd_functions_load(const pb_args *a);
 

@@ -131,6 +131,18 @@ static const pb_cmd commands[] = {
 	  .summary = "revoke a client's keys, or one by --hash",
 	  .help = "Every key of client NAME, or the one --hash names, stops working (ingest\n"
 		  "nodes see it within client_keys_refresh_ms)." },
+	{ .name = "keys share", .synopsis = "NAME N", .min_pos = 2, .max_pos = 2,
+	  .run = cmd_keys_share, .each = FIRST,
+	  .summary = "client NAME may have N postbacks queued (0: the default)",
+	  .help = "Client NAME may have at most N postbacks queued in the cluster (split\n"
+		  "evenly over the open shards); past it its requests are answered 429,\n"
+		  "nothing queued, and the other clients are not affected. 0: the\n"
+		  "default again, client_share_pct of max_queue_size a shard. Ingest\n"
+		  "nodes see it within client_keys_refresh_ms." },
+	{ .name = "clients", .synopsis = "", .run = cmd_clients, .each = EACH_WORST,
+	  .summary = "each client's postbacks queued on each shard",
+	  .help = "Each client with postbacks queued on the shard (waiting, scheduled\n"
+		  "or in flight: what its share bounds). Its share: pbctl keys list." },
 	{ .name = "keys sign", .synopsis = "NAME", .min_pos = 1, .max_pos = 1,
 	  .run = cmd_keys_sign, .each = FIRST,
 	  .opts = { { "--retire", PB_OPT_FLAG, 0, 0, NULL, "drop all but the newest secret (a rotation's end)" },

@@ -22,6 +22,7 @@
 typedef struct client {
 	char hash[PB_CLIENT_HASH_LEN + 1];
 	char name[PB_CLIENT_NAME_MAX + 1];
+	long share;        /* pbctl keys share; 0: the default */
 } client;
 
 /* The table in use: sorted by hash, replaced whole by the thread. */
@@ -45,9 +46,10 @@ static int by_hash(const void *a, const void *b)
 	return strcmp(((const client *)a)->hash, ((const client *)b)->hash);
 }
 
-int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1])
+int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1],
+		      long *share)
 {
-	client want = { "", "" }, *c;
+	client want = { "", "", 0 }, *c;
 	int rc;
 
 	pb_strlcpy(want.hash, hash, sizeof(want.hash));
@@ -61,6 +63,7 @@ int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1])
 		rc = PB_ERR_NOTFOUND;
 	} else {
 		memcpy(name, c->name, sizeof(c->name));
+		*share = c->share;
 		rc = PB_OK;
 	}
 	pthread_rwlock_unlock(&T.lock);
@@ -88,12 +91,49 @@ static int parse_entry(const redisReply *f, const redisReply *v, client *c)
 	return 1;
 }
 
-/* Read <p>:clients into a new table and put it in place. */
+/*
+ * Each client's share from <p>:client-shares (name -> postbacks) into the
+ * table all[0..n): a value that is not a number in bounds is skipped with
+ * a warning (the client keeps the default).
+ */
+static int read_shares(pb_redis *r, client *all, size_t n)
+{
+	redisReply *rep = pb_redis_cmd(r, "HGETALL %s", keys->client_shares);
+	size_t i, j;
+	long v;
+
+	if (rep == NULL)
+		return r->err;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		pb_warn("client shares: HGETALL %s: %s", keys->client_shares,
+			rep->type == REDIS_REPLY_ERROR ? rep->str : "not a hash");
+		freeReplyObject(rep);
+		return PB_ERR_REPLY;
+	}
+	for (i = 0; i + 1 < rep->elements; i += 2) {
+		const redisReply *f = rep->element[i], *s = rep->element[i + 1];
+
+		if (f->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING ||
+		    pb_parse_long(s->str, 1, PB_CLIENT_SHARE_MAX, &v) != PB_OK) {
+			pb_warn("client shares: %s holds a field that is not a client "
+				"and a share; skipped", keys->client_shares);
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			if (strcmp(all[j].name, f->str) == 0)
+				all[j].share = v;
+	}
+	freeReplyObject(rep);
+	return PB_OK;
+}
+
+/* Read <p>:clients and the shares into a new table and put it in place. */
 static int reload(pb_redis *r)
 {
 	redisReply *rep = pb_redis_cmd(r, "HGETALL %s", keys->clients);
 	client *all, *old;
 	size_t i, n = 0;
+	int rc;
 
 	if (rep == NULL)
 		return r->err;
@@ -114,6 +154,10 @@ static int reload(pb_redis *r)
 			pb_warn("client keys: %s holds a field that is not a key "
 				"hash and a client name; skipped", keys->clients);
 	freeReplyObject(rep);
+	if ((rc = read_shares(r, all, n)) != PB_OK) {
+		free(all);
+		return rc;
+	}
 	qsort(all, n, sizeof(*all), by_hash);
 	pthread_rwlock_wrlock(&T.lock);
 	old = T.all;

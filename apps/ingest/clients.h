@@ -1,7 +1,8 @@
 /*
  * clients.h - the client keys this ingest node accepts.
  *
- * A copy of <p>:clients (keys.h, clientkey.h) in memory, so that checking a
+ * A copy of <p>:clients (keys.h, clientkey.h), with each client's share of
+ * the queue from <p>:client-shares, in memory, so that checking a
  * request's key costs no round trip: a thread of its own asks Redis for
  * <p>:clients-version every client_keys_refresh_ms and reloads the hash
  * when it changed (pbctl raises it with every change), when the master
@@ -30,11 +31,14 @@ int pb_clients_start(const pb_config *cfg, const pb_keys *k, const char *node,
 		     const atomic_int *stopping);
 void pb_clients_stop(void);
 /*
- * The client whose key hashes to hash (clientkey.h) into name: PB_OK;
+ * The client whose key hashes to hash (clientkey.h) into name, and the
+ * share of the queue an operator gave it into *share (pbctl keys share;
+ * 0: the default, client_share_pct): PB_OK;
  * PB_ERR_NOTFOUND, no such key; PB_ERR_IO, the keys have not been loaded
  * yet (Redis not reached since the start); PB_ERR_TIMEOUT, Redis has not
  * confirmed them for 40 refreshes.
  */
-int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1]);
+int pb_clients_lookup(const char *hash, char name[PB_CLIENT_NAME_MAX + 1],
+		      long *share);
 
 #endif

@@ -26,7 +26,7 @@
 
 /* A request's record in the function's ARGV, after the named ones and
  * before its runs. */
-enum { REC_FIXED = 9 };
+enum { REC_FIXED = 10 };
 
 /* One request's record in the round's script call, built by its own
  * thread, sent by whoever commits it; everything its argv points to lives
@@ -41,7 +41,7 @@ typedef struct call {
 	size_t bytes;           /* the record's, for ROUND_BYTES_MAX */
 	pb_buf refs, dindex;
 	char idem[PB_KEY_MAX], hash[PB_KEY_MAX], data[PB_KEY_MAX], idem_val[96],
-	     count[24], nruns[24];
+	     count[24], share[24], nruns[24];
 	int rc;                 /* PB_OK, or the failure's PB_ERR_* */
 	int final;              /* answered (an error reply is an answer) */
 	char errstr[256];
@@ -153,6 +153,7 @@ static int prepare(call *c, pb_redis *r)
 	}
 	snprintf(c->idem_val, sizeof(c->idem_val), "%s %zu", req->request_id, req->count);
 	snprintf(c->count, sizeof(c->count), "%zu", req->count);
+	snprintf(c->share, sizeof(c->share), "%ld", req->share);
 	snprintf(c->nruns, sizeof(c->nruns), "%zu", req->nruns);
 	c->argc = 0, c->bytes = 0;
 	arg(c, c->hash, strlen(c->hash));
@@ -163,6 +164,7 @@ static int prepare(call *c, pb_redis *r)
 	arg(c, c->count, strlen(c->count));
 	arg(c, c->dindex.data, c->dindex.len);
 	arg(c, req->data, req->data_len);
+	arg(c, c->share, strlen(c->share));
 	arg(c, c->nruns, strlen(c->nruns));
 	for (i = 0; i < req->nruns; i++) {
 		arg(c, req->runs[i].id, strlen(req->runs[i].id));
@@ -202,6 +204,10 @@ static void take_reply(call *c, const redisReply *x)
 	switch (int_at(x, 0)) {
 	case 1: res->status = PB_ENQ_OK; break;
 	case 0: res->status = PB_ENQ_FULL; break;
+	case 3:
+		res->status = PB_ENQ_OVER_SHARE;
+		res->client_queued = int_at(x, 2);
+		break;
 	case 2:
 		res->status = PB_ENQ_REPLAY;
 		if (x->elements > 2 && x->element[2]->type == REDIS_REPLY_STRING)
@@ -245,7 +251,8 @@ static int append_call(pb_redis *r, call **cs, int n, int *sent)
 	{
 		const pb_fn_enqueue a = {
 			.waiting = k->waiting, .v1_queue = k->queue,
-			.ready = k->ready, .wake = k->wake, .max = maxq,
+			.ready = k->ready, .wake = k->wake,
+			.counts = k->client_waiting, .max = maxq,
 			.qstem = k->queue_stem, .idem_s = window
 		};
 		size_t head = (size_t)pb_fn_enqueue_argv(&a, argv);

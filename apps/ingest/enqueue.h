@@ -35,6 +35,7 @@ enum pb_enqueue_status {
 	PB_ENQ_NOT_DURABLE, /* written, but WAIT saw too few replicas */
 	PB_ENQ_NO_REPLICAS, /* refused: the master has too few good replicas */
 	PB_ENQ_REDIS_DOWN,  /* no master, or the command failed */
+	PB_ENQ_OVER_SHARE,  /* its client's share would be passed: nothing enqueued */
 };
 
 /* count postbacks in a row that go to one destination. */
@@ -57,6 +58,7 @@ typedef struct pb_enqueue_req {
 	size_t nruns;
 	const char *idem_key;    /* NULL when the client sent none */
 	const char *client;      /* the client's name ("": anonymous) */
+	long share;              /* its postbacks it may have on the shard (0: no limit) */
 } pb_enqueue_req;
 
 typedef struct pb_enqueue_res {
@@ -67,6 +69,8 @@ typedef struct pb_enqueue_res {
 	/* On PB_ENQ_REPLAY, the first request's id and count. */
 	char first_request_id[64];
 	long long first_count;
+	/* On PB_ENQ_OVER_SHARE, the client's postbacks queued on the shard. */
+	long long client_queued;
 } pb_enqueue_res;
 
 /* r: the caller's settings, shard (r->shard: that shard's committer takes

@@ -62,10 +62,11 @@ static pb_family *const families[] = {
 
 static pb_counts clients = {
 	.name = "pb_ingest_client_postbacks_total", .label = "client",
-	.help = "postbacks accepted by client (the name its key was issued to; "
-		"\"\" without a key); the first metrics_clients seen have their own "
-		"series, the rest are counted as client=\"other\"",
-	.outcomes = (const char *const[]){ "accepted", NULL },
+	.help = "postbacks by client (the name its key was issued to; \"\" "
+		"without a key): accepted, or refused over its share (429); the "
+		"first metrics_clients seen have their own series, the rest are "
+		"counted as client=\"other\"",
+	.outcomes = (const char *const[]){ "accepted", "over_share", NULL },
 };
 static pb_counts *const tables[] = { &clients };
 static pb_httpd httpd;
@@ -105,6 +106,8 @@ void im_enqueued(const char *client, const pb_enqueue_res *res, size_t count,
 	if (res->status == PB_ENQ_OK) {
 		pb_m_add(&accepted, 0, (long long)count);
 		pb_counts_add(&clients, client, 0, count);
+	} else if (res->status == PB_ENQ_OVER_SHARE) {
+		pb_counts_add(&clients, client, 1, count);
 	}
 	else if (res->status == PB_ENQ_REPLAY)
 		pb_m_add(&replays, 0, 1);

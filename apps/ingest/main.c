@@ -92,6 +92,7 @@ typedef struct worker {
 	pb_buf url;     /* a filled URL, for its destination */
 	int status;     /* of the last answer, for the metrics */
 	char client[PB_CLIENT_NAME_MAX + 1]; /* whose key the request carries */
+	long share;     /* its own share of the queue (pbctl keys share; 0: the default) */
 } worker;
 
 /* ---- answers ---------------------------------------------------------- */
@@ -153,6 +154,24 @@ static void respond_error(worker *w, int status, const char *msg)
 			   : status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
 }
 
+/* 429: the client is over its share of the queue (nothing queued); the
+ * others are not. */
+static void respond_over_share(worker *w, long long queued, long share)
+{
+	char hdr[64], msg[PB_CLIENT_NAME_MAX + 160];
+
+	snprintf(msg, sizeof(msg), "client '%s' has %lld postbacks queued on a shard "
+		 "whose share for it is %ld: nothing queued, retry later", w->client,
+		 queued, share);
+	pb_buf_reset(&w->out);
+	pb_buf_putc(&w->out, '{');
+	put_json_string(&w->out, "error", msg);
+	pb_buf_printf(&w->out, ",\"client_queued\":%lld,\"client_share\":%ld}\n",
+		      queued, share);
+	snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", cfg.retry_after_s);
+	respond(w, 429, hdr);
+}
+
 /* 503 with the seed's keys, an error, and Retry-After. */
 static void respond_unavailable(worker *w, int pinged, long long size,
 				const char *msg)
@@ -202,6 +221,7 @@ static int authenticate(worker *w)
 	int rc;
 
 	w->client[0] = '\0';
+	w->share = 0;
 	rc = pb_client_key_from(FCGX_GetParam("HTTP_AUTHORIZATION", w->req.envp),
 				FCGX_GetParam("HTTP_X_API_KEY", w->req.envp), &key, &n);
 	if (rc == PB_ERR_NOTFOUND && !cfg.require_client_key)
@@ -217,7 +237,7 @@ static int authenticate(worker *w)
 		return 0;
 	}
 	pb_client_key_hash(key, n, hash);
-	rc = pb_clients_lookup(hash, w->client);
+	rc = pb_clients_lookup(hash, w->client, &w->share);
 	if (rc == PB_ERR_IO) {
 		respond_unavailable(w, 0, -1, "client keys not loaded yet "
 				    "(Redis not reached since this node started)");
@@ -360,11 +380,15 @@ static const char *idempotency_key(worker *w)
 }
 
 static void answer_enqueue(worker *w, const pb_enqueue_res *res,
-			   const char *request_id, size_t count, int shard)
+			   const pb_enqueue_req *eq, size_t count, int shard)
 {
+	const char *request_id = eq->request_id;
 	char msg[320];
 
 	switch (res->status) {
+	case PB_ENQ_OVER_SHARE:
+		respond_over_share(w, res->client_queued, eq->share);
+		return;
 	case PB_ENQ_OK:
 		respond_accepted(w, request_id, count, res->queue_size);
 		return;
@@ -473,8 +497,34 @@ static int route(worker *w, const char *idem, int *order)
  * a duplicate, never a loss). */
 static int go_on(enum pb_enqueue_status st)
 {
-	return st == PB_ENQ_FULL || st == PB_ENQ_NO_REPLICAS ||
-	       st == PB_ENQ_REDIS_DOWN;
+	return st == PB_ENQ_FULL || st == PB_ENQ_OVER_SHARE ||
+	       st == PB_ENQ_NO_REPLICAS || st == PB_ENQ_REDIS_DOWN;
+}
+
+/* A shard's answer about the request itself, not the shard's health: the
+ * next shard may take it, and nothing is waited for. */
+static int refused_request(enum pb_enqueue_status st)
+{
+	return st == PB_ENQ_FULL || st == PB_ENQ_OVER_SHARE;
+}
+
+/*
+ * The share of the queue a shard holds for the request's client: its own
+ * (pbctl keys share, postbacks in the whole cluster) split over the open
+ * shards, or client_share_pct of max_queue_size (which bounds each
+ * shard); 0 (no limit of its own) at 100 %.
+ */
+static long shard_share(long own)
+{
+	int open = 0, s;
+
+	if (own <= 0)
+		return cfg.client_share_pct >= 100 ? 0
+			: cfg.max_queue_size / 100 * cfg.client_share_pct +
+			  cfg.max_queue_size % 100 * cfg.client_share_pct / 100;
+	for (s = 0; s < cfg.shards.n; s++)
+		open += !cfg.shards.closed[s];
+	return (own + open - 1) / open;
 }
 
 /*
@@ -509,7 +559,7 @@ static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
 			im_shard(s, taken);
 			if (taken)
 				return s;
-			if (res->status != PB_ENQ_FULL)
+			if (!refused_request(res->status))
 				shard_down_until[s] = pb_now_ms() + SHARD_DOWN_MS;
 			if (i + 1 < n)
 				pb_info("request %s: shard %s refused it (status %d), "
@@ -519,7 +569,7 @@ static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
 		}
 		if (tried == 0)
 			return -1;
-		if (cfg.shards.n == 1 || res->status == PB_ENQ_FULL ||
+		if (cfg.shards.n == 1 || refused_request(res->status) ||
 		    pb_now_ms() + 200 > deadline || stopping)
 			return s;
 		pb_sleep_ms(200, &stopping);
@@ -593,7 +643,8 @@ static void handle_ingest(worker *w)
 	}
 	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen,
 			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
-			       w->lens, r.count, w->runs, nruns, idem, w->client };
+			       w->lens, r.count, w->runs, nruns, idem, w->client,
+			       shard_share(w->share) };
 	t0 = pb_now_us();
 	if ((shard = enqueue_routed(w, &eq, idem, &res, &mem_high)) < 0) {
 		shard_conn *sc = &w->shards[mem_high];
@@ -609,7 +660,7 @@ static void handle_ingest(worker *w)
 		return;
 	}
 	im_enqueued(w->client, &res, r.count, (double)(pb_now_us() - t0) / 1e6);
-	answer_enqueue(w, &res, request_id, r.count, shard);
+	answer_enqueue(w, &res, &eq, r.count, shard);
 	pb_debug("request %s: %zu postbacks, status %d", request_id, r.count,
 		 (int)res.status);
 	pb_ingest_req_free(&r);

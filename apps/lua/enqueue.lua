@@ -10,10 +10,18 @@
 -- round stopped part-way leaves no request marked stored with nothing
 -- queued, which a retry after a lost reply would answer "enqueued".
 --
--- Records, from ARGV[4], one per request (REC_FIXED = 9 words, then its
+-- Each client has a share of the queue (docs/design.md, "A share per
+-- client"): counts holds, per client, its postbacks on this shard not yet
+-- ended (waiting, scheduled, in flight; outcomes.lua counts them down as
+-- they are delivered or dead), and a request that would take its client
+-- past the share it carries is refused whole, nothing queued: only that
+-- client is turned away.
+--
+-- Records, from ARGV[4], one per request (REC_FIXED = 10 words, then its
 -- runs): its hash key, data key, idempotency key ("" for none) and the
 -- value to store there, header, n (its postbacks), the data's index
--- (job.h, version 3) and objects, its number of runs; then for each run of
+-- (job.h, version 3) and objects, its client's share on this shard (0: no
+-- limit of its own), its number of runs; then for each run of
 -- postbacks to one destination in turn its destination id and its queue
 -- element (job.h; built by the caller, so that the script only places
 -- bytes).
@@ -21,11 +29,12 @@
 -- Returns, per request: {1, size} enqueued (or already: a second try
 -- after a lost reply finds its request's hash and writes nothing twice),
 -- {0, size} full, {2, size, first} replay of the first try, whose value
--- ("<id> <size>") is first.
+-- ("<id> <size>") is first, {3, size, queued} refused: its client has
+-- queued postbacks on this shard and this request would pass its share.
 --
 -- caller: ingest (pb-ingest's Redis user, whose permissions it runs with)
 
-local waiting, v1_queue, ready, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local waiting, v1_queue, ready, wake, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local max = tonumber(ARGV[1])          -- max_queue_size
 local qstem = ARGV[2]                  -- "<p>:q:"
 local idem_s = ARGV[3]                 -- the idempotency window (s)
@@ -35,10 +44,17 @@ local size = queue_size(waiting, v1_queue)
 local asleep = redis.call('LLEN', wake) == 0
 local out, queued, order, runs = {}, 0, {}, {}
 local stored, firsts = {}, {}
+-- Each client's count as this round leaves it (read once, then kept here).
+local held, added = {}, {}
 local a = RECORDS
 while a <= #ARGV do
   local hash, idem, n = ARGV[a], ARGV[a + 2], tonumber(ARGV[a + 5])
-  local last = a + 8 + 2 * tonumber(ARGV[a + 8])
+  local share = tonumber(ARGV[a + 8])
+  local last = a + 9 + 2 * tonumber(ARGV[a + 9])
+  local client = header_client(ARGV[a + 4]) or ''
+  if not held[client] then
+    held[client] = tonumber(redis.call('HGET', counts, client) or '0')
+  end
   -- firsts: a key twice in one round is a replay of the first.
   local first = idem ~= '' and (firsts[idem] or redis.call('GET', idem))
   if first then
@@ -47,13 +63,16 @@ while a <= #ARGV do
     out[#out + 1] = {1, size}
   elseif size + n > max then
     out[#out + 1] = {0, size}
+  elseif share > 0 and held[client] + n > share then
+    out[#out + 1] = {3, size, held[client]}
   else
-    for r = a + 9, last, 2 do
+    for r = a + 10, last, 2 do
       local q = runs[ARGV[r]]
       if not q then q = {}; runs[ARGV[r]] = q; order[#order + 1] = ARGV[r] end
       q[#q + 1] = ARGV[r + 1]
     end
     size, queued = size + n, queued + n
+    held[client], added[client] = held[client] + n, (added[client] or 0) + n
     if idem ~= '' then firsts[idem] = ARGV[a + 3] .. ' ' .. size end
     stored[#stored + 1] = a
     out[#out + 1] = {1, size}
@@ -72,6 +91,7 @@ if queued > 0 then
   -- block and the token stays: a read instead of two writes.
   if asleep then redis.call('LPUSH', wake, 1) end
 end
+for client, n in pairs(added) do redis.call('HINCRBY', counts, client, n) end
 for _, s in ipairs(stored) do
   redis.call('SET', ARGV[s + 1], ARGV[s + 6] .. ARGV[s + 7])
   redis.call('HSET', ARGV[s], 'h', ARGV[s + 4], 'n', ARGV[s + 5])

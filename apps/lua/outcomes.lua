@@ -31,8 +31,9 @@
 --
 -- Writes: the held sets, scheduled, dead, the queues, ready, the breakers,
 -- the requests' counts (a request's hash and data go with its last
--- postback), the waiting count, and the last outcomes of a postback being
--- retried (its request's field "a<i>": remember below).
+-- postback) and their clients' (counts), the waiting count, and the
+-- last outcomes of a postback being retried (its request's field "a<i>":
+-- remember below).
 -- Returns an integer per record but P: 0 not there, 1 done, 2 done and
 -- the breaker opened, 3 done and the breaker closed; an error for a
 -- record of an unknown kind (before anything is written).
@@ -40,8 +41,8 @@
 -- caller: agent (pb-agent's Redis user, whose permissions it runs with)
 -- flags: allow-oom (what is delivered is deleted: the way out of a full Redis).
 
-local v1_processing, v1_queue, ready, waiting, scheduled, dead =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local v1_processing, v1_queue, ready, waiting, scheduled, dead, counts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local rstem = ARGV[1]                  -- "<p>:r:"
 local dstem = ARGV[2]                  -- "<p>:d:"
 local bstem = ARGV[3]                  -- "<p>:dest:"
@@ -214,9 +215,21 @@ while i <= #ARGV do
   if r then out[#out + 1] = r end
   i = i + n
 end
+-- Each request's count, and its client's (enqueue.lua: a share per
+-- client), counted down by what ended of it; a client with none left
+-- leaves the counts.
+local by_client = {}
 for rid, n in pairs(ended) do
+  local h = redis.call('HGET', rstem .. rid, 'h')
+  local client = h and header_client(h)
+  if client then by_client[client] = (by_client[client] or 0) + n end
   if redis.call('HINCRBY', rstem .. rid, 'n', -n) <= 0 then
     redis.call('DEL', rstem .. rid, dstem .. rid)
+  end
+end
+for client, n in pairs(by_client) do
+  if redis.call('HINCRBY', counts, client, -n) <= 0 then
+    redis.call('HDEL', counts, client)
   end
 end
 if back > 0 then redis.call('INCRBY', waiting, back) end

@@ -40,6 +40,13 @@ local function header_enqueued_ms(h)
   return tonumber(string.match(h, '^2\t[^\t]*\t(%d+)'))
 end
 
+-- The client a request header names (job.h: "2\t<G|P>\t<ms>\t<client>\t
+-- <template>"; "" for a request without a key), nil for a header of
+-- another form.
+local function header_client(h)
+  return string.match(h, '^2\t[^\t]*\t%d+\t([^\t]*)\t')
+end
+
 -- The set of what an agent holds of destination d: the agent's held key
 -- ("<p>:held:<agent>", which lists its destinations) then ":<d>" (keys.h).
 local function held_key(held, d)

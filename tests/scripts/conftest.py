@@ -110,11 +110,11 @@ class Scripts:
         for q in requests:
             rest += [K.r(q["rid"]), K.d(q["rid"]), q.get("idem", ""),
                      q.get("idem_value", ""), q["header"], q["n"], q["index"],
-                     q["objects"], len(q["runs"])]
+                     q["objects"], q.get("share", 0), len(q["runs"])]
             for dest, element in q["runs"]:
                 rest += [dest, element]
         return self.call("enqueue", rest, waiting=K.waiting, v1_queue=K.queue,
-                         ready=K.ready, wake=K.wake, max=max_size,
+                         ready=K.ready, wake=K.wake, counts=K.client_waiting, max=max_size,
                          qstem=K.queue_stem, idem_s=idem_s)
 
     # ---- agent -----------------------------------------------------------
@@ -145,7 +145,7 @@ class Scripts:
         rest = [w for rec in records for w in rec]
         return self.call("outcomes", rest, v1_processing=K.processing(agent),
                          v1_queue=K.queue, ready=K.ready, waiting=K.waiting,
-                         scheduled=K.scheduled, dead=K.dead,
+                         scheduled=K.scheduled, dead=K.dead, counts=K.client_waiting,
                          rstem=K.request_stem, dstem=K.data_stem,
                          bstem=K.dest_stem, qstem=K.queue_stem,
                          threshold=threshold, cooldown=cooldown,
@@ -207,7 +207,7 @@ def s(m):
 
 
 def request(rid, objects, dest=D1, enqueued_ms=1000, client="c1", idem="",
-            idem_value="", runs=None):
+            idem_value="", runs=None, share=0):
     """A request as an ingest node records it (job.h, version 3): its header,
     its data (index, then the objects) and one run of all its postbacks to
     dest, unless runs says otherwise."""
@@ -222,7 +222,7 @@ def request(rid, objects, dest=D1, enqueued_ms=1000, client="c1", idem="",
         runs = [(dest, "%s 0-%d" % (rid, n - 1) if n > 1 else "%s 0" % rid)]
     return {"rid": rid, "n": n, "index": index, "objects": b"".join(objects),
             "header": "2\tP\t%d\t%s\thttp://example.test/{x}" % (enqueued_ms, client),
-            "idem": idem, "idem_value": idem_value, "runs": runs}
+            "idem": idem, "idem_value": idem_value, "runs": runs, "share": share}
 
 
 def register(m, agent=AGENT, ttl_ms=10000):

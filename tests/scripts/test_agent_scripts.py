@@ -138,6 +138,23 @@ def test_a_dead_letter_is_pushed_and_ends_its_postback(m, s):
     assert not m.exists(K.r("rid1"))
 
 
+def test_a_clients_count_goes_down_as_its_postbacks_end_and_is_gone_at_zero(m, s):
+    """Delivered and dead postbacks end: their client's count goes down; a
+    retry or a hand-back leaves it; at 0 the client leaves the counts."""
+    s.enqueue([request("ra", [b"{}"] * 4, client="a"), request("rb", [b"{}"], client="b")])
+    register(m)
+    refs = [t[0].decode() for t in triples(s.take(want=5)) if not t[0].startswith(b"@")]
+    assert m.hgetall(K.client_waiting) == {b"a": b"4", b"b": b"1"}
+    a = [x for x in refs if x.startswith("ra ")]
+    b = [x for x in refs if x.startswith("rb ")]
+    sched = "%s %s 1" % (D1, a[1])
+    assert s.outcomes([["P", D1], ["A", a[0], "ok"],
+                       ["R", a[1], sched, 1000, 0, "fail", "http://h:80", "503"],
+                       ["H", a[2]], ["D", a[3], '{"id":"x"}', "", "http://h:80", "410"],
+                       ["A", b[0], "ok"]]) == [1, 1, 1, 1, 1]
+    assert m.hgetall(K.client_waiting) == {b"a": b"2"}  # the retry, the handed back
+
+
 def test_handed_back_goes_to_the_head_of_its_queue(m, s):
     x = held(m, s, 3, want=2)
     assert s.outcomes([["P", D1], ["H", x[1]], ["H", x[0]]]) == [1, 1]

@@ -83,3 +83,35 @@ def test_a_round_stopped_part_way_marks_no_request_stored(m, s):
         s.enqueue([a, b])
     assert not m.exists(K.r("ra"), K.d("ra"), K.r("rb"), K.d("rb"),
                         K.idem_stem + "c1:k")
+
+
+# ---- a share per client --------------------------------------------------
+
+def test_each_client_counts_its_postbacks_and_one_over_its_share_is_refused(m, s):
+    """A request that would take its client past the share it carries is
+    refused whole ({3, size, queued}), nothing queued; another client, and
+    a request that fits, are not affected, also in the same round."""
+    a1 = request("a1", [b"{}"] * 3, client="a", share=4)
+    assert s.enqueue([a1]) == [[1, 3]]
+    assert m.hgetall(K.client_waiting) == {b"a": b"3"}
+    a2 = request("a2", [b"{}"] * 2, client="a", share=4)
+    b1 = request("b1", [b"{}"] * 2, client="b", share=4)
+    a3 = request("a3", [b"{}"], client="a", share=4)
+    assert s.enqueue([a2, b1, a3]) == [[3, 3, 3], [1, 5], [1, 6]]
+    assert not m.exists(K.r("a2"), K.d("a2"))
+    assert m.lrange(K.q(D1), 0, -1) == [b"a1 0-2", b"b1 0-1", b"a3 0"]
+    assert m.hgetall(K.client_waiting) == {b"a": b"4", b"b": b"2"}
+    # Share 0: no limit of its own (max_queue_size still holds).
+    assert s.enqueue([request("a4", [b"{}"] * 5, client="a")]) == [[1, 11]]
+    assert m.hget(K.client_waiting, "a") == b"9"
+
+
+def test_a_replay_or_a_second_try_counts_nothing_twice(m, s):
+    q = request("rid1", [b"{}", b"{}"], client="a", idem=K.idem_stem + "a:k1",
+                idem_value="rid1 2", share=10)
+    assert s.enqueue([q]) == [[1, 2]]
+    assert s.enqueue([q]) == [[2, 2, b"rid1 2 2"]]  # the key: a replay
+    q2 = request("rid2", [b"{}"], client="a", share=10)
+    assert s.enqueue([q2]) == [[1, 3]]
+    assert s.enqueue([q2]) == [[1, 3]]  # its hash is there: a second try
+    assert m.hget(K.client_waiting, "a") == b"3"
