@@ -24,7 +24,7 @@ MAX_QUEUE = 20000
 OVERRIDES = {
     "pb_max_queue_size": MAX_QUEUE,
     # One client sends everything here (the 10,000 failing hosts alone
-    # take half the queue): no default share; test_clients.py gives one.
+    # take half the queue): no default share; test_shares.py gives one.
     "pb_client_share_pct": 100,
     "pb_agent_backoff_base_ms": 200,
     "pb_agent_backoff_cap_ms": 1000,
