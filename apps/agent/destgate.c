@@ -88,21 +88,18 @@ static void leave(int s, int rc, const char *doing)
 	pthread_mutex_unlock(&g->lock);
 }
 
-void destgate_ask(const char *dest, const char *what, int *granted, long *ms)
+void destgate_ask(const char *dest, const char *what, long ask_ms, int *granted,
+		  long *ms)
 {
-	long probe_ms = pb_queue_probe_ms(&cfg);
-	int probe = strcmp(what, "probe") == 0;
-	long rate = probe ? 0 : strtol(what, NULL, 10);
 	int rc;
 
 	*granted = 0;
 	*ms = SHARD_QUIET_MS;
-	if (!probe && rate <= 0)
+	if ((strcmp(what, "probe") != 0 && strcmp(what, "pace") != 0) || ask_ms <= 0)
 		return;
 	if (!enter(GATE_SHARD))
 		return;
-	rc = pb_queue_gate(&conns[GATE_SHARD].r, &keys, dest, probe ? "probe" : "pace",
-			   probe ? probe_ms : (1000 + rate - 1) / rate, granted, ms);
+	rc = pb_queue_gate(&conns[GATE_SHARD].r, &keys, dest, what, ask_ms, granted, ms);
 	leave(GATE_SHARD, rc, "asking a destination's gate");
 	if (rc != PB_OK)
 		*granted = 0, *ms = SHARD_QUIET_MS;

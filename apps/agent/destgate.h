@@ -29,10 +29,12 @@ int destgate_init(void);
 void destgate_cleanup(void);
 /* Several shards: the take asks the gate (pb_take_gate.shared). */
 int destgate_shared(void);
-/* The gate's answer to a take's ask for dest: what is "probe" or its rate
- * (requests/s). *granted 1 or 0, *ms as pb_queue_gate; refused for a
- * second when the first shard does not answer. */
-void destgate_ask(const char *dest, const char *what, int *granted, long *ms);
+/* The gate's answer to a take's ask for dest: what ("probe" or "pace")
+ * and ask_ms (the probe's time or the pace) as the take asked them.
+ * *granted 1 or 0, *ms as pb_queue_gate; refused for a second when the
+ * first shard does not answer. */
+void destgate_ask(const char *dest, const char *what, long ask_ms, int *granted,
+		  long *ms);
 /* An outcome opened (news->open) or closed dest's breaker on one shard:
  * the same on every shard, that one too (which frees the gate's probe). */
 void destgate_mirror(const char *dest, const pb_breaker_news *news);

@@ -134,13 +134,15 @@ static void ask_gates(const redisReply *rep, gate_answers *ga)
 	ga->n = 0;
 	for (i = 0; i + 2 < rep->elements && ga->n < GATE_ASKS; i += 3) {
 		const redisReply *x = rep->element[i], *what = rep->element[i + 1];
+		const redisReply *ask_ms = rep->element[i + 2];
 
 		if (x->type != REDIS_REPLY_STRING || x->len != PB_DEST_ID_LEN + 1 ||
-		    x->str[0] != '?' || what->type != REDIS_REPLY_STRING)
+		    x->str[0] != '?' || what->type != REDIS_REPLY_STRING ||
+		    ask_ms->type != REDIS_REPLY_INTEGER)
 			continue;
 		memcpy(ga->dest[ga->n], x->str + 1, PB_DEST_ID_LEN);
 		ga->dest[ga->n][PB_DEST_ID_LEN] = '\0';
-		destgate_ask(ga->dest[ga->n], what->str, &granted, &ms);
+		destgate_ask(ga->dest[ga->n], what->str, (long)ask_ms->integer, &granted, &ms);
 		snprintf(ga->ms[ga->n], sizeof(ga->ms[ga->n]), "%ld", ms);
 		a = ga->argv + (size_t)3 * (size_t)ga->n;
 		a[0] = ga->dest[ga->n];

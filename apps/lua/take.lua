@@ -17,7 +17,7 @@
 -- version 1 jobs first, each with false, false; then per destination a
 -- marker ("@<d>", false, false) and its references, the header only with
 -- a request's first reference of the reply ("" after that); then the
--- asks for the gate ("?<d>", what, false; below). Ends with
+-- asks for the gate ("?<d>", what, ms; below). Ends with
 -- "CAPPED" when the agent wanted more and a destination with postbacks
 -- waiting gave none for want of the agent's room: the agent then waits
 -- for a slot to free, not for news of new postbacks. With nothing at all
@@ -36,7 +36,8 @@
 -- its own word: the turn is asked of the gate (gate.lua, on the first
 -- shard), which grants one probe and one paced take at a time for the
 -- whole cluster. Such a destination is answered as an ask triple
--- ("?<d>", "probe" or its rate, false) and left until the gate's answer
+-- ("?<d>", "probe" or "pace", ms: the probe's time or the pace, what the
+-- gate is asked for) and left until the gate's answer
 -- comes with the agent's next take (answers): granted, one postback is
 -- taken (a probe, or a paced take whose next turn is the gate's pace);
 -- refused, the destination waits as long as the gate said.
@@ -94,7 +95,7 @@ for a = ANSWERS, ROOMS - 1, 3 do
 end
 local asks = {}
 local function ask(d, what, ms)
-  asks[#asks + 1] = '?' .. d; asks[#asks + 1] = what; asks[#asks + 1] = false
+  asks[#asks + 1] = '?' .. d; asks[#asks + 1] = what; asks[#asks + 1] = ms
   room[d], next_turn[d] = 0, now + ms
   redis.call('ZADD', ready, 'XX', now + ms, d)
 end
@@ -118,7 +119,7 @@ local function look(d)
     end
   elseif rate > 0 and room[d] > 0 then
     local pace = math.ceil(1000 / rate)
-    if shared == '1' and not granted[d] then ask(d, tostring(rate), pace)
+    if shared == '1' and not granted[d] then ask(d, 'pace', pace)
     else room[d], next_turn[d] = 1, now + (granted[d] or pace) end
   end
   if room[d] > 0 then turn[#turn + 1] = d end

@@ -121,7 +121,7 @@ def test_a_shared_take_asks_the_gate_before_a_probe(m, s):
     m.hset(K.dest(D1), mapping={"state": "open", "until": 0})
     before = now_ms(m)
     assert triples(s.take(want=3, shared=True, probe_ms=5000)) == [
-        (b"?" + D1.encode(), b"probe", None)]
+        (b"?" + D1.encode(), b"probe", 5000)]
     assert m.hget(K.dest(D1), "state") == b"open" and m.llen(K.q(D1)) == 1
     assert m.zscore(K.ready, D1) >= before + 5000
     # Refused: it waits as long as the gate said, and asks nothing meanwhile.
@@ -139,7 +139,7 @@ def test_a_shared_take_paces_a_rated_destination_by_the_gate(m, s):
     register(m)
     m.hset(K.dest(D1), "rate", 4)
     before = now_ms(m)
-    assert triples(s.take(want=3, shared=True)) == [(b"?" + D1.encode(), b"4", None)]
+    assert triples(s.take(want=3, shared=True)) == [(b"?" + D1.encode(), b"pace", 250)]
     assert m.zscore(K.ready, D1) >= before + 250
     out = triples(s.take(want=3, shared=True, answers=[(D1, True, 700)]))
     assert [t[0] for t in out] == [b"@" + D1.encode(), b"rid1 0"]
