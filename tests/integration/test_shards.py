@@ -157,10 +157,13 @@ def keyed_on_second_shard(c, receiver):
     pytest.fail("no key of 64 had the second shard as its home")
 
 
-def queued_on_both_shards(c, url, n, per_request=10):
+def queued_on_both_shards(c, url, n, per_request=2):
     """n postbacks for url ({i} their number), in requests without keys,
     queued while the agents are stopped and seen waiting on both shards;
-    the agents start again. Their ids."""
+    the agents start again. Their ids. Small requests, many of them: each
+    ingest thread takes its own turn over the shards, so a few requests
+    can land unevenly (a clean-clone run put 70 of 80 on one shard with
+    requests of 10)."""
     for a in c.agent_names:
         c.stop(a)
     ids = []
