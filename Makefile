@@ -12,6 +12,7 @@
 #   make drill      every failover drill on network-namespace hosts (root)
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root, ~40 s each)
 #   make drill-shards  the drills with two shards: a shard master killed under load, one cut off (root)
+#   make fairness   a small client beside a large client's backlog of 100,000 for one partner (~3 min)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~35 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
@@ -92,7 +93,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak docs \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak fairness docs \
         bench bench-ratios bench-links bench-parts run stop install clean
 all: $(BINS)
 
@@ -247,6 +248,12 @@ drill-smoke: all
 drill-shards: all
 	PB_DRILL_RUN=drill-shards PB_DRILL_TOPOLOGY=$(or $(DRILL_TOPOLOGY),cluster/drill-shards.yml) \
 	  $(DRILL_PYTEST) tests/drill/test_shard_drills.py $(if $(DRILL),-k "$(DRILL)")
+
+# test_fairness.py with the backlog of issue 34 (make test runs it with
+# 15,000, what its cluster's queue holds).
+fairness: all
+	cd tests/integration && FAIRNESS_BACKLOG=100000 PB_TEST_MAX_QUEUE=120000 \
+	  /usr/bin/python3 -m pytest -q -s -p no:cacheprovider test_fairness.py
 
 # The partition soak: SOAK_N partitions (about 40 s each), hosts cut in turn.
 SOAK_N ?= 20

@@ -32,8 +32,13 @@ class Keys:
         for attr, suffix in TABLE:
             setattr(self, attr, prefix + suffix)
 
-    def q(self, dest):
-        return self.queue_stem + dest
+    def q(self, dest, client=""):
+        """A client's lane of a destination (apps/lua/prelude.lua, Lanes):
+        "" for requests without a client key."""
+        return self.queue_stem + dest + (":" + client if client else "")
+
+    def lanes(self, dest):
+        return self.lanes_stem + dest
 
     def r(self, rid):
         return self.request_stem + rid

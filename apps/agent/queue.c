@@ -80,7 +80,8 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		.cap = scap, .qstem = k->names.queue_stem,
 		.rstem = k->names.request_stem, .bstem = k->names.dest_stem,
 		.probe_ms = probe, .dstem = k->names.data_stem, .held = k->held,
-		.shared = g->shared ? "1" : "0", .answers = sanswers
+		.shared = g->shared ? "1" : "0", .answers = sanswers,
+		.lstem = k->names.lanes_stem
 	};
 	int argc = PB_FN_TAKE_ARGC + 3 * g->nanswers + 2 * nrooms;
 	const char **argv = calloc((size_t)argc, sizeof(*argv));
@@ -244,7 +245,8 @@ static int reap(pb_redis *r, const pb_queue_keys *k, const char *only,
 		.ready = k->names.ready, .waiting = k->names.waiting,
 		.pstem = k->names.processing_stem, .only = only,
 		.hbstem = k->names.heartbeat_stem, .qstem = k->names.queue_stem,
-		.hstem = k->names.held_stem
+		.hstem = k->names.held_stem, .lstem = k->names.lanes_stem,
+		.rstem = k->names.request_stem
 	};
 	const char *argv[PB_FN_REAP_ARGC];
 
@@ -268,7 +270,8 @@ int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 	const pb_fn_promote a = {
 		.scheduled = k->names.scheduled, .v1_queue = k->names.queue,
 		.ready = k->names.ready, .waiting = k->names.waiting,
-		.limit = slimit, .qstem = k->names.queue_stem
+		.limit = slimit, .qstem = k->names.queue_stem,
+		.lstem = k->names.lanes_stem, .rstem = k->names.request_stem
 	};
 	const char *argv[PB_FN_PROMOTE_ARGC];
 
@@ -287,7 +290,8 @@ int pb_queue_stats_get(pb_redis *r, const pb_queue_keys *k, long lease_ms,
 		.ready = k->names.ready, .agent = k->agent_id,
 		.lease_ms = slease, .pstem = k->names.processing_stem,
 		.qstem = k->names.queue_stem, .rstem = k->names.request_stem,
-		.heads = sheads, .hstem = k->names.held_stem
+		.heads = sheads, .hstem = k->names.held_stem,
+		.lstem = k->names.lanes_stem
 	};
 	long long *out[] = { &s->waiting, &s->scheduled, &s->in_flight, &s->dead,
 			     &s->oldest_ms, &s->blocked };
@@ -408,7 +412,7 @@ int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 			.rstem = k->names.request_stem, .dstem = k->names.data_stem,
 			.bstem = k->names.dest_stem, .qstem = k->names.queue_stem,
 			.threshold = breaker[0], .cooldown = breaker[1],
-			.held = k->held
+			.held = k->held, .lstem = k->names.lanes_stem
 		};
 		argc = pb_fn_outcomes_argv(&a, argv);
 	}

@@ -19,6 +19,7 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->waiting, ":waiting" },
 		{ k->wake, ":wake" },
 		{ k->queue_stem, ":q:" },
+		{ k->lanes_stem, ":lanes:" },
 		{ k->request_stem, ":r:" },
 		{ k->data_stem, ":d:" },
 		{ k->dest_stem, ":dest:" },

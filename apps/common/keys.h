@@ -9,12 +9,18 @@
  *                           is retried (outcomes.lua; pbctl show)
  *   <p>:d:<rid>             string; its data objects back to back (job.h);
  *                           both keys go when n reaches 0
- *   <p>:q:<d>               list; runs and references (job.h) waiting
- *                           for destination d (dest.h); ingest RPUSHes a
- *                           run a request, agents take from the left;
- *                           what comes back untried goes to the head, a
- *                           due retry to the tail (so an open breaker's
- *                           probes rotate through its postbacks)
+ *   <p>:q:<d>:<client>      list; a lane: runs and references (job.h) of
+ *                           one client waiting for destination d
+ *                           (dest.h); ingest RPUSHes a run a request,
+ *                           agents take from the left; what comes back
+ *                           untried goes to the head, a due retry to the
+ *                           tail (so an open breaker's probes rotate
+ *                           through its postbacks)
+ *   <p>:q:<d>               list; the lane of requests without a client
+ *                           key (and what a release before lanes queued)
+ *   <p>:lanes:<d>           list; the clients whose lanes of d hold
+ *                           something ("" for <p>:q:<d>), once each, in
+ *                           the order of their turns (take.lua)
  *   <p>:ready               zset; destinations with something waiting,
  *                           scored by when an agent may next take (ms):
  *                           when it became ready, when it was last taken
@@ -28,7 +34,7 @@
  *                           for the whole cluster (gate.lua): probe (ms
  *                           until which a probe is out), next (ms of its
  *                           next paced take); lapses once both are past
- *   <p>:waiting             integer; postbacks in all <p>:q:<d> lists: the
+ *   <p>:waiting             integer; postbacks in all the lanes: the
  *                           queue size that max_queue_size bounds
  *   <p>:wake                list; a token an idle agent blocks on (BLPOP)
  *   <p>:held:<agent>:<d>    set; the references (job.h) of destination d
@@ -104,7 +110,8 @@ typedef struct pb_keys {
 	char signing[PB_KEY_MAX];
 	char signing_version[PB_KEY_MAX];
 	char metrics_lease[PB_KEY_MAX];
-	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", a destination id follows */
+	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", "<d>[:<client>]" follows */
+	char lanes_stem[PB_KEY_MAX];      /* "<p>:lanes:", a destination id follows */
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */
 	char data_stem[PB_KEY_MAX];       /* "<p>:d:", a request id follows */
 	char dest_stem[PB_KEY_MAX];       /* "<p>:dest:", a destination id follows */

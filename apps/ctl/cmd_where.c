@@ -74,7 +74,7 @@ int cmd_ids(const pb_args *args)
 			.v1_queue = K.queue, .scheduled = K.scheduled, .dead = K.dead,
 			.agents = K.agents, .ready = K.ready,
 			.pstem = K.processing_stem, .qstem = K.queue_stem,
-			.hstem = K.held_stem
+			.hstem = K.held_stem, .lstem = K.lanes_stem
 		};
 		const char *fargv[PB_FN_IDS_ARGC];
 
@@ -161,20 +161,18 @@ static void add(json_t *e, const char *field, long long n)
 }
 
 /*
- * Each element of destination d's queue, in order, a thousand a read: to
- * fn its position, and (ok) as a run of count postbacks from ref, or a
- * reference (count 1; a retry come due has its attempts). fn returns 1 to
- * stop there; so does queue_each.
+ * Each element of one lane (key), in order, a thousand a read: to fn its
+ * position in the lane, and (ok) as a run of count postbacks from ref, or
+ * a reference (count 1; a retry come due has its attempts). fn returns 1
+ * to stop there; so does lane_each.
  */
-static int queue_each(const char *d,
-		      int (*fn)(const pb_ref *ref, unsigned long count, int ok, long at,
-				void *arg), void *arg)
+typedef int (*element_fn)(const pb_ref *ref, unsigned long count, int ok, long at,
+			  void *arg);
+
+static int lane_each(const char *key, element_fn fn, void *arg)
 {
-	char key[PB_KEY_MAX];
 	long at = 0;
 
-	if (pb_key_join(key, sizeof(key), K.queue_stem, d) != PB_OK)
-		return 0;
 	for (;;) {
 		redisReply *r = cmd_or_die("LRANGE %s %ld %ld", key, at, at + 999);
 		size_t i, n = r->elements;
@@ -198,6 +196,34 @@ static int queue_each(const char *d,
 	}
 }
 
+/*
+ * Each element of destination d's lanes (apps/lua/prelude.lua, Lanes):
+ * the lane without a client ("<p>:q:<d>", listed or not: a release before
+ * lanes did not list it), then each listed client's.
+ */
+static int queue_each(const char *d, element_fn fn, void *arg)
+{
+	char key[PB_KEY_MAX];
+	redisReply *lanes;
+	size_t i;
+	int stop = 0;
+
+	if (pb_key_join(key, sizeof(key), K.queue_stem, d) != PB_OK ||
+	    lane_each(key, fn, arg))
+		return 1;
+	lanes = cmd_or_die("LRANGE %s%s 0 -1", K.lanes_stem, d);
+	for (i = 0; i < lanes->elements && !stop; i++) {
+		const char *c = lanes->element[i]->str;
+
+		if (c[0] == '\0' ||
+		    snprintf(key, sizeof(key), "%s%s:%s", K.queue_stem, d, c) >= (int)sizeof(key))
+			continue;
+		stop = lane_each(key, fn, arg);
+	}
+	freeReplyObject(lanes);
+	return stop;
+}
+
 /* dest_queue's: the destination's entry, its id, the time now. */
 struct tally {
 	json_t *e;
@@ -210,21 +236,25 @@ static int count_one(const pb_ref *ref, unsigned long count, int ok, long at, vo
 	struct tally *t = arg;
 
 	add(t->e, "waiting", (long long)count);
-	if (at == 0 && ok) {
+	if (at == 0 && ok) { /* a lane's head: the oldest of them is the age */
 		redisReply *h = cmd_or_die("HGET %s%s h", K.request_stem, ref->rid);
 		pb_job j;
 
 		if (h->type == REDIS_REPLY_STRING &&
-		    pb_job_from_v3(&j, t->d, "x 0", 3, h->str, h->len, "{}", 2) == PB_OK)
-			json_object_set_new(t->e, "oldest_age_s",
-					    json_integer((t->now - j.enqueued_ms) / 1000));
+		    pb_job_from_v3(&j, t->d, "x 0", 3, h->str, h->len, "{}", 2) == PB_OK) {
+			json_int_t age = (json_int_t)((t->now - j.enqueued_ms) / 1000);
+			const json_t *was = json_object_get(t->e, "oldest_age_s");
+
+			if (!json_is_integer(was) || json_integer_value(was) < age)
+				json_object_set_new(t->e, "oldest_age_s", json_integer(age));
+		}
 		freeReplyObject(h);
 	}
 	return 0;
 }
 
-/* Postbacks in the queue of d (runs counted out); the age of the request
- * at its head. */
+/* Postbacks in the lanes of d (runs counted out); the age of the oldest
+ * request at a lane's head. */
 static void dest_queue(json_t *e, const char *d, int64_t now)
 {
 	struct tally t = { e, d, now };
@@ -584,7 +614,7 @@ static int show_scheduled(where *w)
 }
 
 /* In its destination's queue: in a run, or as a reference (handed back,
- * or a retry come due); how many elements wait ahead of it. */
+ * or a retry come due); how many elements wait ahead of it in its lane. */
 static int queued_one(const pb_ref *ref, unsigned long count, int ok, long at, void *arg)
 {
 	where *w = arg;

@@ -253,7 +253,8 @@ static int append_call(pb_redis *r, call **cs, int n, int *sent)
 			.waiting = k->waiting, .v1_queue = k->queue,
 			.ready = k->ready, .wake = k->wake,
 			.counts = k->client_waiting, .max = maxq,
-			.qstem = k->queue_stem, .idem_s = window
+			.qstem = k->queue_stem, .idem_s = window,
+			.lstem = k->lanes_stem
 		};
 		size_t head = (size_t)pb_fn_enqueue_argv(&a, argv);
 

@@ -17,7 +17,10 @@
 -- past the share it carries is refused whole, nothing queued: only that
 -- client is turned away.
 --
--- Records, from ARGV[4], one per request (REC_FIXED = 10 words, then its
+-- Each request's runs go to its client's lane of their destination
+-- (prelude.lua, lane_push), in request order.
+--
+-- Records, from ARGV[5], one per request (REC_FIXED = 10 words, then its
 -- runs): its hash key, data key, idempotency key ("" for none) and the
 -- value to store there, header, n (its postbacks), the data's index
 -- (job.h, version 3) and objects, its client's share on this shard (0: no
@@ -38,7 +41,9 @@ local waiting, v1_queue, ready, wake, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4
 local max = tonumber(ARGV[1])          -- max_queue_size
 local qstem = ARGV[2]                  -- "<p>:q:"
 local idem_s = ARGV[3]                 -- the idempotency window (s)
-local RECORDS = 4
+local lstem = ARGV[4]                  -- "<p>:lanes:"
+local RECORDS = 5
+local L = { q = qstem, l = lstem }
 
 local size = queue_size(waiting, v1_queue)
 local asleep = redis.call('LLEN', wake) == 0
@@ -67,9 +72,13 @@ while a <= #ARGV do
     out[#out + 1] = {3, size, held[client]}
   else
     for r = a + 10, last, 2 do
-      local q = runs[ARGV[r]]
-      if not q then q = {}; runs[ARGV[r]] = q; order[#order + 1] = ARGV[r] end
-      q[#q + 1] = ARGV[r + 1]
+      local lane = ARGV[r] .. ' ' .. client
+      local q = runs[lane]
+      if not q then
+        q = { d = ARGV[r], c = client, xs = {} }
+        runs[lane] = q; order[#order + 1] = q
+      end
+      q.xs[#q.xs + 1] = ARGV[r + 1]
     end
     size, queued = size + n, queued + n
     held[client], added[client] = held[client] + n, (added[client] or 0) + n
@@ -81,10 +90,7 @@ while a <= #ARGV do
 end
 -- In request order.
 local now = #order > 0 and now_ms()
-for _, d in ipairs(order) do
-  call_sliced('RPUSH', qstem .. d, runs[d])
-  make_ready(ready, d, now)
-end
+for _, q in ipairs(order) do lane_push(L, q.d, q.c, 'RPUSH', q.xs, ready, now) end
 if queued > 0 then
   redis.call('INCRBY', waiting, queued)
   -- One token is enough to wake an idle agent; under load agents do not

@@ -5,7 +5,7 @@
 -- (keys.h).
 --
 -- Returns {queued, scheduled, dead, agent1, held1, agent2, held2, ...}:
--- the queues (version 1, then each ready destination's), the retries, the
+-- the queues (version 1, then each ready destination's lanes), the retries, the
 -- dead letters, then each registered agent's name and what it holds (its
 -- processing list, then its held sets).
 --
@@ -17,11 +17,21 @@ local v1_queue, scheduled, dead, agents, ready =
 local pstem = ARGV[1]                  -- "<p>:processing:"
 local qstem = ARGV[2]                  -- "<p>:q:"
 local hstem = ARGV[3]                  -- "<p>:held:"
+local lstem = ARGV[4]                  -- "<p>:lanes:"
+local L = { q = qstem, l = lstem }
 
 local q = redis.call('LRANGE', v1_queue, 0, -1)
 for _, d in ipairs(redis.call('ZRANGE', ready, 0, -1)) do
-  for _, x in ipairs(redis.call('LRANGE', qstem .. d, 0, -1)) do
-    q[#q + 1] = x
+  -- Its lanes: those listed, and the one without a client (listed or not:
+  -- a release before lanes did not list it).
+  local lanes = redis.call('LRANGE', lstem .. d, 0, -1)
+  local listed = {}
+  for _, c in ipairs(lanes) do listed[c] = true end
+  if not listed[''] then lanes[#lanes + 1] = '' end
+  for _, c in ipairs(lanes) do
+    for _, x in ipairs(redis.call('LRANGE', lane_key(L, d, c), 0, -1)) do
+      q[#q + 1] = x
+    end
   end
 end
 local out = {q, redis.call('ZRANGE', scheduled, 0, -1),

@@ -10,7 +10,7 @@
 -- more in the calls than in their work (measured: 33 us a call, 8 of
 -- them in its commands).
 --
--- Records, from ARGV[8], a kind letter and its fields:
+-- Records, from ARGV[9], a kind letter and its fields:
 --   P d                                   the records up to the next P are
 --                                         of destination d, held in the
 --                                         set held_key(held, d); "" for
@@ -29,7 +29,7 @@
 -- crosses to the replicas and into the AOF is the references, not a
 -- command each.
 --
--- Writes: the held sets, scheduled, dead, the queues, ready, the breakers,
+-- Writes: the held sets, scheduled, dead, the lanes, ready, the breakers,
 -- the requests' counts (a request's hash and data go with its last
 -- postback) and their clients' (counts), the waiting count, and the
 -- last outcomes of a postback being retried (its request's field "a<i>":
@@ -50,7 +50,10 @@ local qstem = ARGV[4]                  -- "<p>:q:"
 local threshold = tonumber(ARGV[5])    -- failures in a row that open a breaker
 local cooldown = tonumber(ARGV[6])     -- ms an opened breaker stays open
 local held = ARGV[7]                   -- "<p>:held:<agent>"
-local RECORDS = 8
+local lstem = ARGV[8]                  -- "<p>:lanes:"
+local RECORDS = 9
+local L = { q = qstem, l = lstem, r = rstem }
+local clients = {}                     -- client_of's, by request id
 local now = now_ms()
 
 -- One fewer left of its request, counted here and written once a request
@@ -203,13 +206,13 @@ while i <= #ARGV do
       forget(x)
       finish(x)
       r = breaker(d, ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
-    -- Handed back untried: to the head of its queue, it waited longest.
+    -- Handed back untried: to the head of its client's lane, it waited
+    -- longest.
     elseif dest[i] then
-      redis.call('LPUSH', qstem .. d, x)
-      make_ready(ready, d, now)
+      lane_push(L, d, client_of(L, x, clients), 'LPUSH', { x }, ready, now)
       back, r = back + 1, 1
     else
-      back, r = back + route(x, qstem, 'LPUSH', v1_queue, ready, now), 1
+      back, r = back + route(x, L, 'LPUSH', v1_queue, ready, now, clients), 1
     end
   end
   if r then out[#out + 1] = r end

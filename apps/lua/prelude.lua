@@ -78,21 +78,67 @@ local function make_ready(ready, d, now)
   redis.call('ZADD', ready, 'NX', now, d)
 end
 
+-- cmd key x1 x2 ... for every x of xs, in slices: Lua 5.1's unpack takes
+-- at most a few thousand values.
+local SLICE = 1000
+local function call_sliced(cmd, key, xs)
+  for b = 1, #xs, SLICE do
+    redis.call(cmd, key, unpack(xs, b, math.min(b + SLICE - 1, #xs)))
+  end
+end
+
+-- Lanes. A destination's postbacks wait in a lane per client, so that
+-- the destination's turns are shared between its clients (take.lua) and
+-- one client's backlog does not stand in front of another's postbacks:
+-- client c's lane of d is "<p>:q:<d>:<c>"; the lane of requests without a
+-- client key (c = "", and what a release before lanes queued) is
+-- "<p>:q:<d>". "<p>:lanes:<d>" lists the clients whose lane of d holds
+-- something, once each, in the order of their turns. L names the stems:
+-- { q = "<p>:q:", l = "<p>:lanes:", r = "<p>:r:" } (keys.h).
+local function lane_key(L, d, c)
+  if c == '' then return L.q .. d end
+  return L.q .. d .. ':' .. c
+end
+
+-- The client of a reference or run (from its request's header), "" for
+-- a request without a key, gone, or of another form. seen caches it by
+-- request id within one call.
+local function client_of(L, x, seen)
+  local rid = rid_of(x)
+  if not rid then return '' end
+  if seen and seen[rid] then return seen[rid] end
+  local h = redis.call('HGET', L.r .. rid, 'h')
+  local c = h and header_client(h) or ''
+  if seen then seen[rid] = c end
+  return c
+end
+
+-- xs into client c's lane of d, at its tail (push 'RPUSH') or head
+-- ('LPUSH'); a lane that was empty is listed (at the back: its turn comes
+-- after those waiting), and d becomes ready (make_ready).
+local function lane_push(L, d, c, push, xs, ready, now)
+  local len = 0
+  for b = 1, #xs, SLICE do
+    len = redis.call(push, lane_key(L, d, c), unpack(xs, b, math.min(b + SLICE - 1, #xs)))
+  end
+  if len == #xs then redis.call('RPUSH', L.l .. d, c) end
+  make_ready(ready, d, now)
+end
+
 -- Back to a queue: a version 2 reference or a scheduled retry (as a
--- version 3 reference) to its destination's queue ("<p>:q:" .. d), at its
--- head (push 'LPUSH': handed back or reclaimed untried, it waited longest)
--- or its tail ('RPUSH': a due retry, so that the probes of an open breaker
--- try one parked postback after another, not the same one until it is
--- dead); the destination becomes ready (make_ready). A version 1 job goes
--- to the version 1 queue. Returns 1 for a reference (the caller counts
--- those into the waiting count), 0 for a version 1 job. Never given a bare
--- version 3 reference: it does not say where it goes.
-local function route(x, qstem, push, v1_queue, ready, now)
+-- version 3 reference) to its client's lane of its destination
+-- (lane_push), at the head (push 'LPUSH': handed back or reclaimed
+-- untried, it waited longest) or the tail ('RPUSH': a due retry, so that
+-- the probes of an open breaker try one parked postback after another,
+-- not the same one until it is dead). A version 1 job goes to the version
+-- 1 queue. Returns 1 for a reference (the caller counts those into the
+-- waiting count), 0 for a version 1 job. Never given a bare version 3
+-- reference: it does not say where it goes.
+local function route(x, L, push, v1_queue, ready, now, seen)
   local d, ref = string.match(x, SCHED)
   if d then x = ref else d = string.match(x, V2) end
   if not d then redis.call('RPUSH', v1_queue, x) return 0 end
-  redis.call(push, qstem .. d, x)
-  make_ready(ready, d, now)
+  lane_push(L, d, client_of(L, x, seen), push, { x }, ready, now)
   return 1
 end
 
@@ -133,15 +179,6 @@ local function breaker_keep(k, now, cooldown)
     redis.call('HDEL', k, unpack(BREAKER_FIELDS))
   else
     redis.call('PEXPIRE', k, math.max(tonumber(b[3] or '0') - now, 0) + linger)
-  end
-end
-
--- cmd key x1 x2 ... for every x of xs, in slices: Lua 5.1's unpack takes
--- at most a few thousand values.
-local SLICE = 1000
-local function call_sliced(cmd, key, xs)
-  for b = 1, #xs, SLICE do
-    redis.call(cmd, key, unpack(xs, b, math.min(b + SLICE - 1, #xs)))
   end
 end
 

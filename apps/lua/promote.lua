@@ -1,10 +1,11 @@
 -- promote.lua: retries whose time has come go back to their queues.
 --
 -- Why one atomic step: a due retry leaves scheduled and enters its
--- destination's queue (at the tail: the probes of an open breaker then try
+-- client's lane of its destination (at the tail: the probes of an open breaker then try
 -- one parked postback after another) together with the waiting count.
 --
--- Reads and writes: scheduled, the queues, ready, the waiting count, the
+-- Reads and writes: scheduled, the lanes (a retry's client is its
+-- request's), ready, the waiting count, the
 -- version 1 queue (a version 1 retry goes there).
 -- Returns how many were due and moved (at most limit).
 --
@@ -14,13 +15,16 @@
 local scheduled, v1_queue, ready, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local limit = ARGV[1]                  -- at most this many a call
 local qstem = ARGV[2]                  -- "<p>:q:"
+local lstem = ARGV[3]                  -- "<p>:lanes:"
+local rstem = ARGV[4]                  -- "<p>:r:"
+local L = { q = qstem, l = lstem, r = rstem }
 
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, limit)
-local refs = 0
+local refs, clients = 0, {}
 for _, x in ipairs(due) do
   redis.call('ZREM', scheduled, x)
-  refs = refs + route(x, qstem, 'RPUSH', v1_queue, ready, now)
+  refs = refs + route(x, L, 'RPUSH', v1_queue, ready, now, clients)
 end
 if refs > 0 then redis.call('INCRBY', waiting, refs) end
 return #due

@@ -9,12 +9,13 @@
 --
 -- An agent's version 1 list (and what an agent before version 3 held
 -- there) goes through route(); its held sets' references go to the head
--- of their destination's queue: they waited longest. The per-agent and
+-- of their client's lane of their destination: they waited longest. The per-agent and
 -- per-destination keys are derived here: fine on one master (a split by
 -- destination keeps each script on one master).
 --
 -- Reads and writes: the agents set, heartbeats (read), the processing
--- lists, the held sets, the queues, ready, the waiting count.
+-- lists, the held sets, the lanes (a reference's client is its
+-- request's), ready, the waiting count.
 -- Returns how many postbacks went back.
 --
 -- caller: agent (pb-agent's Redis user, whose permissions it runs with)
@@ -26,13 +27,16 @@ local only = ARGV[2]                   -- an agent id to reclaim, or ""
 local hbstem = ARGV[3]                 -- "<p>:agent:" (heartbeats)
 local qstem = ARGV[4]                  -- "<p>:q:"
 local hstem = ARGV[5]                  -- "<p>:held:"
+local lstem = ARGV[6]                  -- "<p>:lanes:"
+local rstem = ARGV[7]                  -- "<p>:r:"
+local L = { q = qstem, l = lstem, r = rstem }
 
-local moved, refs = 0, 0
+local moved, refs, clients = 0, 0, {}
 local now = now_ms()
 local function reclaim(id)
   local p = pstem .. id
   for _, x in ipairs(redis.call('LRANGE', p, 0, -1)) do
-    refs = refs + route(x, qstem, 'LPUSH', v1_queue, ready, now)
+    refs = refs + route(x, L, 'LPUSH', v1_queue, ready, now, clients)
     moved = moved + 1
   end
   redis.call('DEL', p)
@@ -40,8 +44,13 @@ local function reclaim(id)
   for _, d in ipairs(redis.call('SMEMBERS', held)) do
     local k = held_key(held, d)
     local xs = redis.call('SMEMBERS', k)
-    call_sliced('LPUSH', qstem .. d, xs)
-    if #xs > 0 then make_ready(ready, d, now) end
+    local lanes, order = {}, {}
+    for _, x in ipairs(xs) do
+      local c = client_of(L, x, clients)
+      if not lanes[c] then lanes[c] = {}; order[#order + 1] = c end
+      lanes[c][#lanes[c] + 1] = x
+    end
+    for _, c in ipairs(order) do lane_push(L, d, c, 'LPUSH', lanes[c], ready, now) end
     refs, moved = refs + #xs, moved + #xs
     redis.call('DEL', k)
   end

@@ -11,7 +11,7 @@
 -- the oldest heads' request headers.
 -- Returns {0} when another agent holds the lease, else {1, waiting,
 -- scheduled, in flight, dead, the age in ms of the oldest of the first
--- `heads` ready destinations' heads (0 when none), destinations held back
+-- `heads` ready destinations' heads (each its first lane's; 0 when none), destinations held back
 -- (scored in the future: breaker open, paused, rate-limited)}.
 --
 -- caller: agent (pb-agent's Redis user, whose permissions it runs with)
@@ -26,6 +26,8 @@ local qstem = ARGV[4]                  -- "<p>:q:"
 local rstem = ARGV[5]                  -- "<p>:r:"
 local heads = ARGV[6]                  -- destinations whose heads are read
 local hstem = ARGV[7]                  -- "<p>:held:"
+local lstem = ARGV[8]                  -- "<p>:lanes:"
+local L = { q = qstem, l = lstem, r = rstem }
 
 local now = now_ms()
 local holder = redis.call('GET', lease)
@@ -37,7 +39,8 @@ for _, a in ipairs(redis.call('SMEMBERS', agents)) do
 end
 local first = nil
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', ready, '-inf', '+inf', 'LIMIT', 0, heads)) do
-  local ref = redis.call('LINDEX', qstem .. d, 0)
+  local c = redis.call('LINDEX', lstem .. d, 0)
+  local ref = redis.call('LINDEX', lane_key(L, d, c or ''), 0)
   local rid = ref and rid_of(ref)
   local h = rid and redis.call('HGET', rstem .. rid, 'h')
   local ms = h and header_enqueued_ms(h)

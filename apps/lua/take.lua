@@ -62,11 +62,13 @@ local dstem = ARGV[9]                 -- "<p>:d:"
 local held = ARGV[10]                 -- "<p>:held:<agent>"
 local shared = ARGV[11]                -- "1": several shards (the gate's probes, paces)
 local answers = tonumber(ARGV[12])    -- how many of the gate's answers follow
--- ARGV[13..]: the gate's answers to this agent's asks, triples of
+local lstem = ARGV[13]                -- "<p>:lanes:"
+-- ARGV[14..]: the gate's answers to this agent's asks, triples of
 -- destination id, granted ("1" or "0") and ms (gate.lua); then pairs of
 -- destination id and the room this agent has left for it (fewer than cap
 -- while it delivers some of its postbacks).
-local ANSWERS = 13
+local ANSWERS = 14
+local L = { q = qstem, l = lstem, r = rstem }
 local ROOMS = ANSWERS + 3 * answers
 
 if redis.call('PTTL', heartbeat) < alive_ms or
@@ -209,6 +211,45 @@ local function pop(q, n)
   return refs
 end
 
+-- Up to n references of destination d, its clients' lanes in turns
+-- (prelude.lua): each listed lane gets an equal part of what is left (the
+-- first ones one more when it does not divide), what a lane cannot use
+-- goes to the lanes after it, and the lanes served go to the back of the
+-- list, so that d's next take starts with those this one did not reach.
+-- A lane left empty leaves the list. So a client with one postback for a
+-- destination waits one turn of the destination's, not behind another
+-- client's backlog for it. Returns the references and whether d has more.
+local function pop_lanes(d, n)
+  local lk = L.l .. d
+  local lanes = redis.call('LRANGE', lk, 0, n - 1)
+  local whole = #lanes < n                -- every lane listed is in hand
+  local listed = {}
+  for _, c in ipairs(lanes) do listed[c] = true end
+  -- The lane without a client as a release before lanes left it, unlisted.
+  if whole and not listed[''] and redis.call('LLEN', L.q .. d) > 0 then
+    redis.call('RPUSH', lk, '')
+    lanes[#lanes + 1] = ''
+  end
+  local refs, served, kept = {}, 0, {}
+  for k, c in ipairs(lanes) do
+    if #refs == n then break end
+    local part = math.ceil((n - #refs) / (#lanes - k + 1))
+    local q = lane_key(L, d, c)
+    local got = pop(q, part)
+    for _, ref in ipairs(got) do refs[#refs + 1] = ref end
+    served = k
+    if #got == part and redis.call('EXISTS', q) == 1 then kept[#kept + 1] = c end
+  end
+  -- Every lane served and none emptied: the order stands, nothing to write.
+  if not (served == #lanes and #kept == served and whole) and served > 0 then
+    redis.call('LPOP', lk, served)
+    if #kept > 0 then redis.call('RPUSH', lk, unpack(kept)) end
+  end
+  local more = #kept > 0 or served < #lanes or
+               (not whole and redis.call('EXISTS', lk) == 1)
+  return refs, more
+end
+
 -- Rounds across the destinations, each a share of what is still wanted,
 -- moved with pop() and one SADD: a few calls a destination instead of one
 -- a postback.
@@ -221,7 +262,7 @@ while want > 0 and moved do
   for _, d in ipairs(turn) do
     if want > 0 and room[d] > 0 then
       local n = math.min(share, room[d], want, 512)
-      local refs = pop(qstem .. d, n)
+      local refs, more = pop_lanes(d, n)
       if #refs > 0 then
         redis.call('SADD', held_key(held, d), unpack(refs))
         redis.call('SADD', held, d)
@@ -229,7 +270,7 @@ while want > 0 and moved do
         room[d], want, taken = room[d] - #refs, want - #refs, taken + #refs
         took[d], moved = true, true
       end
-      if #refs < n then
+      if not more then
         redis.call('ZREM', ready, d)
         room[d], took[d], next_turn[d] = 0, nil, now
       end

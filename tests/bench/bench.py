@@ -78,9 +78,9 @@ def waiting(c, m):
 
 
 def queue_keys(c, m):
-    """Every key that holds queued postbacks: the queues and the request
-    hashes and data, with ready and the waiting count."""
-    ks = [k for pattern in ("q:*", "r:*", "d:*")
+    """Every key that holds queued postbacks: the lanes and their lists,
+    the request hashes and data, with ready and the waiting count."""
+    ks = [k for pattern in ("q:*", "lanes:*", "r:*", "d:*")
           for k in m.scan_iter(match=c.key(pattern), count=1000)]
     return ks + [c.key("ready"), c.key("waiting"), c.key("queue")]
 

@@ -3,6 +3,7 @@ agents, from Debian's packages and build/) for the integration tests, in
 its own state folder and with every port shifted (PORT_OFFSETS["test"]),
 so it runs beside a `make run` cluster. A receiver started here, in-process, takes the
 deliveries."""
+import json
 import os
 import shutil
 import sys
@@ -18,7 +19,8 @@ from pbcluster import PORT_OFFSETS, Cluster  # noqa: E402
 from receiver import Receiver  # noqa: E402
 
 OFFSET = int(os.environ.get("PB_TEST_PORT_OFFSET", PORT_OFFSETS["test"]))
-MAX_QUEUE = 20000
+# make fairness raises it, for a backlog of 100,000 (test_fairness.py).
+MAX_QUEUE = int(os.environ.get("PB_TEST_MAX_QUEUE", "20000"))
 
 # Test-sized settings; everything else is cluster/local.yml.
 OVERRIDES = {
@@ -121,6 +123,16 @@ def redis_ids(cluster, state=None):
         st, i, _ = (line.split("\t") + ["", ""])[:3]
         if state is None or st == state:
             out[i] = st
+    return out
+
+
+def client_counts(cluster):
+    """pbctl clients --json: {client: postbacks not yet ended (waiting,
+    scheduled, in flight)}, summed over the shards."""
+    out = {}
+    for shard in json.loads(pbctl(cluster, "clients", "--json")[1])["shards"]:
+        for client, n in shard["queued"].items():
+            out[client] = out.get(client, 0) + n
     return out
 
 

@@ -371,7 +371,8 @@ def test_an_upgrade_finds_version_2_references_and_delivers_them(cluster, receiv
                              "data": [{}]})
         assert r.status_code == 200, r.text
         m = cluster.master()
-        d = next(k for k in m.scan_iter(match=cluster.key("q:*"))).decode().rsplit(":", 1)[1]
+        # (a lane: "<p>:q:<d>:<client>")
+        d = next(k for k in m.scan_iter(match=cluster.key("q:*"))).decode().split(":")[2]
         rid, objs = "old%s" % mark[-6:], [b'{"i":%d}' % i for i in range(4)]
         offs = [sum(len(o) for o in objs[:i]) for i in range(4)]
         ref = ["%s %s %d %d %d %d" % (d, rid, i, 1 if i == 3 else 0, offs[i], len(objs[i]))

@@ -199,7 +199,7 @@ def test_a_round_that_fails_part_way_marks_no_request_stored(cluster, receiver, 
     a request found marked would be answered "enqueued" with nothing
     queued. Once the key is mended, the client's retry is delivered."""
     m = cluster.master()
-    queue = cluster.key("q:" + dest_id(receiver.url))
+    queue = cluster.key("q:" + dest_id(receiver.url) + ":local")  # the local client's lane
     body = {"endpoint": {"method": "GET", "url": receiver.url + mark + "/w?i={i}"},
             "data": [{"i": i} for i in range(3)]}
     stored = lambda: {k for p in ("r:*", "d:*") for k in m.scan_iter(match=cluster.key(p))}

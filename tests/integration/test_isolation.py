@@ -228,6 +228,7 @@ def test_ten_thousand_failing_hosts_leave_nothing_behind(cluster, receiver, mark
     assert wait_until(lambda: not any(True for _ in m.scan_iter(stem + "*", count=1000)),
                       4 * OVERRIDES["pb_agent_breaker_cooldown_ms"] / 1000 + 30, every=1)
     assert not any(True for _ in m.scan_iter(cluster.key("q:") + "*", count=1000))
+    assert not any(True for _ in m.scan_iter(cluster.key("lanes:") + "*", count=1000))
     assert wait_until(lambda: m.zcard(cluster.key("ready")) == 0, 10)
     # Their dead letters (the newest) out, the memory is what it was.
     new = m.llen(cluster.key("dead")) - dead_before

@@ -9,7 +9,7 @@ def queued_state(cluster, m):
     """Every queue, request header and data, and the waiting count, as
     they are."""
     out = {"waiting": m.get(cluster.key("waiting"))}
-    for pattern in ("q:*", "r:*", "d:*", "queue", "ready"):
+    for pattern in ("q:*", "lanes:*", "r:*", "d:*", "queue", "ready"):
         for k in m.scan_iter(match=cluster.key(pattern), count=1000):
             t = m.type(k)
             out[k] = (m.lrange(k, 0, -1) if t == b"list" else

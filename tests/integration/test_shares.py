@@ -2,24 +2,14 @@
 a client past its share is answered 429 with nothing queued while another
 client is never refused, and every client's count is exact: what it has
 queued, and nothing once all of it is delivered."""
-import json
 import time
 
 import requests
 
-from conftest import ingest, of_mark, pbctl, redis_ids
+from conftest import client_counts, ingest, of_mark, pbctl, redis_ids
 
 SHARE = 300
 PER_REQUEST = 50
-
-
-def queued(cluster):
-    """pbctl clients --json: {client: postbacks queued}, summed over the shards."""
-    out = {}
-    for shard in json.loads(pbctl(cluster, "clients", "--json")[1])["shards"]:
-        for client, n in shard["queued"].items():
-            out[client] = out.get(client, 0) + n
-    return out
 
 
 def post_as(cluster, key, url, n):
@@ -50,7 +40,7 @@ def test_a_client_over_its_share_gets_429_and_another_is_never_refused(cluster, 
         # Nothing of a refused request was queued: exactly the accepted ones.
         accepted = {i for a in answers if a.status_code == 200 for i in a.json()["ids"]}
         assert set(redis_ids(cluster)) - set(before) == accepted
-        assert queued(cluster).get("greedy") == SHARE
+        assert client_counts(cluster).get("greedy") == SHARE
         # Another client is not affected.
         for _ in range(10):
             r = ingest(cluster, {"endpoint": {"method": "GET", "url": url},
@@ -61,7 +51,8 @@ def test_a_client_over_its_share_gets_429_and_another_is_never_refused(cluster, 
             cluster.start(a)
     assert receiver.wait_for(lambda rs: len(of_mark(rs, mark)) >= SHARE + 10 * PER_REQUEST, 60)
     # Delivered: the greedy client counts nothing, and may send again.
-    assert receiver.wait_for(lambda _: "greedy" not in queued(cluster), 10), queued(cluster)
+    assert receiver.wait_for(lambda _: "greedy" not in client_counts(cluster), 10), \
+        client_counts(cluster)
     assert post_as(cluster, greedy, url, PER_REQUEST).status_code == 200
     pbctl(cluster, "keys", "share", "greedy", "0")
     pbctl(cluster, "keys", "revoke", "greedy")
@@ -74,5 +65,6 @@ def test_the_clients_counts_are_what_they_have_in_redis(cluster, receiver, mark)
     do not drift."""
     def exact():
         held = [i for i, st in redis_ids(cluster).items() if st != "dead"]
-        return sum(queued(cluster).values()) == len(held)
-    assert receiver.wait_for(lambda _: exact(), 60), (queued(cluster), len(redis_ids(cluster)))
+        return sum(client_counts(cluster).values()) == len(held)
+    assert receiver.wait_for(lambda _: exact(), 60), \
+        (client_counts(cluster), len(redis_ids(cluster)))

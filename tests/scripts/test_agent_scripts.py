@@ -82,7 +82,7 @@ def test_a_429_pauses_its_destination(m, s):
 
 
 def test_the_thresholdth_failure_opens_the_breaker_and_an_ok_closes_it(m, s):
-    x = held(m, s, 3)
+    x = held(m, s, 4, want=3)  # one still waiting: the destination stays ready
     recs = [["P", D1]] + [["R", r, "%s %s 1" % (D1, r), 1000, 0, "fail", "http://h:80", "refused"]
                           for r in x[:2]]
     assert s.outcomes(recs, threshold=2, cooldown=60000) == [1, 2]
@@ -158,7 +158,7 @@ def test_a_clients_count_goes_down_as_its_postbacks_end_and_is_gone_at_zero(m, s
 def test_handed_back_goes_to_the_head_of_its_queue(m, s):
     x = held(m, s, 3, want=2)
     assert s.outcomes([["P", D1], ["H", x[1]], ["H", x[0]]]) == [1, 1]
-    assert m.lrange(K.q(D1), 0, -1) == [x[0].encode(), x[1].encode(), b"rid1 2"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [x[0].encode(), x[1].encode(), b"rid1 2"]
     assert queue_size(m, K) == 3
     assert m.zscore(K.ready, D1) is not None
 
@@ -230,8 +230,8 @@ def test_a_dead_agents_postbacks_go_back_to_the_head_and_it_is_forgotten(m, s):
     m.lpush(K.processing(AGENT), "1\tv1job")
     m.delete(K.heartbeat(AGENT))  # its heartbeat expired
     assert s.reap() == 3
-    assert sorted(m.lrange(K.q(D1), 0, 1)) == sorted(r.encode() for r in x)
-    assert m.lrange(K.q(D1), -1, -1) == [b"rid1 2"]
+    assert sorted(m.lrange(K.q(D1, "c1"), 0, 1)) == sorted(r.encode() for r in x)
+    assert m.lrange(K.q(D1, "c1"), -1, -1) == [b"rid1 2"]
     assert m.lrange(K.queue, 0, -1) == [b"1\tv1job"]
     assert queue_size(m, K) == 4
     assert not m.exists(K.held(AGENT), K.held(AGENT, D1), K.processing(AGENT))
@@ -247,7 +247,7 @@ def test_a_live_agent_is_left_alone(m, s):
 def test_an_agent_reclaims_its_own_and_stays_registered(m, s):
     held(m, s, 2)
     assert s.reap(only=AGENT) == 2
-    assert m.llen(K.q(D1)) == 2 and not m.exists(K.held(AGENT))
+    assert m.llen(K.q(D1, "c1")) == 2 and not m.exists(K.held(AGENT))
     assert m.sismember(K.agents, AGENT)
 
 

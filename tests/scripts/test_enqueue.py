@@ -9,7 +9,7 @@ from conftest import D1, D2, K, queue_size, request
 def test_a_request_is_queued_whole(m, s):
     q = request("rid1", [b'{"a":1}', b'{"a":2}', b'{"a":3}'])
     assert s.enqueue([q]) == [[1, 3]]
-    assert m.lrange(K.q(D1), 0, -1) == [b"rid1 0-2"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 0-2"]
     assert m.zscore(K.ready, D1) > 0  # ready since now (the master's clock)
     assert queue_size(m, K) == 3
     assert m.hgetall(K.r("rid1")) == {b"h": q["header"].encode(), b"n": b"3"}
@@ -21,8 +21,8 @@ def test_runs_go_to_their_destinations_in_request_order(m, s):
     a = request("ra", [b"{}", b"{}"], runs=[(D1, "ra 0"), (D2, "ra 1")])
     b = request("rb", [b"{}"], runs=[(D1, "rb 0")])
     assert s.enqueue([a, b]) == [[1, 2], [1, 3]]
-    assert m.lrange(K.q(D1), 0, -1) == [b"ra 0", b"rb 0"]
-    assert m.lrange(K.q(D2), 0, -1) == [b"ra 1"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"ra 0", b"rb 0"]
+    assert m.lrange(K.q(D2, "c1"), 0, -1) == [b"ra 1"]
     assert int(m.get(K.waiting)) == 3
 
 
@@ -30,14 +30,14 @@ def test_a_full_queue_refuses_the_request_and_writes_nothing(m, s):
     m.set(K.waiting, 8)
     m.rpush(K.queue, "1\tv1 job")  # a version 1 job counts too: size 9
     assert s.enqueue([request("rid1", [b"{}", b"{}"])], max_size=10) == [[0, 9]]
-    assert not m.exists(K.q(D1), K.r("rid1"), K.d("rid1"), K.wake)
+    assert not m.exists(K.q(D1, "c1"), K.r("rid1"), K.d("rid1"), K.wake)
     assert queue_size(m, K) == 9
 
 
 def test_each_request_of_a_round_is_decided_alone(m, s):
     big, small = request("big", [b"{}"] * 3), request("small", [b"{}"])
     assert s.enqueue([big, small], max_size=2) == [[0, 0], [1, 1]]
-    assert m.lrange(K.q(D1), 0, -1) == [b"small 0"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"small 0"]
     assert not m.exists(K.r("big"))
 
 
@@ -45,7 +45,7 @@ def test_a_second_try_after_a_lost_reply_queues_nothing_twice(m, s):
     q = request("rid1", [b"{}", b"{}"])
     assert s.enqueue([q]) == [[1, 2]]
     assert s.enqueue([q]) == [[1, 2]]
-    assert m.lrange(K.q(D1), 0, -1) == [b"rid1 0-1"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 0-1"]
     assert int(m.get(K.waiting)) == 2
 
 
@@ -58,7 +58,7 @@ def test_an_idempotency_key_answers_a_replay_with_the_first(m, s):
     assert 0 < m.ttl(idem) <= 60
     assert s.enqueue([again]) == [[2, 1, b"rid1 1"]]
     assert not m.exists(K.r("rid2"))
-    assert m.llen(K.q(D1)) == 1
+    assert m.llen(K.q(D1, "c1")) == 1
 
 
 def test_a_key_twice_in_one_round_is_a_replay_of_the_first(m, s):
@@ -66,7 +66,7 @@ def test_a_key_twice_in_one_round_is_a_replay_of_the_first(m, s):
     a = request("rid1", [b"{}"], idem=idem, idem_value="rid1")
     b = request("rid2", [b"{}"], idem=idem, idem_value="rid2")
     assert s.enqueue([a, b]) == [[1, 1], [2, 1, b"rid1 1"]]
-    assert m.llen(K.q(D1)) == 1 and not m.exists(K.r("rid2"))
+    assert m.llen(K.q(D1, "c1")) == 1 and not m.exists(K.r("rid2"))
 
 
 def test_a_wake_token_already_there_is_not_pushed_again(m, s):
@@ -76,7 +76,7 @@ def test_a_wake_token_already_there_is_not_pushed_again(m, s):
 
 
 def test_a_round_stopped_part_way_marks_no_request_stored(m, s):
-    m.set(K.q(D2), "not a list")
+    m.set(K.q(D2, "c1"), "not a list")
     a = request("ra", [b"{}"], dest=D1)
     b = request("rb", [b"{}"], dest=D2, idem=K.idem_stem + "c1:k", idem_value="rb")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
@@ -99,7 +99,9 @@ def test_each_client_counts_its_postbacks_and_one_over_its_share_is_refused(m, s
     a3 = request("a3", [b"{}"], client="a", share=4)
     assert s.enqueue([a2, b1, a3]) == [[3, 3, 3], [1, 5], [1, 6]]
     assert not m.exists(K.r("a2"), K.d("a2"))
-    assert m.lrange(K.q(D1), 0, -1) == [b"a1 0-2", b"b1 0-1", b"a3 0"]
+    assert m.lrange(K.q(D1, "a"), 0, -1) == [b"a1 0-2", b"a3 0"]
+    assert m.lrange(K.q(D1, "b"), 0, -1) == [b"b1 0-1"]
+    assert m.lrange(K.lanes(D1), 0, -1) == [b"a", b"b"]
     assert m.hgetall(K.client_waiting) == {b"a": b"4", b"b": b"2"}
     # Share 0: no limit of its own (max_queue_size still holds).
     assert s.enqueue([request("a4", [b"{}"] * 5, client="a")]) == [[1, 11]]

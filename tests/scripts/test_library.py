@@ -17,7 +17,7 @@ def test_full_memory_refuses_a_request_and_writes_nothing(m, s):
     finally:
         m.config_set("maxmemory", 0)
     assert sorted(m.keys("*")) == before
-    assert m.lrange(K.q(D1), 0, -1) == [b"rid1 0"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 0"]
 
 
 def test_full_memory_still_lets_agents_take_and_finish_postbacks(m, s):

@@ -15,7 +15,7 @@ def test_an_agent_not_registered_takes_nothing(m, s, how):
         m.set(K.heartbeat(AGENT), "info", px=10000)
     with pytest.raises(redis.ResponseError, match="NOTREGISTERED"):
         s.take(alive_ms=5000)
-    assert m.lrange(K.q(D1), 0, -1) == [b"rid1 0"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 0"]
     assert not m.exists(K.held(AGENT))
 
 
@@ -27,7 +27,7 @@ def test_a_take_cuts_a_run_holds_what_it_took_and_sends_data_and_header_once(m, 
     assert out[0] == (b"@" + D1.encode(), None, None)
     assert out[1] == (b"rid1 0", b'{"a":1}', q["header"].encode())
     assert out[2] == (b"rid1 1", b'{"bb":2}', b"")
-    assert m.lrange(K.q(D1), 0, -1) == [b"rid1 2"]
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 2"]
     assert m.smembers(K.held(AGENT, D1)) == {b"rid1 0", b"rid1 1"}
     assert m.smembers(K.held(AGENT)) == {D1.encode()}
     assert int(m.get(K.waiting)) == 1
@@ -56,7 +56,7 @@ def test_version_1_jobs_come_first_and_go_to_the_processing_list(m, s):
     out = triples(s.take(want=2))
     assert out == [(b"1\tjob-a", None, None), (b"1\tjob-b", None, None)]
     assert m.lrange(K.processing(AGENT), 0, -1) == [b"1\tjob-b", b"1\tjob-a"]
-    assert m.llen(K.q(D1)) == 1
+    assert m.llen(K.q(D1, "c1")) == 1
 
 
 def test_an_open_breaker_is_skipped_until_its_time_then_probed_once(m, s):
@@ -122,7 +122,7 @@ def test_a_shared_take_asks_the_gate_before_a_probe(m, s):
     before = now_ms(m)
     assert triples(s.take(want=3, shared=True, probe_ms=5000)) == [
         (b"?" + D1.encode(), b"probe", 5000)]
-    assert m.hget(K.dest(D1), "state") == b"open" and m.llen(K.q(D1)) == 1
+    assert m.hget(K.dest(D1), "state") == b"open" and m.llen(K.q(D1, "c1")) == 1
     assert m.zscore(K.ready, D1) >= before + 5000
     # Refused: it waits as long as the gate said, and asks nothing meanwhile.
     [next_ms] = s.take(want=3, shared=True, answers=[(D1, False, 60000)])
