@@ -13,6 +13,7 @@
 #   make drill-soak SOAK_N partitions in turn, a backlog across each (root, ~40 s each)
 #   make drill-shards  the drills with two shards: a shard master killed under load, one cut off (root)
 #   make fairness   a small client beside a large client's backlog of 100,000 for one partner (~3 min)
+#   make outage     a partner down for 10 minutes with the default settings: no dead letter (~20 min)
 #   make lab        the Ansible roles on systemd-nspawn machines (root, ~35 min)
 #   make lab-down   remove the lab's machines, mounts and bridge
 #   make bench      throughput and bytes against measured ceilings (~3 min)
@@ -93,7 +94,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak fairness docs \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak fairness outage docs \
         bench bench-ratios bench-links bench-parts run stop install clean
 all: $(BINS)
 
@@ -254,6 +255,11 @@ drill-shards: all
 fairness: all
 	cd tests/integration && FAIRNESS_BACKLOG=100000 PB_TEST_MAX_QUEUE=120000 \
 	  /usr/bin/python3 -m pytest -q -s -p no:cacheprovider test_fairness.py
+
+# A partner down for 10 minutes with the default settings (~20 min):
+# nothing is a dead letter (tests/outage; OUTAGE_S shortens the outage).
+outage: all
+	/usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/outage
 
 # The partition soak: SOAK_N partitions (about 40 s each), hosts cut in turn.
 SOAK_N ?= 20

@@ -135,6 +135,7 @@ PORT_OFFSETS = {
     "test-metrics": 4000,    # test_metrics.py's cluster with Prometheus
     "bench": 5100,           # make bench, make bench-metrics
     "bench-parts": 5500,     # make bench-parts
+    "outage": 6000,          # make outage (tests/outage)
 }
 
 

@@ -50,13 +50,20 @@ class Receiver:
                 for h in ("webhook-id", "webhook-timestamp", "webhook-signature"):
                     if self.headers.get(h) is not None:
                         rec[h] = self.headers.get(h)
+                # A destination's own (pbctl policy set ... header=), kept
+                # only in memory: tests read them, the log never has them.
+                extra = {k: v for k, v in self.headers.items()
+                         if k.lower().startswith("x-partner-")}
+                if extra:
+                    rec["partner_headers"] = extra
                 status, headers, out = outer.respond(rec)
                 rec["status"] = status
                 with outer.cond:
                     outer.requests.append(rec)
                     outer.cond.notify_all()
                 if outer.log:
-                    outer.log.write(json.dumps(rec) + "\n")
+                    outer.log.write(json.dumps({k: v for k, v in rec.items()
+                                                if k != "partner_headers"}) + "\n")
                     outer.log.flush()
                 self.send_response(status)
                 for k, v in headers.items():

@@ -17,6 +17,7 @@
 #include "netpolicy.h"
 #include "sdnotify.h"
 #include "pb.h"
+#include "policies.h"
 #include "signers.h"
 #include "template.h"
 
@@ -286,10 +287,11 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
 	return socket(a->family, a->socktype, a->protocol);
 }
 
-static int setup_easy(job *jb)
+static int setup_easy(job *jb, const pb_policy *p)
 {
 	CURL *e = get_easy();
 	char hdr[PB_ID_MAX + 32];
+	int i;
 
 	if (e == NULL)
 		return PB_ERR_NOMEM;
@@ -301,11 +303,21 @@ static int setup_easy(job *jb)
 						"Content-Type: application/json");
 	/* No "Expect: 100-continue" round trip for small bodies. */
 	jb->headers = curl_slist_append(jb->headers, "Expect:");
-	/* Signed (sign.h) when its client is: a GET's body is empty. */
-	if (signers_headers(&jb->headers, jb->j.client, jb->j.client_len, jb->j.id,
+	/* Signed (sign.h) when its client is, unless its destination's policy
+	 * says not: a GET's body is empty. */
+	if (p->sign != PB_SIGN_OFF &&
+	    signers_headers(&jb->headers, jb->j.client, jb->j.client_len, jb->j.id,
 			    jb->j.method == 'P' ? jb->j.data : "",
 			    jb->j.method == 'P' ? jb->j.data_len : 0) != PB_OK)
 		return PB_ERR_NOMEM;
+	/* The destination's own headers (secrets: never logged). */
+	for (i = 0; i < p->n_headers; i++) {
+		struct curl_slist *h = curl_slist_append(jb->headers, p->headers[i]);
+
+		if (h == NULL)
+			return PB_ERR_NOMEM;
+		jb->headers = h;
+	}
 	curl_easy_setopt(e, CURLOPT_URL, jb->url.data);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, jb);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, jb->headers);
@@ -316,7 +328,7 @@ static int setup_easy(job *jb)
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, jb);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, jb->error);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg.http_connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg.http_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, p->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* Redirects are not followed: a 3xx is a final answer. */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -332,54 +344,79 @@ static int setup_easy(job *jb)
 	return PB_OK;
 }
 
-/* Past max_age_s by the time it would be tried (delay_ms from now)? */
-static int expired(const job *jb, long long delay_ms)
+/* Past its policy's max_age_s by the time it would be tried (delay_ms
+ * from now)? */
+static int expired(const job *jb, const pb_policy *p, long long delay_ms)
 {
-	return cfg.max_age_s > 0 && jb->j.enqueued_ms > 0 &&
-	       pb_wall_ms() + delay_ms - jb->j.enqueued_ms > cfg.max_age_s * 1000;
+	return p->max_age_s > 0 && jb->j.enqueued_ms > 0 &&
+	       pb_wall_ms() + delay_ms - jb->j.enqueued_ms > p->max_age_s * 1000;
 }
 
 /* Dead for its age; what the last attempt said stays in the error. */
-static void expire(job *jb)
+static void expire(job *jb, const pb_policy *p)
 {
 	char last[CURL_ERROR_SIZE];
 
 	pb_strlcpy(last, jb->error, sizeof(last));
 	snprintf(jb->error, sizeof(jb->error), "expired: older than max_age_s %ld%s%s",
-		 cfg.max_age_s, last[0] ? "; last: " : "", last);
+		 p->max_age_s, last[0] ? "; last: " : "", last);
 	jb->outcome = PB_DEAD;
 }
 
-/* Decide what happens next; the outcome waits in jb for Redis. */
+/* The rules of jb's destination (policies.h): the id of the queue it came
+ * from, or of its filled URL (a version 1 job has no queue of its own). */
+static void policy_of(job *jb, pb_policy *p)
+{
+	pb_dest d;
+
+	if (jb->dest[0] == '\0' && jb->url.len > 0 &&
+	    pb_dest_of_cached(&dest_cache, &d, jb->url.data, jb->url.len) == PB_OK) {
+		policies_get(d.id, p);
+		return;
+	}
+	policies_get(jb->dest, p);
+}
+
+/* Decide what happens next, by its destination's policy; the outcome
+ * waits in jb for Redis. */
 static void decide(job *jb, int64_t retry_after_ms)
 {
 	unsigned attempts = jb->j.attempts + 1;
+	pb_policy p;
+	int park;
 
-	jb->outcome = pb_classify(jb->status, jb->transport_ok, jb->refused);
-	jb->sig = pb_breaker_signal(jb->status, jb->transport_ok, jb->refused,
-				    retry_after_ms > 0);
+	policy_of(jb, &p);
+	jb->outcome = pb_policy_outcome(&p, jb->status, jb->transport_ok, jb->timed_out,
+					jb->refused, attempts, &park);
+	jb->sig = park ? PB_SIG_PARK
+		       : pb_breaker_signal(jb->status, jb->transport_ok, jb->refused,
+					   retry_after_ms > 0);
 	/* Only an attempt that reached the network says something of its
 	 * destination: one that libcurl refused before (a URL it cannot use,
 	 * out of memory) must not count against a partner's breaker. */
 	if (!jb->reached ||
 	    pb_dest_of_cached(&dest_cache, &jb->dname, jb->url.data, jb->url.len) != PB_OK)
 		jb->sig = PB_SIG_NONE;
-	if (jb->error[0])
+	if (park && jb->sig == PB_SIG_PARK)
+		snprintf(jb->reason, sizeof(jb->reason),
+			 "status 410: parked until pbctl breakers close");
+	else if (jb->error[0])
 		pb_strlcpy(jb->reason, jb->error, sizeof(jb->reason));
 	else
 		snprintf(jb->reason, sizeof(jb->reason), "status %ld", jb->status);
-	if (pb_pauses(jb->status, retry_after_ms > 0))
+	if (park)
+		jb->pause_ms = PB_PARK_MS; /* the park's length, for outcomes.lua */
+	else if (pb_pauses(jb->status, retry_after_ms > 0))
 		jb->pause_ms = retry_after_ms;
-	if (jb->outcome == PB_RETRY && attempts >= (unsigned)cfg.max_attempts)
-		jb->outcome = PB_DEAD;
 	if (jb->outcome == PB_RETRY) {
-		jb->delay_ms = pb_retry_delay_ms(attempts, cfg.backoff_base_ms,
-						 cfg.backoff_cap_ms, retry_after_ms,
-						 pb_random_below(UINT64_MAX));
+		/* Parked: back to its lane at once, to wait for the release. */
+		jb->delay_ms = park ? 0
+				    : pb_policy_delay_ms(&p, attempts, retry_after_ms,
+							 pb_random_below(UINT64_MAX));
 		if (job_schedule(jb, attempts) != PB_OK)
 			jb->outcome = PB_DEAD;
-		else if (expired(jb, jb->delay_ms))
-			expire(jb);
+		else if (expired(jb, &p, jb->delay_ms))
+			expire(jb, &p);
 	}
 }
 
@@ -404,6 +441,7 @@ static void fail_untried(job *jb, const char *why)
 static void start(job *jb)
 {
 	json_t *data;
+	pb_policy p;
 
 	if (jb->state == JOB_DATA_GONE) {
 		/* The reference outlived its request's data: a bug or a
@@ -426,13 +464,6 @@ static void start(job *jb)
 		fail_untried(jb, "malformed job");
 		return;
 	}
-	if (expired(jb, 0)) {
-		/* Parked (an open breaker) or queued past its age: not tried. */
-		expire(jb);
-		log_unsent(jb);
-		queue_outcome(jb);
-		return;
-	}
 	data = json_loadb(jb->j.data, jb->j.data_len, 0, NULL);
 	if (data == NULL ||
 	    pb_template_fill(&jb->url, jb->j.url, jb->j.url_len, data,
@@ -442,7 +473,15 @@ static void start(job *jb)
 		return;
 	}
 	json_decref(data);
-	if (setup_easy(jb) != PB_OK ||
+	policy_of(jb, &p);
+	if (expired(jb, &p, 0)) {
+		/* Parked (an open breaker) or queued past its age: not tried. */
+		expire(jb, &p);
+		log_unsent(jb);
+		queue_outcome(jb);
+		return;
+	}
+	if (setup_easy(jb, &p) != PB_OK ||
 	    curl_multi_add_handle(multi, jb->easy) != CURLM_OK) {
 		fail_untried(jb, "cannot start the HTTP request");
 		return;
@@ -474,6 +513,7 @@ static void finish(job *jb, CURLcode result)
 	int64_t elapsed = pb_now_ms() - jb->started_ms;
 
 	jb->transport_ok = result == CURLE_OK;
+	jb->timed_out = result == CURLE_OPERATION_TIMEDOUT;
 	jb->reached = jb->opened || jb->transport_ok ||
 		      result == CURLE_COULDNT_RESOLVE_HOST ||
 		      result == CURLE_OPERATION_TIMEDOUT;

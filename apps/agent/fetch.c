@@ -15,6 +15,7 @@
 #include "destgate.h"
 #include "log.h"
 #include "pb.h"
+#include "policies.h"
 #include "signers.h"
 #include "version.h"
 
@@ -83,6 +84,9 @@ static void housekeeping(shard_worker *sw, int64_t *next_beat, int64_t *next_rea
 		sw->next_signers = now + SIGNERS_REFRESH_MS;
 		if (signers_refresh(r, &keys.names) != PB_OK)
 			pb_warn("signing secrets on shard %s: %s", sw->name, r->errstr);
+		/* And the destinations' policies. */
+		if (policies_refresh(r, &keys.names) != PB_OK)
+			pb_warn("policies on shard %s: %s", sw->name, r->errstr);
 	}
 	am_queue_tick(r);
 }

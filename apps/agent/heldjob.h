@@ -58,6 +58,7 @@ typedef struct job {
 	int reached;        /* the attempt asked DNS or opened a connection */
 	long status;
 	int transport_ok;
+	int timed_out;      /* ... not: the attempt's time ran out */
 	char error[CURL_ERROR_SIZE];
 	/* The outcome, once known, waiting to be recorded in Redis. */
 	enum pb_outcome outcome;

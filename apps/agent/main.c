@@ -18,6 +18,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "pb.h"
+#include "policies.h"
 #include "signers.h"
 
 pb_config cfg;
@@ -83,6 +84,26 @@ static void raise_fd_limit(void)
 			cfg.concurrency);
 }
 
+/* The configuration's delivery rules, which every destination has where
+ * its own policy (pbctl policy set) sets nothing. */
+static int policies_setup(void)
+{
+	pb_policy d = { .backoff_base_ms = cfg.backoff_base_ms,
+			.backoff_cap_ms = cfg.backoff_cap_ms, .retry_on = PB_FAIL_ALL,
+			.timeout_ms = cfg.http_timeout_ms, .max_attempts = cfg.max_attempts,
+			.max_age_s = cfg.max_age_s, .on_410 = PB_410_PARK,
+			.sign = PB_SIGN_CLIENT };
+	char err[256];
+
+	if (pb_schedule_parse(cfg.retry_schedule, d.schedule_ms, &d.n_schedule, err,
+			      sizeof(err)) != PB_OK) {
+		pb_error("retry_schedule: %s", err);
+		return PB_ERR_FORMAT;
+	}
+	policies_init(&d);
+	return PB_OK;
+}
+
 static int setup(void)
 {
 	char host[128];
@@ -108,6 +129,8 @@ static int setup(void)
 		return PB_ERR_LIMIT;
 	}
 	raise_fd_limit();
+	if (policies_setup() != PB_OK)
+		return PB_ERR_FORMAT;
 	if (handover_init(cfg.concurrency, cfg.max_in_flight_per_destination,
 			  cfg.shards.n, deliver_wake) != PB_OK) {
 		pb_error("out of memory for %ld destinations", cfg.concurrency);
@@ -205,6 +228,7 @@ int main(int argc, char **argv)
 	record_report();
 	deliver_cleanup();
 	signers_free();
+	policies_free();
 	destgate_cleanup();
 	handover_cleanup();
 	am_stop();

@@ -25,7 +25,7 @@ static struct { /* every shard's recorder counts here */
  */
 static int outcome_of(job *jb, pb_queue_outcome *o, char **letter)
 {
-	static const char *signals[] = { "", "ok", "fail" };
+	static const char *signals[] = { "", "ok", "fail", "park" };
 	char client[PB_CLIENT_NAME_MAX + 1];
 	pb_dead d;
 	pb_buf alone;
@@ -104,12 +104,17 @@ static void recorded(const job *jb, const redisReply *x)
 		return;
 	if (x->integer == 2 || x->integer == 3) {
 		am_breaker(x->integer == 2);
-		news = (pb_breaker_news){ x->integer == 2, cfg.breaker_cooldown_ms,
+		news = (pb_breaker_news){ x->integer == 2,
+					  jb->sig == PB_SIG_PARK ? PB_PARK_MS : cfg.breaker_cooldown_ms,
 					  jb->reason, jb->dname.name };
 		if (destgate_shared())
 			destgate_mirror(jb->dest[0] ? jb->dest : jb->dname.id, &news);
 	}
-	if (x->integer == 2)
+	if (x->integer == 2 && jb->sig == PB_SIG_PARK)
+		pb_warn("%s answered 410 Gone: parked, its postbacks wait in Redis "
+			"until an operator closes its breaker (pbctl breakers close)",
+			jb->dname.name);
+	else if (x->integer == 2)
 		pb_warn("breaker open for %s (%s): its postbacks wait in Redis, "
 			"one probe every %ld ms", jb->dname.name, jb->reason,
 			cfg.breaker_cooldown_ms);

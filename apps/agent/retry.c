@@ -46,3 +46,47 @@ int64_t pb_retry_delay_ms(unsigned n, int64_t base_ms, int64_t cap_ms,
 
 	return d < retry_after_ms ? retry_after_ms : d;
 }
+
+unsigned pb_failure_of(long status, int transport_ok, int timed_out)
+{
+	if (!transport_ok)
+		return timed_out ? PB_FAIL_TIMEOUT : PB_FAIL_CONNECT;
+	if (status >= 500 && status < 600)
+		return PB_FAIL_5XX;
+	if (status == 429)
+		return PB_FAIL_429;
+	if (status == 408)
+		return PB_FAIL_408;
+	return 0;
+}
+
+enum pb_outcome pb_policy_outcome(const pb_policy *p, long status, int transport_ok,
+				  int timed_out, int refused, unsigned attempts, int *park)
+{
+	enum pb_outcome o = pb_classify(status, transport_ok, refused);
+
+	*park = 0;
+	if (!refused && transport_ok && status == 410 && p->on_410 == PB_410_PARK) {
+		*park = 1;
+		return PB_RETRY;
+	}
+	if (o != PB_RETRY)
+		return o;
+	if (!(p->retry_on & pb_failure_of(status, transport_ok, timed_out)))
+		return PB_DEAD;
+	return attempts >= (unsigned)p->max_attempts ? PB_DEAD : PB_RETRY;
+}
+
+int64_t pb_policy_delay_ms(const pb_policy *p, unsigned n, int64_t retry_after_ms,
+			   uint64_t draw)
+{
+	int64_t d, spread;
+
+	if (p->n_schedule == 0)
+		return pb_retry_delay_ms(n, p->backoff_base_ms, p->backoff_cap_ms,
+					 retry_after_ms, draw);
+	d = p->schedule_ms[n <= (unsigned)p->n_schedule ? n - 1 : (unsigned)p->n_schedule - 1];
+	spread = d / 10;
+	d = d - spread + (int64_t)(draw % (uint64_t)(2 * spread + 1));
+	return d < retry_after_ms ? retry_after_ms : d;
+}

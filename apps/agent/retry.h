@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include "policy.h"
+
 enum pb_outcome {
 	PB_DELIVERED, /* 2xx: done */
 	PB_RETRY,     /* try again later, if attempts remain */
@@ -33,7 +35,12 @@ enum pb_signal {
 	PB_SIG_NONE, /* says nothing of the destination */
 	PB_SIG_OK,   /* the destination answered */
 	PB_SIG_FAIL, /* it did not, or with a 5xx */
+	PB_SIG_PARK, /* 410 Gone under on_410=park: parked until an operator acts */
 };
+
+/* How long a park holds a destination: until an operator closes its
+ * breaker, in practice (ten years). */
+#define PB_PARK_MS (10LL * 365 * 86400 * 1000)
 
 enum pb_signal pb_breaker_signal(long status, int transport_ok, int refused,
 				  int retry_after);
@@ -50,5 +57,32 @@ int64_t pb_backoff_ceiling_ms(unsigned n, int64_t base_ms, int64_t cap_ms);
  */
 int64_t pb_retry_delay_ms(unsigned n, int64_t base_ms, int64_t cap_ms,
 			  int64_t retry_after_ms, uint64_t draw);
+
+/*
+ * Under a destination's policy (policy.h). The failure an attempt was, as
+ * retry_on names it (PB_FAIL_*; 0 for a 2xx or an answer never retried):
+ * 5xx, 429, 408, or no answer: timed_out (the attempt's time ran out) or
+ * not (connect, reset).
+ */
+unsigned pb_failure_of(long status, int transport_ok, int timed_out);
+
+/*
+ * What becomes of a postback after its attempts-th attempt: pb_classify,
+ * then the policy: a failure retry_on does not name is final, the
+ * max_attempts-th failure too; a 410 under on_410=park is retried and sets
+ * *park (the destination waits for an operator, so the attempts are not
+ * counted against it).
+ */
+enum pb_outcome pb_policy_outcome(const pb_policy *p, long status, int transport_ok,
+				  int timed_out, int refused, unsigned attempts, int *park);
+
+/*
+ * The delay before retry n (n >= 1) under p: the schedule's n-th delay (its
+ * last past its end), drawn within 10 % of itself; or, without a
+ * schedule, pb_retry_delay_ms with the policy's backoff. retry_after_ms
+ * is a floor; draw in [0, 2^64) picks the point.
+ */
+int64_t pb_policy_delay_ms(const pb_policy *p, unsigned n, int64_t retry_after_ms,
+			   uint64_t draw);
 
 #endif

@@ -10,6 +10,7 @@
 #include "defaults.h" /* generated: build/gen/defaults.h */
 #include "log.h"
 #include "pb.h"
+#include "policy.h"
 #include "version.h"
 
 enum opt_type { T_INT, T_STR, T_BOOL };
@@ -124,6 +125,10 @@ static const pb_opt opts[] = {
 	I(backoff_base_ms, PB_DEF_backoff_base_ms, 1, 86400000, AGT,
 	  "first retry delay (full jitter, doubling), ms"),
 	I(backoff_cap_ms, PB_DEF_backoff_cap_ms, 1, 86400000, AGT, "longest retry delay, ms"),
+	S(retry_schedule, PB_DEF_retry_schedule, AGT,
+	  "delays before retry 1, 2, ... (the last repeats), each drawn within "
+	  "10 % of itself, e.g. 1s,10s,1m; empty: backoff_base_ms doubling to "
+	  "backoff_cap_ms, full jitter"),
 	I(retry_after_max_s, PB_DEF_retry_after_max_s, 0, 86400, AGT,
 	  "longest Retry-After honoured, s"),
 	S(unmatched_default, PB_DEF_unmatched_default, AGT, "value for a {key} missing from the data"),
@@ -406,6 +411,15 @@ static int finish(pb_config *cfg, const char *prog)
 	    pb_shards_close(&cfg->shards, cfg->closed_shards, err, sizeof(err)) != PB_OK) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return PB_CONFIG_ERR;
+	}
+	{
+		int64_t ms[PB_POLICY_SCHEDULE_MAX];
+		int n;
+
+		if (pb_schedule_parse(cfg->retry_schedule, ms, &n, err, sizeof(err)) != PB_OK) {
+			fprintf(stderr, "%s: retry_schedule: %s\n", prog, err);
+			return PB_CONFIG_ERR;
+		}
 	}
 	if (cfg->backoff_cap_ms < cfg->backoff_base_ms) {
 		fprintf(stderr, "%s: backoff_cap_ms %ld is below backoff_base_ms %ld\n",

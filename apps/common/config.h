@@ -69,6 +69,7 @@ typedef struct pb_config {
 	long max_attempts;
 	long backoff_base_ms;
 	long backoff_cap_ms;
+	char retry_schedule[PB_STR_MAX];
 	long retry_after_max_s;
 	char unmatched_default[PB_STR_MAX];
 	long log_body_bytes;

@@ -38,6 +38,8 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->client_waiting, ":client-waiting" },
 		{ k->signing, ":signing" },
 		{ k->signing_version, ":signing-version" },
+		{ k->policies, ":policies" },
+		{ k->policies_version, ":policies-version" },
 		{ k->metrics_lease, ":metrics-lease" },
 	};
 	size_t i;

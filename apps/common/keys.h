@@ -73,6 +73,11 @@
  *                           while a rotation runs), for the agents
  *   <p>:signing-version     integer; raised by every change to
  *                           <p>:signing, so that agents reload it only then
+ *   <p>:policies            hash; on the first shard, destination id ->
+ *                           its delivery policy (policy.h: "name=value"
+ *                           lines; pbctl policy set)
+ *   <p>:policies-version    integer; raised by every change to
+ *                           <p>:policies, so that agents reload it only then
  *   <p>:metrics-lease       string; the agent that shows the cluster's
  *                           queue gauges (metrics), with a TTL
  *   <p>:queue               list; version 1 jobs (job.h) an upgrade left;
@@ -109,6 +114,8 @@ typedef struct pb_keys {
 	char client_waiting[PB_KEY_MAX];
 	char signing[PB_KEY_MAX];
 	char signing_version[PB_KEY_MAX];
+	char policies[PB_KEY_MAX];
+	char policies_version[PB_KEY_MAX];
 	char metrics_lease[PB_KEY_MAX];
 	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", "<d>[:<client>]" follows */
 	char lanes_stem[PB_KEY_MAX];      /* "<p>:lanes:", a destination id follows */

@@ -436,3 +436,28 @@ int pb_redis_get_reply(pb_redis *r, redisReply **reply)
 		return r->err;
 	return PB_OK;
 }
+
+int pb_redis_versioned_hash(pb_redis *r, const char *version_key, const char *hash_key,
+			    const char *seen, char version[32], redisReply **reply)
+{
+	redisReply *rep = pb_redis_cmd(r, "GET %s", version_key);
+
+	*reply = NULL;
+	if (rep == NULL)
+		return r->err;
+	pb_strlcpy(version, rep->type == REDIS_REPLY_STRING ? rep->str : "0", 32);
+	freeReplyObject(rep);
+	if (strcmp(version, seen) == 0)
+		return PB_OK;
+	rep = pb_redis_cmd(r, "HGETALL %s", hash_key);
+	if (rep == NULL)
+		return r->err;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		snprintf(r->errstr, sizeof(r->errstr), "HGETALL %s: %s", hash_key,
+			 rep->type == REDIS_REPLY_ERROR ? rep->str : "not a hash");
+		freeReplyObject(rep);
+		return PB_ERR_REPLY;
+	}
+	*reply = rep;
+	return PB_OK;
+}

@@ -80,6 +80,17 @@ redisReply *pb_redis_argv(pb_redis *r, int argc, const char **argv,
 redisReply *pb_redis_cmd(pb_redis *r, const char *fmt, ...);
 redisReply *pb_redis_vcmd(pb_redis *r, const char *fmt, va_list ap);
 
+/*
+ * A table kept in a Redis hash with a counter beside it that every change
+ * raises (the signing secrets, the destinations' policies: keys.h), read
+ * again only when the counter moved: *reply is the hash's HGETALL (an
+ * array) when the counter differs from seen, and version its value ("0"
+ * when there is none); NULL when it is the same. PB_OK; r->err without a
+ * connection; PB_ERR_REPLY (r->errstr says why) when the hash did not read.
+ */
+int pb_redis_versioned_hash(pb_redis *r, const char *version_key, const char *hash_key,
+			    const char *seen, char version[32], redisReply **reply);
+
 /* Pipelining: queue commands, then read one reply per command. */
 int pb_redis_append_argv(pb_redis *r, int argc, const char **argv,
 			 const size_t *lens);

@@ -18,7 +18,7 @@
 #include <stdio.h>
 
 #define PB_ARGS_MAX_OPTS 8
-#define PB_ARGS_MAX_POS 4
+#define PB_ARGS_MAX_POS 12
 
 enum pb_opt_kind {
 	PB_OPT_FLAG, /* present or not */

@@ -95,6 +95,9 @@ int cmd_keys_revoke(const pb_args *a);
 int cmd_keys_sign(const pb_args *a);
 int cmd_keys_share(const pb_args *a);
 int cmd_clients(const pb_args *a);
+int cmd_policy_show(const pb_args *a);
+int cmd_policy_set(const pb_args *a);
+int cmd_policy_clear(const pb_args *a);
 int cmd_functions_list(const pb_args *a);
 int cmd_functions_load(const pb_args *a);
 

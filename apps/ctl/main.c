@@ -153,6 +153,36 @@ static const pb_cmd commands[] = {
 		  "printed once, for its partners to verify with. A client already\n"
 		  "signed keeps its old secret too, and the agents sign with both, until\n"
 		  "`keys sign NAME --retire`. Agents apply a change within a second." },
+	{ .name = "policy show", .dflt = 1, .synopsis = "[DEST]", .max_pos = 1,
+	  .run = cmd_policy_show, .each = FIRST,
+	  .summary = "each destination's own delivery rules",
+	  .help = "The delivery policy of DEST (a URL: its scheme, host and port count;\n"
+		  "or its id), or of every destination that has one. What a policy\n"
+		  "leaves unset is the agents' configuration. Header values are shown\n"
+		  "as (secret)." },
+	{ .name = "policy set", .synopsis = "DEST FIELD=VALUE...", .min_pos = 2,
+	  .max_pos = 12, .run = cmd_policy_set, .each = FIRST,
+	  .summary = "set fields of a destination's delivery policy",
+	  .help = "Set fields of DEST's policy (FIELD= unsets one); agents apply it within\n"
+		  "a second. Fields:\n"
+		  "  schedule=10s,1m,15m      delays before retry 1, 2, ... (the last repeats,\n"
+		  "                           each within 10 %); empty: the configuration's\n"
+		  "  retry_on=5xx,429,408,timeout,connect   which failures are retried\n"
+		  "                           (any of them, or none); the rest are final\n"
+		  "  timeout_ms=N             one attempt's whole time, ms\n"
+		  "  max_attempts=N           attempts before a dead letter\n"
+		  "  max_age_s=N              a postback older than this is dead (0: never)\n"
+		  "  on_410=park|dead         park: a 410 Gone parks DEST until\n"
+		  "                           `pbctl breakers close DEST`, its postbacks wait\n"
+		  "  sign=client|off          sign as its client is, or never\n"
+		  "  header=Name: value       sent with every attempt (several; Name: alone\n"
+		  "                           removes one); values are never logged or shown\n"
+		  "Redirects are never followed." },
+	{ .name = "policy clear", .synopsis = "DEST", .min_pos = 1, .max_pos = 1,
+	  .run = cmd_policy_clear, .each = FIRST,
+	  .summary = "DEST follows the agents' configuration again",
+	  .help = "Drop DEST's policy: its postbacks follow the agents' configuration\n"
+		  "again (within a second)." },
 	{ .name = "functions list", .dflt = 1, .synopsis = "", .run = cmd_functions_list,
 	  .each = EACH_WORST,
 	  .summary = "the libraries of Redis Functions loaded",

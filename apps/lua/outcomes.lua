@@ -22,7 +22,10 @@
 --                                         destination (a 429)
 --   D x entry sig name reason             dead letter
 --   H x                                   handed back untried
--- sig is what the attempt says of its destination: "ok", "fail" or "".
+-- sig is what the attempt says of its destination: "ok", "fail", "park"
+-- (a 410 under the destination's policy on_410=park: R with pause the
+-- park's length; the breaker opens for that long, until an operator
+-- closes it) or "".
 -- Each first removes x from where it is held and does nothing more if it
 -- was not there (a failover lost the take: x is back in its queue). A
 -- set's members go with one SREM a call, after one SMISMEMBER: what
@@ -73,8 +76,15 @@ end
 -- this call is not read again: a healthy batch costs one read a
 -- destination.
 local clean = {}
-local function breaker(d, sig, name, reason)
+local function breaker(d, sig, name, reason, pause)
   if not d or sig == '' then return 1 end
+  if sig == 'park' then
+    clean[d] = nil
+    local k = bstem .. d
+    breaker_open(k, ready, d, now + pause, reason, name)
+    breaker_keep(k, now, cooldown)
+    return 2
+  end
   if sig == 'ok' and clean[d] then return 1 end
   local k = bstem .. d
   local b = redis.call('HMGET', k, 'state', 'fails')
@@ -200,7 +210,7 @@ while i <= #ARGV do
       if d and tonumber(ARGV[i + 4]) > 0 then
         redis.call('ZADD', ready, 'XX', 'GT', now + tonumber(ARGV[i + 4]), d)
       end
-      r = breaker(d, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
+      r = breaker(d, ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], tonumber(ARGV[i + 4]))
     elseif kind == 'D' then
       redis.call('LPUSH', dead, ARGV[i + 2])
       forget(x)

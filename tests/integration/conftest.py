@@ -28,6 +28,10 @@ OVERRIDES = {
     # One client sends everything here (the 10,000 failing hosts alone
     # take half the queue): no default share; test_shares.py gives one.
     "pb_client_share_pct": 100,
+    # The tests' retries: quick backoff, five attempts (the default
+    # schedule spreads a day; test_policies.py tests schedules).
+    "pb_agent_retry_schedule": "",
+    "pb_agent_max_attempts": 5,
     "pb_agent_backoff_base_ms": 200,
     "pb_agent_backoff_cap_ms": 1000,
     "pb_agent_heartbeat_ttl_ms": 3000,

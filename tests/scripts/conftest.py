@@ -197,6 +197,10 @@ class Scripts:
         return self.call("signing_set", signing=K.signing, version=K.signing_version,
                          what=what, client=client, secret=secret)
 
+    def policy_set(self, what, d, text=""):
+        return self.call("policy_set", policies=K.policies, version=K.policies_version,
+                         what=what, d=d, text=text)
+
     def keys_revoke(self, by, what):
         return self.call("keys_revoke", clients=K.clients, version=K.clients_version,
                          by=by, what=what)

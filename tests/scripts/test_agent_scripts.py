@@ -81,6 +81,30 @@ def test_a_429_pauses_its_destination(m, s):
     assert m.zscore(K.ready, D1) >= before + 30000
 
 
+def test_a_park_opens_the_breaker_for_its_length_at_once(m, s):
+    """A 410 under on_410=park: the breaker opens at the first one (no
+    threshold), for the length the record's pause carries, and the postback
+    is scheduled again, not dead."""
+    x = held(m, s, 3, want=1)
+    before = now_ms(m)
+    park = 10 * 365 * 86400 * 1000
+    assert s.outcomes([["P", D1], ["R", x[0], "%s %s 1" % (D1, x[0]), 0, park, "park",
+                        "http://h:80", "status 410: parked"]], threshold=100) == [2]
+    b = m.hgetall(K.dest(D1))
+    assert b[b"state"] == b"open" and int(b[b"until"]) >= before + park
+    assert m.zscore(K.ready, D1) == int(b[b"until"])
+    assert m.zcard(K.scheduled) == 1 and m.llen(K.dead) == 0
+
+
+def test_a_policy_is_stored_and_every_change_raises_the_version(m, s):
+    assert s.policy_set("set", D1, "max_attempts=3\n") == 1
+    assert m.hget(K.policies, D1) == b"max_attempts=3\n" and m.get(K.policies_version) == b"1"
+    assert s.policy_set("clear", D1) == 0
+    assert not m.exists(K.policies) and m.get(K.policies_version) == b"2"
+    with pytest.raises(redis.ResponseError, match="set or clear"):
+        s.policy_set("drop", D1)
+
+
 def test_the_thresholdth_failure_opens_the_breaker_and_an_ok_closes_it(m, s):
     x = held(m, s, 4, want=3)  # one still waiting: the destination stays ready
     recs = [["P", D1]] + [["R", r, "%s %s 1" % (D1, r), 1000, 0, "fail", "http://h:80", "refused"]

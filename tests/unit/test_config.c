@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "defaults.h" /* generated: build/gen/defaults.h */
 #include "pb.h"
 #include "unit.h"
 
@@ -13,7 +14,8 @@ static void defaults_and_set(void)
 
 	CHECK(pb_config_defaults(&c, PB_FOR_ALL) == PB_OK, "defaults");
 	CHECK(c.max_body_bytes == 1048576, "default body limit %ld", c.max_body_bytes);
-	CHECK(c.wait_replicas == 1 && c.max_attempts == 5, "defaults");
+	CHECK(c.wait_replicas == 1 && c.max_attempts == strtol(PB_DEF_max_attempts, NULL, 10),
+	      "defaults");
 	CHECK_STR(c.master_name, "pbmaster");
 	CHECK(pb_config_set(&c, PB_FOR_INGEST, "max_queue_size", "10", err,
 			    sizeof(err)) == PB_OK && c.max_queue_size == 10, "set");
@@ -114,7 +116,8 @@ static void default_file(void)
 	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 2, named, &pos, p) ==
 	      PB_CONFIG_RUN && c.max_attempts == 8, "-c instead of the default file");
 	CHECK(pb_config_load(&c, PB_FOR_AGENT, "pb-agent", "", 1, plain, &pos, NULL) ==
-	      PB_CONFIG_RUN && c.max_attempts == 5, "no default file");
+	      PB_CONFIG_RUN && c.max_attempts == strtol(PB_DEF_max_attempts, NULL, 10),
+	      "no default file");
 	unlink(p);
 	unlink(q);
 }
