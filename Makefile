@@ -19,7 +19,7 @@
 #   make bench      throughput and bytes against measured ceilings (~3 min)
 #   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
 #   make bench-links  bytes a postback on the Redis links and in the AOF (~1 min)
-#   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min);
+#   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min; BENCH_SIGN=1 signs);
 #                     BENCH_SHARDS=1,2 also each master's cost with one shard and two
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
@@ -270,7 +270,7 @@ drill-soak: all
 # The pipeline against the ceilings of its parts, in one run (minutes).
 bench: deps
 	@$(MAKE) --no-print-directory all
-	BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
+	BENCH_SET='$(BENCH_SET)' BENCH_SIGN='$(BENCH_SIGN)' /usr/bin/python3 tests/bench/bench.py
 
 # Bytes a postback on each Redis link and in the AOF alone (~1 min); a
 # measurement that cannot be trusted fails it (BENCH_FORCE_AOF_REWRITE=1
@@ -288,7 +288,7 @@ bench-ratios: deps
 # request, BENCH_ROUNDS rounds (~1 min); PB_BIN_DIR=<build> for another build.
 bench-parts: deps
 	@$(MAKE) --no-print-directory all
-	BENCH_SET='$(BENCH_SET)' BENCH_SHARDS='$(BENCH_SHARDS)' /usr/bin/python3 tests/bench/parts.py
+	BENCH_SET='$(BENCH_SET)' BENCH_SHARDS='$(BENCH_SHARDS)' BENCH_SIGN='$(BENCH_SIGN)' /usr/bin/python3 tests/bench/parts.py
 
 # What the metrics cost: the bench's runs with and without them (~6 min).
 bench-metrics: deps

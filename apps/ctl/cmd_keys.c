@@ -245,13 +245,47 @@ int cmd_keys_share(const pb_args *a)
 }
 
 /* clients: each client's postbacks queued on this shard. */
+/* clients --reconcile: each count made again from the postbacks
+ * (clients_recount.lua); what changed, said. */
+static void reconcile(void)
+{
+	const pb_fn_clients_recount f = { .counts = K.client_waiting, .ready = K.ready,
+					  .scheduled = K.scheduled, .agents = K.agents,
+					  .qstem = K.queue_stem, .lstem = K.lanes_stem,
+					  .rstem = K.request_stem, .hstem = K.held_stem };
+	const char *fargv[PB_FN_CLIENTS_RECOUNT_ARGC];
+	redisReply *r = fcall_or_die(pb_fn_clients_recount_argv(&f, fargv), fargv, NULL);
+	json_t *changed = json_array();
+	size_t i;
+
+	for (i = 0; i + 2 < r->elements; i += 3) {
+		const char *c = r->element[i]->str;
+		long long was = r->element[i + 1]->integer, now = r->element[i + 2]->integer;
+
+		json_array_append_new(changed, json_pack("{s:s, s:I, s:I}", "client", c,
+							 "was", (json_int_t)was,
+							 "now", (json_int_t)now));
+		fprintf(stderr, "pbctl: client %s: counted %lld, holds %lld: corrected\n",
+			c[0] ? c : "(no key)", was, now);
+	}
+	if (r->elements == 0)
+		fprintf(stderr, "pbctl: every client's count is what it holds\n");
+	freeReplyObject(r);
+	if (json_mode)
+		json_object_set_new(answer, "corrected", changed);
+	else
+		json_decref(changed);
+}
+
 int cmd_clients(const pb_args *a)
 {
-	redisReply *r = cmd_or_die("HGETALL %s", K.client_waiting);
+	redisReply *r;
 	json_t *l = json_object();
 	size_t i;
 
-	(void)a;
+	if (pb_args_has(a, "--reconcile"))
+		reconcile();
+	r = cmd_or_die("HGETALL %s", K.client_waiting);
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		long v = 0;
 

@@ -140,9 +140,13 @@ static const pb_cmd commands[] = {
 		  "default again, client_share_pct of max_queue_size a shard. Ingest\n"
 		  "nodes see it within client_keys_refresh_ms." },
 	{ .name = "clients", .synopsis = "", .run = cmd_clients, .each = EACH_WORST,
+	  .opts = { { "--reconcile", PB_OPT_FLAG, 0, 0, NULL, "count each client's postbacks again from Redis first" } },
 	  .summary = "each client's postbacks queued on each shard",
 	  .help = "Each client with postbacks queued on the shard (waiting, scheduled\n"
-		  "or in flight: what its share bounds). Its share: pbctl keys list." },
+		  "or in flight: what its share bounds). Its share: pbctl keys list.\n"
+		  "--reconcile counts them again from the postbacks themselves (in one\n"
+		  "atomic step that reads every postback of the shard) and corrects the\n"
+		  "counts that differ, saying which." },
 	{ .name = "keys sign", .synopsis = "NAME", .min_pos = 1, .max_pos = 1,
 	  .run = cmd_keys_sign, .each = FIRST,
 	  .opts = { { "--retire", PB_OPT_FLAG, 0, 0, NULL, "drop all but the newest secret (a rotation's end)" },

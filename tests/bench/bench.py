@@ -13,6 +13,9 @@ except that every acknowledged postback must arrive.
 
 To try a setting, override template variables of cluster/local.yml:
     make bench BENCH_SET='{"pb_ingest_threads": 32}'
+BENCH_SIGN=1 signs every postback (Standard Webhooks: pbctl keys sign for
+the bench's client), for the cost of signing beside a run without
+(make bench-parts reads it too).
 
 The two ratios move by half between runs on a virtual machine
 whose speed changes by the minute, so they are measured in BENCH_ROUNDS
@@ -518,6 +521,10 @@ def bench_cluster(state, offset, overrides, shards=1):
     try:
         c.up(timeout=90)
         KEY_FILE = c.path("secrets", "client.key")
+        if os.environ.get("BENCH_SIGN") == "1":
+            p = c.pbctl("keys", "sign", "local")
+            if p.returncode != 0:
+                raise RuntimeError("pbctl keys sign: %s" % p.stderr)
         time.sleep(2)
         yield c
     finally:
@@ -526,7 +533,7 @@ def bench_cluster(state, offset, overrides, shards=1):
 
 def main():
     overrides = settings()
-    r = {"settings": overrides}
+    r = {"settings": overrides, "signed": os.environ.get("BENCH_SIGN") == "1"}
     with bench_cluster(STATE, PORT_OFFSETS["bench"], overrides) as c:
         if os.environ.get("BENCH_ONLY") == "ratios":
             ratios(r, ratio_rounds(c, ROUNDS))

@@ -164,8 +164,11 @@ def main():
         text += "\n" + masters_cost(by_shards)
     with open(os.path.join(bench.STATE, "parts.json"), "w") as f:
         json.dump({"settings": overrides, "bin_dir": os.environ.get("PB_BIN_DIR"),
+                   "signed": os.environ.get("BENCH_SIGN") == "1",
                    "rounds": by_shards[-1][1],
                    "by_shards": {str(n): r for n, r in by_shards}}, f, indent=1)
+    if os.environ.get("BENCH_SIGN") == "1":
+        text = "Every postback signed (BENCH_SIGN=1).\n\n" + text
     print(text)
     return 0
 

@@ -2,6 +2,7 @@
 a client past its share is answered 429 with nothing queued while another
 client is never refused, and every client's count is exact: what it has
 queued, and nothing once all of it is delivered."""
+import json
 import time
 
 import requests
@@ -68,3 +69,16 @@ def test_the_clients_counts_are_what_they_have_in_redis(cluster, receiver, mark)
         return sum(client_counts(cluster).values()) == len(held)
     assert receiver.wait_for(lambda _: exact(), 60), \
         (client_counts(cluster), len(redis_ids(cluster)))
+    # And client by client: counted again from the postbacks, nothing to
+    # correct.
+    out = json.loads(pbctl(cluster, "clients", "--reconcile", "--json")[1])
+    assert all(shard["corrected"] == [] for shard in out["shards"]), out
+
+
+def test_a_count_that_drifted_is_corrected(cluster):
+    m = cluster.master()
+    m.hincrby(cluster.key("client-waiting"), "drifted", 7)
+    out = json.loads(pbctl(cluster, "clients", "--reconcile", "--json")[1])
+    corrected = [c for shard in out["shards"] for c in shard["corrected"]]
+    assert {"client": "drifted", "was": 7, "now": 0} in corrected, out
+    assert "drifted" not in client_counts(cluster)

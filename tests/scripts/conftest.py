@@ -197,6 +197,12 @@ class Scripts:
         return self.call("signing_set", signing=K.signing, version=K.signing_version,
                          what=what, client=client, secret=secret)
 
+    def clients_recount(self):
+        out = self.call("clients_recount", counts=K.client_waiting, ready=K.ready,
+                        scheduled=K.scheduled, agents=K.agents, qstem=K.queue_stem,
+                        lstem=K.lanes_stem, rstem=K.request_stem, hstem=K.held_stem)
+        return {out[i].decode(): (out[i + 1], out[i + 2]) for i in range(0, len(out), 3)}
+
     def policy_set(self, what, d, text=""):
         return self.call("policy_set", policies=K.policies, version=K.policies_version,
                          what=what, d=d, text=text)

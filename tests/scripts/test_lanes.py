@@ -96,3 +96,21 @@ def test_the_oldest_head_is_read_from_a_destinations_first_lane(m, s):
     register(m)
     st = s.stats()
     assert st[0] == 1 and 5000 <= st[5] < 6000
+
+
+def test_the_clients_counts_are_made_again_from_the_postbacks(m, s):
+    """pbctl clients --reconcile: waiting in lanes (runs counted out),
+    scheduled, held by an agent; a count that drifted is corrected, one of
+    a client with nothing left removed, the others left as they are."""
+    s.enqueue([request("ra", [b"{}"] * 5, client="a"), request("rb", [b"{}"] * 3, client="b")])
+    register(m)
+    out = [t[0].decode() for t in triples(s.take(want=4))[1:]]
+    held_a = [x for x in out if x.startswith("ra")]
+    assert s.outcomes([["P", D1], ["R", held_a[0], "%s %s 1" % (D1, held_a[0]), 60000, 0,
+                                   "", "", "503"]]) == [1]
+    assert m.hgetall(K.client_waiting) == {b"a": b"5", b"b": b"3"}
+    assert s.clients_recount() == {}  # exact: nothing to correct
+    m.hset(K.client_waiting, mapping={"a": 9, "gone": 4})
+    m.hdel(K.client_waiting, "b")
+    assert s.clients_recount() == {"a": (9, 5), "b": (0, 3), "gone": (4, 0)}
+    assert m.hgetall(K.client_waiting) == {b"a": b"5", b"b": b"3"}
