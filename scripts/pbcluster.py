@@ -361,6 +361,12 @@ class Cluster:
         v = dict(self.topo["vars"])
         v["pb_master_names"] = [s["name"] for s in self.shards]
         v["pb_sentinels"] = ",".join("%s:%d" % a for a in self.sentinel_addrs())
+        # What the inventory's groups give the roles (cluster role,
+        # defaults): every host of the cluster, the receiver aside.
+        hosts = [n["host"] for g in HOST_GROUPS for n in self.topo[g]]
+        hosts += [n["host"] for n in self.redis_nodes] + [self.topo["lb"]["host"]]
+        v["pb_cluster_addresses"] = sorted(set(hosts))
+        v["pb_monitoring_addresses"] = []
         v["pb_secrets_dir"] = self.path("secrets")
         v["redis_passwords"] = {u: self.password(u) for u in PASSWORD_USERS}
         return v

@@ -628,10 +628,11 @@ void deliver_wake(void)
 
 int deliver_init(void)
 {
-	if (pb_netpolicy_init(&policy, cfg.allow_private,
-			      cfg.allow_destinations) != PB_OK) {
-		pb_error("allow_destinations '%s': not a list of addresses or CIDR "
-			 "ranges", cfg.allow_destinations);
+	if (pb_netpolicy_init(&policy, cfg.allow_private, cfg.allow_destinations,
+			      cfg.deny_destinations) != PB_OK) {
+		pb_error("allow_destinations '%s' or deny_destinations '%s': not a list "
+			 "of addresses or CIDR ranges (at most %d, %d)", cfg.allow_destinations,
+			 cfg.deny_destinations, PB_POLICY_MAX_RANGES, PB_POLICY_MAX_DENIED);
 		return PB_ERR_FORMAT;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||

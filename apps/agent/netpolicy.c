@@ -115,12 +115,10 @@ static int parse_cidr(const char *s, size_t len, pb_cidr *c)
 	return PB_OK;
 }
 
-int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow)
+/* A list of ranges, "10.1.2.0/24,fd00::/8,192.0.2.7", into out[0..max). */
+static int parse_list(const char *s, pb_cidr *out, int max, int *n)
 {
-	const char *s = allow;
-
-	memset(p, 0, sizeof(*p));
-	p->allow_private = allow_private;
+	*n = 0;
 	while (*s) {
 		const char *comma = strchr(s, ',');
 		size_t len = comma ? (size_t)(comma - s) : strlen(s);
@@ -129,28 +127,46 @@ int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow)
 			s++, len--;
 		while (len > 0 && s[len - 1] == ' ')
 			len--;
-		if (p->nallow == PB_POLICY_MAX_RANGES)
+		if (*n == max)
 			return PB_ERR_LIMIT;
-		if (parse_cidr(s, len, &p->allow[p->nallow]) != PB_OK)
+		if (parse_cidr(s, len, &out[*n]) != PB_OK)
 			return PB_ERR_FORMAT;
-		p->nallow++;
+		++*n;
 		s = comma ? comma + 1 : s + strlen(s);
 	}
 	return PB_OK;
 }
 
+int pb_netpolicy_init(pb_netpolicy *p, int allow_private, const char *allow,
+		      const char *deny)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->allow_private = allow_private;
+	rc = parse_list(allow, p->allow, PB_POLICY_MAX_RANGES, &p->nallow);
+	return rc != PB_OK ? rc : parse_list(deny, p->deny, PB_POLICY_MAX_DENIED, &p->ndeny);
+}
+
+static int in_ranges(const unsigned char *a, int family, const pb_cidr *r, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (r[i].family == family && prefix_match(a, r[i].addr, r[i].bits))
+			return 1;
+	return 0;
+}
+
 int pb_netpolicy_allows(const pb_netpolicy *p, const struct sockaddr *sa)
 {
 	const unsigned char *a;
-	int family, i;
+	int family;
 
-	if (p->allow_private || !pb_addr_is_private(sa))
-		return 1;
 	if ((a = addr_bytes(sa, &family)) == NULL)
 		return 0;
-	for (i = 0; i < p->nallow; i++)
-		if (p->allow[i].family == family &&
-		    prefix_match(a, p->allow[i].addr, p->allow[i].bits))
-			return 1;
-	return 0;
+	/* Public: anywhere but the cluster's own hosts. */
+	if (!pb_addr_is_private(sa))
+		return !in_ranges(a, family, p->deny, p->ndeny);
+	return p->allow_private || in_ranges(a, family, p->allow, p->nallow);
 }

@@ -152,6 +152,9 @@ static const pb_opt opts[] = {
 	  "deliver to loopback, private and link-local addresses"),
 	S(allow_destinations, PB_DEF_allow_destinations, AGT,
 	  "addresses or CIDR ranges allowed even when private (comma-separated)"),
+	S(deny_destinations, "", AGT,
+	  "public addresses or CIDR ranges never delivered to (comma-separated): "
+	  "the cluster's own hosts, which the roles list"),
 	S(user_agent, "postback-agent/" PB_VERSION, AGT, "HTTP User-Agent"),
 	I(metrics_destinations, PB_DEF_metrics_destinations, 0, 10000, AGT,
 	  "destinations with metric series of their own (the rest: \"other\")"),

@@ -82,6 +82,7 @@ typedef struct pb_config {
 	int log_redact_query;
 	int log_redact_body;
 	char allow_destinations[PB_STR_MAX];
+	char deny_destinations[PB_STR_MAX];
 	char user_agent[128];
 	long metrics_destinations;
 	long metrics_clients;

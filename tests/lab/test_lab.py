@@ -273,6 +273,24 @@ def test_agents_egress_reaches_only_redis_sentinels_and_allowed_destinations(lab
     assert can_connect(lab, agent, lab.lb, 8080)  # other users: not filtered
 
 
+def test_agents_ask_port_53_of_their_resolvers_only(lab):
+    """pb-agent's name lookups go to the host's name servers, and port 53
+    of any other host is closed to it (a DNS tunnel out of a compromised
+    agent host): a listener on the receiver's port 53 is reached by other
+    users, not by pb-agent."""
+    agent, name = lab.groups["agent"][0], lab.groups["lab_receiver"][0]
+    lab.ssh(name, "systemd-run", "--unit", "pb-lab-port53", "python3", "-m", "http.server",
+            "53", "--bind", lab.receiver)
+    try:
+        deadline = time.time() + 15
+        while not can_connect(lab, agent, lab.receiver, 53) and time.time() < deadline:
+            time.sleep(0.5)
+        assert can_connect(lab, agent, lab.receiver, 53), "the listener never came up"
+        assert not can_connect(lab, agent, lab.receiver, 53, user="pb-agent")
+    finally:
+        lab.ssh(name, "systemctl", "stop", "pb-lab-port53", check=False)
+
+
 SECRET_NAMES = ("admin", "operator", "replication", "sentinel", "sentinel_client",
                 "sentinel_peer", "sentinel_operator", "ingest", "agent", "monitor")
 

@@ -52,17 +52,26 @@ void unit_tests(void)
 	pb_netpolicy p;
 	size_t i;
 
-	CHECK(pb_netpolicy_init(&p, 0, "") == PB_OK, "empty allow list");
+	CHECK(pb_netpolicy_init(&p, 0, "", "") == PB_OK, "empty allow list");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		CHECK(allows(&p, cases[i].ip) == cases[i].allowed, "%s", cases[i].ip);
-	CHECK(pb_netpolicy_init(&p, 0, "10.1.0.0/16, 127.0.0.1,fd00::/8") == PB_OK,
+	CHECK(pb_netpolicy_init(&p, 0, "10.1.0.0/16, 127.0.0.1,fd00::/8", "") == PB_OK,
 	      "allow list parses");
 	CHECK(allows(&p, "10.1.2.3") && !allows(&p, "10.2.0.1"), "cidr");
 	CHECK(allows(&p, "127.0.0.1") && !allows(&p, "127.0.0.2"), "host");
 	CHECK(allows(&p, "fd12::1") && !allows(&p, "fe80::1"), "v6 cidr");
-	CHECK(pb_netpolicy_init(&p, 1, "") == PB_OK && allows(&p, "127.0.0.1"),
+	CHECK(pb_netpolicy_init(&p, 1, "", "") == PB_OK && allows(&p, "127.0.0.1"),
 	      "allow_private");
-	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/33") == PB_ERR_FORMAT, "bad prefix");
-	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/") == PB_ERR_FORMAT, "no prefix");
-	CHECK(pb_netpolicy_init(&p, 0, "nonsense") == PB_ERR_FORMAT, "bad address");
+	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/33", "") == PB_ERR_FORMAT, "bad prefix");
+	CHECK(pb_netpolicy_init(&p, 0, "10.0.0.0/", "") == PB_ERR_FORMAT, "no prefix");
+	CHECK(pb_netpolicy_init(&p, 0, "nonsense", "") == PB_ERR_FORMAT, "bad address");
+	/* The cluster's own public hosts are refused; private ones go by
+	 * allow_private and the allow list as before (a local cluster's
+	 * 127.0.0.1 stays reachable when allowed). */
+	CHECK(pb_netpolicy_init(&p, 1, "", "203.0.114.7, 198.51.101.0/24,2a00:1450::/32,127.0.0.1") ==
+	      PB_OK, "deny list parses");
+	CHECK(!allows(&p, "203.0.114.7") && allows(&p, "203.0.114.8"), "a host of the cluster");
+	CHECK(!allows(&p, "198.51.101.200") && !allows(&p, "2a00:1450::1"), "its ranges");
+	CHECK(allows(&p, "127.0.0.1") && allows(&p, "8.8.8.8"), "private allowed, others public");
+	CHECK(pb_netpolicy_init(&p, 0, "", "203.0.114.7/40") == PB_ERR_FORMAT, "bad deny");
 }
