@@ -81,7 +81,8 @@ int pb_queue_take(pb_redis *r, const pb_queue_keys *k, int max, long block_ms,
 		.rstem = k->names.request_stem, .bstem = k->names.dest_stem,
 		.probe_ms = probe, .dstem = k->names.data_stem, .held = k->held,
 		.shared = g->shared ? "1" : "0", .answers = sanswers,
-		.lstem = k->names.lanes_stem
+		.lstem = k->names.lanes_stem, .crstem = k->names.client_ready_stem,
+		.clients_ready = k->names.clients_ready
 	};
 	int argc = PB_FN_TAKE_ARGC + 3 * g->nanswers + 2 * nrooms;
 	const char **argv = calloc((size_t)argc, sizeof(*argv));
@@ -246,7 +247,8 @@ static int reap(pb_redis *r, const pb_queue_keys *k, const char *only,
 		.pstem = k->names.processing_stem, .only = only,
 		.hbstem = k->names.heartbeat_stem, .qstem = k->names.queue_stem,
 		.hstem = k->names.held_stem, .lstem = k->names.lanes_stem,
-		.rstem = k->names.request_stem
+		.rstem = k->names.request_stem, .crstem = k->names.client_ready_stem,
+		.clients_ready = k->names.clients_ready
 	};
 	const char *argv[PB_FN_REAP_ARGC];
 
@@ -271,7 +273,8 @@ int pb_queue_promote(pb_redis *r, const pb_queue_keys *k, long limit,
 		.scheduled = k->names.scheduled, .v1_queue = k->names.queue,
 		.ready = k->names.ready, .waiting = k->names.waiting,
 		.limit = slimit, .qstem = k->names.queue_stem,
-		.lstem = k->names.lanes_stem, .rstem = k->names.request_stem
+		.lstem = k->names.lanes_stem, .rstem = k->names.request_stem,
+		.crstem = k->names.client_ready_stem, .clients_ready = k->names.clients_ready
 	};
 	const char *argv[PB_FN_PROMOTE_ARGC];
 
@@ -412,7 +415,9 @@ int pb_queue_append_outcomes(pb_redis *r, const pb_queue_keys *k,
 			.rstem = k->names.request_stem, .dstem = k->names.data_stem,
 			.bstem = k->names.dest_stem, .qstem = k->names.queue_stem,
 			.threshold = breaker[0], .cooldown = breaker[1],
-			.held = k->held, .lstem = k->names.lanes_stem
+			.held = k->held, .lstem = k->names.lanes_stem,
+			.crstem = k->names.client_ready_stem,
+			.clients_ready = k->names.clients_ready
 		};
 		argc = pb_fn_outcomes_argv(&a, argv);
 	}

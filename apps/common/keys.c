@@ -20,6 +20,8 @@ int pb_keys_init(pb_keys *k, const char *prefix)
 		{ k->wake, ":wake" },
 		{ k->queue_stem, ":q:" },
 		{ k->lanes_stem, ":lanes:" },
+		{ k->client_ready_stem, ":cready:" },
+		{ k->clients_ready, ":clients-ready" },
 		{ k->request_stem, ":r:" },
 		{ k->data_stem, ":d:" },
 		{ k->dest_stem, ":dest:" },

@@ -21,6 +21,14 @@
  *   <p>:lanes:<d>           list; the clients whose lanes of d hold
  *                           something ("" for <p>:q:<d>), once each, in
  *                           the order of their turns (take.lua)
+ *   <p>:cready:<client>     zset; the destinations where the client's lane
+ *                           holds something, scored by when it was last
+ *                           served there (or until when the destination
+ *                           waits): the client's turns (take.lua)
+ *   <p>:clients-ready       zset; the clients with such a destination,
+ *                           scored by when each was last served: the take
+ *                           goes round them first, so that no client's
+ *                           destinations wait behind another's
  *   <p>:ready               zset; destinations with something waiting,
  *                           scored by when an agent may next take (ms):
  *                           when it became ready, when it was last taken
@@ -119,6 +127,8 @@ typedef struct pb_keys {
 	char metrics_lease[PB_KEY_MAX];
 	char queue_stem[PB_KEY_MAX];      /* "<p>:q:", "<d>[:<client>]" follows */
 	char lanes_stem[PB_KEY_MAX];      /* "<p>:lanes:", a destination id follows */
+	char client_ready_stem[PB_KEY_MAX]; /* "<p>:cready:", a client name follows */
+	char clients_ready[PB_KEY_MAX];
 	char request_stem[PB_KEY_MAX];    /* "<p>:r:", a request id follows */
 	char data_stem[PB_KEY_MAX];       /* "<p>:d:", a request id follows */
 	char dest_stem[PB_KEY_MAX];       /* "<p>:dest:", a destination id follows */

@@ -164,11 +164,11 @@ static const pb_cmd commands[] = {
 		  "or its id), or of every destination that has one. What a policy\n"
 		  "leaves unset is the agents' configuration. Header values are shown\n"
 		  "as (secret)." },
-	{ .name = "policy set", .synopsis = "DEST FIELD=VALUE...", .min_pos = 2,
+	{ .name = "policy set", .synopsis = "DEST F=V...", .min_pos = 2,
 	  .max_pos = 12, .run = cmd_policy_set, .each = FIRST,
 	  .summary = "set fields of a destination's delivery policy",
-	  .help = "Set fields of DEST's policy (FIELD= unsets one); agents apply it within\n"
-		  "a second. Fields:\n"
+	  .help = "Set fields of DEST's policy, F=V each (F= unsets one); agents apply it\n"
+		  "within a second. Fields:\n"
 		  "  schedule=10s,1m,15m      delays before retry 1, 2, ... (the last repeats,\n"
 		  "                           each within 10 %); empty: the configuration's\n"
 		  "  retry_on=5xx,429,408,timeout,connect   which failures are retried\n"

@@ -254,7 +254,8 @@ static int append_call(pb_redis *r, call **cs, int n, int *sent)
 			.ready = k->ready, .wake = k->wake,
 			.counts = k->client_waiting, .max = maxq,
 			.qstem = k->queue_stem, .idem_s = window,
-			.lstem = k->lanes_stem
+			.lstem = k->lanes_stem, .crstem = k->client_ready_stem,
+			.clients_ready = k->clients_ready
 		};
 		size_t head = (size_t)pb_fn_enqueue_argv(&a, argv);
 

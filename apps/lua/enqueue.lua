@@ -20,7 +20,7 @@
 -- Each request's runs go to its client's lane of their destination
 -- (prelude.lua, lane_push), in request order.
 --
--- Records, from ARGV[5], one per request (REC_FIXED = 10 words, then its
+-- Records, from ARGV[7], one per request (REC_FIXED = 10 words, then its
 -- runs): its hash key, data key, idempotency key ("" for none) and the
 -- value to store there, header, n (its postbacks), the data's index
 -- (job.h, version 3) and objects, its client's share on this shard (0: no
@@ -42,8 +42,10 @@ local max = tonumber(ARGV[1])          -- max_queue_size
 local qstem = ARGV[2]                  -- "<p>:q:"
 local idem_s = ARGV[3]                 -- the idempotency window (s)
 local lstem = ARGV[4]                  -- "<p>:lanes:"
-local RECORDS = 5
-local L = { q = qstem, l = lstem }
+local crstem = ARGV[5]                 -- "<p>:cready:"
+local clients_ready = ARGV[6]          -- "<p>:clients-ready"
+local RECORDS = 7
+local L = { q = qstem, l = lstem, c = crstem, cr = clients_ready }
 
 local size = queue_size(waiting, v1_queue)
 local asleep = redis.call('LLEN', wake) == 0

@@ -10,7 +10,7 @@
 -- more in the calls than in their work (measured: 33 us a call, 8 of
 -- them in its commands).
 --
--- Records, from ARGV[9], a kind letter and its fields:
+-- Records, from ARGV[11], a kind letter and its fields:
 --   P d                                   the records up to the next P are
 --                                         of destination d, held in the
 --                                         set held_key(held, d); "" for
@@ -54,8 +54,10 @@ local threshold = tonumber(ARGV[5])    -- failures in a row that open a breaker
 local cooldown = tonumber(ARGV[6])     -- ms an opened breaker stays open
 local held = ARGV[7]                   -- "<p>:held:<agent>"
 local lstem = ARGV[8]                  -- "<p>:lanes:"
-local RECORDS = 9
-local L = { q = qstem, l = lstem, r = rstem }
+local crstem = ARGV[9]                 -- "<p>:cready:"
+local clients_ready = ARGV[10]         -- "<p>:clients-ready"
+local RECORDS = 11
+local L = { q = qstem, l = lstem, r = rstem, c = crstem, cr = clients_ready }
 local clients = {}                     -- client_of's, by request id
 local now = now_ms()
 

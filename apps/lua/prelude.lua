@@ -93,8 +93,12 @@ end
 -- client c's lane of d is "<p>:q:<d>:<c>"; the lane of requests without a
 -- client key (c = "", and what a release before lanes queued) is
 -- "<p>:q:<d>". "<p>:lanes:<d>" lists the clients whose lane of d holds
--- something, once each, in the order of their turns. L names the stems:
--- { q = "<p>:q:", l = "<p>:lanes:", r = "<p>:r:" } (keys.h).
+-- something, once each, in the order of their turns; and for the turns
+-- between clients (take.lua), "<p>:cready:<c>" holds the destinations
+-- where c's lane holds something, and "<p>:clients-ready" the clients that
+-- have one. L names the stems and that key: { q = "<p>:q:", l =
+-- "<p>:lanes:", r = "<p>:r:", c = "<p>:cready:", cr = "<p>:clients-ready" }
+-- (keys.h); the scripts that only read lanes need q and l.
 local function lane_key(L, d, c)
   if c == '' then return L.q .. d end
   return L.q .. d .. ':' .. c
@@ -113,15 +117,32 @@ local function client_of(L, x, seen)
   return c
 end
 
+-- Client c's lane of d holds something now: listed in d's lanes (at the
+-- back: its turn comes after those waiting), d among c's ready
+-- destinations and c among the clients with one (unless already there).
+local function lane_listed(L, d, c, now)
+  redis.call('RPUSH', L.l .. d, c)
+  redis.call('ZADD', L.c .. c, 'NX', now, d)
+  redis.call('ZADD', L.cr, 'NX', now, c)
+end
+
+-- ... and holds nothing any more: d leaves c's ready destinations, and c
+-- the clients' when that was its last (its entry in d's lanes is the
+-- caller's: take.lua pops it).
+local function lane_emptied(L, d, c)
+  redis.call('ZREM', L.c .. c, d)
+  if redis.call('ZCARD', L.c .. c) == 0 then redis.call('ZREM', L.cr, c) end
+end
+
 -- xs into client c's lane of d, at its tail (push 'RPUSH') or head
--- ('LPUSH'); a lane that was empty is listed (at the back: its turn comes
--- after those waiting), and d becomes ready (make_ready).
+-- ('LPUSH'); a lane that was empty is listed (lane_listed), and d becomes
+-- ready (make_ready).
 local function lane_push(L, d, c, push, xs, ready, now)
   local len = 0
   for b = 1, #xs, SLICE do
     len = redis.call(push, lane_key(L, d, c), unpack(xs, b, math.min(b + SLICE - 1, #xs)))
   end
-  if len == #xs then redis.call('RPUSH', L.l .. d, c) end
+  if len == #xs then lane_listed(L, d, c, now) end
   make_ready(ready, d, now)
 end
 

@@ -17,7 +17,9 @@ local limit = ARGV[1]                  -- at most this many a call
 local qstem = ARGV[2]                  -- "<p>:q:"
 local lstem = ARGV[3]                  -- "<p>:lanes:"
 local rstem = ARGV[4]                  -- "<p>:r:"
-local L = { q = qstem, l = lstem, r = rstem }
+local crstem = ARGV[5]                 -- "<p>:cready:"
+local clients_ready = ARGV[6]          -- "<p>:clients-ready"
+local L = { q = qstem, l = lstem, r = rstem, c = crstem, cr = clients_ready }
 
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, limit)

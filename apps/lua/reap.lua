@@ -29,7 +29,9 @@ local qstem = ARGV[4]                  -- "<p>:q:"
 local hstem = ARGV[5]                  -- "<p>:held:"
 local lstem = ARGV[6]                  -- "<p>:lanes:"
 local rstem = ARGV[7]                  -- "<p>:r:"
-local L = { q = qstem, l = lstem, r = rstem }
+local crstem = ARGV[8]                 -- "<p>:cready:"
+local clients_ready = ARGV[9]          -- "<p>:clients-ready"
+local L = { q = qstem, l = lstem, r = rstem, c = crstem, cr = clients_ready }
 
 local moved, refs, clients = 0, 0, {}
 local now = now_ms()

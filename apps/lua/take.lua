@@ -63,12 +63,14 @@ local held = ARGV[10]                 -- "<p>:held:<agent>"
 local shared = ARGV[11]                -- "1": several shards (the gate's probes, paces)
 local answers = tonumber(ARGV[12])    -- how many of the gate's answers follow
 local lstem = ARGV[13]                -- "<p>:lanes:"
--- ARGV[14..]: the gate's answers to this agent's asks, triples of
+local crstem = ARGV[14]               -- "<p>:cready:"
+local clients_ready = ARGV[15]        -- "<p>:clients-ready"
+-- ARGV[16..]: the gate's answers to this agent's asks, triples of
 -- destination id, granted ("1" or "0") and ms (gate.lua); then pairs of
 -- destination id and the room this agent has left for it (fewer than cap
 -- while it delivers some of its postbacks).
-local ANSWERS = 14
-local L = { q = qstem, l = lstem, r = rstem }
+local ANSWERS = 16
+local L = { q = qstem, l = lstem, r = rstem, c = crstem, cr = clients_ready }
 local ROOMS = ANSWERS + 3 * answers
 
 if redis.call('PTTL', heartbeat) < alive_ms or
@@ -129,8 +131,51 @@ end
 for d in pairs(granted) do
   if redis.call('ZSCORE', ready, d) then look(d) end
 end
+
+-- Clients first (docs/design.md, "Turns between clients"): the clients
+-- with a destination ready, the longest unserved first (clients-ready),
+-- each with its first ready destinations (its cready zset; WINDOW over
+-- the clients, at least a few each), one of each client before the
+-- second of any; so that a client whose
+-- destinations are few is not behind another's thousands. owner: the
+-- client a destination is taken for (its first), the rounds below give
+-- each client an equal part. A destination a client lists that waits (its
+-- score in ready is ahead: an open breaker, a pause, a rate) moves to
+-- that time in the client's list too, out of the client's window; one
+-- whose lane is gone (a stale entry) leaves it.
+local CLIENTS, WINDOW, FEW = 32, 100, 4
+local owner, listed_by, cands, lists = {}, {}, {}, {}
+local clients = redis.call('ZRANGEBYSCORE', L.cr, '-inf', now, 'LIMIT', 0, CLIENTS)
+local per_client = math.max(FEW, math.floor(WINDOW / math.max(#clients, 1)))
+for i, c in ipairs(clients) do
+  lists[i] = redis.call('ZRANGEBYSCORE', L.c .. c, '-inf', now, 'LIMIT', 0, per_client)
+end
+for k = 1, per_client do
+  for i, c in ipairs(clients) do
+    local d = lists[i][k]
+    if d then
+      if not listed_by[d] then listed_by[d] = {}; cands[#cands + 1] = d end
+      table.insert(listed_by[d], c)
+    end
+  end
+end
+for _, d in ipairs(cands) do
+  local s = tonumber(redis.call('ZSCORE', ready, d))
+  if s and s > now and not granted[d] then
+    for _, c in ipairs(listed_by[d]) do redis.call('ZADD', L.c .. c, 'XX', s, d) end
+  elseif s then
+    owner[d] = owner[d] or listed_by[d][1]
+    look(d)
+  else
+    for _, c in ipairs(listed_by[d]) do
+      if redis.call('EXISTS', lane_key(L, d, c)) == 0 then lane_emptied(L, d, c) end
+    end
+  end
+end
+-- Then ready's own turns, a few: what no client lists (queued by a
+-- release before lanes), and the destinations of clients past CLIENTS.
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', ready, '-inf', now,
-                              'LIMIT', 0, 100 + (#ARGV - ROOMS + 1) / 2)) do
+                              'LIMIT', 0, FEW + (#ARGV - ROOMS + 1) / 2)) do
   look(d)
 end
 
@@ -219,6 +264,7 @@ end
 -- A lane left empty leaves the list. So a client with one postback for a
 -- destination waits one turn of the destination's, not behind another
 -- client's backlog for it. Returns the references and whether d has more.
+local served_clients = {}
 local function pop_lanes(d, n)
   local lk = L.l .. d
   local lanes = redis.call('LRANGE', lk, 0, n - 1)
@@ -227,7 +273,7 @@ local function pop_lanes(d, n)
   for _, c in ipairs(lanes) do listed[c] = true end
   -- The lane without a client as a release before lanes left it, unlisted.
   if whole and not listed[''] and redis.call('LLEN', L.q .. d) > 0 then
-    redis.call('RPUSH', lk, '')
+    lane_listed(L, d, '', now)
     lanes[#lanes + 1] = ''
   end
   local refs, served, kept = {}, 0, {}
@@ -238,7 +284,14 @@ local function pop_lanes(d, n)
     local got = pop(q, part)
     for _, ref in ipairs(got) do refs[#refs + 1] = ref end
     served = k
-    if #got == part and redis.call('EXISTS', q) == 1 then kept[#kept + 1] = c end
+    served_clients[c] = true
+    -- The client's turn at d: it goes behind its other destinations.
+    if #got == part and redis.call('EXISTS', q) == 1 then
+      kept[#kept + 1] = c
+      redis.call('ZADD', L.c .. c, 'XX', now, d)
+    else
+      lane_emptied(L, d, c)
+    end
   end
   -- Every lane served and none emptied: the order stands, nothing to write.
   if not (served == #lanes and #kept == served and whole) and served > 0 then
@@ -250,34 +303,55 @@ local function pop_lanes(d, n)
   return refs, more
 end
 
--- Rounds across the destinations, each a share of what is still wanted,
--- moved with pop() and one SADD: a few calls a destination instead of one
--- a postback.
+-- Rounds: each client with a destination in turn gets an equal part of
+-- what is still wanted (the destinations no client brought count as one
+-- client), split evenly between its destinations; moved with pop_lanes()
+-- and one SADD: a few calls a destination instead of one a postback.
+local groups, gorder = {}, {}
+for _, d in ipairs(turn) do
+  local c = owner[d] or false
+  if groups[c] == nil then groups[c] = {}; gorder[#gorder + 1] = c end
+  table.insert(groups[c], d)
+end
 local taken, took, moved = 0, {}, true
+local function take_from(d, n)
+  local refs, more = pop_lanes(d, n)
+  if #refs > 0 then
+    redis.call('SADD', held_key(held, d), unpack(refs))
+    redis.call('SADD', held, d)
+    cut(d, refs)
+    room[d], want, taken = room[d] - #refs, want - #refs, taken + #refs
+    took[d], moved = true, true
+  end
+  if not more then
+    redis.call('ZREM', ready, d)
+    room[d], took[d], next_turn[d] = 0, nil, now
+  end
+end
 while want > 0 and moved do
   moved = false
-  local active = 0
-  for _, d in ipairs(turn) do if room[d] > 0 then active = active + 1 end end
-  local share = math.max(1, math.floor(want / math.max(active, 1)))
-  for _, d in ipairs(turn) do
-    if want > 0 and room[d] > 0 then
-      local n = math.min(share, room[d], want, 512)
-      local refs, more = pop_lanes(d, n)
-      if #refs > 0 then
-        redis.call('SADD', held_key(held, d), unpack(refs))
-        redis.call('SADD', held, d)
-        cut(d, refs)
-        room[d], want, taken = room[d] - #refs, want - #refs, taken + #refs
-        took[d], moved = true, true
-      end
-      if not more then
-        redis.call('ZREM', ready, d)
-        room[d], took[d], next_turn[d] = 0, nil, now
+  local active, ds = 0, {}
+  for g, c in ipairs(gorder) do
+    ds[g] = {}
+    for _, d in ipairs(groups[c]) do if room[d] > 0 then table.insert(ds[g], d) end end
+    if #ds[g] > 0 then active = active + 1 end
+  end
+  local cshare = math.max(1, math.floor(want / math.max(active, 1)))
+  for g = 1, #gorder do
+    local share = math.max(1, math.floor(cshare / math.max(#ds[g], 1)))
+    local left = cshare                   -- the group's part of this round
+    for _, d in ipairs(ds[g]) do
+      if want > 0 and left > 0 and room[d] > 0 then
+        local before = taken
+        take_from(d, math.min(share, left, room[d], want, 512))
+        left = left - (taken - before)
       end
     end
   end
 end
 for d in pairs(took) do redis.call('ZADD', ready, 'XX', next_turn[d] or now, d) end
+-- The clients served go behind the others.
+for c in pairs(served_clients) do redis.call('ZADD', L.cr, 'XX', now, c) end
 if taken > 0 then redis.call('DECRBY', waiting, taken) end
 for _, x in ipairs(asks) do out[#out + 1] = x end
 if want > 0 then

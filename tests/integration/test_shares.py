@@ -71,14 +71,15 @@ def test_the_clients_counts_are_what_they_have_in_redis(cluster, receiver, mark)
         (client_counts(cluster), len(redis_ids(cluster)))
     # And client by client: counted again from the postbacks, nothing to
     # correct.
-    out = json.loads(pbctl(cluster, "clients", "--reconcile", "--json")[1])
-    assert all(shard["corrected"] == [] for shard in out["shards"]), out
+    p = cluster.pbctl("clients", "--reconcile", "--json")
+    out = json.loads(p.stdout)
+    assert p.returncode == 0 and all(s["corrected"] == [] for s in out["shards"]), (out, p.stderr)
 
 
 def test_a_count_that_drifted_is_corrected(cluster):
     m = cluster.master()
     m.hincrby(cluster.key("client-waiting"), "drifted", 7)
-    out = json.loads(pbctl(cluster, "clients", "--reconcile", "--json")[1])
+    out = json.loads(cluster.pbctl("clients", "--reconcile", "--json").stdout)
     corrected = [c for shard in out["shards"] for c in shard["corrected"]]
     assert {"client": "drifted", "was": 7, "now": 0} in corrected, out
     assert "drifted" not in client_counts(cluster)

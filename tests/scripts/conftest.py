@@ -115,7 +115,8 @@ class Scripts:
                 rest += [dest, element]
         return self.call("enqueue", rest, waiting=K.waiting, v1_queue=K.queue,
                          ready=K.ready, wake=K.wake, counts=K.client_waiting, max=max_size,
-                         qstem=K.queue_stem, idem_s=idem_s, lstem=K.lanes_stem)
+                         qstem=K.queue_stem, idem_s=idem_s, lstem=K.lanes_stem,
+                         crstem=K.client_ready_stem, clients_ready=K.clients_ready)
 
     # ---- agent -----------------------------------------------------------
     def take(self, want=10, alive_ms=0, cap=100, probe_ms=5000, rooms=(),
@@ -131,7 +132,8 @@ class Scripts:
                          bstem=K.dest_stem, probe_ms=probe_ms,
                          dstem=K.data_stem, held=K.held(agent),
                          shared=int(shared), answers=len(answers),
-                         lstem=K.lanes_stem)
+                         lstem=K.lanes_stem, crstem=K.client_ready_stem,
+                         clients_ready=K.clients_ready)
 
     def gate(self, what, ms, d=D1):
         return self.call("gate", k=K.gate_stem + d, what=what, ms=ms)
@@ -150,18 +152,21 @@ class Scripts:
                          rstem=K.request_stem, dstem=K.data_stem,
                          bstem=K.dest_stem, qstem=K.queue_stem,
                          threshold=threshold, cooldown=cooldown,
-                         held=K.held(agent), lstem=K.lanes_stem)
+                         held=K.held(agent), lstem=K.lanes_stem,
+                         crstem=K.client_ready_stem, clients_ready=K.clients_ready)
 
     def promote(self, limit=100):
         return self.call("promote", scheduled=K.scheduled, v1_queue=K.queue,
                          ready=K.ready, waiting=K.waiting, limit=limit,
-                         qstem=K.queue_stem, lstem=K.lanes_stem, rstem=K.request_stem)
+                         qstem=K.queue_stem, lstem=K.lanes_stem, rstem=K.request_stem,
+                         crstem=K.client_ready_stem, clients_ready=K.clients_ready)
 
     def reap(self, only=""):
         return self.call("reap", agents=K.agents, v1_queue=K.queue, ready=K.ready,
                          waiting=K.waiting, pstem=K.processing_stem, only=only,
                          hbstem=K.heartbeat_stem, qstem=K.queue_stem,
-                         hstem=K.held_stem, lstem=K.lanes_stem, rstem=K.request_stem)
+                         hstem=K.held_stem, lstem=K.lanes_stem, rstem=K.request_stem,
+                         crstem=K.client_ready_stem, clients_ready=K.clients_ready)
 
     def stats(self, heads=10, lease_ms=5000, agent=AGENT):
         return self.call("stats", lease=K.metrics_lease, waiting=K.waiting,

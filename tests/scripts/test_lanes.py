@@ -3,7 +3,7 @@ per client, and its turns go round its clients (take.lua), so that one
 client's backlog for a partner does not stand in front of another's
 postbacks for it. Every way back to a queue finds the postback's lane from
 its request's client."""
-from conftest import AGENT, D1, K, now_ms, register, request, triples
+from conftest import AGENT, D1, D2, K, now_ms, register, request, triples
 
 
 def rids(out):
@@ -114,3 +114,51 @@ def test_the_clients_counts_are_made_again_from_the_postbacks(m, s):
     m.hdel(K.client_waiting, "b")
     assert s.clients_recount() == {"a": (9, 5), "b": (0, 3), "gone": (4, 0)}
     assert m.hgetall(K.client_waiting) == {b"a": b"5", b"b": b"3"}
+
+
+# ---- turns between clients (take.lua) ------------------------------------
+
+def dest(i):
+    return "%016x" % (0xd000 + i)
+
+
+def test_a_client_with_one_destination_is_not_behind_anothers_thousands(m, s):
+    """Client a has postbacks for 300 destinations ready before client b's
+    one destination: b still gets a client's part of the very next take
+    (ready's own order would have served a's first 100 first)."""
+    s.enqueue([request("ra%d" % i, [b"{}"], client="a", dest=dest(i)) for i in range(300)])
+    s.enqueue([request("rb", [b"{}"] * 30, client="b", dest=D1)])
+    assert m.zrange(K.clients_ready, 0, -1) == [b"a", b"b"]
+    assert m.zcard(K.client_ready_stem + "a") == 300
+    register(m)
+    got = rids(s.take(want=30))
+    assert got.count(b"rb") >= 30 // 3, got  # a's part, b's part, the rest's
+    # Served clients go behind: b, served, is behind a now.
+    assert m.zrange(K.clients_ready, 0, -1)[-1] in (b"a", b"b")
+
+
+def test_a_destination_that_waits_leaves_its_clients_window(m, s):
+    s.enqueue([request("rb", [b"{}"], client="b", dest=D1)])
+    later = now_ms(m) + 60000
+    m.zadd(K.ready, {D1: later}, xx=True)  # a pause: a 429's Retry-After
+    register(m)
+    s.take(want=5)
+    assert m.zscore(K.client_ready_stem + "b", D1) == later
+    assert m.llen(K.q(D1, "b")) == 1
+
+
+def test_every_client_index_empties_with_its_lanes(m, s):
+    s.enqueue([request("ra", [b"{}"] * 2, client="a"), request("rb", [b"{}"], client="b",
+                                                                 dest=D2)])
+    register(m)
+    assert len(rids(s.take(want=10))) == 3
+    assert not m.exists(K.clients_ready, K.client_ready_stem + "a",
+                        K.client_ready_stem + "b", K.lanes(D1), K.lanes(D2))
+
+
+def test_a_stale_client_entry_is_dropped(m, s):
+    m.zadd(K.client_ready_stem + "ghost", {D1: 0})
+    m.zadd(K.clients_ready, {"ghost": 0})
+    register(m)
+    assert s.take(want=5) == []
+    assert not m.exists(K.client_ready_stem + "ghost", K.clients_ready)
