@@ -287,11 +287,28 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
 	return socket(a->family, a->socktype, a->protocol);
 }
 
+/* The destination whose rules jb follows (policies.h): the id of the queue
+ * it came from, or of its filled URL (a version 1 job has no queue of its
+ * own); in a buffer of the deliverer's. */
+static const char *policy_dest(const job *jb)
+{
+	static pb_dest d; /* deliverer only */
+
+	if (jb->dest[0] == '\0' && jb->url.len > 0 &&
+	    pb_dest_of_cached(&dest_cache, &d, jb->url.data, jb->url.len) == PB_OK)
+		return d.id;
+	return jb->dest;
+}
+
+static void policy_of(const job *jb, pb_policy *p)
+{
+	policies_get(policy_dest(jb), p);
+}
+
 static int setup_easy(job *jb, const pb_policy *p)
 {
 	CURL *e = get_easy();
 	char hdr[PB_ID_MAX + 32];
-	int i;
 
 	if (e == NULL)
 		return PB_ERR_NOMEM;
@@ -311,13 +328,8 @@ static int setup_easy(job *jb, const pb_policy *p)
 			    jb->j.method == 'P' ? jb->j.data_len : 0) != PB_OK)
 		return PB_ERR_NOMEM;
 	/* The destination's own headers (secrets: never logged). */
-	for (i = 0; i < p->n_headers; i++) {
-		struct curl_slist *h = curl_slist_append(jb->headers, p->headers[i]);
-
-		if (h == NULL)
-			return PB_ERR_NOMEM;
-		jb->headers = h;
-	}
+	if (p->n_headers > 0 && policies_headers(policy_dest(jb), &jb->headers) != PB_OK)
+		return PB_ERR_NOMEM;
 	curl_easy_setopt(e, CURLOPT_URL, jb->url.data);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, jb);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, jb->headers);
@@ -361,20 +373,6 @@ static void expire(job *jb, const pb_policy *p)
 	snprintf(jb->error, sizeof(jb->error), "expired: older than max_age_s %ld%s%s",
 		 p->max_age_s, last[0] ? "; last: " : "", last);
 	jb->outcome = PB_DEAD;
-}
-
-/* The rules of jb's destination (policies.h): the id of the queue it came
- * from, or of its filled URL (a version 1 job has no queue of its own). */
-static void policy_of(job *jb, pb_policy *p)
-{
-	pb_dest d;
-
-	if (jb->dest[0] == '\0' && jb->url.len > 0 &&
-	    pb_dest_of_cached(&dest_cache, &d, jb->url.data, jb->url.len) == PB_OK) {
-		policies_get(d.id, p);
-		return;
-	}
-	policies_get(jb->dest, p);
 }
 
 /* Decide what happens next, by its destination's policy; the outcome

@@ -5,6 +5,7 @@
  */
 #include "policies.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,8 +61,28 @@ void policies_get(const char *d, pb_policy *p)
 
 	pb_hashcopy_rdlock(&T);
 	e = pb_hashcopy_find(&T, d);
-	*p = e ? e->p : defaults;
+	memcpy(p, e ? &e->p : &defaults, offsetof(pb_policy, headers));
 	pb_hashcopy_unlock(&T);
+	p->url[0] = '\0';
+}
+
+int policies_headers(const char *d, struct curl_slist **list)
+{
+	const entry *e;
+	int i, rc = PB_OK;
+
+	pb_hashcopy_rdlock(&T);
+	e = pb_hashcopy_find(&T, d);
+	for (i = 0; e && i < e->p.n_headers && rc == PB_OK; i++) {
+		struct curl_slist *h = curl_slist_append(*list, e->p.headers[i]);
+
+		if (h == NULL)
+			rc = PB_ERR_NOMEM;
+		else
+			*list = h;
+	}
+	pb_hashcopy_unlock(&T);
+	return rc;
 }
 
 void policies_free(void)

@@ -8,6 +8,8 @@
 #ifndef PB_POLICIES_H
 #define PB_POLICIES_H
 
+#include <curl/curl.h>
+
 #include "keys.h"
 #include "policy.h"
 #include "redis.h"
@@ -22,8 +24,14 @@ void policies_init(const pb_policy *defaults);
  * read is skipped and said (its destination gets the defaults). */
 int policies_refresh(pb_redis *r, const pb_keys *k);
 
-/* Destination d's rules (its id, dest.h) into *p. */
+/* Destination d's rules (its id, dest.h) into *p: all but its headers
+ * (p->n_headers says how many it has; policies_headers appends them), so
+ * that an attempt copies a few hundred bytes, not every header's room. */
 void policies_get(const char *d, pb_policy *p);
+
+/* Destination d's own headers appended to *list. PB_OK or PB_ERR_NOMEM
+ * (the list as it was). */
+int policies_headers(const char *d, struct curl_slist **list);
 
 /* Free what is held (at exit). */
 void policies_free(void);

@@ -80,6 +80,7 @@ typedef struct pb_policy {
 	int on_410;                   /* enum pb_on_410 */
 	int sign;                     /* enum pb_sign_mode */
 	int n_headers;
+	/* Last, so that the rules above copy without them (policies.h). */
 	char headers[PB_POLICY_HEADERS_MAX][PB_POLICY_HEADER_MAX];
 	char url[PB_DEST_MAX];
 } pb_policy;

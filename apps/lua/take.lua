@@ -285,10 +285,12 @@ local function pop_lanes(d, n)
     for _, ref in ipairs(got) do refs[#refs + 1] = ref end
     served = k
     served_clients[c] = true
-    -- The client's turn at d: it goes behind its other destinations.
+    -- The client's turn at d: it goes behind its other destinations (a
+    -- write only where there are others: one client, one partner is the
+    -- common case, and every write crosses to the replicas and the AOF).
     if #got == part and redis.call('EXISTS', q) == 1 then
       kept[#kept + 1] = c
-      redis.call('ZADD', L.c .. c, 'XX', now, d)
+      if redis.call('ZCARD', L.c .. c) > 1 then redis.call('ZADD', L.c .. c, 'XX', now, d) end
     else
       lane_emptied(L, d, c)
     end
@@ -350,8 +352,10 @@ while want > 0 and moved do
   end
 end
 for d in pairs(took) do redis.call('ZADD', ready, 'XX', next_turn[d] or now, d) end
--- The clients served go behind the others.
-for c in pairs(served_clients) do redis.call('ZADD', L.cr, 'XX', now, c) end
+-- The clients served go behind the others (when there are others).
+if next(served_clients) and redis.call('ZCARD', L.cr) > 1 then
+  for c in pairs(served_clients) do redis.call('ZADD', L.cr, 'XX', now, c) end
+end
 if taken > 0 then redis.call('DECRBY', waiting, taken) end
 for _, x in ipairs(asks) do out[#out + 1] = x end
 if want > 0 then
