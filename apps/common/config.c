@@ -286,7 +286,7 @@ static char *trim(char *s)
 int pb_config_read_file(pb_config *cfg, unsigned who, const char *path,
 			char *err, size_t errlen)
 {
-	char line[PB_STR_MAX + 256], msg[256];
+	char line[PB_LIST_MAX + 256], msg[256];
 	FILE *f = fopen(path, "r");
 	int lineno = 0, rc = PB_OK;
 

@@ -16,6 +16,8 @@
 #include "shard.h"
 
 #define PB_STR_MAX 1024
+/* A list as long as a cluster's hosts (deny_destinations): ~1,000 IPv4. */
+#define PB_LIST_MAX 16384
 
 /* Which programs a setting applies to. */
 #define PB_FOR_INGEST 1u
@@ -82,7 +84,7 @@ typedef struct pb_config {
 	int log_redact_query;
 	int log_redact_body;
 	char allow_destinations[PB_STR_MAX];
-	char deny_destinations[PB_STR_MAX];
+	char deny_destinations[PB_LIST_MAX];
 	char user_agent[128];
 	long metrics_destinations;
 	long metrics_clients;
