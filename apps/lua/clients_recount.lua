@@ -29,11 +29,7 @@ local function postbacks(x)
 end
 
 for _, d in ipairs(redis.call('ZRANGE', ready, 0, -1)) do
-  local lanes = redis.call('LRANGE', lstem .. d, 0, -1)
-  local listed = {}
-  for _, c in ipairs(lanes) do listed[c] = true end
-  if not listed[''] then lanes[#lanes + 1] = '' end
-  for _, c in ipairs(lanes) do
+  for _, c in ipairs(lanes_of(L, d)) do
     for _, x in ipairs(redis.call('LRANGE', lane_key(L, d, c), 0, -1)) do
       if string.find(x, '\t', 1, true) == nil then
         -- A named lane is its client's; the one without a client holds

@@ -22,13 +22,7 @@ local L = { q = qstem, l = lstem }
 
 local q = redis.call('LRANGE', v1_queue, 0, -1)
 for _, d in ipairs(redis.call('ZRANGE', ready, 0, -1)) do
-  -- Its lanes: those listed, and the one without a client (listed or not:
-  -- a release before lanes did not list it).
-  local lanes = redis.call('LRANGE', lstem .. d, 0, -1)
-  local listed = {}
-  for _, c in ipairs(lanes) do listed[c] = true end
-  if not listed[''] then lanes[#lanes + 1] = '' end
-  for _, c in ipairs(lanes) do
+  for _, c in ipairs(lanes_of(L, d)) do
     for _, x in ipairs(redis.call('LRANGE', lane_key(L, d, c), 0, -1)) do
       q[#q + 1] = x
     end

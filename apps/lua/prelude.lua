@@ -104,6 +104,17 @@ local function lane_key(L, d, c)
   return L.q .. d .. ':' .. c
 end
 
+-- Every lane of d, as its clients: those listed, and the one without a
+-- client, listed or not (a release before lanes did not list it), for
+-- the scripts that read them all.
+local function lanes_of(L, d)
+  local lanes = redis.call('LRANGE', L.l .. d, 0, -1)
+  local listed = {}
+  for _, c in ipairs(lanes) do listed[c] = true end
+  if not listed[''] then lanes[#lanes + 1] = '' end
+  return lanes
+end
+
 -- The client of a reference or run (from its request's header), "" for
 -- a request without a key, gone, or of another form. seen caches it by
 -- request id within one call.
