@@ -14,18 +14,6 @@
 #include "pb.h"
 #include "sign.h"
 
-/* A change to the keys is confirmed by a replica before pbctl says it is
- * done, as a postback is: a failover must not bring a revoked key back. */
-static void keys_wait(void)
-{
-	redisReply *r = cmd_or_die("WAIT 1 2000");
-
-	if (r->type == REDIS_REPLY_INTEGER && r->integer < 1)
-		fprintf(stderr, "pbctl: warning: no replica confirmed the change "
-				"within 2 s; check `pbctl status`\n");
-	freeReplyObject(r);
-}
-
 int cmd_keys_add(const pb_args *a)
 {
 	const char *name = a->pos[0];
@@ -50,7 +38,7 @@ int cmd_keys_add(const pb_args *a)
 
 		freeReplyObject(fcall_or_die(pb_fn_keys_add_argv(&f, fargv), fargv, NULL));
 	}
-	keys_wait();
+	replica_wait();
 	/* The key itself goes to standard output alone, for a file or a
 	 * variable; Redis keeps only its hash, so this is the one copy. */
 	if (json_mode) {
@@ -181,7 +169,7 @@ int cmd_keys_revoke(const pb_args *a)
 	gone = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 	freeReplyObject(r);
 	if (gone > 0)
-		keys_wait();
+		replica_wait();
 	if (json_mode)
 		json_object_set_new(answer, "revoked", json_integer(gone));
 	if (gone == 0) {
@@ -232,7 +220,7 @@ int cmd_keys_share(const pb_args *a)
 		snprintf(sn, sizeof(sn), "%ld", n);
 		freeReplyObject(fcall_or_die(pb_fn_keys_share_argv(&f, fargv), fargv, NULL));
 	}
-	keys_wait();
+	replica_wait();
 	if (json_mode) {
 		json_object_set_new(answer, "client", json_string(name));
 		json_object_set_new(answer, "share", json_integer(n));
@@ -352,7 +340,7 @@ int cmd_keys_sign(const pb_args *a)
 	}
 	now = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 	freeReplyObject(r);
-	keys_wait();
+	replica_wait();
 	if (json_mode) {
 		json_object_set_new(answer, "client", json_string(name));
 		json_object_set_new(answer, "signing_secrets", json_integer(now));

@@ -117,20 +117,15 @@ int cmd_policy_show(const pb_args *a)
 }
 
 /* Store p for destination id (or drop it: what "clear"); then a replica
- * confirms, as for a client key. */
+ * confirms (replica_wait). */
 static void store(const char *what, const char *id, const char *text)
 {
 	const pb_fn_policy_set f = { .policies = K.policies, .version = K.policies_version,
 				     .what = what, .d = id, .text = text };
 	const char *fargv[PB_FN_POLICY_SET_ARGC];
-	redisReply *w;
 
 	freeReplyObject(fcall_or_die(pb_fn_policy_set_argv(&f, fargv), fargv, NULL));
-	w = cmd_or_die("WAIT 1 2000");
-	if (w->type == REDIS_REPLY_INTEGER && w->integer < 1)
-		fprintf(stderr, "pbctl: warning: no replica confirmed the change within 2 s; "
-				"check `pbctl status`\n");
-	freeReplyObject(w);
+	replica_wait();
 }
 
 int cmd_policy_set(const pb_args *a)

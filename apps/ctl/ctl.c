@@ -135,6 +135,16 @@ const char *field_of(const redisReply *h, const char *f)
 	return "";
 }
 
+void replica_wait(void)
+{
+	redisReply *r = cmd_or_die("WAIT 1 2000");
+
+	if (r->type == REDIS_REPLY_INTEGER && r->integer < 1)
+		fprintf(stderr, "pbctl: warning: no replica confirmed the change "
+				"within 2 s; check `pbctl status`\n");
+	freeReplyObject(r);
+}
+
 int dest_arg(const char *s, pb_dest *d)
 {
 	memset(d, 0, sizeof(*d));

@@ -45,6 +45,11 @@ long long waiting(void);
 /* What agent id holds; what every registered agent holds. */
 long long held_by(const char *agent);
 long long in_flight(void);
+/* A change to the cluster's own state (client keys, signing secrets,
+ * policies) is confirmed by a replica before pbctl says it is done, as a
+ * postback is: a failover must not bring a revoked key back. Warns when
+ * none confirmed it within 2 s. */
+void replica_wait(void);
 /* A hash reply's field f, or "". */
 const char *field_of(const redisReply *h, const char *f);
 /* DEST as pbctl takes it: a URL (its scheme, host and port) or a
