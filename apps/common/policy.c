@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,30 +141,6 @@ static int read_retry_on(pb_policy *p, const char *v, char *err, size_t errlen)
 	return PB_OK;
 }
 
-static int read_num(long *out, const char *name, const char *v, long lo, long hi,
-		    char *err, size_t errlen)
-{
-	if (pb_parse_long(v, lo, hi, out) == PB_OK)
-		return PB_OK;
-	return fail(err, errlen, PB_ERR_FORMAT, "%s %s is not a number in %ld..%ld", name, v,
-		    lo, hi);
-}
-
-static int read_timeout(pb_policy *p, const char *v, char *err, size_t errlen)
-{
-	return read_num(&p->timeout_ms, "timeout_ms", v, 10, 3600000, err, errlen);
-}
-
-static int read_attempts(pb_policy *p, const char *v, char *err, size_t errlen)
-{
-	return read_num(&p->max_attempts, "max_attempts", v, 1, 1000, err, errlen);
-}
-
-static int read_age(pb_policy *p, const char *v, char *err, size_t errlen)
-{
-	return read_num(&p->max_age_s, "max_age_s", v, 0, 31536000, err, errlen);
-}
-
 static int read_choice(int *out, const char *name, const char *v, const char *a,
 		       const char *b, char *err, size_t errlen)
 {
@@ -280,21 +257,6 @@ static void write_retry_on(const pb_policy *p, pb_buf *out)
 		pb_buf_puts(out, "none");
 }
 
-static void write_timeout(const pb_policy *p, pb_buf *out)
-{
-	pb_buf_printf(out, "%ld", p->timeout_ms);
-}
-
-static void write_attempts(const pb_policy *p, pb_buf *out)
-{
-	pb_buf_printf(out, "%ld", p->max_attempts);
-}
-
-static void write_age(const pb_policy *p, pb_buf *out)
-{
-	pb_buf_printf(out, "%ld", p->max_age_s);
-}
-
 static void write_410(const pb_policy *p, pb_buf *out)
 {
 	pb_buf_puts(out, p->on_410 == PB_410_DEAD ? "dead" : "park");
@@ -305,41 +267,71 @@ static void write_sign(const pb_policy *p, pb_buf *out)
 	pb_buf_puts(out, p->sign == PB_SIGN_OFF ? "off" : "client");
 }
 
-/* Unset: back to the defaults' value. */
-static void reset_field(pb_policy *p, const pb_policy *d, unsigned bit)
+/*
+ * Every field: its reader and writer, or, for a number (read NULL), where
+ * it lies in pb_policy and its bounds. The header lines are written apart
+ * (pb_policy_write), each its own line.
+ */
+static const struct field {
+	const char *name;
+	unsigned bit;
+	int (*read)(pb_policy *p, const char *v, char *err, size_t errlen);
+	void (*write)(const pb_policy *p, pb_buf *out);
+	size_t num;
+	long min, max;
+} fields[] = {
+	{ "url", PB_POL_URL, read_url, write_url, 0, 0, 0 },
+	{ "schedule", PB_POL_SCHEDULE, read_schedule, write_schedule, 0, 0, 0 },
+	{ "retry_on", PB_POL_RETRY_ON, read_retry_on, write_retry_on, 0, 0, 0 },
+	{ "timeout_ms", PB_POL_TIMEOUT, NULL, NULL, offsetof(pb_policy, timeout_ms), 10, 3600000 },
+	{ "max_attempts", PB_POL_MAX_ATTEMPTS, NULL, NULL, offsetof(pb_policy, max_attempts), 1,
+	  1000 },
+	{ "max_age_s", PB_POL_MAX_AGE, NULL, NULL, offsetof(pb_policy, max_age_s), 0, 31536000 },
+	{ "on_410", PB_POL_ON_410, read_410, write_410, 0, 0, 0 },
+	{ "sign", PB_POL_SIGN, read_sign, write_sign, 0, 0, 0 },
+	{ "header", PB_POL_HEADER, read_header, NULL, 0, 0, 0 },
+};
+
+static long *number(pb_policy *p, const struct field *f)
 {
-	switch (bit) {
+	return (long *)(void *)((char *)p + f->num);
+}
+
+static long number_of(const pb_policy *p, const struct field *f)
+{
+	return *(const long *)(const void *)((const char *)p + f->num);
+}
+
+static int read_field(pb_policy *p, const struct field *f, const char *v, char *err,
+		      size_t errlen)
+{
+	if (f->read)
+		return f->read(p, v, err, errlen);
+	if (pb_parse_long(v, f->min, f->max, number(p, f)) == PB_OK)
+		return PB_OK;
+	return fail(err, errlen, PB_ERR_FORMAT, "%s %s is not a number in %ld..%ld", f->name,
+		    v, f->min, f->max);
+}
+
+/* Unset: back to the defaults' value. */
+static void reset_field(pb_policy *p, const pb_policy *d, const struct field *f)
+{
+	if (f->read == NULL) {
+		*number(p, f) = number_of(d, f);
+		return;
+	}
+	switch (f->bit) {
 	case PB_POL_SCHEDULE:
 		p->n_schedule = d->n_schedule;
 		memcpy(p->schedule_ms, d->schedule_ms, sizeof(p->schedule_ms));
 		break;
 	case PB_POL_RETRY_ON: p->retry_on = d->retry_on; break;
-	case PB_POL_TIMEOUT: p->timeout_ms = d->timeout_ms; break;
-	case PB_POL_MAX_ATTEMPTS: p->max_attempts = d->max_attempts; break;
-	case PB_POL_MAX_AGE: p->max_age_s = d->max_age_s; break;
 	case PB_POL_ON_410: p->on_410 = d->on_410; break;
 	case PB_POL_SIGN: p->sign = d->sign; break;
 	case PB_POL_HEADER: p->n_headers = 0; break;
 	case PB_POL_URL: p->url[0] = '\0'; break;
 	}
 }
-
-static const struct field {
-	const char *name;
-	unsigned bit;
-	int (*read)(pb_policy *p, const char *v, char *err, size_t errlen);
-	void (*write)(const pb_policy *p, pb_buf *out);
-} fields[] = {
-	{ "url", PB_POL_URL, read_url, write_url },
-	{ "schedule", PB_POL_SCHEDULE, read_schedule, write_schedule },
-	{ "retry_on", PB_POL_RETRY_ON, read_retry_on, write_retry_on },
-	{ "timeout_ms", PB_POL_TIMEOUT, read_timeout, write_timeout },
-	{ "max_attempts", PB_POL_MAX_ATTEMPTS, read_attempts, write_attempts },
-	{ "max_age_s", PB_POL_MAX_AGE, read_age, write_age },
-	{ "on_410", PB_POL_ON_410, read_410, write_410 },
-	{ "sign", PB_POL_SIGN, read_sign, write_sign },
-	{ "header", PB_POL_HEADER, read_header, NULL },
-};
 
 int pb_policy_assign(pb_policy *p, const pb_policy *defaults, const char *line,
 		     size_t n, char *err, size_t errlen)
@@ -367,11 +359,11 @@ int pb_policy_assign(pb_policy *p, const pb_policy *defaults, const char *line,
 			    "max_age_s, on_410, sign, header, url)", copy);
 	}
 	if (copy[name_len + 1] == '\0') { /* "name=": unset */
-		reset_field(p, defaults, fields[i].bit);
+		reset_field(p, defaults, &fields[i]);
 		p->set &= ~fields[i].bit;
 		return PB_OK;
 	}
-	rc = fields[i].read(p, copy + name_len + 1, err, errlen);
+	rc = read_field(p, &fields[i], copy + name_len + 1, err, errlen);
 	if (rc != PB_OK)
 		return rc;
 	p->set |= fields[i].bit;
@@ -406,10 +398,13 @@ int pb_policy_write(const pb_policy *p, pb_buf *out, int mask_secrets)
 	int h;
 
 	for (i = 0; i < PB_ARRAY_LEN(fields); i++) {
-		if (!(p->set & fields[i].bit) || fields[i].write == NULL)
+		if (!(p->set & fields[i].bit) || fields[i].bit == PB_POL_HEADER)
 			continue;
 		pb_buf_printf(out, "%s=", fields[i].name);
-		fields[i].write(p, out);
+		if (fields[i].write)
+			fields[i].write(p, out);
+		else
+			pb_buf_printf(out, "%ld", number_of(p, &fields[i]));
 		pb_buf_putc(out, '\n');
 	}
 	for (h = 0; h < p->n_headers && (p->set & PB_POL_HEADER); h++) {
