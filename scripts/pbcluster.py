@@ -769,18 +769,24 @@ class Cluster:
                 time.sleep(0.2)
         self.ensure_client_key()
 
-    def ingest_nodes_down(self):
-        """The ingest nodes HAProxy does not send requests to now (its
-        stats page, as CSV): a node restarted a moment ago is down there
-        until its health checks pass (rise 2, inter 1s)."""
+    def ingest_servers(self):
+        """HAProxy's row of each ingest node (its stats page, as CSV:
+        status, connect, reuse, used_conn_cur, idle_conn_cur, ...), by name."""
         url = "http://%s:%d/;csv" % (self.topo["lb"]["host"], self.topo["haproxy_stats_port"])
         with urllib.request.urlopen(url, timeout=2) as r:
             rows = r.read().decode().splitlines()
         head = rows[0].lstrip("# ").split(",")
         rows = [dict(zip(head, line.split(","))) for line in rows[1:]]
         names = {n["name"] for n in self.topo["ingest_nodes"]}
-        up = {x["svname"] for x in rows
-              if x["pxname"] == "pb_ingest" and x["status"].startswith("UP")}
+        return {x["svname"]: x for x in rows
+                if x["pxname"] == "pb_ingest" and x["svname"] in names}
+
+    def ingest_nodes_down(self):
+        """The ingest nodes HAProxy does not send requests to now: a node
+        restarted a moment ago is down there until its health checks pass
+        (rise 2, inter 1s)."""
+        names = {n["name"] for n in self.topo["ingest_nodes"]}
+        up = {k for k, x in self.ingest_servers().items() if x["status"].startswith("UP")}
         return sorted(names - up)
 
     def ingest_nodes_listening(self):

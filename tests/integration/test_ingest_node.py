@@ -59,6 +59,36 @@ def test_many_more_clients_than_threads_do_not_stall(cluster, receiver, mark):
     assert receiver.wait_for(lambda rs: set(acked) <= {r["id"] for r in of_mark(rs, mark)}, 60)
 
 
+def test_haproxy_keeps_its_connections_to_the_nodes(cluster, receiver, mark):
+    """Under load HAProxy sends its requests over connections it keeps
+    (http-reuse always, pool-max-conn): a node is connected to about once
+    per connection it holds, not once per request - and never holds more
+    connections from HAProxy than the server's maxconn (3/4 of its threads)."""
+    threads = cluster.topo["vars"]["pb_ingest_threads"]
+    maxconn = threads * 3 // 4
+    before = cluster.ingest_servers()
+    ts, acked, bad = stream(cluster, receiver, mark, clients=3 * threads,
+                            seconds=5, per_client=100)
+    most = {}
+    while any(t.is_alive() for t in ts):
+        for name, row in cluster.ingest_servers().items():
+            held = int(row["used_conn_cur"] or 0) + int(row["idle_conn_cur"] or 0)
+            most[name] = max(most.get(name, 0), held)
+        time.sleep(0.1)
+    after = cluster.ingest_servers()
+    assert bad == [], bad[:10]
+    for name, row in after.items():
+        sent = int(row["stot"]) - int(before[name]["stot"])
+        opened = int(row["connect"]) - int(before[name]["connect"])
+        reused = int(row["reuse"]) - int(before[name]["reuse"])
+        assert sent > 10 * maxconn, (name, sent)
+        assert opened <= 2 * maxconn, "%s: %d connections opened for %d requests" % (
+            name, opened, sent)
+        assert reused >= sent - opened, (name, sent, opened, reused)
+        assert most[name] <= maxconn, "%s held %d connections, maxconn %d" % (
+            name, most[name], maxconn)
+
+
 def test_sigterm_finishes_requests_and_exits_0(cluster, receiver, mark):
     ts, acked, bad = stream(cluster, receiver, mark, clients=8, seconds=8,
                             per_client=400)
