@@ -19,8 +19,10 @@
 #   make bench      throughput and bytes against measured ceilings (~3 min)
 #   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
 #   make bench-links  bytes a postback on the Redis links and in the AOF (~1 min)
-#   make bench-parts  CPU a request per part: ingest of 1 object, no work (~1 min; BENCH_SIGN=1 signs);
-#                     BENCH_SHARDS=1,2 also each master's cost with one shard and two
+#   make bench-parts  CPU time per part and the cost targets: ingest of 1 and of 100 objects,
+#                     delivery, no work (~5 min; BENCH_SIGN=1 signs); BENCH_AGAINST=<commit>
+#                     the same alternated with that commit's; BENCH_SHARDS=1,2 each master's
+#                     cost with one shard and two; BENCH_FORCE_AOF_REWRITE=1 shows a round invalid
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
 #   make lint       clang-tidy (.clang-tidy) and cppcheck on every C file,
 #                   luacheck on the Redis scripts, pyflakes on the Python
@@ -284,11 +286,13 @@ bench-ratios: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_ONLY=ratios BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
 
-# What an ingest request of 1 object costs each part, beside a no-work
-# request, BENCH_ROUNDS rounds (~1 min); PB_BIN_DIR=<build> for another build.
+# What each part spends in CPU time a request and a postback, and the cost
+# targets, BENCH_ROUNDS rounds (~5 min); tests/bench/parts.py says more.
 bench-parts: deps
 	@$(MAKE) --no-print-directory all
-	BENCH_SET='$(BENCH_SET)' BENCH_SHARDS='$(BENCH_SHARDS)' BENCH_SIGN='$(BENCH_SIGN)' /usr/bin/python3 tests/bench/parts.py
+	BENCH_SET='$(BENCH_SET)' BENCH_SHARDS='$(BENCH_SHARDS)' BENCH_SIGN='$(BENCH_SIGN)' \
+	BENCH_AGAINST='$(BENCH_AGAINST)' BENCH_FORCE_AOF_REWRITE='$(BENCH_FORCE_AOF_REWRITE)' \
+	/usr/bin/python3 tests/bench/parts.py
 
 # What the metrics cost: the bench's runs with and without them (~6 min).
 bench-metrics: deps

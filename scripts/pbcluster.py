@@ -44,6 +44,10 @@ CHART_JS = "/usr/share/javascript/chart.js/chart.min.js"  # Debian's libjs-chart
 # The daemons and pbctl; PB_BIN_DIR=build/asan runs the sanitizer builds
 # (make integration-asan).
 BIN_DIR = os.environ.get("PB_BIN_DIR") or os.path.join(ROOT, "build")
+# The roles' defaults and the templates the daemons' configurations are made
+# from; PB_CONF_ROOT=<another tree> with its PB_BIN_DIR runs that commit's
+# cluster (make bench-parts BENCH_AGAINST=<commit>).
+CONF_ROOT = os.environ.get("PB_CONF_ROOT") or ROOT
 STOP_TIMEOUT_S = 30
 # The topology's lists of hosts, each host with a name, an address and a port.
 HOST_GROUPS = ("ingest_nodes", "redis_nodes", "sentinels", "agents")
@@ -78,7 +82,8 @@ def role_defaults():
     (Jinja expressions) are left out; the topology gives those."""
     out = {}
     for role in ROLES:
-        with open(os.path.join(ROOT, "ansible", "roles", role, "defaults", "main.yml")) as f:
+        with open(os.path.join(CONF_ROOT, "ansible", "roles", role, "defaults",
+                               "main.yml")) as f:
             for k, v in (yaml.safe_load(f) or {}).items():
                 if "{{" not in str(v):
                     out[k] = v
@@ -381,7 +386,8 @@ class Cluster:
         # The templates' own folder too: what they include is named as the
         # roles' templates folders (which hold them all) name it.
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(
-                                     [ROOT, os.path.dirname(os.path.join(ROOT, template))]),
+                                     [CONF_ROOT,
+                                      os.path.dirname(os.path.join(CONF_ROOT, template))]),
                                  undefined=jinja2.StrictUndefined,
                                  keep_trailing_newline=True, trim_blocks=True)
         ansible_filters(env)
@@ -457,7 +463,7 @@ class Cluster:
             haproxy_tls_port=self.topo.get("haproxy_tls_port") or "",
             haproxy_tls_cert=self.make_tls() if self.topo.get("haproxy_tls_port") else "",
             haproxy_stats_port=self.topo["haproxy_stats_port"],
-            haproxy_errorfile_503=os.path.join(ROOT, "haproxy", "503.json.http"),
+            haproxy_errorfile_503=os.path.join(CONF_ROOT, "haproxy", "503.json.http"),
             ingest_nodes=self.topo["ingest_nodes"]))
         subprocess.run(["haproxy", "-c", "-q", "-f", c], check=True)
         progs.append(Program("haproxy", "haproxy", ["haproxy", "-db", "-f", c], c,
