@@ -44,6 +44,11 @@
  *                      (a retry waits outside its queue, so it says where
  *                      it goes back to)
  *
+ * A request of one object (since 0.2.0) is one record: its hash holds the
+ * object itself (field "o") beside its header and count, and it has no
+ * data string; its reference is "<request id> 0" as above. A reader looks
+ * for "o" first (enqueue.lua, take.lua).
+ *
  * A reference is acknowledged by removing it, by value, from a set: some
  * 15 bytes, not the job. The forms differ in their number of words (2 or
  * 3, 4, 6; a run's second word has a '-'), so every version is told apart

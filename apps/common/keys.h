@@ -4,11 +4,13 @@
  * KEYS, or as a stem (below) to which they add an agent id.
  *
  *   <p>:r:<rid>             hash; one request: "h" its header (job.h),
- *                           "n" its postbacks not yet ended, "a<i>"
- *                           postback i's last failed attempts while it
- *                           is retried (outcomes.lua; pbctl show)
- *   <p>:d:<rid>             string; its data objects back to back (job.h);
- *                           both keys go when n reaches 0
+ *                           "n" its postbacks not yet ended, "o" its
+ *                           object when it has one only (one record),
+ *                           "a<i>" postback i's last failed attempts while
+ *                           it is retried (outcomes.lua; pbctl show)
+ *   <p>:d:<rid>             string; a request of several objects: its
+ *                           index, then its data objects back to back
+ *                           (job.h); both keys go when n reaches 0
  *   <p>:q:<d>:<client>      list; a lane: runs and references (job.h) of
  *                           one client waiting for destination d
  *                           (dest.h); ingest RPUSHes a run a request,

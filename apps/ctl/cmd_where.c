@@ -455,12 +455,31 @@ static uint32_t le32(const unsigned char *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* Its request's header and its own data object (version 3: the index at
- * the head of the data): where it goes, whose it is. 0 when the request
- * is gone. */
+/* The data object of a request of more than one (version 3: the index
+ * at the head of its data string), NULL when it is not there. */
+static redisReply *data_object(const where *w)
+{
+	redisReply *ix = cmd_or_die("GETRANGE %s%s %lu %lu", K.data_stem, w->rid,
+				    4 * w->index, 4 * w->index + 7), *obj = NULL;
+
+	if (ix->type == REDIS_REPLY_STRING && ix->len == 8) {
+		uint32_t from = le32((const unsigned char *)ix->str);
+		uint32_t to = le32((const unsigned char *)ix->str + 4);
+
+		if (to > from)
+			obj = cmd_or_die("GETRANGE %s%s %u %u", K.data_stem, w->rid, from, to - 1);
+	}
+	freeReplyObject(ix);
+	return obj;
+}
+
+/* Its request's header and its own data object (a request of one object
+ * holds it in its hash, job.h): where it goes, whose it is. 0 when the
+ * request is gone. */
 static int show_request(where *w)
 {
-	redisReply *h = cmd_or_die("HMGET %s%s h n", K.request_stem, w->rid), *ix, *obj = NULL;
+	redisReply *h = cmd_or_die("HMGET %s%s h n o", K.request_stem, w->rid), *obj = NULL;
+	const redisReply *data = NULL;
 	long left;
 	int found = 0;
 	pb_job j;
@@ -469,18 +488,13 @@ static int show_request(where *w)
 		freeReplyObject(h);
 		return 0;
 	}
-	ix = cmd_or_die("GETRANGE %s%s %lu %lu", K.data_stem, w->rid, 4 * w->index,
-			4 * w->index + 7);
-	if (ix->type == REDIS_REPLY_STRING && ix->len == 8) {
-		uint32_t from = le32((const unsigned char *)ix->str);
-		uint32_t to = le32((const unsigned char *)ix->str + 4);
-
-		if (to > from)
-			obj = cmd_or_die("GETRANGE %s%s %u %u", K.data_stem, w->rid, from, to - 1);
-	}
-	if (obj && obj->type == REDIS_REPLY_STRING &&
+	if (h->element[2]->type == REDIS_REPLY_STRING)
+		data = w->index == 0 ? h->element[2] : NULL;
+	else
+		data = obj = data_object(w);
+	if (data && data->type == REDIS_REPLY_STRING &&
 	    pb_job_from_v3(&j, "0000000000000000", w->ref, strlen(w->ref), h->element[0]->str,
-			   h->element[0]->len, obj->str, obj->len) == PB_OK &&
+			   h->element[0]->len, data->str, data->len) == PB_OK &&
 	    url_dest(j.url, j.url_len, j.data, j.data_len, &w->url, &w->dest) == PB_OK) {
 		snprintf(w->client, sizeof(w->client), "%.*s", (int)j.client_len, j.client);
 		w->enqueued_ms = j.enqueued_ms;
@@ -496,7 +510,6 @@ static int show_request(where *w)
 		json_object_set_new(w->out, "request_postbacks_left", json_integer(left));
 	if (obj)
 		freeReplyObject(obj);
-	freeReplyObject(ix);
 	freeReplyObject(h);
 	return found;
 }

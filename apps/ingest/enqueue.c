@@ -135,9 +135,12 @@ static int prepare(call *c, pb_redis *r)
 	 * an offset per object and one for the end. */
 	pb_buf_init(&c->refs, req->nruns * (PB_RID_MAX + 2 * PB_INDEX_MAX + 4));
 	pb_buf_init(&c->dindex, PB_INDEX_ENTRY * (req->count + 1));
+	/* A request of one object is one record, its hash (enqueue.lua): no
+	 * data key, no index. */
 	if (offs == NULL || c->argv == NULL || c->lens == NULL ||
 	    build_refs(req, &c->refs, offs) != PB_OK ||
-	    pb_data_index_encode(&c->dindex, req->offs, req->lens, req->count) != PB_OK) {
+	    (req->count > 1 &&
+	     pb_data_index_encode(&c->dindex, req->offs, req->lens, req->count) != PB_OK)) {
 		free(offs);
 		snprintf(r->errstr, sizeof(r->errstr), "out of memory for %zu postbacks",
 			 req->count);
@@ -157,7 +160,7 @@ static int prepare(call *c, pb_redis *r)
 	snprintf(c->nruns, sizeof(c->nruns), "%zu", req->nruns);
 	c->argc = 0, c->bytes = 0;
 	arg(c, c->hash, strlen(c->hash));
-	arg(c, c->data, strlen(c->data));
+	arg(c, c->data, req->count > 1 ? strlen(c->data) : 0);
 	arg(c, c->idem, req->idem_key ? strlen(c->idem) : 0);
 	arg(c, c->idem_val, strlen(c->idem_val));
 	arg(c, req->header, req->header_len);
@@ -220,8 +223,9 @@ static void take_reply(call *c, const redisReply *x)
 }
 
 /* The round's one function call, into r's output buffer: the calls of
- * cs[0..n) not yet answered, *sent of them. */
-static int append_call(pb_redis *r, call **cs, int n, int *sent)
+ * cs[0..n) not yet answered, *sent of them; again: the round was sent
+ * before (its answer lost). */
+static int append_call(pb_redis *r, call **cs, int n, int *sent, int again)
 {
 	const pb_keys *k = NULL;
 	const char **argv;
@@ -234,6 +238,7 @@ static int append_call(pb_redis *r, call **cs, int n, int *sent)
 		if (!cs[i]->final) {
 			argc += cs[i]->argc;
 			k = cs[i]->req->keys;
+			again |= cs[i]->req->again;
 			++*sent;
 		}
 	if (k == NULL)
@@ -255,7 +260,7 @@ static int append_call(pb_redis *r, call **cs, int n, int *sent)
 			.counts = k->client_waiting, .max = maxq,
 			.qstem = k->queue_stem, .idem_s = window,
 			.lstem = k->lanes_stem, .crstem = k->client_ready_stem,
-			.clients_ready = k->clients_ready
+			.clients_ready = k->clients_ready, .again = again ? "1" : "0"
 		};
 		size_t head = (size_t)pb_fn_enqueue_argv(&a, argv);
 
@@ -302,14 +307,14 @@ static void take_replies(pb_redis *r, call **cs, int n, const redisReply *script
  * trip, it can: it waits until the replicas have every write before it).
  * PB_OK when every reply came.
  */
-static int send_batch(pb_redis *r, call **cs, int n)
+static int send_batch(pb_redis *r, call **cs, int n, int again)
 {
 	redisReply *reply = NULL;
 	int i, rc, pinged, sent;
 	long long replicas;
 
 	if ((rc = pb_redis_append(r, "PING")) != PB_OK ||
-	    (rc = append_call(r, cs, n, &sent)) != PB_OK)
+	    (rc = append_call(r, cs, n, &sent, again)) != PB_OK)
 		return rc;
 	/* WAIT 0 0 would block forever: with no replicas asked, ask nothing. */
 	rc = r->cfg->wait_replicas > 0
@@ -342,16 +347,17 @@ static int send_batch(pb_redis *r, call **cs, int n)
 /*
  * Commit cs[0..n): two tries, as one request alone had: the first may meet
  * a connection that went stale in a failover (EOF, READONLY) and the second
- * then finds the new master. A repeat sends the same request ids, and the
- * function writes nothing for a request whose hash exists, so a call that
- * did land before the connection broke is answered as enqueued again.
+ * then finds the new master. A repeat sends the same request ids, marked
+ * again, and the function writes nothing for such a request whose hash
+ * exists, so a call that did land before the connection broke is answered
+ * as enqueued again. (A first try is not looked for: request ids are new.)
  */
 static void commit_batch(pb_redis *r, call **cs, int n)
 {
 	int tries = 0, i, rc;
 
 	for (;;) {
-		rc = send_batch(r, cs, n);
+		rc = send_batch(r, cs, n, tries > 0);
 		if (rc == PB_OK)
 			break;
 		pb_warn("enqueue of %d request(s) (first %s), try %d: %s", n,

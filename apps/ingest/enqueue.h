@@ -59,6 +59,8 @@ typedef struct pb_enqueue_req {
 	const char *idem_key;    /* NULL when the client sent none */
 	const char *client;      /* the client's name ("": anonymous) */
 	long share;              /* its postbacks it may have on the shard (0: no limit) */
+	int again;               /* sent before (its answer lost, or refused by another
+				    shard): it may be stored already, and is looked for */
 } pb_enqueue_req;
 
 typedef struct pb_enqueue_res {

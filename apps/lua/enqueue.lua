@@ -20,7 +20,11 @@
 -- Each request's runs go to its client's lane of their destination
 -- (prelude.lua, lane_push), in request order.
 --
--- Records, from ARGV[7], one per request (REC_FIXED = 10 words, then its
+-- A request of one object, the common one, is one record: its hash holds
+-- its object too (field o), and it has no data key; a request of more
+-- has its data key (index, then objects: job.h) beside its hash.
+--
+-- Records, from ARGV[8], one per request (REC_FIXED = 10 words, then its
 -- runs): its hash key, data key, idempotency key ("" for none) and the
 -- value to store there, header, n (its postbacks), the data's index
 -- (job.h, version 3) and objects, its client's share on this shard (0: no
@@ -30,7 +34,8 @@
 -- bytes).
 --
 -- Returns, per request: {1, size} enqueued (or already: a second try
--- after a lost reply finds its request's hash and writes nothing twice),
+-- after a lost reply, sent with again "1", finds its request's hash and
+-- writes nothing twice),
 -- {0, size} full, {2, size, first} replay of the first try, whose value
 -- ("<id> <size>") is first, {3, size, queued} refused: its client has
 -- queued postbacks on this shard and this request would pass its share.
@@ -44,7 +49,11 @@ local idem_s = ARGV[3]                 -- the idempotency window (s)
 local lstem = ARGV[4]                  -- "<p>:lanes:"
 local crstem = ARGV[5]                 -- "<p>:cready:"
 local clients_ready = ARGV[6]          -- "<p>:clients-ready"
-local RECORDS = 7
+-- again "1": a request of the round may have been sent before (its reply
+-- lost): only then can its hash be there already, and only then is it
+-- looked for.
+local again = ARGV[7]                  -- "1" or "0"
+local RECORDS = 8
 local L = { q = qstem, l = lstem, c = crstem, cr = clients_ready }
 
 local size = queue_size(waiting, v1_queue)
@@ -66,7 +75,7 @@ while a <= #ARGV do
   local first = idem ~= '' and (firsts[idem] or redis.call('GET', idem))
   if first then
     out[#out + 1] = {2, size, first}
-  elseif redis.call('EXISTS', hash) == 1 then
+  elseif again == '1' and redis.call('EXISTS', hash) == 1 then
     out[#out + 1] = {1, size}
   elseif size + n > max then
     out[#out + 1] = {0, size}
@@ -101,8 +110,12 @@ if queued > 0 then
 end
 for client, n in pairs(added) do redis.call('HINCRBY', counts, client, n) end
 for _, s in ipairs(stored) do
-  redis.call('SET', ARGV[s + 1], ARGV[s + 6] .. ARGV[s + 7])
-  redis.call('HSET', ARGV[s], 'h', ARGV[s + 4], 'n', ARGV[s + 5])
+  if ARGV[s + 5] == '1' then
+    redis.call('HSET', ARGV[s], 'h', ARGV[s + 4], 'n', 1, 'o', ARGV[s + 7])
+  else
+    redis.call('SET', ARGV[s + 1], ARGV[s + 6] .. ARGV[s + 7])
+    redis.call('HSET', ARGV[s], 'h', ARGV[s + 4], 'n', ARGV[s + 5])
+  end
   if ARGV[s + 2] ~= '' then
     redis.call('SET', ARGV[s + 2], firsts[ARGV[s + 2]], 'EX', idem_s)
   end

@@ -235,11 +235,15 @@ end
 -- leaves the counts.
 local by_client = {}
 for rid, n in pairs(ended) do
-  local h = redis.call('HGET', rstem .. rid, 'h')
-  local client = h and header_client(h)
+  local x = redis.call('HMGET', rstem .. rid, 'h', 'n')
+  local client = x[1] and header_client(x[1])
   if client then by_client[client] = (by_client[client] or 0) + n end
-  if redis.call('HINCRBY', rstem .. rid, 'n', -n) <= 0 then
+  -- Its last postbacks ended: the request goes (a request of one object
+  -- has no data key: job.h), else its count goes down.
+  if tonumber(x[2] or '0') <= n then
     redis.call('DEL', rstem .. rid, dstem .. rid)
+  else
+    redis.call('HINCRBY', rstem .. rid, 'n', -n)
   end
 end
 for client, n in pairs(by_client) do

@@ -182,9 +182,17 @@ end
 -- Triples for refs, in order, after a marker triple ("@<d>", false,
 -- false) that says whose they are: the data of a run of one request's
 -- postbacks that lie back to back is read with one GETRANGE (version 3:
--- and its offsets with one more) and cut here; the header goes with a
--- request's first triple of the reply.
-local sent = {}
+-- and its offsets with one more) and cut here; a request of one object
+-- is one record (job.h), its object read with its header; the header goes
+-- with a request's first triple of the reply.
+local sent, header, object = {}, {}, {}
+-- A request's header and, if it is one record, its object: once a reply.
+local function record(r)
+  if header[r] == nil then
+    local x = redis.call('HMGET', rstem .. r, 'h', 'o')
+    header[r], object[r] = x[1] or false, x[2] or false
+  end
+end
 local function cut(d, refs)
   out[#out + 1] = '@' .. d; out[#out + 1] = false; out[#out + 1] = false
   local rid, off, len, idx = {}, {}, {}, {}
@@ -201,7 +209,12 @@ local function cut(d, refs)
   local i = 1
   while i <= #refs do
     local j, r = i, rid[i]
-    if idx[i] then
+    local chunk = ''
+    if r then record(r) end
+    if idx[i] and object[r] then
+      -- One record: its one object is all its data.
+      if idx[i] == 0 then off[i], len[i], chunk = 0, #object[r], object[r] end
+    elseif idx[i] then
       while j < #refs and rid[j + 1] == r and idx[j + 1] == idx[j] + 1 do j = j + 1 end
       local ix = redis.call('GETRANGE', dstem .. r, 4 * idx[i], 4 * (idx[j] + 2) - 1)
       if #ix == 4 * (j - i + 2) then
@@ -213,8 +226,7 @@ local function cut(d, refs)
       while j < #refs and rid[j + 1] == r and not idx[j + 1] and
             off[j + 1] == off[j] + len[j] do j = j + 1 end
     end
-    local chunk = ''
-    if r and off[i] and len[j] and len[j] >= 0 then
+    if r and chunk == '' and off[i] and len[j] and len[j] >= 0 then
       chunk = redis.call('GETRANGE', dstem .. r, off[i], off[j] + len[j] - 1)
     end
     for k = i, j do
@@ -223,7 +235,7 @@ local function cut(d, refs)
       out[#out + 1] = refs[k]
       out[#out + 1] = data ~= '' and data or false
       if not r or sent[r] then out[#out + 1] = r and '' or false
-      else out[#out + 1] = redis.call('HGET', rstem .. r, 'h') or false end
+      else out[#out + 1] = header[r] end
       if r then sent[r] = true end
     end
     i = j + 1

@@ -104,8 +104,9 @@ class Scripts:
                                                 *keys, *args)
 
     # ---- ingest ----------------------------------------------------------
-    def enqueue(self, requests, max_size=1000, idem_s=60):
-        """requests: dicts made by request()."""
+    def enqueue(self, requests, max_size=1000, idem_s=60, again=0):
+        """requests: dicts made by request(); again: the round was sent
+        before."""
         rest = []
         for q in requests:
             rest += [K.r(q["rid"]), K.d(q["rid"]), q.get("idem", ""),
@@ -116,7 +117,8 @@ class Scripts:
         return self.call("enqueue", rest, waiting=K.waiting, v1_queue=K.queue,
                          ready=K.ready, wake=K.wake, counts=K.client_waiting, max=max_size,
                          qstem=K.queue_stem, idem_s=idem_s, lstem=K.lanes_stem,
-                         crstem=K.client_ready_stem, clients_ready=K.clients_ready)
+                         crstem=K.client_ready_stem, clients_ready=K.clients_ready,
+                         again=again)
 
     # ---- agent -----------------------------------------------------------
     def take(self, want=10, alive_ms=0, cap=100, probe_ms=5000, rooms=(),

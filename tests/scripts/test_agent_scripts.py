@@ -26,6 +26,14 @@ def test_delivered_postbacks_leave_and_their_request_goes_with_the_last(m, s):
     assert not m.exists(K.r("rid1"), K.d("rid1"), K.held(AGENT, D1), K.held(AGENT))
 
 
+def test_a_request_of_one_object_goes_with_its_postback(m, s):
+    x = held(m, s, 1)
+    assert m.hget(K.r("rid1"), "o") == b"{}"  # one record (enqueue.lua)
+    assert s.outcomes([["P", D1], ["A", x[0], "ok"]]) == [1]
+    assert not m.exists(K.r("rid1"), K.held(AGENT, D1), K.held(AGENT))
+    assert not m.hexists(K.client_waiting, "c1")
+
+
 def test_a_retry_is_scheduled_with_its_destination_and_delay(m, s):
     x = held(m, s, 1)
     before = now_ms(m)

@@ -17,6 +17,15 @@ def test_a_request_is_queued_whole(m, s):
     assert m.lrange(K.wake, 0, -1) == [b"1"]
 
 
+def test_a_request_of_one_object_is_one_record(m, s):
+    q = request("rid1", [b'{"a":1}'])
+    assert s.enqueue([q]) == [[1, 1]]
+    assert m.hgetall(K.r("rid1")) == {b"h": q["header"].encode(), b"n": b"1",
+                                      b"o": b'{"a":1}'}
+    assert not m.exists(K.d("rid1"))
+    assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 0"]
+
+
 def test_runs_go_to_their_destinations_in_request_order(m, s):
     a = request("ra", [b"{}", b"{}"], runs=[(D1, "ra 0"), (D2, "ra 1")])
     b = request("rb", [b"{}"], runs=[(D1, "rb 0")])
@@ -44,7 +53,7 @@ def test_each_request_of_a_round_is_decided_alone(m, s):
 def test_a_second_try_after_a_lost_reply_queues_nothing_twice(m, s):
     q = request("rid1", [b"{}", b"{}"])
     assert s.enqueue([q]) == [[1, 2]]
-    assert s.enqueue([q]) == [[1, 2]]
+    assert s.enqueue([q], again=1) == [[1, 2]]
     assert m.lrange(K.q(D1, "c1"), 0, -1) == [b"rid1 0-1"]
     assert int(m.get(K.waiting)) == 2
 
@@ -115,5 +124,5 @@ def test_a_replay_or_a_second_try_counts_nothing_twice(m, s):
     assert s.enqueue([q]) == [[2, 2, b"rid1 2 2"]]  # the key: a replay
     q2 = request("rid2", [b"{}"], client="a", share=10)
     assert s.enqueue([q2]) == [[1, 3]]
-    assert s.enqueue([q2]) == [[1, 3]]  # its hash is there: a second try
+    assert s.enqueue([q2], again=1) == [[1, 3]]  # its hash is there: a second try
     assert m.hget(K.client_waiting, "a") == b"3"

@@ -33,6 +33,21 @@ def test_a_take_cuts_a_run_holds_what_it_took_and_sends_data_and_header_once(m, 
     assert int(m.get(K.waiting)) == 1
 
 
+def test_a_request_of_one_object_comes_from_its_one_record(m, s):
+    """Its object is in its hash (enqueue.lua): one read, no data key."""
+    one, more = request("one", [b'{"a":1}']), request("more", [b'{"b":2}', b'{"c":3}'])
+    s.enqueue([one, more])
+    register(m)
+    m.config_resetstat()
+    out = triples(s.take(want=3))
+    assert out[1:] == [(b"one 0", b'{"a":1}', one["header"].encode()),
+                       (b"more 0", b'{"b":2}', more["header"].encode()),
+                       (b"more 1", b'{"c":3}', b"")]
+    calls = m.info("commandstats")
+    assert calls["cmdstat_hmget"]["calls"] == 3  # a record each, and the breaker
+    assert calls["cmdstat_getrange"]["calls"] == 2  # the index and data of "more" only
+
+
 def test_a_destination_left_empty_leaves_ready(m, s):
     s.enqueue([request("rid1", [b"{}"])])
     register(m)
