@@ -4,6 +4,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pthread.h>
+
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "pb.h"
@@ -21,15 +24,33 @@ int pb_client_key_new(char out[PB_CLIENT_KEY_LEN + 1])
 	return PB_OK;
 }
 
+/* SHA-256 fetched once: OpenSSL 3's SHA256() fetches it at every call,
+ * and an ingest node hashes every request's key. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void pb_client_key_hash(const char *key, size_t n,
 			char out[PB_CLIENT_HASH_LEN + 1])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
 	size_t i;
 
-	SHA256((const unsigned char *)key, n, md);
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	pthread_once(&sha256_once, sha256_fetch);
+	if (sha256 == NULL || !EVP_Digest(key, n, md, &len, sha256, NULL) ||
+	    len != SHA256_DIGEST_LENGTH)
+		SHA256((const unsigned char *)key, n, md);
+	for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		*out++ = hex[md[i] >> 4];
+		*out++ = hex[md[i] & 0x0f];
+	}
+	*out = '\0';
 }
 
 /* 1 to PB_CLIENT_KEY_MAX printable ASCII characters, no space. */

@@ -90,6 +90,7 @@ typedef struct worker {
 	pb_dest_run *runs; /* destinations, a run of objects each */
 	size_t jobs_cap;
 	pb_buf url;     /* a filled URL, for its destination */
+	pb_dest_cache *dests; /* destinations by URL prefix: libcurl parses each once */
 	int status;     /* of the last answer, for the metrics */
 	char client[PB_CLIENT_NAME_MAX + 1]; /* whose key the request carries */
 	long share;     /* its own share of the queue (pbctl keys share; 0: the default) */
@@ -308,7 +309,7 @@ static int destination(worker *w, const pb_ingest_req *r, const json_t *obj,
 	pb_buf_reset(&w->url);
 	if (pb_template_fill(&w->url, r->url, pre, obj, "") != PB_OK)
 		return PB_ERR_FORMAT;
-	return pb_dest_of(d, w->url.data, w->url.len);
+	return pb_dest_of_cached(w->dests, d, w->url.data, w->url.len);
 }
 
 /*
@@ -336,7 +337,7 @@ static int build_jobs(worker *w, const pb_ingest_req *r, size_t *hlen,
 				   r->url, r->url_len)) != PB_OK)
 		return rc;
 	*hlen = w->jobs.len;
-	if (shared && (rc = pb_dest_of(&d, r->url, r->url_len)) != PB_OK) {
+	if (shared && (rc = pb_dest_of_cached(w->dests, &d, r->url, r->url_len)) != PB_OK) {
 		*bad = 0;
 		return rc;
 	}
@@ -535,7 +536,7 @@ static long shard_share(long own)
  * shard takes it and failover_wait_ms has not passed, the candidates are
  * tried again.
  */
-static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
+static int enqueue_routed(worker *w, pb_enqueue_req *eq,
 			  const char *idem, pb_enqueue_res *res, int *mem_high)
 {
 	int64_t deadline = pb_now_ms() + cfg.failover_wait_ms;
@@ -555,6 +556,7 @@ static int enqueue_routed(worker *w, const pb_enqueue_req *eq,
 			}
 			tried++;
 			pb_enqueue(&w->shards[s].redis, eq, res);
+			eq->again = 1; /* it may have landed, whatever the answer */
 			taken = !go_on(res->status);
 			im_shard(s, taken);
 			if (taken)
@@ -644,7 +646,7 @@ static void handle_ingest(worker *w)
 	eq = (pb_enqueue_req){ &keys, request_id, w->jobs.data, hlen,
 			       w->jobs.data + hlen, w->jobs.len - hlen, w->offs,
 			       w->lens, r.count, w->runs, nruns, idem, w->client,
-			       shard_share(w->share) };
+			       shard_share(w->share), 0 };
 	t0 = pb_now_us();
 	if ((shard = enqueue_routed(w, &eq, idem, &res, &mem_high)) < 0) {
 		shard_conn *sc = &w->shards[mem_high];
@@ -775,7 +777,8 @@ static int start_workers(worker *ws, int n)
 	for (i = 0; i < n; i++) {
 		ws[i].index = i;
 		if ((ws[i].shards = calloc((size_t)cfg.shards.n,
-					   sizeof(*ws[i].shards))) == NULL) {
+					   sizeof(*ws[i].shards))) == NULL ||
+		    (ws[i].dests = calloc(1, sizeof(*ws[i].dests))) == NULL) {
 			pb_error("out of memory for thread %d of %d", i + 1, n);
 			return i;
 		}
@@ -795,6 +798,7 @@ static int start_workers(worker *ws, int n)
 static void free_worker(worker *w)
 {
 	free(w->shards);
+	free(w->dests);
 	pb_buf_free(&w->body);
 	pb_buf_free(&w->jobs);
 	pb_buf_free(&w->out);
