@@ -3,6 +3,7 @@
 #   make            build the daemons into build/
 #   make test       install what is missing, build, run every single-machine test
 #   make scripts-test  the Redis scripts (apps/lua) alone against a real Redis
+#   make tools-test  the benchmarks' own judgement (tests/bench/test_*.py), on made-up rounds
 #   make rules      promtool: check and unit-test the alert rules
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make integration-asan  the integration tests against ASan/UBSan daemons
@@ -96,7 +97,7 @@ san = $(patsubst %.c,$(B)/san/%.o,$(1))
 
 BINS := $(B)/pb-ingest $(B)/pb-agent $(B)/pbctl $(B)/pb-bench
 
-.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak fairness outage docs \
+.PHONY: FORCE all deps deb fuzz lab lab-down lint test unit scripts-test tools-test rules integration integration-asan bench-metrics drill drill-smoke drill-shards drill-soak fairness outage docs \
         bench bench-ratios bench-links bench-parts run stop install clean
 all: $(BINS)
 
@@ -193,6 +194,10 @@ unit: $(UNIT_BIN)
 # against a redis-server the tests start: seconds.
 scripts-test: deps
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/scripts
+
+# The benchmarks' judgement of their own measurements: a second.
+tools-test:
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/bench
 
 integration: all
 	cd tests/integration && /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=10
@@ -303,6 +308,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory scripts-test
+	@$(MAKE) --no-print-directory tools-test
 	@$(MAKE) --no-print-directory rules
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory drill-smoke
