@@ -66,3 +66,46 @@ def test_targets_are_judged_only_when_every_round_is_valid(rounds, verdicts, val
     assert ok == valid
     if not valid:
         assert "invalid: " in text
+
+
+def side(cost, speed, invalid=()):
+    """A round of one side: every CPU figure cost, every throughput speed."""
+    r = {(key + "_us" if part else key): ({part: cost} if part else speed)
+         for _, key, part in parts.AB_FIGURES}
+    return dict(r, invalid=list(invalid))
+
+
+def verdicts(text):
+    return {row.split(" | ")[0].lstrip("| "): row.rstrip(" |").rsplit("| ", 1)[1]
+            for row in text.splitlines()
+            if row.startswith("| ") and ("<=" in row or ">=" in row)}
+
+
+@pytest.mark.parametrize("new, wanted", [
+    (side(70.0, 120.0), "met"),      # cheaper by 0.7, faster by 1.2
+    (side(90.0, 120.0), "missed"),   # cheaper by 0.9 only: ingest, no work missed
+])
+def test_a_run_against_the_base_judges_its_targets(new, wanted):
+    text, ok = parts.against_table(parts.BASE + "abcde", "new", {
+        parts.BASE + "abcde": [side(100.0, 100.0)] * 3, "new": [new] * 3})
+    v = verdicts(text)
+    assert ok
+    assert v["ingest of 1 object: cluster CPU a request, us"] == wanted
+    assert v["ingest of 100 objects, postbacks/s"] == "met"
+    assert len(v) == len(parts.BASE_TARGETS)
+
+
+def test_a_run_against_the_base_with_an_invalid_round_judges_nothing():
+    text, ok = parts.against_table(parts.BASE, "new", {
+        parts.BASE: [side(100.0, 100.0)] * 3,
+        "new": [side(70.0, 120.0)] * 2 + [side(70.0, 120.0, ["1 AOF rewrite(s)"])]})
+    assert not ok
+    assert set(verdicts(text).values()) == {"invalid"}
+    assert "new round 3 invalid: 1 AOF rewrite(s)" in text
+
+
+def test_a_run_against_another_commit_compares_without_judging():
+    text, ok = parts.against_table("0123abc", "new", {
+        "0123abc": [side(100.0, 100.0)], "new": [side(50.0, 200.0)]})
+    assert ok and verdicts(text) == {}
+    assert "| ingest of 1 object: cluster CPU a request, us | 100.0 | 50.0 | 0.500 |" in text
