@@ -125,7 +125,7 @@ local HISTORY, REASON = 5, 80
 local function ref_at(x)
   local rid, i = string.match(x, '^(%S+) (%d+)$')
   if not rid then rid, i = string.match(x, '^(%S+) (%d+) %d+$') end
-  if not rid then rid, i = string.match(x, '^' .. DEST .. ' (%S+) (%d+) %d+ %d+ %d+$') end
+  if not rid then rid, i = string.match(x, V2_REF) end
   return rid, i
 end
 --
@@ -149,7 +149,7 @@ end
 local function forget(x)
   local rid, i = ref_at(x)
   -- Only a postback tried before has the field: a first delivery pays nothing.
-  if rid and (string.match(x, ' %d+ %d+$') or string.match(x, '^' .. DEST .. ' ')) then
+  if rid and (string.match(x, ' %d+ %d+$') or string.match(x, V2_HEAD)) then
     redis.pcall('HDEL', rstem .. rid, 'a' .. i)
   end
 end

@@ -26,12 +26,16 @@ end
 local DEST = '%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x'
 local V2 = '^(' .. DEST .. ') %S+ %d+ %d+ %d+ %d+$'
 local SCHED = '^(' .. DEST .. ') (%S+ %d+ %d+)$'
+-- A version 2 reference's request id and index; the first words of one.
+local V2_REF = '^' .. DEST .. ' (%S+) (%d+) %d+ %d+ %d+$'
+local V2_HEAD = '^' .. DEST .. ' '
 
--- The request id of any form but version 1 (nil for version 1).
+-- The request id of any form but version 1 (nil for version 1); the
+-- version 3 forms, the common ones, first. (The patterns are made once:
+-- a pattern made in a call is a new string each postback.)
 local function rid_of(x)
-  return string.match(x, '^' .. DEST .. ' (%S+) %d+ %d+ %d+ %d+$') or
-         string.match(x, '^(%S+) %d+$') or string.match(x, '^(%S+) %d+ %d+$') or
-         string.match(x, '^(%S+) %d+%-%d+$')
+  return string.match(x, '^(%S+) %d+$') or string.match(x, '^(%S+) %d+%-%d+$') or
+         string.match(x, '^(%S+) %d+ %d+$') or string.match(x, V2_REF)
 end
 
 -- A request header's enqueue time in ms (job.h: "2\t<template>\t<ms>..."),
