@@ -68,9 +68,11 @@ typedef struct committer {
 static committer G[PB_MAX_SHARDS]; /* mu, work_cv: pb_enqueue_group_start() */
 static int ncommitters;
 
+/* An empty buffer has no data (a request of one object's index, buf.h):
+ * hiredis copies n bytes from s, so s is never NULL, even for none. */
 static void arg(call *c, const char *s, size_t n)
 {
-	c->argv[c->argc] = s;
+	c->argv[c->argc] = s ? s : "";
 	c->lens[c->argc++] = n;
 	c->bytes += n;
 }
