@@ -38,7 +38,8 @@ fi
 }
 
 changes=$(ls "$stage"/postback_*.changes)
-lintian --fail-on error --tag-display-limit 0 "$changes" >&2 || {
+# Its caches in the stage too (TMPDIR), gone with it: not left in /tmp.
+TMPDIR="$stage" lintian --fail-on error --tag-display-limit 0 "$changes" >&2 || {
   echo "mkdeb: lintian found errors in the packages" >&2
   exit 1
 }
