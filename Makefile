@@ -21,7 +21,7 @@
 #   make bench-ratios  issue 14's two ratios alone, in rounds (~2 min)
 #   make bench-links  bytes a postback on the Redis links and in the AOF (~1 min)
 #   make bench-parts  CPU time per part and the cost targets: ingest of 1 and of 100 objects,
-#                     delivery, no work (~5 min; BENCH_SIGN=1 signs); BENCH_AGAINST=<commit>
+#                     delivery, no work (~2 min; BENCH_SIGN=1 signs); BENCH_AGAINST=<commit>
 #                     the same alternated with that commit's; BENCH_SHARDS=1,2 each master's
 #                     cost with one shard and two; BENCH_FORCE_AOF_REWRITE=1 shows a round invalid
 #   make bench-metrics  the same runs with metrics on and off (~6 min)
@@ -292,7 +292,7 @@ bench-ratios: deps
 	BENCH_ONLY=ratios BENCH_SET='$(BENCH_SET)' /usr/bin/python3 tests/bench/bench.py
 
 # What each part spends in CPU time a request and a postback, and the cost
-# targets, BENCH_ROUNDS rounds (~5 min); tests/bench/parts.py says more.
+# targets, BENCH_ROUNDS rounds (~2 min); tests/bench/parts.py says more.
 bench-parts: deps
 	@$(MAKE) --no-print-directory all
 	BENCH_SET='$(BENCH_SET)' BENCH_SHARDS='$(BENCH_SHARDS)' BENCH_SIGN='$(BENCH_SIGN)' \
